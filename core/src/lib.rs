@@ -1,0 +1,37 @@
+//! `stan-core`: the sans-IO heart of a NATS Streaming (STAN) server and client.
+//!
+//! Nothing in this crate does IO, reads a clock, spawns a thread or depends on
+//! an async runtime: bytes and time go in, bytes, events and deadlines come
+//! out. Runtime adapters (`stan-tokio`, `stan-smol`, `stan-mio`) move those
+//! bytes to and from sockets.
+//!
+//! What is here today:
+//! * [`nats`]: the NATS wire codec for both directions ([`nats::codec`]),
+//!   header blocks ([`nats::headers`]) and subject rules ([`nats::subject`]).
+//!
+//! Decoding a stream that arrives in arbitrary pieces:
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use stan_core::nats::{ClientOp, ClientOpDecoder, Limits};
+//!
+//! let mut decoder = ClientOpDecoder::new(Limits::default());
+//! let mut input = BytesMut::new();
+//! let mut ops = Vec::new();
+//! for chunk in [&b"SUB foo.* 1\r\nPU"[..], b"B foo.bar 2\r\nhi\r", b"\nPING\r\n"] {
+//!     input.extend_from_slice(chunk); // what a socket read would append
+//!     while let Some(op) = decoder.decode(&mut input).expect("valid input") {
+//!         ops.push(op);
+//!     }
+//! }
+//! assert_eq!(ops.len(), 3);
+//! assert!(matches!(ops[1], ClientOp::Pub { ref payload, .. } if &payload[..] == b"hi"));
+//! ```
+#![forbid(unsafe_code)]
+#![cfg_attr(not(fuzzing), deny(missing_docs))]
+#![warn(unreachable_pub)]
+
+pub mod nats;
+
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
