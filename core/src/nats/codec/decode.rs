@@ -8,8 +8,10 @@
 //! Two states make it incremental without re-scanning:
 //! * while looking for the end of a control line, the decoder remembers how
 //!   far it has already scanned for `\n`;
-//! * once a `PUB`/`HPUB`/`MSG`/`HMSG` control line is parsed it is consumed
-//!   and the decoder waits for `size + 2` bytes of payload.
+//! * once a `PUB`/`HPUB`/`MSG`/`HMSG` control line is parsed, the decoder
+//!   keeps its argument positions and waits for `size + 2` bytes of payload
+//!   after it; the line is never parsed again, and the whole op is then split
+//!   off the buffer in one piece, its fields sliced from that one frame.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -40,15 +42,31 @@ const LINE_OVERHEAD: usize = 16;
 /// Most arguments any op takes (`HMSG subject sid reply hdr total`).
 const MAX_ARGS: usize = 5;
 
-/// A control line whose payload has not fully arrived yet.
+/// Byte range of an argument within the control line.
+type Span = (usize, usize);
+
+/// A parsed control line whose payload has not fully arrived yet. The line
+/// stays at the front of the buffer (it is never scanned again) so that the
+/// whole op can be split off in one piece once the payload is there.
 #[derive(Debug)]
 struct PendingPayload {
     op: OpName,
+    /// Length of the control line including its terminator.
+    line_len: usize,
+    subject: Span,
+    sid: Span,
+    reply: Option<Span>,
+    header_len: Option<usize>,
+    total_len: usize,
+}
+
+/// The fields of a complete payload-carrying op, sliced from one frame.
+struct Frame {
     subject: Bytes,
     sid: Bytes,
     reply: Option<Bytes>,
-    header_len: Option<usize>,
-    total_len: usize,
+    headers: Option<Bytes>,
+    payload: Bytes,
 }
 
 #[derive(Debug, Default)]
@@ -110,7 +128,7 @@ impl Framer {
         &mut self,
         buf: &mut BytesMut,
         parse: impl FnOnce(&Limits, &mut BytesMut, usize, usize) -> Result<Parsed<Op>, DecodeError>,
-        finish: impl FnOnce(PendingPayload, Option<Bytes>, Bytes) -> Op,
+        finish: impl FnOnce(Frame) -> Op,
     ) -> Result<Option<Op>, DecodeError> {
         if let State::Line = self.state {
             let Some(len) = self.next_line(buf)? else {
@@ -129,19 +147,29 @@ impl Framer {
         let State::Payload(p) = &self.state else {
             return Ok(None);
         };
-        if buf.len() < p.total_len + 2 {
+        let end = p.line_len + p.total_len;
+        if buf.len() < end + 2 {
             return Ok(None);
         }
-        if &buf[p.total_len..p.total_len + 2] != b"\r\n" {
+        if &buf[end..end + 2] != b"\r\n" {
             return Err(DecodeError::BadPayloadTerminator { op: p.op });
         }
         let State::Payload(p) = std::mem::take(&mut self.state) else {
             return Ok(None);
         };
-        let mut payload = buf.split_to(p.total_len).freeze();
+        let frame = buf.split_to(end).freeze();
         buf.advance(2);
-        let headers = p.header_len.map(|h| payload.split_to(h));
-        Ok(Some(finish(p, headers, payload)))
+        let slice = |r: Span| frame.slice(r.0..r.1);
+        let body = p.line_len + p.header_len.unwrap_or(0);
+        Ok(Some(finish(Frame {
+            subject: slice(p.subject),
+            sid: slice(p.sid),
+            reply: p.reply.map(slice),
+            headers: p
+                .header_len
+                .map(|h| frame.slice(p.line_len..p.line_len + h)),
+            payload: frame.slice(body..end),
+        })))
     }
 }
 
@@ -164,7 +192,7 @@ fn starts_with_ci(line: &[u8], name: &[u8]) -> bool {
 /// Splits the argument part of a line into at most [`MAX_ARGS`] fields.
 /// Returns `None` when there are more.
 #[inline]
-fn split_args(line: &[u8], from: usize) -> Option<([(usize, usize); MAX_ARGS], usize)> {
+fn split_args(line: &[u8], from: usize) -> Option<([Span; MAX_ARGS], usize)> {
     let mut out = [(0usize, 0usize); MAX_ARGS];
     let mut n = 0;
     let mut i = from;
@@ -314,15 +342,12 @@ impl ClientOpDecoder {
     /// Decodes the next op from the front of `buf`, or returns `Ok(None)` when
     /// `buf` holds no complete op yet.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<ClientOp>, DecodeError> {
-        self.framer
-            .step(buf, parse_client_line, |p, headers, payload| {
-                ClientOp::Pub {
-                    subject: p.subject,
-                    reply: p.reply,
-                    headers,
-                    payload,
-                }
-            })
+        self.framer.step(buf, parse_client_line, |f| ClientOp::Pub {
+            subject: f.subject,
+            reply: f.reply,
+            headers: f.headers,
+            payload: f.payload,
+        })
     }
 }
 
@@ -373,12 +398,12 @@ fn parse_client_line(
             let has_reply = n == if headers { 4 } else { 3 };
             let header = headers.then(|| arg(n - 2));
             let (header_len, total_len) = payload_sizes(limits, op, header, arg(n - 1))?;
-            let line = buf.split_to(len).freeze();
             Ok(Parsed::Payload(PendingPayload {
                 op,
-                subject: line.slice(args[0].0..args[0].1),
-                sid: Bytes::new(),
-                reply: has_reply.then(|| line.slice(args[1].0..args[1].1)),
+                line_len: len,
+                subject: args[0],
+                sid: (0, 0),
+                reply: has_reply.then_some(args[1]),
                 header_len,
                 total_len,
             }))
@@ -452,16 +477,13 @@ impl ServerOpDecoder {
     /// Decodes the next op from the front of `buf`, or returns `Ok(None)` when
     /// `buf` holds no complete op yet.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<ServerOp>, DecodeError> {
-        self.framer
-            .step(buf, parse_server_line, |p, headers, payload| {
-                ServerOp::Msg {
-                    subject: p.subject,
-                    sid: p.sid,
-                    reply: p.reply,
-                    headers,
-                    payload,
-                }
-            })
+        self.framer.step(buf, parse_server_line, |f| ServerOp::Msg {
+            subject: f.subject,
+            sid: f.sid,
+            reply: f.reply,
+            headers: f.headers,
+            payload: f.payload,
+        })
     }
 }
 
@@ -516,13 +538,12 @@ fn parse_server_line(
         }
         _ => return Err(DecodeError::BadArgs { op }),
     };
-    let line = buf.split_to(len).freeze();
-    let slice = |r: (usize, usize)| line.slice(r.0..r.1);
     Ok(Parsed::Payload(PendingPayload {
         op,
-        subject: slice(args[0]),
-        sid: slice(args[1]),
-        reply: reply.map(slice),
+        line_len: len,
+        subject: args[0],
+        sid: args[1],
+        reply,
         header_len,
         total_len,
     }))

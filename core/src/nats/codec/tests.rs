@@ -273,8 +273,8 @@ fn awaiting_payload_state_is_explicit() {
     let mut buf = BytesMut::from(&b"PUB foo 10\r\n01234"[..]);
     assert_eq!(dec.decode(&mut buf).unwrap(), None);
     assert!(dec.is_awaiting_payload());
-    // The control line has been consumed: only the partial payload remains.
-    assert_eq!(&buf[..], b"01234");
+    // The control line is parsed once; it stays in front of the payload.
+    assert_eq!(&buf[..], b"PUB foo 10\r\n01234");
     buf.extend_from_slice(b"56789\r\n");
     assert!(dec.decode(&mut buf).unwrap().is_some());
     assert!(!dec.is_awaiting_payload());

@@ -1,0 +1,38 @@
+//! Replays the committed cargo-fuzz corpora through the same invariant checks
+//! the fuzz targets run, so CI covers them without a fuzzer.
+
+use std::path::PathBuf;
+
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("corpus {} unreadable: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("directory entry").path();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let data = std::fs::read(&path).expect("corpus file");
+            (name, data)
+        })
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 10,
+        "corpus {target} has only {} inputs",
+        files.len()
+    );
+    files
+}
+
+#[test]
+fn decode_chunked_corpus() {
+    for (name, data) in corpus("decode_chunked") {
+        let outcome = std::panic::catch_unwind(|| stan_core::fuzzing::decode_chunked(&data));
+        assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
+    }
+}
