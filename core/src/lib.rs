@@ -31,7 +31,9 @@
 #![cfg_attr(not(fuzzing), deny(missing_docs))]
 #![warn(unreachable_pub)]
 
+pub mod hash;
 pub mod nats;
+pub mod rand;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;

@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod headers;
+pub mod router;
 pub mod subject;
 
 pub use codec::{

@@ -1,0 +1,67 @@
+//! Router settings, with nats-server's defaults.
+
+use std::time::Duration;
+
+use super::auth::Auth;
+
+/// Settings of a [`Router`](super::Router). `Default` gives nats-server's
+/// defaults (fact sheet A.9 to A.13).
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// Name in `INFO` (`server_name`); the generated server id when `None`.
+    pub server_name: Option<String>,
+    /// Listen host announced in `INFO`.
+    pub host: String,
+    /// Listen port announced in `INFO`.
+    pub port: u16,
+    /// Credentials clients must present.
+    pub auth: Auth,
+    /// Time a client has to send `CONNECT` when authentication is required.
+    pub auth_timeout: Duration,
+    /// Interval of the server's keepalive `PING`s.
+    pub ping_interval: Duration,
+    /// Unanswered `PING`s allowed before the connection is declared stale.
+    pub max_pings_out: u32,
+    /// Longest accepted control line (arguments after the op).
+    pub max_control_line: usize,
+    /// Largest accepted payload (headers included), announced in `INFO`.
+    pub max_payload: usize,
+    /// Pending output above which a client is cut off as a slow consumer.
+    pub max_pending: usize,
+    /// How long a driver lets one write to a client block before it reports
+    /// the session stalled ([`Router::handle_write_stalled`](super::Router::handle_write_stalled)).
+    pub write_deadline: Duration,
+    /// Maximum simultaneous client connections.
+    pub max_connections: usize,
+    /// Maximum subscriptions per connection; 0 means unlimited.
+    pub max_subscriptions: usize,
+    /// Whether headers (`HPUB`/`HMSG`) are supported.
+    pub headers: bool,
+    /// Number of published subjects whose lookups are cached.
+    pub match_cache_size: usize,
+    /// Seed of the generator for the server id and queue-member picks.
+    pub seed: u64,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            server_name: None,
+            host: "0.0.0.0".into(),
+            port: 4222,
+            auth: Auth::None,
+            auth_timeout: Duration::from_secs(2),
+            ping_interval: Duration::from_secs(120),
+            max_pings_out: 2,
+            max_control_line: 4096,
+            max_payload: 1024 * 1024,
+            max_pending: 64 * 1024 * 1024,
+            write_deadline: Duration::from_secs(10),
+            max_connections: 65536,
+            max_subscriptions: 0,
+            headers: true,
+            match_cache_size: super::index::DEFAULT_CACHE_SIZE,
+            seed: 0,
+        }
+    }
+}
