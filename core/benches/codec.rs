@@ -43,8 +43,8 @@ fn decode(c: &mut Criterion) {
                     let mut dec = ServerOpDecoder::new(Limits::default());
                     let mut n = 0usize;
                     while let Some(op) = dec.decode(buf).expect("valid stream") {
-                        if let ServerOp::Msg { payload, .. } = op {
-                            n += payload.len();
+                        if let ServerOp::Msg(m) = op {
+                            n += m.payload().len();
                         }
                     }
                     assert_eq!(n, OPS * PAYLOAD);

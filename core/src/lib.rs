@@ -25,7 +25,7 @@
 //!     }
 //! }
 //! assert_eq!(ops.len(), 3);
-//! assert!(matches!(ops[1], ClientOp::Pub { ref payload, .. } if &payload[..] == b"hi"));
+//! assert!(matches!(ops[1], ClientOp::Pub(ref m) if m.payload() == b"hi"));
 //! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(not(fuzzing), deny(missing_docs))]

@@ -16,7 +16,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::error::DecodeError;
-use super::op::{ClientOp, OpName, ServerOp};
+use super::op::{ClientOp, MsgFrame, OpName, ServerOp};
 
 /// Size limits a decoder enforces, so that memory use stays bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,28 +48,25 @@ type Span = (usize, usize);
 /// A parsed control line whose payload has not fully arrived yet. The line
 /// stays at the front of the buffer (it is never scanned again) so that the
 /// whole op can be split off in one piece once the payload is there.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct PendingPayload {
     op: OpName,
     /// Length of the control line including its terminator.
-    line_len: usize,
-    subject: Span,
-    sid: Span,
-    reply: Option<Span>,
-    header_len: Option<usize>,
-    total_len: usize,
+    line_len: u32,
+    subject: (u32, u32),
+    sid: (u32, u32),
+    reply: Option<(u32, u32)>,
+    header_len: Option<u32>,
+    total_len: u32,
 }
 
-/// The fields of a complete payload-carrying op, sliced from one frame.
-struct Frame {
-    subject: Bytes,
-    sid: Bytes,
-    reply: Option<Bytes>,
-    headers: Option<Bytes>,
-    payload: Bytes,
+#[inline]
+fn span32(s: Span) -> (u32, u32) {
+    // Spans lie within a control line, bounded by max_control_line.
+    (s.0 as u32, s.1 as u32)
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 enum State {
     /// Looking for `\n`; this many bytes at the front are known not to hold one.
     #[default]
@@ -124,52 +121,49 @@ impl Framer {
     /// Runs one step: a complete op, a pending payload becoming complete, or
     /// `None` when more input is needed. `parse` turns a control line (without
     /// its line terminator) into an op or a pending payload.
+    #[inline]
     fn step<Op>(
         &mut self,
         buf: &mut BytesMut,
         parse: impl FnOnce(&Limits, &mut BytesMut, usize, usize) -> Result<Parsed<Op>, DecodeError>,
-        finish: impl FnOnce(Frame) -> Op,
+        finish: impl FnOnce(MsgFrame) -> Op,
     ) -> Result<Option<Op>, DecodeError> {
-        if let State::Line = self.state {
-            let Some(len) = self.next_line(buf)? else {
-                return Ok(None);
-            };
-            let content = if len >= 2 && buf[len - 2] == b'\r' {
-                len - 2
-            } else {
-                len - 1
-            };
-            match parse(&self.limits, buf, content, len)? {
-                Parsed::Op(op) => return Ok(Some(op)),
-                Parsed::Payload(p) => self.state = State::Payload(p),
+        let p = match self.state {
+            State::Payload(p) => p,
+            State::Line => {
+                let Some(len) = self.next_line(buf)? else {
+                    return Ok(None);
+                };
+                let content = if len >= 2 && buf[len - 2] == b'\r' {
+                    len - 2
+                } else {
+                    len - 1
+                };
+                match parse(&self.limits, buf, content, len)? {
+                    Parsed::Op(op) => return Ok(Some(op)),
+                    Parsed::Payload(p) => p,
+                }
             }
-        }
-        let State::Payload(p) = &self.state else {
-            return Ok(None);
         };
-        let end = p.line_len + p.total_len;
+        let end = p.line_len as usize + p.total_len as usize;
         if buf.len() < end + 2 {
+            self.state = State::Payload(p);
             return Ok(None);
         }
         if &buf[end..end + 2] != b"\r\n" {
             return Err(DecodeError::BadPayloadTerminator { op: p.op });
         }
-        let State::Payload(p) = std::mem::take(&mut self.state) else {
-            return Ok(None);
-        };
+        self.state = State::Line;
         let frame = buf.split_to(end).freeze();
         buf.advance(2);
-        let slice = |r: Span| frame.slice(r.0..r.1);
-        let body = p.line_len + p.header_len.unwrap_or(0);
-        Ok(Some(finish(Frame {
-            subject: slice(p.subject),
-            sid: slice(p.sid),
-            reply: p.reply.map(slice),
-            headers: p
-                .header_len
-                .map(|h| frame.slice(p.line_len..p.line_len + h)),
-            payload: frame.slice(body..end),
-        })))
+        Ok(Some(finish(MsgFrame::from_spans(
+            frame,
+            p.subject,
+            p.sid,
+            p.reply,
+            p.line_len,
+            p.header_len,
+        ))))
     }
 }
 
@@ -250,7 +244,7 @@ fn payload_sizes(
     op: OpName,
     header: Option<&[u8]>,
     total: &[u8],
-) -> Result<(Option<usize>, usize), DecodeError> {
+) -> Result<(Option<u32>, u32), DecodeError> {
     let bad = DecodeError::BadArgs { op };
     let total = parse_size(total).ok_or(bad.clone())?;
     let header = match header {
@@ -267,14 +261,16 @@ fn payload_sizes(
         }
         None => None,
     };
-    if total > limits.max_payload as u64 {
+    // Frames are addressed with u32 offsets: larger limits are capped.
+    let max = limits.max_payload.min(u32::MAX as usize - 65_536);
+    if total > max as u64 {
         return Err(DecodeError::PayloadTooLarge {
             size: total,
             max: limits.max_payload,
         });
     }
-    // Both fit in usize: total <= max_payload.
-    Ok((header.map(|h| h as usize), total as usize))
+    // Both fit in u32: header <= total <= max.
+    Ok((header.map(|h| h as u32), total as u32))
 }
 
 /// The rest of a line after the op name, whitespace-trimmed (INFO, CONNECT, -ERR).
@@ -302,9 +298,9 @@ fn rest_trimmed(buf: &mut BytesMut, op_len: usize, content: usize, len: usize) -
 /// assert_eq!(dec.decode(&mut buf).unwrap(), None); // payload incomplete
 /// buf.extend_from_slice(b"lo\r\nping\r\n");
 /// match dec.decode(&mut buf).unwrap() {
-///     Some(ClientOp::Pub { subject, payload, .. }) => {
-///         assert_eq!(&subject[..], b"foo");
-///         assert_eq!(&payload[..], b"hello");
+///     Some(ClientOp::Pub(m)) => {
+///         assert_eq!(m.subject(), b"foo");
+///         assert_eq!(m.payload(), b"hello");
 ///     }
 ///     other => panic!("unexpected {other:?}"),
 /// }
@@ -342,12 +338,7 @@ impl ClientOpDecoder {
     /// Decodes the next op from the front of `buf`, or returns `Ok(None)` when
     /// `buf` holds no complete op yet.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<ClientOp>, DecodeError> {
-        self.framer.step(buf, parse_client_line, |f| ClientOp::Pub {
-            subject: f.subject,
-            reply: f.reply,
-            headers: f.headers,
-            payload: f.payload,
-        })
+        self.framer.step(buf, parse_client_line, ClientOp::Pub)
     }
 }
 
@@ -400,10 +391,10 @@ fn parse_client_line(
             let (header_len, total_len) = payload_sizes(limits, op, header, arg(n - 1))?;
             Ok(Parsed::Payload(PendingPayload {
                 op,
-                line_len: len,
-                subject: args[0],
+                line_len: len as u32,
+                subject: span32(args[0]),
                 sid: (0, 0),
-                reply: has_reply.then_some(args[1]),
+                reply: has_reply.then(|| span32(args[1])),
                 header_len,
                 total_len,
             }))
@@ -439,11 +430,11 @@ fn parse_client_line(
 ///
 /// let mut dec = ServerOpDecoder::new(Limits::default());
 /// let mut buf = BytesMut::from(&b"MSG foo.bar 9 _INBOX.x 2\r\nhi\r\n-ERR 'Stale Connection'\r\n"[..]);
-/// let Some(ServerOp::Msg { subject, sid, reply, payload, .. }) = dec.decode(&mut buf).unwrap() else {
+/// let Some(ServerOp::Msg(m)) = dec.decode(&mut buf).unwrap() else {
 ///     panic!()
 /// };
-/// assert_eq!((&subject[..], &sid[..], &payload[..]), (&b"foo.bar"[..], &b"9"[..], &b"hi"[..]));
-/// assert_eq!(reply.as_deref(), Some(&b"_INBOX.x"[..]));
+/// assert_eq!((m.subject(), m.sid(), m.payload()), (&b"foo.bar"[..], &b"9"[..], &b"hi"[..]));
+/// assert_eq!(m.reply(), Some(&b"_INBOX.x"[..]));
 /// assert_eq!(dec.decode(&mut buf).unwrap(), Some(ServerOp::Err("Stale Connection".into())));
 /// ```
 #[derive(Debug, Default)]
@@ -477,13 +468,7 @@ impl ServerOpDecoder {
     /// Decodes the next op from the front of `buf`, or returns `Ok(None)` when
     /// `buf` holds no complete op yet.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<ServerOp>, DecodeError> {
-        self.framer.step(buf, parse_server_line, |f| ServerOp::Msg {
-            subject: f.subject,
-            sid: f.sid,
-            reply: f.reply,
-            headers: f.headers,
-            payload: f.payload,
-        })
+        self.framer.step(buf, parse_server_line, ServerOp::Msg)
     }
 }
 
@@ -540,10 +525,10 @@ fn parse_server_line(
     };
     Ok(Parsed::Payload(PendingPayload {
         op,
-        line_len: len,
-        subject: args[0],
-        sid: args[1],
-        reply,
+        line_len: len as u32,
+        subject: span32(args[0]),
+        sid: span32(args[1]),
+        reply: reply.map(span32),
         header_len,
         total_len,
     }))

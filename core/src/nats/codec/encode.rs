@@ -170,12 +170,7 @@ pub fn write_err(out: &mut BytesMut, text: &[u8]) {
 pub fn encode_client_op(op: &ClientOp, out: &mut BytesMut) {
     match op {
         ClientOp::Connect(json) => write_connect(out, json),
-        ClientOp::Pub {
-            subject,
-            reply,
-            headers,
-            payload,
-        } => write_pub(out, subject, reply.as_deref(), headers.as_deref(), payload),
+        ClientOp::Pub(m) => write_pub(out, m.subject(), m.reply(), m.headers(), m.payload()),
         ClientOp::Sub {
             subject,
             queue,
@@ -191,19 +186,13 @@ pub fn encode_client_op(op: &ClientOp, out: &mut BytesMut) {
 pub fn encode_server_op(op: &ServerOp, out: &mut BytesMut) {
     match op {
         ServerOp::Info(json) => write_info(out, json),
-        ServerOp::Msg {
-            subject,
-            sid,
-            reply,
-            headers,
-            payload,
-        } => write_msg(
+        ServerOp::Msg(m) => write_msg(
             out,
-            subject,
-            sid,
-            reply.as_deref(),
-            headers.as_deref(),
-            payload,
+            m.subject(),
+            m.sid(),
+            m.reply(),
+            m.headers(),
+            m.payload(),
         ),
         ServerOp::Ping => out.put_slice(PING),
         ServerOp::Pong => out.put_slice(PONG),

@@ -20,7 +20,7 @@ pub use encode::{
     write_msg_line, write_pub, write_pub_line, write_sub, write_unsub, CRLF, OK, PING, PONG,
 };
 pub use error::DecodeError;
-pub use op::{ClientOp, OpName, ServerOp};
+pub use op::{ClientOp, MsgFrame, OpName, ServerOp};
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,37 @@ use proptest::prelude::*;
 use super::*;
 use crate::nats::HeaderMap;
 
+fn pub_op(
+    subject: Bytes,
+    reply: Option<Bytes>,
+    headers: Option<Bytes>,
+    payload: Bytes,
+) -> ClientOp {
+    ClientOp::Pub(MsgFrame::new(
+        &subject,
+        b"",
+        reply.as_deref(),
+        headers.as_deref(),
+        &payload,
+    ))
+}
+
+fn msg_op(
+    subject: Bytes,
+    sid: Bytes,
+    reply: Option<Bytes>,
+    headers: Option<Bytes>,
+    payload: Bytes,
+) -> ServerOp {
+    ServerOp::Msg(MsgFrame::new(
+        &subject,
+        &sid,
+        reply.as_deref(),
+        headers.as_deref(),
+        &payload,
+    ))
+}
+
 fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
 }
@@ -55,30 +86,10 @@ fn sample_client_ops() -> Vec<ClientOp> {
     };
     vec![
         ClientOp::Connect(b(r#"{"verbose":false,"headers":true}"#)),
-        ClientOp::Pub {
-            subject: b("foo"),
-            reply: None,
-            headers: None,
-            payload: b("hello"),
-        },
-        ClientOp::Pub {
-            subject: b("foo.bar"),
-            reply: Some(b("_INBOX.1")),
-            headers: None,
-            payload: Bytes::new(),
-        },
-        ClientOp::Pub {
-            subject: b("h"),
-            reply: None,
-            headers: Some(hdr.clone()),
-            payload: b("x\r\ny"),
-        },
-        ClientOp::Pub {
-            subject: b("h"),
-            reply: Some(b("r")),
-            headers: Some(hdr),
-            payload: Bytes::new(),
-        },
+        pub_op(b("foo"), None, None, b("hello")),
+        pub_op(b("foo.bar"), Some(b("_INBOX.1")), None, Bytes::new()),
+        pub_op(b("h"), None, Some(hdr.clone()), b("x\r\ny")),
+        pub_op(b("h"), Some(b("r")), Some(hdr), Bytes::new()),
         ClientOp::Sub {
             subject: b("foo.*"),
             queue: None,
@@ -105,34 +116,22 @@ fn sample_client_ops() -> Vec<ClientOp> {
 fn sample_server_ops() -> Vec<ServerOp> {
     vec![
         ServerOp::Info(b(r#"{"server_id":"X","max_payload":1048576}"#)),
-        ServerOp::Msg {
-            subject: b("foo"),
-            sid: b("1"),
-            reply: None,
-            headers: None,
-            payload: b("hi"),
-        },
-        ServerOp::Msg {
-            subject: b("foo"),
-            sid: b("9"),
-            reply: Some(b("_INBOX.x")),
-            headers: None,
-            payload: Bytes::new(),
-        },
-        ServerOp::Msg {
-            subject: b("_INBOX.r"),
-            sid: b("2"),
-            reply: None,
-            headers: Some(Bytes::from_static(b"NATS/1.0 503\r\n\r\n")),
-            payload: Bytes::new(),
-        },
-        ServerOp::Msg {
-            subject: b("s"),
-            sid: b("3"),
-            reply: Some(b("r")),
-            headers: Some(b("NATS/1.0\r\nK: v\r\n\r\n")),
-            payload: b("body"),
-        },
+        msg_op(b("foo"), b("1"), None, None, b("hi")),
+        msg_op(b("foo"), b("9"), Some(b("_INBOX.x")), None, Bytes::new()),
+        msg_op(
+            b("_INBOX.r"),
+            b("2"),
+            None,
+            Some(Bytes::from_static(b"NATS/1.0 503\r\n\r\n")),
+            Bytes::new(),
+        ),
+        msg_op(
+            b("s"),
+            b("3"),
+            Some(b("r")),
+            Some(b("NATS/1.0\r\nK: v\r\n\r\n")),
+            b("body"),
+        ),
         ServerOp::Ping,
         ServerOp::Pong,
         ServerOp::Ok,
@@ -188,18 +187,8 @@ fn op_names_are_case_insensitive_and_whitespace_is_lenient() {
     assert_eq!(
         ops,
         vec![
-            ClientOp::Pub {
-                subject: b("foo"),
-                reply: None,
-                headers: None,
-                payload: b("hi")
-            },
-            ClientOp::Pub {
-                subject: b("foo"),
-                reply: Some(b("reply")),
-                headers: None,
-                payload: b("x")
-            },
+            pub_op(b("foo"), None, None, b("hi")),
+            pub_op(b("foo"), Some(b("reply")), None, b("x")),
             ClientOp::Sub {
                 subject: b("foo.*"),
                 queue: Some(b("q")),
@@ -209,12 +198,7 @@ fn op_names_are_case_insensitive_and_whitespace_is_lenient() {
                 sid: b("7"),
                 max: None
             },
-            ClientOp::Pub {
-                subject: b("h"),
-                reply: None,
-                headers: Some(b("NATS/1.0\r\n\r\n")),
-                payload: Bytes::new()
-            },
+            pub_op(b("h"), None, Some(b("NATS/1.0\r\n\r\n")), Bytes::new()),
             ClientOp::Ping,
             ClientOp::Pong,
             ClientOp::Connect(b("{\"a\":1}")),
@@ -228,13 +212,7 @@ fn op_names_are_case_insensitive_and_whitespace_is_lenient() {
     assert_eq!(
         ops,
         vec![
-            ServerOp::Msg {
-                subject: b("a"),
-                sid: b("1"),
-                reply: None,
-                headers: None,
-                payload: Bytes::new()
-            },
+            msg_op(b("a"), b("1"), None, None, Bytes::new()),
             ServerOp::Ok,
             ServerOp::Info(b("{\"x\":1}")),
             ServerOp::Err(b("bad thing")),
@@ -250,15 +228,11 @@ fn payloads_are_slices_of_the_input_buffer() {
     let base = buf.as_ptr() as usize;
     let range = base..base + buf.capacity();
     let mut dec = ClientOpDecoder::new(Limits::default());
-    let Some(ClientOp::Pub {
-        subject,
-        reply,
-        payload,
-        ..
-    }) = dec.decode(&mut buf).unwrap()
-    else {
+    let Some(ClientOp::Pub(m)) = dec.decode(&mut buf).unwrap() else {
         panic!("expected PUB")
     };
+    let (subject, reply, payload) = (m.subject_bytes(), m.reply_bytes(), m.payload_bytes());
+    assert_eq!(&payload[..], b"hello world");
     for part in [&subject, reply.as_ref().unwrap(), &payload] {
         assert!(
             range.contains(&(part.as_ptr() as usize)),
@@ -514,14 +488,7 @@ fn client_op() -> impl Strategy<Value = ClientOp> {
     prop_oneof![
         json().prop_map(ClientOp::Connect),
         (subject(), prop::option::of(word()), headers(), payload()).prop_map(
-            |(subject, reply, headers, payload)| {
-                ClientOp::Pub {
-                    subject,
-                    reply,
-                    headers,
-                    payload,
-                }
-            }
+            |(subject, reply, headers, payload)| pub_op(subject, reply, headers, payload)
         ),
         (subject(), prop::option::of(word()), word()).prop_map(|(subject, queue, sid)| {
             ClientOp::Sub {
@@ -549,12 +516,8 @@ fn server_op() -> impl Strategy<Value = ServerOp> {
             headers(),
             payload()
         )
-            .prop_map(|(subject, sid, reply, headers, payload)| ServerOp::Msg {
-                subject,
-                sid,
-                reply,
-                headers,
-                payload
+            .prop_map(|(subject, sid, reply, headers, payload)| {
+                msg_op(subject, sid, reply, headers, payload)
             }),
         Just(ServerOp::Ping),
         Just(ServerOp::Pong),

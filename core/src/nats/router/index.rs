@@ -7,11 +7,9 @@
 //! subjects it matches (one lookup for a literal subscription, a scan of the
 //! bounded cache for a wildcard one).
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 
-use crate::hash::FnvHashMap;
+use crate::hash::{SeededHashMap, SeededState};
 use crate::nats::subject;
 
 /// Identifies a subscription in the router's subscription table.
@@ -44,20 +42,28 @@ pub(crate) struct QueueGroup {
     pub(crate) members: Vec<SubKey>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Level {
-    literal: FnvHashMap<Bytes, Node>,
+    literal: SeededHashMap<Bytes, Node>,
     star: Option<Box<Node>>,
     full: Option<Box<Node>>,
 }
 
 impl Level {
+    fn new(hasher: SeededState) -> Self {
+        Level {
+            literal: SeededHashMap::with_hasher(hasher),
+            star: None,
+            full: None,
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.literal.is_empty() && self.star.is_none() && self.full.is_none()
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Node {
     next: Option<Box<Level>>,
     plain: Vec<SubKey>,
@@ -65,6 +71,14 @@ struct Node {
 }
 
 impl Node {
+    fn new() -> Self {
+        Node {
+            next: None,
+            plain: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.plain.is_empty() && self.groups.is_empty() && self.next.is_none()
     }
@@ -87,24 +101,36 @@ pub(crate) const DEFAULT_CACHE_SIZE: usize = 4096;
 #[derive(Debug)]
 pub(crate) struct SubjectIndex {
     root: Level,
-    cache: FnvHashMap<Bytes, Arc<Matches>>,
+    hasher: SeededState,
+    /// Cached subject -> index into `entries`.
+    cache: SeededHashMap<Bytes, u32>,
+    entries: Vec<Matches>,
+    free_entries: Vec<u32>,
     cache_max: usize,
+    /// Result of the last uncached lookup (when the cache is disabled).
+    uncached: Matches,
     len: usize,
 }
 
 impl Default for SubjectIndex {
     fn default() -> Self {
-        SubjectIndex::new(DEFAULT_CACHE_SIZE)
+        SubjectIndex::new(DEFAULT_CACHE_SIZE, 0)
     }
 }
 
 impl SubjectIndex {
-    /// An empty index caching up to `cache_max` lookups.
-    pub(crate) fn new(cache_max: usize) -> Self {
+    /// An empty index caching up to `cache_max` lookups, its maps keyed by
+    /// `seed`.
+    pub(crate) fn new(cache_max: usize, seed: u64) -> Self {
+        let hasher = SeededState::new(seed);
         SubjectIndex {
-            root: Level::default(),
-            cache: FnvHashMap::default(),
+            root: Level::new(hasher),
+            hasher,
+            cache: SeededHashMap::with_hasher(hasher),
+            entries: Vec::new(),
+            free_entries: Vec::new(),
             cache_max,
+            uncached: Matches::default(),
             len: 0,
         }
     }
@@ -117,16 +143,17 @@ impl SubjectIndex {
     /// Adds subscription `key` on `subject` (a valid subscription subject),
     /// in queue group `queue` if given.
     pub(crate) fn insert(&mut self, subject: &[u8], queue: Option<&Bytes>, key: SubKey) {
+        let hasher = self.hasher;
         let mut level = &mut self.root;
         let mut tokens = subject.split(|&b| b == b'.').peekable();
         while let Some(tok) = tokens.next() {
             let node: &mut Node = match tok {
-                b"*" => level.star.get_or_insert_with(Default::default),
-                b">" => level.full.get_or_insert_with(Default::default),
+                b"*" => level.star.get_or_insert_with(|| Box::new(Node::new())),
+                b">" => level.full.get_or_insert_with(|| Box::new(Node::new())),
                 _ => level
                     .literal
                     .entry(Bytes::copy_from_slice(tok))
-                    .or_default(),
+                    .or_insert_with(Node::new),
             };
             if tokens.peek().is_none() {
                 match queue {
@@ -141,7 +168,9 @@ impl SubjectIndex {
                 }
                 break;
             }
-            level = node.next.get_or_insert_with(Default::default);
+            level = node
+                .next
+                .get_or_insert_with(|| Box::new(Level::new(hasher)));
         }
         self.len += 1;
         self.invalidate(subject);
@@ -160,31 +189,44 @@ impl SubjectIndex {
     }
 
     /// The subscriptions matching the literal `subject`.
-    pub(crate) fn matches(&mut self, subject: &[u8]) -> Arc<Matches> {
-        if let Some(hit) = self.cache.get(subject) {
-            return Arc::clone(hit);
+    #[inline]
+    pub(crate) fn matches(&mut self, subject: &[u8]) -> &Matches {
+        if let Some(&i) = self.cache.get(subject) {
+            return &self.entries[i as usize];
         }
         let mut out = Matches::default();
         let tokens: Vec<&[u8]> = subject.split(|&b| b == b'.').collect();
         collect(&self.root, &tokens, &mut out);
-        let out = Arc::new(out);
-        if self.cache_max > 0 {
-            if self.cache.len() >= self.cache_max {
-                // Evict a quarter, in the map's (deterministic) order.
-                let mut evict = self.cache_max / 4 + 1;
-                self.cache.retain(|_, _| {
-                    if evict > 0 {
-                        evict -= 1;
-                        false
-                    } else {
-                        true
-                    }
-                });
-            }
-            self.cache
-                .insert(Bytes::copy_from_slice(subject), Arc::clone(&out));
+        if self.cache_max == 0 {
+            self.uncached = out;
+            return &self.uncached;
         }
-        out
+        if self.cache.len() >= self.cache_max {
+            // Evict a quarter, in the map's (deterministic) order.
+            let mut evict = self.cache_max / 4 + 1;
+            let free = &mut self.free_entries;
+            self.cache.retain(|_, &mut i| {
+                if evict > 0 {
+                    evict -= 1;
+                    free.push(i);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        let i = match self.free_entries.pop() {
+            Some(i) => {
+                self.entries[i as usize] = out;
+                i
+            }
+            None => {
+                self.entries.push(out);
+                (self.entries.len() - 1) as u32
+            }
+        };
+        self.cache.insert(Bytes::copy_from_slice(subject), i);
+        &self.entries[i as usize]
     }
 
     /// Number of cached lookups (for tests and stats).
@@ -194,10 +236,19 @@ impl SubjectIndex {
     }
 
     fn invalidate(&mut self, pattern: &[u8]) {
+        let free = &mut self.free_entries;
         if subject::is_literal(pattern) {
-            self.cache.remove(pattern);
+            if let Some(i) = self.cache.remove(pattern) {
+                free.push(i);
+            }
         } else {
-            self.cache.retain(|k, _| !subject::matches(pattern, k));
+            self.cache.retain(|k, &mut i| {
+                let keep = !subject::matches(pattern, k);
+                if !keep {
+                    free.push(i);
+                }
+                keep
+            });
         }
     }
 }
@@ -385,7 +436,7 @@ mod tests {
 
     #[test]
     fn bounded_cache() {
-        let mut idx = SubjectIndex::new(8);
+        let mut idx = SubjectIndex::new(8, 0);
         idx.insert(b">", None, 1);
         for i in 0..100 {
             let s = format!("s.{i}");
@@ -400,7 +451,7 @@ mod tests {
     fn agrees_with_brute_force() {
         let mut rng = SeededRng::new(42);
         let tokens = [&b"a"[..], b"b", b"c", b"*", b">"];
-        let mut idx = SubjectIndex::new(16);
+        let mut idx = SubjectIndex::new(16, 0);
         let mut live: Vec<(Vec<u8>, Option<Bytes>, SubKey)> = Vec::new();
         let mut next_key = 0;
         for round in 0..3000 {

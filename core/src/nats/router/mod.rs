@@ -55,7 +55,6 @@ mod session;
 mod tests;
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -67,11 +66,14 @@ pub use info::ANNOUNCED_VERSION;
 pub use session::{Delivery, SessionInfo, SessionPhase, SessionStats};
 
 use self::auth::Authenticator;
-use self::index::{Matches, SubKey, SubjectIndex};
+use self::index::{SubKey, SubjectIndex};
 use self::info::Info;
 use self::out::OutBuf;
 use self::session::{Session, SessionFlags, Transport};
-use crate::nats::codec::{self as encode, ClientOp, ClientOpDecoder, DecodeError, Limits};
+use crate::hash::SeededState;
+use crate::nats::codec::{
+    self as encode, ClientOp, ClientOpDecoder, DecodeError, Limits, MsgFrame,
+};
 use crate::nats::subject;
 use crate::rand::SeededRng;
 
@@ -254,6 +256,7 @@ pub struct Router {
     subs: Vec<Option<Subscription>>,
     free_subs: Vec<SubKey>,
     index: SubjectIndex,
+    hasher: SeededState,
     timers: BTreeSet<(Instant, u32, u32)>,
     events: VecDeque<RouterEvent>,
     rng: SeededRng,
@@ -281,7 +284,8 @@ impl Router {
                 max_payload: config.max_payload,
             },
             auth: Authenticator::new(config.auth.clone()),
-            index: SubjectIndex::new(config.match_cache_size),
+            index: SubjectIndex::new(config.match_cache_size, config.seed),
+            hasher: SeededState::new(config.seed ^ 0x5eed),
             config,
             server_id,
             slots: Vec::new(),
@@ -550,10 +554,12 @@ impl Router {
         }
         self.publish(
             conn.slot,
-            &subject,
-            reply.as_ref(),
-            headers.as_ref(),
-            &payload,
+            &Outbound::Parts {
+                subject: &subject,
+                reply: reply.as_ref(),
+                headers: headers.as_ref(),
+                payload: &payload,
+            },
         );
         Ok(())
     }
@@ -669,7 +675,7 @@ impl Router {
         self.next_cid += 1;
         self.open_sessions += 1;
         self.stats.total_connections += 1;
-        let session = Session::new(cid, transport, peer, now);
+        let session = Session::new(cid, transport, peer, now, self.hasher);
         let slot = match self.free_slots.pop() {
             Some(slot) => slot,
             None => {
@@ -870,21 +876,16 @@ impl Router {
         let verbose = session.flags.verbose;
         match op {
             ClientOp::Connect(json) => self.process_connect(now, slot, &json),
-            ClientOp::Pub {
-                subject,
-                reply,
-                headers,
-                payload,
-            } => {
+            ClientOp::Pub(frame) => {
                 let flags = session.flags;
-                if headers.is_some() && !flags.headers {
+                if frame.headers().is_some() && !flags.headers {
                     self.close(slot, CloseReason::HeadersNotSupported);
                     return;
                 }
-                if flags.pedantic && subject::validate_publish(&subject).is_err() {
+                if flags.pedantic && subject::validate_publish(frame.subject()).is_err() {
                     self.send_err(slot, "Invalid Publish Subject");
                 }
-                self.publish(slot, &subject, reply.as_ref(), headers.as_ref(), &payload);
+                self.publish(slot, &Outbound::Frame(&frame));
                 if verbose {
                     self.send_ok(slot);
                 }
@@ -1042,15 +1043,8 @@ impl Router {
     }
 
     /// Routes one message from session `from`.
-    fn publish(
-        &mut self,
-        from: u32,
-        subject: &Bytes,
-        reply: Option<&Bytes>,
-        headers: Option<&Bytes>,
-        payload: &Bytes,
-    ) {
-        let size = (headers.map_or(0, Bytes::len) + payload.len()) as u64;
+    fn publish(&mut self, from: u32, msg: &Outbound<'_>) {
+        let size = msg.size() as u64;
         let (echo, no_responders) = match self.slot_session(from) {
             Some(s) => {
                 s.stats.in_msgs += 1;
@@ -1061,31 +1055,40 @@ impl Router {
         };
         self.stats.in_msgs += 1;
         self.stats.in_bytes += size;
-        let matches: Arc<Matches> = self.index.matches(subject);
+        let Router {
+            index,
+            subs,
+            slots,
+            events,
+            stats,
+            rng,
+            expired,
+            overflowing,
+            config,
+            ..
+        } = self;
+        let matches = index.matches(msg.subject());
+        let mut fan = Fanout {
+            subs,
+            slots,
+            events,
+            stats,
+            expired,
+            overflowing,
+            max_pending: config.max_pending,
+        };
         let mut delivered = false;
         for &key in &matches.plain {
-            if !echo
-                && self.subs[key as usize]
-                    .as_ref()
-                    .is_some_and(|s| s.slot == from)
-            {
-                continue;
+            if echo || fan.owner(key) != Some(from) {
+                delivered |= fan.deliver(key, msg);
             }
-            delivered |= self.deliver(key, subject, reply, headers, payload);
         }
         for group in &matches.groups {
             let n = group.members.len();
-            let start = self.rng.below(n);
+            let start = rng.below(n);
             for i in 0..n {
                 let key = group.members[(start + i) % n];
-                if !echo
-                    && self.subs[key as usize]
-                        .as_ref()
-                        .is_some_and(|s| s.slot == from)
-                {
-                    continue;
-                }
-                if self.deliver(key, subject, reply, headers, payload) {
+                if (echo || fan.owner(key) != Some(from)) && fan.deliver(key, msg) {
                     delivered = true;
                     break;
                 }
@@ -1093,85 +1096,10 @@ impl Router {
         }
         self.finish_routing();
         if !delivered && no_responders {
-            if let Some(reply) = reply {
-                self.reply_no_responders(from, reply);
+            if let Some(reply) = msg.reply_bytes() {
+                self.reply_no_responders(from, &reply);
             }
         }
-    }
-
-    /// Delivers to one subscription; false when it could not take it.
-    #[inline]
-    fn deliver(
-        &mut self,
-        key: SubKey,
-        subject: &Bytes,
-        reply: Option<&Bytes>,
-        headers: Option<&Bytes>,
-        payload: &Bytes,
-    ) -> bool {
-        let Some(sub) = self.subs[key as usize].as_mut() else {
-            return false;
-        };
-        if sub.max.is_some_and(|m| sub.delivered >= m) {
-            return false;
-        }
-        let slot = sub.slot;
-        let entry = &mut self.slots[slot as usize];
-        let gen = entry.gen;
-        let Some(session) = entry.session.as_mut() else {
-            return false;
-        };
-        if session.phase == SessionPhase::Closing {
-            return false;
-        }
-        sub.delivered += 1;
-        if sub.max.is_some_and(|m| sub.delivered >= m) {
-            self.expired.push(key);
-        }
-        let headers = headers.filter(|_| session.flags.headers);
-        let size = headers.map_or(0, Bytes::len) + payload.len();
-        session.stats.out_msgs += 1;
-        session.stats.out_bytes += size as u64;
-        self.stats.out_msgs += 1;
-        self.stats.out_bytes += size as u64;
-        match &mut session.transport {
-            Transport::Wire { out, .. } => {
-                out.write_with(|b| {
-                    encode::write_msg_line(
-                        b,
-                        subject,
-                        &sub.sid,
-                        reply.map(|r| &r[..]),
-                        headers.map(Bytes::len),
-                        payload.len(),
-                    );
-                    if let Some(h) = headers {
-                        b.extend_from_slice(h);
-                    }
-                });
-                out.put_payload(payload);
-                out.put(encode::CRLF);
-            }
-            Transport::Local { queue, pending } => {
-                let d = Delivery {
-                    subject: subject.clone(),
-                    sid: sub.sid.clone(),
-                    reply: reply.cloned(),
-                    headers: headers.cloned(),
-                    payload: payload.clone(),
-                };
-                *pending += d.weight();
-                queue.push_back(d);
-            }
-        }
-        if session.pending() > self.config.max_pending {
-            self.overflowing.push(slot);
-        } else if !session.signalled {
-            session.signalled = true;
-            self.events
-                .push_back(RouterEvent::OutputReady(ConnId { slot, gen }));
-        }
-        true
     }
 
     /// Applies what routing decided: auto-unsubscribes and slow consumers.
@@ -1234,6 +1162,182 @@ impl Router {
                 }
             }
         }
+    }
+}
+
+/// A message being routed: a decoded frame, or parts handed over in process.
+enum Outbound<'a> {
+    Frame(&'a MsgFrame),
+    Parts {
+        subject: &'a Bytes,
+        reply: Option<&'a Bytes>,
+        headers: Option<&'a Bytes>,
+        payload: &'a Bytes,
+    },
+}
+
+impl Outbound<'_> {
+    #[inline]
+    fn subject(&self) -> &[u8] {
+        match self {
+            Outbound::Frame(f) => f.subject(),
+            Outbound::Parts { subject, .. } => subject,
+        }
+    }
+
+    #[inline]
+    fn reply(&self) -> Option<&[u8]> {
+        match self {
+            Outbound::Frame(f) => f.reply(),
+            Outbound::Parts { reply, .. } => reply.map(|r| &r[..]),
+        }
+    }
+
+    #[inline]
+    fn headers(&self) -> Option<&[u8]> {
+        match self {
+            Outbound::Frame(f) => f.headers(),
+            Outbound::Parts { headers, .. } => headers.map(|h| &h[..]),
+        }
+    }
+
+    #[inline]
+    fn payload(&self) -> &[u8] {
+        match self {
+            Outbound::Frame(f) => f.payload(),
+            Outbound::Parts { payload, .. } => payload,
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.headers().map_or(0, <[u8]>::len) + self.payload().len()
+    }
+
+    fn subject_bytes(&self) -> Bytes {
+        match self {
+            Outbound::Frame(f) => f.subject_bytes(),
+            Outbound::Parts { subject, .. } => (*subject).clone(),
+        }
+    }
+
+    fn reply_bytes(&self) -> Option<Bytes> {
+        match self {
+            Outbound::Frame(f) => f.reply_bytes(),
+            Outbound::Parts { reply, .. } => reply.cloned(),
+        }
+    }
+
+    fn headers_bytes(&self) -> Option<Bytes> {
+        match self {
+            Outbound::Frame(f) => f.headers_bytes(),
+            Outbound::Parts { headers, .. } => headers.cloned(),
+        }
+    }
+
+    fn payload_bytes(&self) -> Bytes {
+        match self {
+            Outbound::Frame(f) => f.payload_bytes(),
+            Outbound::Parts { payload, .. } => (*payload).clone(),
+        }
+    }
+}
+
+/// The parts of the router a delivery touches (everything but the index,
+/// which is borrowed for the match result meanwhile).
+struct Fanout<'r> {
+    subs: &'r mut Vec<Option<Subscription>>,
+    slots: &'r mut Vec<Slot>,
+    events: &'r mut VecDeque<RouterEvent>,
+    stats: &'r mut RouterStats,
+    expired: &'r mut Vec<SubKey>,
+    overflowing: &'r mut Vec<u32>,
+    max_pending: usize,
+}
+
+impl Fanout<'_> {
+    /// The session slot owning subscription `key`.
+    #[inline]
+    fn owner(&self, key: SubKey) -> Option<u32> {
+        self.subs[key as usize].as_ref().map(|s| s.slot)
+    }
+
+    /// Delivers to one subscription; false when it could not take it.
+    #[inline]
+    fn deliver(&mut self, key: SubKey, msg: &Outbound<'_>) -> bool {
+        let Some(sub) = self.subs[key as usize].as_mut() else {
+            return false;
+        };
+        if sub.max.is_some_and(|m| sub.delivered >= m) {
+            return false;
+        }
+        let slot = sub.slot;
+        let entry = &mut self.slots[slot as usize];
+        let gen = entry.gen;
+        let Some(session) = entry.session.as_mut() else {
+            return false;
+        };
+        if session.phase == SessionPhase::Closing {
+            return false;
+        }
+        sub.delivered += 1;
+        if sub.max.is_some_and(|m| sub.delivered >= m) {
+            self.expired.push(key);
+        }
+        let headers = msg.headers().filter(|_| session.flags.headers);
+        let payload = msg.payload();
+        let size = (headers.map_or(0, <[u8]>::len) + payload.len()) as u64;
+        session.stats.out_msgs += 1;
+        session.stats.out_bytes += size;
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += size;
+        match &mut session.transport {
+            Transport::Wire { out, .. } => {
+                out.write_with(|b| {
+                    encode::write_msg_line(
+                        b,
+                        msg.subject(),
+                        &sub.sid,
+                        msg.reply(),
+                        headers.map(<[u8]>::len),
+                        payload.len(),
+                    );
+                    if let Some(h) = headers {
+                        b.extend_from_slice(h);
+                    }
+                    if payload.len() < out::PASS_THROUGH {
+                        b.extend_from_slice(payload);
+                        b.extend_from_slice(encode::CRLF);
+                    }
+                });
+                if payload.len() >= out::PASS_THROUGH {
+                    out.put_chunk(msg.payload_bytes());
+                    out.put(encode::CRLF);
+                }
+            }
+            Transport::Local { queue, pending } => {
+                let d = Delivery {
+                    subject: msg.subject_bytes(),
+                    sid: sub.sid.clone(),
+                    reply: msg.reply_bytes(),
+                    headers: if headers.is_some() {
+                        msg.headers_bytes()
+                    } else {
+                        None
+                    },
+                    payload: msg.payload_bytes(),
+                };
+                *pending += d.weight();
+                queue.push_back(d);
+            }
+        }
+        if session.pending() > self.max_pending {
+            self.overflowing.push(slot);
+        } else if !session.signalled {
+            session.signalled = true;
+            self.events
+                .push_back(RouterEvent::OutputReady(ConnId { slot, gen }));
+        }
+        true
     }
 }
 

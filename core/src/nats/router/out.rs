@@ -40,18 +40,13 @@ impl OutBuf {
         self.pending += self.tail.len() - before;
     }
 
-    /// Appends a payload: copied when small, queued by reference when large.
-    #[inline]
-    pub(crate) fn put_payload(&mut self, payload: &Bytes) {
-        if payload.len() < PASS_THROUGH {
-            self.put(payload);
-        } else {
-            if !self.tail.is_empty() {
-                self.chunks.push_back(self.tail.split().freeze());
-            }
-            self.pending += payload.len();
-            self.chunks.push_back(payload.clone());
+    /// Appends a chunk by reference (for large payloads: no copy).
+    pub(crate) fn put_chunk(&mut self, chunk: Bytes) {
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
         }
+        self.pending += chunk.len();
+        self.chunks.push_back(chunk);
     }
 
     /// The next chunk to transmit.
@@ -81,10 +76,10 @@ mod tests {
     fn order_is_kept_across_copied_and_passed_through_parts() {
         let mut out = OutBuf::default();
         out.put(b"MSG a 1 3\r\n");
-        out.put_payload(&Bytes::from_static(b"abc"));
+        out.put(b"abc");
         out.put(b"\r\nMSG b 1 ");
         let big = Bytes::from(vec![7u8; PASS_THROUGH]);
-        out.put_payload(&big);
+        out.put_chunk(big.clone());
         out.put(b"\r\n");
         assert_eq!(out.pending(), 11 + 3 + 10 + PASS_THROUGH + 2);
         let mut all = Vec::new();

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::index::SubKey;
 use super::out::OutBuf;
-use crate::hash::FnvHashMap;
+use crate::hash::{SeededHashMap, SeededState};
 use crate::nats::codec::ClientOpDecoder;
 
 /// Where a session is in its life.
@@ -139,7 +139,7 @@ pub(crate) struct Session {
     pub(crate) lang: String,
     pub(crate) version: String,
     pub(crate) peer: String,
-    pub(crate) sids: FnvHashMap<Bytes, SubKey>,
+    pub(crate) sids: SeededHashMap<Bytes, SubKey>,
     /// An `OutputReady` event was emitted and output not yet drained.
     pub(crate) signalled: bool,
     pub(crate) auth_deadline: Option<Instant>,
@@ -154,7 +154,13 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(cid: u64, transport: Transport, peer: String, now: Instant) -> Self {
+    pub(crate) fn new(
+        cid: u64,
+        transport: Transport,
+        peer: String,
+        now: Instant,
+        hasher: SeededState,
+    ) -> Self {
         Session {
             cid,
             transport,
@@ -164,7 +170,7 @@ impl Session {
             lang: String::new(),
             version: String::new(),
             peer,
-            sids: FnvHashMap::default(),
+            sids: SeededHashMap::with_hasher(hasher),
             signalled: false,
             auth_deadline: None,
             ping_at: None,

@@ -111,19 +111,11 @@ const QUIET: &str =
 fn msgs(ops: &[ServerOp]) -> Vec<(String, String, Option<String>, Vec<u8>)> {
     ops.iter()
         .filter_map(|op| match op {
-            ServerOp::Msg {
-                subject,
-                sid,
-                reply,
-                payload,
-                ..
-            } => Some((
-                String::from_utf8_lossy(subject).into_owned(),
-                String::from_utf8_lossy(sid).into_owned(),
-                reply
-                    .as_ref()
-                    .map(|r| String::from_utf8_lossy(r).into_owned()),
-                payload.to_vec(),
+            ServerOp::Msg(m) => Some((
+                String::from_utf8_lossy(m.subject()).into_owned(),
+                String::from_utf8_lossy(m.sid()).into_owned(),
+                m.reply().map(|r| String::from_utf8_lossy(r).into_owned()),
+                m.payload().to_vec(),
             )),
             _ => None,
         })
