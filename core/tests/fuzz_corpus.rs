@@ -36,3 +36,12 @@ fn decode_chunked_corpus() {
         assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
     }
 }
+
+#[test]
+fn router_session_corpus() {
+    let start = std::time::Instant::now();
+    for (name, data) in corpus("router_session") {
+        let outcome = std::panic::catch_unwind(|| stan_core::fuzzing::router_session(start, &data));
+        assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
+    }
+}
