@@ -34,6 +34,7 @@
 pub mod hash;
 pub mod nats;
 pub mod rand;
+pub mod stan;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;

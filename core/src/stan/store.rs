@@ -1,0 +1,415 @@
+//! The message store: a synchronous [`Store`] trait the streaming engine
+//! owns, and [`MemStore`], the in-memory implementation.
+//!
+//! The engine assigns sequences and timestamps; the store keeps messages per
+//! channel and applies the per-channel limits of fact sheet C.3 (oldest
+//! messages dropped past `max_msgs`/`max_bytes`, the last one always kept;
+//! messages older than `max_age` removed on [`Store::expire`]). Appends are
+//! made durable by [`Store::flush`]: the engine stores a whole batch of
+//! publishes, flushes once, and only then sends their PubAcks (group commit).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use stan_proto::{Message as _, MsgProto};
+
+/// Limits of one channel. Zero means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelLimits {
+    /// Most messages kept.
+    pub max_msgs: u64,
+    /// Most bytes kept (protobuf size of the stored `MsgProto`s).
+    pub max_bytes: u64,
+    /// Oldest message age kept.
+    pub max_age: Duration,
+    /// Most subscriptions (offline durables included).
+    pub max_subs: usize,
+    /// Delete the channel after this long without messages or active
+    /// subscriptions.
+    pub max_inactivity: Duration,
+}
+
+impl Default for ChannelLimits {
+    /// nats-streaming-server's defaults.
+    fn default() -> Self {
+        ChannelLimits {
+            max_msgs: 1_000_000,
+            max_bytes: 1_000_000 * 1024,
+            max_age: Duration::ZERO,
+            max_subs: 1000,
+            max_inactivity: Duration::ZERO,
+        }
+    }
+}
+
+/// Why the store refused an operation. The `Display` texts are the ones the
+/// STAN server sends to clients.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `max_channels` reached.
+    #[error("too many channels")]
+    TooManyChannels,
+    /// The channel does not exist.
+    #[error("stan: unknown channel")]
+    UnknownChannel,
+    /// A sequence out of order was appended.
+    #[error("sequence {got} out of order in channel {channel:?} (expected {expected})")]
+    OutOfOrder {
+        /// Channel name.
+        channel: String,
+        /// Expected sequence.
+        expected: u64,
+        /// Appended sequence.
+        got: u64,
+    },
+    /// An IO-backed store failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Counters of one channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    /// Messages stored.
+    pub msgs: u64,
+    /// Bytes stored.
+    pub bytes: u64,
+    /// First stored sequence (0 when empty and nothing was ever stored).
+    pub first_seq: u64,
+    /// Last stored sequence (0 when nothing was ever stored).
+    pub last_seq: u64,
+}
+
+/// A message store, as the engine needs it. Synchronous: an IO-backed
+/// implementation writes in `append`/`flush`; the engine calls `flush` once
+/// per batch of publishes.
+pub trait Store {
+    /// Creates `channel` with `limits` if it does not exist.
+    fn create_channel(&mut self, channel: &str, limits: ChannelLimits) -> Result<(), StoreError>;
+
+    /// Deletes a channel and its messages.
+    fn delete_channel(&mut self, channel: &str) -> Result<(), StoreError>;
+
+    /// Appends a message (its `sequence` must follow the channel's last one)
+    /// and applies the count and size limits.
+    fn append(&mut self, channel: &str, msg: MsgProto) -> Result<(), StoreError>;
+
+    /// Makes every append so far durable.
+    fn flush(&mut self) -> Result<(), StoreError>;
+
+    /// The message with `seq`, if still stored.
+    fn lookup(&self, channel: &str, seq: u64) -> Option<MsgProto>;
+
+    /// Counters of a channel.
+    fn stats(&self, channel: &str) -> Option<ChannelStats>;
+
+    /// The first stored sequence whose timestamp is `>= timestamp` (Unix ns),
+    /// or `last + 1` when there is none.
+    fn first_seq_at_or_after(&self, channel: &str, timestamp: i64) -> Option<u64>;
+
+    /// Removes messages older than the channel's `max_age` at `now` (Unix
+    /// ns); returns the Unix ns time of the next expiry, if any.
+    fn expire(&mut self, channel: &str, now: i64) -> Option<i64>;
+}
+
+#[derive(Debug)]
+struct MemChannel {
+    limits: ChannelLimits,
+    msgs: VecDeque<(MsgProto, u64)>,
+    first_seq: u64,
+    last_seq: u64,
+    bytes: u64,
+}
+
+impl MemChannel {
+    fn stats(&self) -> ChannelStats {
+        ChannelStats {
+            msgs: self.msgs.len() as u64,
+            bytes: self.bytes,
+            first_seq: self.first_seq,
+            last_seq: self.last_seq,
+        }
+    }
+
+    fn drop_first(&mut self) {
+        if let Some((_, size)) = self.msgs.pop_front() {
+            self.bytes -= size;
+            self.first_seq += 1;
+        }
+    }
+}
+
+/// Messages in memory. Payloads are copied into the store's own buffers, so
+/// stored messages never pin the network buffers they arrived in.
+#[derive(Debug)]
+pub struct MemStore {
+    max_channels: usize,
+    channels: BTreeMap<String, MemChannel>,
+}
+
+impl MemStore {
+    /// A store admitting at most `max_channels` channels (0: unlimited).
+    pub fn new(max_channels: usize) -> Self {
+        MemStore {
+            max_channels,
+            channels: BTreeMap::new(),
+        }
+    }
+
+    /// Names of the channels, sorted.
+    pub fn channel_names(&self) -> impl Iterator<Item = &str> {
+        self.channels.keys().map(String::as_str)
+    }
+}
+
+impl Store for MemStore {
+    fn create_channel(&mut self, channel: &str, limits: ChannelLimits) -> Result<(), StoreError> {
+        if self.channels.contains_key(channel) {
+            return Ok(());
+        }
+        if self.max_channels > 0 && self.channels.len() >= self.max_channels {
+            return Err(StoreError::TooManyChannels);
+        }
+        self.channels.insert(
+            channel.to_owned(),
+            MemChannel {
+                limits,
+                msgs: VecDeque::new(),
+                first_seq: 0,
+                last_seq: 0,
+                bytes: 0,
+            },
+        );
+        Ok(())
+    }
+
+    fn delete_channel(&mut self, channel: &str) -> Result<(), StoreError> {
+        self.channels
+            .remove(channel)
+            .map(|_| ())
+            .ok_or(StoreError::UnknownChannel)
+    }
+
+    fn append(&mut self, channel: &str, mut msg: MsgProto) -> Result<(), StoreError> {
+        let ch = self
+            .channels
+            .get_mut(channel)
+            .ok_or(StoreError::UnknownChannel)?;
+        if msg.sequence != ch.last_seq + 1 {
+            return Err(StoreError::OutOfOrder {
+                channel: channel.to_owned(),
+                expected: ch.last_seq + 1,
+                got: msg.sequence,
+            });
+        }
+        msg.data = Bytes::copy_from_slice(&msg.data);
+        let size = msg.encoded_len() as u64;
+        if ch.msgs.is_empty() {
+            ch.first_seq = msg.sequence;
+        }
+        ch.last_seq = msg.sequence;
+        ch.bytes += size;
+        ch.msgs.push_back((msg, size));
+        let (max_msgs, max_bytes) = (ch.limits.max_msgs, ch.limits.max_bytes);
+        while ch.msgs.len() > 1
+            && ((max_msgs > 0 && ch.msgs.len() as u64 > max_msgs)
+                || (max_bytes > 0 && ch.bytes > max_bytes))
+        {
+            ch.drop_first();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn lookup(&self, channel: &str, seq: u64) -> Option<MsgProto> {
+        let ch = self.channels.get(channel)?;
+        let index = seq.checked_sub(ch.first_seq)?;
+        ch.msgs
+            .get(usize::try_from(index).ok()?)
+            .map(|(m, _)| m.clone())
+    }
+
+    fn stats(&self, channel: &str) -> Option<ChannelStats> {
+        self.channels.get(channel).map(MemChannel::stats)
+    }
+
+    fn first_seq_at_or_after(&self, channel: &str, timestamp: i64) -> Option<u64> {
+        let ch = self.channels.get(channel)?;
+        // Timestamps are non-decreasing within a channel.
+        let i = ch.msgs.partition_point(|(m, _)| m.timestamp < timestamp);
+        Some(match ch.msgs.get(i) {
+            Some((m, _)) => m.sequence,
+            None => ch.last_seq + 1,
+        })
+    }
+
+    fn expire(&mut self, channel: &str, now: i64) -> Option<i64> {
+        let ch = self.channels.get_mut(channel)?;
+        let max_age = i64::try_from(ch.limits.max_age.as_nanos()).unwrap_or(i64::MAX);
+        if max_age == 0 {
+            return None;
+        }
+        while ch
+            .msgs
+            .front()
+            .is_some_and(|(m, _)| now.saturating_sub(m.timestamp) >= max_age)
+        {
+            ch.drop_first();
+        }
+        ch.msgs
+            .front()
+            .map(|(m, _)| m.timestamp.saturating_add(max_age))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(seq: u64, ts: i64, data: &[u8]) -> MsgProto {
+        MsgProto {
+            sequence: seq,
+            subject: "foo".into(),
+            data: Bytes::copy_from_slice(data),
+            timestamp: ts,
+            ..MsgProto::default()
+        }
+    }
+
+    fn limits(max_msgs: u64, max_bytes: u64, max_age: Duration) -> ChannelLimits {
+        ChannelLimits {
+            max_msgs,
+            max_bytes,
+            max_age,
+            ..ChannelLimits::default()
+        }
+    }
+
+    #[test]
+    fn append_lookup_and_sequence_order() {
+        let mut s = MemStore::new(0);
+        s.create_channel("foo", ChannelLimits::default()).unwrap();
+        for seq in 1..=3 {
+            s.append("foo", msg(seq, seq as i64, b"x")).unwrap();
+        }
+        assert_eq!(s.lookup("foo", 2).unwrap().sequence, 2);
+        assert!(s.lookup("foo", 4).is_none());
+        assert!(s.lookup("foo", 0).is_none());
+        assert!(matches!(
+            s.append("foo", msg(5, 5, b"x")),
+            Err(StoreError::OutOfOrder {
+                expected: 4,
+                got: 5,
+                ..
+            })
+        ));
+        assert_eq!(
+            s.append("bar", msg(1, 1, b"x")),
+            Err(StoreError::UnknownChannel)
+        );
+        let st = s.stats("foo").unwrap();
+        assert_eq!((st.msgs, st.first_seq, st.last_seq), (3, 1, 3));
+    }
+
+    #[test]
+    fn max_channels() {
+        let mut s = MemStore::new(2);
+        s.create_channel("a", ChannelLimits::default()).unwrap();
+        s.create_channel("b", ChannelLimits::default()).unwrap();
+        s.create_channel("a", ChannelLimits::default()).unwrap();
+        assert_eq!(
+            s.create_channel("c", ChannelLimits::default()),
+            Err(StoreError::TooManyChannels)
+        );
+        assert_eq!(StoreError::TooManyChannels.to_string(), "too many channels");
+        s.delete_channel("a").unwrap();
+        s.create_channel("c", ChannelLimits::default()).unwrap();
+    }
+
+    #[test]
+    fn max_msgs_drops_oldest_and_sequences_continue() {
+        let mut s = MemStore::new(0);
+        s.create_channel("foo", limits(3, 0, Duration::ZERO))
+            .unwrap();
+        for seq in 1..=5 {
+            s.append("foo", msg(seq, 0, b"x")).unwrap();
+        }
+        let st = s.stats("foo").unwrap();
+        assert_eq!((st.msgs, st.first_seq, st.last_seq), (3, 3, 5));
+        assert!(s.lookup("foo", 2).is_none());
+        assert_eq!(s.lookup("foo", 3).unwrap().sequence, 3);
+    }
+
+    #[test]
+    fn max_bytes_keeps_at_least_the_last_message() {
+        let mut s = MemStore::new(0);
+        let one = msg(1, 0, &[0; 100]).encoded_len() as u64;
+        s.create_channel("foo", limits(0, one * 2, Duration::ZERO))
+            .unwrap();
+        for seq in 1..=4 {
+            s.append("foo", msg(seq, 0, &[0; 100])).unwrap();
+        }
+        let st = s.stats("foo").unwrap();
+        assert_eq!((st.msgs, st.first_seq), (2, 3));
+        assert!(st.bytes <= one * 2 + 2);
+        s.append("foo", msg(5, 0, &[0; 10_000])).unwrap();
+        let st = s.stats("foo").unwrap();
+        assert_eq!(
+            (st.msgs, st.first_seq, st.last_seq),
+            (1, 5, 5),
+            "larger than max_bytes: kept"
+        );
+    }
+
+    #[test]
+    fn max_age_expires_and_reports_next_deadline() {
+        let mut s = MemStore::new(0);
+        s.create_channel("foo", limits(0, 0, Duration::from_nanos(100)))
+            .unwrap();
+        for (seq, ts) in [(1, 10), (2, 50), (3, 90)] {
+            s.append("foo", msg(seq, ts, b"x")).unwrap();
+        }
+        assert_eq!(s.expire("foo", 109), Some(110));
+        assert_eq!(s.stats("foo").unwrap().msgs, 3);
+        assert_eq!(s.expire("foo", 150), Some(190));
+        assert_eq!(s.stats("foo").unwrap().first_seq, 3);
+        assert_eq!(s.expire("foo", 1000), None);
+        let st = s.stats("foo").unwrap();
+        assert_eq!((st.msgs, st.last_seq), (0, 3), "sequences are never reused");
+    }
+
+    #[test]
+    fn time_lookup() {
+        let mut s = MemStore::new(0);
+        s.create_channel("foo", ChannelLimits::default()).unwrap();
+        for (seq, ts) in [(1, 10), (2, 20), (3, 20), (4, 30)] {
+            s.append("foo", msg(seq, ts, b"x")).unwrap();
+        }
+        assert_eq!(s.first_seq_at_or_after("foo", 0), Some(1));
+        assert_eq!(s.first_seq_at_or_after("foo", 20), Some(2));
+        assert_eq!(s.first_seq_at_or_after("foo", 21), Some(4));
+        assert_eq!(s.first_seq_at_or_after("foo", 31), Some(5));
+        assert_eq!(s.first_seq_at_or_after("nope", 0), None);
+    }
+
+    #[test]
+    fn stored_payloads_do_not_share_the_input_buffer() {
+        let mut s = MemStore::new(0);
+        s.create_channel("foo", ChannelLimits::default()).unwrap();
+        let input = Bytes::from(vec![1u8; 64]);
+        let m = MsgProto {
+            sequence: 1,
+            data: input.slice(0..8),
+            ..MsgProto::default()
+        };
+        s.append("foo", m).unwrap();
+        let stored = s.lookup("foo", 1).unwrap().data;
+        assert_eq!(&stored[..], &input[..8]);
+        assert_ne!(stored.as_ptr(), input.as_ptr());
+    }
+}
