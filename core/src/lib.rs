@@ -7,7 +7,11 @@
 //!
 //! What is here today:
 //! * [`nats`]: the NATS wire codec for both directions ([`nats::codec`]),
-//!   header blocks ([`nats::headers`]) and subject rules ([`nats::subject`]).
+//!   header blocks ([`nats::headers`]), subject rules ([`nats::subject`]) and
+//!   the embedded NATS server as a state machine ([`nats::router`]);
+//! * [`stan`]: the STAN message store ([`stan::store`]) and name rules;
+//! * [`nuid`], [`rand`], [`hash`]: seeded identifiers, randomness and
+//!   hashing, so a run is reproducible from its seed.
 //!
 //! Decoding a stream that arrives in arbitrary pieces:
 //!
@@ -33,6 +37,7 @@
 
 pub mod hash;
 pub mod nats;
+pub mod nuid;
 pub mod rand;
 pub mod stan;
 
