@@ -29,6 +29,6 @@ interop/nats/run.sh "$(command -v nats-server || echo /usr/sbin/nats-server)"
 
 echo "== NATS interop kit against our stan-server"
 cargo build -p stan-cli --bin stan-server
-interop/nats/run.sh target/debug/stan-server
+interop/nats/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
 
 echo "== all tests passed"
