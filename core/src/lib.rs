@@ -43,3 +43,5 @@ pub mod stan;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod sim;

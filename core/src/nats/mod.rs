@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod headers;
+pub mod message;
 pub mod router;
 pub mod subject;
 
@@ -10,4 +11,5 @@ pub use codec::{
     ClientOp, ClientOpDecoder, DecodeError, Limits, OpName, ServerOp, ServerOpDecoder,
 };
 pub use headers::{HeaderError, HeaderMap};
+pub use message::{parse_sid, InboundMessage, NatsCommand};
 pub use subject::SubjectError;

@@ -1,5 +1,6 @@
 //! NATS Streaming (STAN) on top of the NATS layer. Today: the message
-//! [`store`]; the engine and the client session build on it.
+//! [`store`] and the engine ([`server`]).
 
 pub mod names;
 pub mod store;
+pub mod server;

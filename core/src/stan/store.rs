@@ -14,6 +14,38 @@ use std::time::Duration;
 use bytes::Bytes;
 use stan_proto::{Message as _, MsgProto};
 
+/// A stored message: its sequence and timestamp, and the `MsgProto` encoded
+/// once when it was published. Deliveries send `encoded` as it is (a
+/// redelivery appends its `redelivered`/`redeliveryCount` fields), so the
+/// per-message path neither re-encodes nor copies the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMsg {
+    /// Channel sequence.
+    pub sequence: u64,
+    /// Unix nanoseconds at storage.
+    pub timestamp: i64,
+    /// The encoded `MsgProto` (`sequence`, `subject`, `reply`, `data`,
+    /// `timestamp`).
+    pub encoded: Bytes,
+}
+
+impl StoredMsg {
+    /// Encodes `msg` (in a buffer of its own: it does not pin the network
+    /// buffer its payload arrived in).
+    pub fn encode(msg: &MsgProto) -> Self {
+        StoredMsg {
+            sequence: msg.sequence,
+            timestamp: msg.timestamp,
+            encoded: Bytes::from(msg.encode_to_vec()),
+        }
+    }
+
+    /// Decodes the stored `MsgProto`.
+    pub fn decode(&self) -> Result<MsgProto, stan_proto::DecodeError> {
+        MsgProto::decode(self.encoded.clone())
+    }
+}
+
 /// Limits of one channel. Zero means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelLimits {
@@ -94,13 +126,13 @@ pub trait Store {
 
     /// Appends a message (its `sequence` must follow the channel's last one)
     /// and applies the count and size limits.
-    fn append(&mut self, channel: &str, msg: MsgProto) -> Result<(), StoreError>;
+    fn append(&mut self, channel: &str, msg: StoredMsg) -> Result<(), StoreError>;
 
     /// Makes every append so far durable.
     fn flush(&mut self) -> Result<(), StoreError>;
 
     /// The message with `seq`, if still stored.
-    fn lookup(&self, channel: &str, seq: u64) -> Option<MsgProto>;
+    fn lookup(&self, channel: &str, seq: u64) -> Option<StoredMsg>;
 
     /// Counters of a channel.
     fn stats(&self, channel: &str) -> Option<ChannelStats>;
@@ -117,7 +149,7 @@ pub trait Store {
 #[derive(Debug)]
 struct MemChannel {
     limits: ChannelLimits,
-    msgs: VecDeque<(MsgProto, u64)>,
+    msgs: VecDeque<StoredMsg>,
     first_seq: u64,
     last_seq: u64,
     bytes: u64,
@@ -134,15 +166,14 @@ impl MemChannel {
     }
 
     fn drop_first(&mut self) {
-        if let Some((_, size)) = self.msgs.pop_front() {
-            self.bytes -= size;
+        if let Some(m) = self.msgs.pop_front() {
+            self.bytes -= m.encoded.len() as u64;
             self.first_seq += 1;
         }
     }
 }
 
-/// Messages in memory. Payloads are copied into the store's own buffers, so
-/// stored messages never pin the network buffers they arrived in.
+/// Messages in memory, kept as their encoded `MsgProto`s.
 #[derive(Debug)]
 pub struct MemStore {
     max_channels: usize,
@@ -192,7 +223,7 @@ impl Store for MemStore {
             .ok_or(StoreError::UnknownChannel)
     }
 
-    fn append(&mut self, channel: &str, mut msg: MsgProto) -> Result<(), StoreError> {
+    fn append(&mut self, channel: &str, msg: StoredMsg) -> Result<(), StoreError> {
         let ch = self
             .channels
             .get_mut(channel)
@@ -204,14 +235,13 @@ impl Store for MemStore {
                 got: msg.sequence,
             });
         }
-        msg.data = Bytes::copy_from_slice(&msg.data);
-        let size = msg.encoded_len() as u64;
+        let size = msg.encoded.len() as u64;
         if ch.msgs.is_empty() {
             ch.first_seq = msg.sequence;
         }
         ch.last_seq = msg.sequence;
         ch.bytes += size;
-        ch.msgs.push_back((msg, size));
+        ch.msgs.push_back(msg);
         let (max_msgs, max_bytes) = (ch.limits.max_msgs, ch.limits.max_bytes);
         while ch.msgs.len() > 1
             && ((max_msgs > 0 && ch.msgs.len() as u64 > max_msgs)
@@ -226,12 +256,10 @@ impl Store for MemStore {
         Ok(())
     }
 
-    fn lookup(&self, channel: &str, seq: u64) -> Option<MsgProto> {
+    fn lookup(&self, channel: &str, seq: u64) -> Option<StoredMsg> {
         let ch = self.channels.get(channel)?;
         let index = seq.checked_sub(ch.first_seq)?;
-        ch.msgs
-            .get(usize::try_from(index).ok()?)
-            .map(|(m, _)| m.clone())
+        ch.msgs.get(usize::try_from(index).ok()?).cloned()
     }
 
     fn stats(&self, channel: &str) -> Option<ChannelStats> {
@@ -241,9 +269,9 @@ impl Store for MemStore {
     fn first_seq_at_or_after(&self, channel: &str, timestamp: i64) -> Option<u64> {
         let ch = self.channels.get(channel)?;
         // Timestamps are non-decreasing within a channel.
-        let i = ch.msgs.partition_point(|(m, _)| m.timestamp < timestamp);
+        let i = ch.msgs.partition_point(|m| m.timestamp < timestamp);
         Some(match ch.msgs.get(i) {
-            Some((m, _)) => m.sequence,
+            Some(m) => m.sequence,
             None => ch.last_seq + 1,
         })
     }
@@ -257,13 +285,13 @@ impl Store for MemStore {
         while ch
             .msgs
             .front()
-            .is_some_and(|(m, _)| now.saturating_sub(m.timestamp) >= max_age)
+            .is_some_and(|m| now.saturating_sub(m.timestamp) >= max_age)
         {
             ch.drop_first();
         }
         ch.msgs
             .front()
-            .map(|(m, _)| m.timestamp.saturating_add(max_age))
+            .map(|m| m.timestamp.saturating_add(max_age))
     }
 }
 
@@ -271,14 +299,14 @@ impl Store for MemStore {
 mod tests {
     use super::*;
 
-    fn msg(seq: u64, ts: i64, data: &[u8]) -> MsgProto {
-        MsgProto {
+    fn msg(seq: u64, ts: i64, data: &[u8]) -> StoredMsg {
+        StoredMsg::encode(&MsgProto {
             sequence: seq,
             subject: "foo".into(),
             data: Bytes::copy_from_slice(data),
             timestamp: ts,
             ..MsgProto::default()
-        }
+        })
     }
 
     fn limits(max_msgs: u64, max_bytes: u64, max_age: Duration) -> ChannelLimits {
@@ -348,7 +376,7 @@ mod tests {
     #[test]
     fn max_bytes_keeps_at_least_the_last_message() {
         let mut s = MemStore::new(0);
-        let one = msg(1, 0, &[0; 100]).encoded_len() as u64;
+        let one = msg(1, 0, &[0; 100]).encoded.len() as u64;
         s.create_channel("foo", limits(0, one * 2, Duration::ZERO))
             .unwrap();
         for seq in 1..=4 {
@@ -398,18 +426,17 @@ mod tests {
     }
 
     #[test]
-    fn stored_payloads_do_not_share_the_input_buffer() {
-        let mut s = MemStore::new(0);
-        s.create_channel("foo", ChannelLimits::default()).unwrap();
-        let input = Bytes::from(vec![1u8; 64]);
+    fn stored_message_round_trips() {
         let m = MsgProto {
-            sequence: 1,
-            data: input.slice(0..8),
+            sequence: 7,
+            subject: "foo".into(),
+            reply: "r".into(),
+            data: Bytes::from_static(b"hello"),
+            timestamp: 42,
             ..MsgProto::default()
         };
-        s.append("foo", m).unwrap();
-        let stored = s.lookup("foo", 1).unwrap().data;
-        assert_eq!(&stored[..], &input[..8]);
-        assert_ne!(stored.as_ptr(), input.as_ptr());
+        let stored = StoredMsg::encode(&m);
+        assert_eq!((stored.sequence, stored.timestamp), (7, 42));
+        assert_eq!(stored.decode().unwrap(), m);
     }
 }

@@ -1,0 +1,101 @@
+//! The engine's settings: cluster ID, subjects, heartbeats, store limits.
+
+use std::time::Duration;
+
+use crate::nats::subject;
+use crate::stan::store::ChannelLimits;
+
+/// Settings of a [`Server`](super::Server). `Default` is
+/// nats-streaming-server's defaults.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Cluster ID clients connect to (`-cid`, default `test-cluster`).
+    pub cluster_id: String,
+    /// Prefix of the discover subject (`_STAN.discover`).
+    pub discover_prefix: String,
+    /// Interval of server-to-client heartbeats (`-hbi`, 30 s).
+    pub hb_interval: Duration,
+    /// How long a heartbeat waits for its reply (`-hbt`, 10 s).
+    pub hb_timeout: Duration,
+    /// Failed heartbeats tolerated; one more closes the client (`-hbf`, 10).
+    pub hb_fail_count: u32,
+    /// Store limits (global and per channel).
+    pub limits: StoreLimits,
+    /// Most publishes stored before one flush (`--io_batch_size`, 1024).
+    pub io_batch_size: usize,
+    /// Seed of the engine's identifiers (inboxes).
+    pub seed: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            cluster_id: "test-cluster".into(),
+            discover_prefix: "_STAN.discover".into(),
+            hb_interval: Duration::from_secs(30),
+            hb_timeout: Duration::from_secs(10),
+            hb_fail_count: 10,
+            limits: StoreLimits::default(),
+            io_batch_size: 1024,
+            seed: 0,
+        }
+    }
+}
+
+/// Store limits: the global per-channel limits, overridden per channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Most channels (`-mc`, 100; 0: unlimited). Enforced by the store.
+    pub max_channels: usize,
+    /// Limits of every channel (`-mm`, `-mb`, `-ma`, `-msu`, `-mi`).
+    pub channel: ChannelLimits,
+    /// Overrides by channel name or wildcard pattern (`foo.*`, `foo.>`).
+    pub per_channel: Vec<(String, LimitsOverride)>,
+}
+
+/// Per-channel limits: `None` inherits from the closest wider pattern, then
+/// from the global limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitsOverride {
+    /// Most messages.
+    pub max_msgs: Option<u64>,
+    /// Most bytes.
+    pub max_bytes: Option<u64>,
+    /// Oldest message age.
+    pub max_age: Option<Duration>,
+    /// Most subscriptions.
+    pub max_subs: Option<usize>,
+    /// Inactivity before deletion.
+    pub max_inactivity: Option<Duration>,
+}
+
+impl StoreLimits {
+    /// The limits of `channel`: the matching per-channel entries applied from
+    /// the widest pattern to the literal name, on top of the global limits.
+    pub fn for_channel(&self, channel: &str) -> ChannelLimits {
+        let mut matching: Vec<&(String, LimitsOverride)> = self
+            .per_channel
+            .iter()
+            .filter(|(pattern, _)| subject::matches(pattern.as_bytes(), channel.as_bytes()))
+            .collect();
+        // Wider first: `>` patterns, then by fewer literal tokens.
+        matching.sort_by_key(|(pattern, _)| specificity(pattern));
+        let mut limits = self.channel;
+        for (_, o) in matching {
+            limits.max_msgs = o.max_msgs.unwrap_or(limits.max_msgs);
+            limits.max_bytes = o.max_bytes.unwrap_or(limits.max_bytes);
+            limits.max_age = o.max_age.unwrap_or(limits.max_age);
+            limits.max_subs = o.max_subs.unwrap_or(limits.max_subs);
+            limits.max_inactivity = o.max_inactivity.unwrap_or(limits.max_inactivity);
+        }
+        limits
+    }
+}
+
+/// Orders patterns from widest to narrowest.
+fn specificity(pattern: &str) -> (usize, usize) {
+    let tokens: Vec<&str> = pattern.split('.').collect();
+    let literal = tokens.iter().filter(|t| **t != "*" && **t != ">").count();
+    let no_tail = usize::from(tokens.last() != Some(&">"));
+    (no_tail + literal * 2, tokens.len())
+}

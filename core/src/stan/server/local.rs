@@ -1,0 +1,89 @@
+//! The engine attached to the embedded router in process: no TCP hop and
+//! no text protocol between them. Every runtime's server runner calls these
+//! two functions with its router and engine; only the locking differs.
+
+use std::time::Instant;
+
+use super::Server;
+use crate::nats::router::{ConnId, Delivery, LocalOptions, Router};
+use crate::nats::{parse_sid, InboundMessage, NatsCommand};
+use crate::stan::store::Store;
+
+/// Attaches a local session for the engine of `cluster_id` to `router`.
+pub fn attach_local(router: &mut Router, now: Instant, cluster_id: &str) -> ConnId {
+    router.attach_local(
+        now,
+        LocalOptions {
+            name: format!("_NSS-{cluster_id}-general"),
+            echo: false,
+            headers: true,
+            no_responders: true,
+        },
+    )
+}
+
+/// Moves the engine's commands into the router and the router's deliveries
+/// into the engine until neither has anything left. Returns the number of
+/// messages handed to the engine.
+///
+/// A command the router refuses (a client-supplied inbox that is not a valid
+/// subject, a delivery above `max_payload`) is dropped: it concerns one
+/// client, and the engine validated what it could.
+pub fn pump_local<S: Store>(
+    router: &mut Router,
+    conn: ConnId,
+    engine: &mut Server<S>,
+    now: Instant,
+) -> usize {
+    let mut handled = 0;
+    let mut sid_buf = itoa::Buffer::new();
+    loop {
+        let mut progressed = false;
+        while let Some(cmd) = engine.poll_command() {
+            progressed = true;
+            let _ = match cmd {
+                NatsCommand::Publish {
+                    subject,
+                    reply,
+                    payload,
+                } => router.local_publish(now, conn, subject, reply, None, payload),
+                NatsCommand::Subscribe {
+                    sid,
+                    subject,
+                    queue,
+                } => router.local_subscribe(
+                    now,
+                    conn,
+                    &subject,
+                    queue.as_deref(),
+                    sid_buf.format(sid).as_bytes(),
+                ),
+                NatsCommand::Unsubscribe { sid } => {
+                    router.local_unsubscribe(now, conn, sid_buf.format(sid).as_bytes(), None)
+                }
+            };
+        }
+        while let Some(d) = router.poll_delivery(conn) {
+            progressed = true;
+            if let Some(msg) = inbound(d) {
+                handled += 1;
+                engine.handle_message(now, msg);
+            }
+        }
+        if !progressed {
+            return handled;
+        }
+    }
+}
+
+/// A router delivery as the engine's input (sids the engine did not issue
+/// are dropped).
+pub(crate) fn inbound(d: Delivery) -> Option<InboundMessage> {
+    Some(InboundMessage {
+        sid: parse_sid(&d.sid)?,
+        subject: d.subject,
+        reply: d.reply,
+        headers: d.headers,
+        payload: d.payload,
+    })
+}

@@ -1,0 +1,566 @@
+//! The STAN engine: the NATS Streaming server protocol as a state machine
+//! over NATS-level messages.
+//!
+//! The engine is a NATS client of some NATS server (the embedded router in
+//! process, or an external server through a NATS client connection). It
+//! never sees bytes of the NATS protocol: it receives the messages that
+//! matched its subscriptions ([`Server::handle_message`]) and the passage of
+//! time ([`Server::handle_timeout`]), and asks its connection to publish,
+//! subscribe and unsubscribe ([`Server::poll_command`]).
+//!
+//! Drain order after each input: [`Server::poll_command`] until `None`, then
+//! [`Server::poll_event`], then [`Server::poll_timeout`]. Publishes are
+//! stored as they arrive and committed as a group: one [`Store::flush`] per
+//! burst (the first `poll_command` after a run of inputs, or every
+//! `io_batch_size` publishes), then deliveries, then the PubAcks. A PubAck
+//! therefore always means the message is stored.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use bytes::Bytes;
+//! use stan_core::nats::{InboundMessage, NatsCommand};
+//! use stan_core::stan::server::{Server, ServerConfig};
+//! use stan_core::stan::store::MemStore;
+//! use stan_proto::{ConnectRequest, ConnectResponse, Message};
+//!
+//! let now = Instant::now();
+//! let mut server = Server::new(ServerConfig::default(), MemStore::new(100), now, 1_700_000_000_000_000_000);
+//!
+//! // The engine first subscribes to its request subjects.
+//! let mut discover_sid = None;
+//! while let Some(cmd) = server.poll_command() {
+//!     if let NatsCommand::Subscribe { sid, subject, .. } = cmd {
+//!         if &subject[..] == b"_STAN.discover.test-cluster" {
+//!             discover_sid = Some(sid);
+//!         }
+//!     }
+//! }
+//!
+//! // A client connects.
+//! let request = ConnectRequest {
+//!     client_id: "me".into(),
+//!     heartbeat_inbox: "_INBOX.hb".into(),
+//!     protocol: 1,
+//!     conn_id: Bytes::from_static(b"conn-1"),
+//!     ping_interval: 5,
+//!     ping_max_out: 88,
+//! };
+//! server.handle_message(now, InboundMessage {
+//!     subject: Bytes::from_static(b"_STAN.discover.test-cluster"),
+//!     sid: discover_sid.unwrap(),
+//!     reply: Some(Bytes::from_static(b"_INBOX.reply.1")),
+//!     headers: None,
+//!     payload: request.encode_to_vec().into(),
+//! });
+//! let Some(NatsCommand::Publish { subject, payload, .. }) = server.poll_command() else {
+//!     panic!("expected the ConnectResponse");
+//! };
+//! assert_eq!(&subject[..], b"_INBOX.reply.1");
+//! let response = ConnectResponse::decode(payload).unwrap();
+//! assert_eq!(response.pub_prefix, "_STAN.pub.test-cluster");
+//! assert!(response.error.is_empty());
+//!
+//! // Its first heartbeat is due after hb_interval.
+//! assert_eq!(server.poll_timeout(), Some(now + Duration::from_secs(30)));
+//! ```
+
+mod clients;
+mod config;
+mod delivery;
+mod errors;
+mod local;
+mod publish;
+mod slab;
+mod state;
+mod subscriptions;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+pub use config::{LimitsOverride, ServerConfig, StoreLimits};
+pub use errors::*;
+pub use local::{attach_local, pump_local};
+
+use crate::hash::{SeededHashMap, SeededState};
+use crate::nats::{InboundMessage, NatsCommand};
+use crate::nuid::Nuid;
+use crate::stan::store::Store;
+use slab::{Key, Slab};
+use state::{Channel, Client, Group, Names, Request, Sub, Target};
+use timers::{TimerKey, Timers};
+
+/// Why the engine closed a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientCloseReason {
+    /// The client sent a CloseRequest.
+    Requested,
+    /// A new connection with the same client ID found it dead.
+    Replaced,
+    /// Too many heartbeats without a reply.
+    HeartbeatsFailed,
+}
+
+impl std::fmt::Display for ClientCloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClientCloseReason::Requested => "closed by request",
+            ClientCloseReason::Replaced => "replaced by a new connection with the same ID",
+            ClientCloseReason::HeartbeatsFailed => "heartbeats failed",
+        })
+    }
+}
+
+/// What happened, for logs and monitoring. The engine's behaviour never
+/// depends on whether these are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A client connected.
+    ClientConnected {
+        /// Client ID.
+        client_id: String,
+    },
+    /// A client was closed.
+    ClientClosed {
+        /// Client ID.
+        client_id: String,
+        /// Why.
+        reason: ClientCloseReason,
+    },
+    /// A heartbeat went unanswered.
+    HeartbeatFailed {
+        /// Client ID.
+        client_id: String,
+        /// Consecutive failures.
+        failures: u32,
+    },
+    /// A channel was created.
+    ChannelCreated {
+        /// Channel name.
+        channel: String,
+    },
+    /// A channel was deleted for inactivity.
+    ChannelDeleted {
+        /// Channel name.
+        channel: String,
+    },
+    /// A subscription was created or a durable resumed.
+    Subscribed {
+        /// Owner.
+        client_id: String,
+        /// Channel.
+        channel: String,
+        /// Delivery inbox.
+        inbox: String,
+        /// Durable name (empty if none).
+        durable: String,
+        /// Queue group (internal name; empty if none).
+        queue: String,
+    },
+    /// A subscription was removed (`closed`: a durable kept offline).
+    Unsubscribed {
+        /// Owner.
+        client_id: String,
+        /// Channel.
+        channel: String,
+        /// Whether a durable was only closed (kept).
+        closed: bool,
+    },
+    /// A request was refused with an error sent to the client.
+    Refused {
+        /// The request kind (`connect`, `publish`, `subscribe`, ...).
+        request: &'static str,
+        /// The error text sent.
+        error: String,
+    },
+    /// The store failed to flush; the batch's PubAcks carry the error.
+    StoreFailed {
+        /// The store's error.
+        error: String,
+    },
+}
+
+/// Counters over the engine's life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Messages stored.
+    pub in_msgs: u64,
+    /// Bytes of stored `PubMsg`s.
+    pub in_bytes: u64,
+    /// Deliveries (redeliveries included).
+    pub out_msgs: u64,
+    /// Bytes delivered.
+    pub out_bytes: u64,
+    /// Store flushes (one per batch of publishes).
+    pub flushes: u64,
+}
+
+/// Subjects the engine serves.
+#[derive(Debug)]
+struct Subjects {
+    discover: Bytes,
+    pings: Bytes,
+    pub_prefix: String,
+    sub: Bytes,
+    unsub: Bytes,
+    sub_close: Bytes,
+    close: Bytes,
+    /// `_INBOX.<nuid>.` ; requests reply to this plus a token.
+    replies: String,
+}
+
+/// The NATS Streaming server engine over a [`Store`]. See the module docs.
+#[derive(Debug)]
+pub struct Server<S: Store> {
+    config: ServerConfig,
+    store: S,
+    subjects: Subjects,
+    start: Instant,
+    start_unix: i64,
+    last_now: Instant,
+    nuid: Nuid,
+    commands: VecDeque<NatsCommand>,
+    events: VecDeque<ServerEvent>,
+    timers: Timers,
+    next_sid: u64,
+    next_token: u64,
+    targets: SeededHashMap<u64, Target>,
+    clients: Slab<Client>,
+    client_ids: Names<Key>,
+    conn_ids: SeededHashMap<Bytes, Key>,
+    /// Client IDs whose duplicate check is in progress.
+    probing: Names<u64>,
+    channels: Slab<Channel>,
+    channel_names: Names<Key>,
+    /// Lowercased channel name -> the existing name.
+    channel_folded: Names<String>,
+    subs: Slab<Sub>,
+    groups: Slab<Group>,
+    /// Ack inboxes and delivery inboxes of online subscriptions.
+    sub_inboxes: SeededHashMap<Bytes, Key>,
+    requests: SeededHashMap<u64, Request>,
+    /// Stored but not yet flushed: the PubAcks to send after the flush.
+    batch_acks: Vec<(Bytes, String)>,
+    /// Errors of refused publishes in the batch, by index in `batch_acks`.
+    batch_errors: std::collections::BTreeMap<usize, String>,
+    /// Channels with messages stored in this batch.
+    batch_channels: Vec<Key>,
+    stats: ServerStats,
+}
+
+impl<S: Store> Server<S> {
+    /// An engine at `now`, whose wall clock reads `unix_now_ns` (Unix
+    /// nanoseconds) at `now`. The first commands subscribe to the request
+    /// subjects.
+    pub fn new(config: ServerConfig, store: S, now: Instant, unix_now_ns: i64) -> Self {
+        let mut nuid = Nuid::new(config.seed);
+        let cid = &config.cluster_id;
+        let discover = format!("{}.{cid}", config.discover_prefix);
+        let subjects = Subjects {
+            pings: Bytes::from(format!("{discover}.pings")),
+            discover: Bytes::from(discover),
+            pub_prefix: format!("_STAN.pub.{cid}"),
+            sub: Bytes::from(format!("_STAN.sub.{cid}")),
+            unsub: Bytes::from(format!("_STAN.unsub.{cid}")),
+            sub_close: Bytes::from(format!("_STAN.subclose.{cid}")),
+            close: Bytes::from(format!("_STAN.close.{cid}")),
+            replies: format!("{}.", nuid.inbox()),
+        };
+        let seed = config.seed;
+        let state = |salt: u64| SeededState::new(seed ^ salt);
+        let mut server = Server {
+            store,
+            subjects,
+            start: now,
+            start_unix: unix_now_ns,
+            last_now: now,
+            nuid,
+            commands: VecDeque::new(),
+            events: VecDeque::new(),
+            timers: Timers::new(seed ^ 1),
+            next_sid: 1,
+            next_token: 1,
+            targets: SeededHashMap::with_hasher(state(2)),
+            clients: Slab::default(),
+            client_ids: Names::with_hasher(state(3)),
+            conn_ids: SeededHashMap::with_hasher(state(4)),
+            probing: Names::with_hasher(state(5)),
+            channels: Slab::default(),
+            channel_names: Names::with_hasher(state(6)),
+            channel_folded: Names::with_hasher(state(7)),
+            subs: Slab::default(),
+            groups: Slab::default(),
+            sub_inboxes: SeededHashMap::with_hasher(state(8)),
+            requests: SeededHashMap::with_hasher(state(9)),
+            batch_acks: Vec::new(),
+            batch_errors: std::collections::BTreeMap::new(),
+            batch_channels: Vec::new(),
+            stats: ServerStats::default(),
+            config,
+        };
+        let fixed = [
+            (server.subjects.discover.clone(), Target::Discover),
+            (server.subjects.pings.clone(), Target::Pings),
+            (
+                Bytes::from(format!("{}.>", server.subjects.pub_prefix)),
+                Target::Publish,
+            ),
+            (server.subjects.sub.clone(), Target::Subscribe),
+            (server.subjects.unsub.clone(), Target::Unsubscribe),
+            (server.subjects.sub_close.clone(), Target::SubClose),
+            (server.subjects.close.clone(), Target::Close),
+            (
+                Bytes::from(format!("{}*", server.subjects.replies)),
+                Target::Replies,
+            ),
+        ];
+        for (subject, target) in fixed {
+            server.subscribe(subject, target);
+        }
+        server
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ServerStats {
+        self.stats
+    }
+
+    /// Number of registered clients.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Number of channels.
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Number of subscriptions (offline durables included).
+    pub fn subscription_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// Whether `client_id` is registered.
+    pub fn has_client(&self, client_id: &str) -> bool {
+        self.client_ids.contains_key(client_id)
+    }
+
+    /// Unacknowledged deliveries of every subscription of `channel` (offline
+    /// ones included), as `(client_id, durable, pending sequences)`.
+    pub fn pending_of(&self, channel: &str) -> Vec<(String, String, Vec<u64>)> {
+        let Some(&ck) = self.channel_names.get(channel) else {
+            return Vec::new();
+        };
+        self.subs
+            .iter()
+            .filter(|(_, s)| s.channel == ck)
+            .map(|(_, s)| {
+                (
+                    s.client_id.clone(),
+                    s.durable_name.clone(),
+                    s.pending.keys().copied().collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// Unix nanoseconds at `now`.
+    fn unix_at(&self, now: Instant) -> i64 {
+        let elapsed = i64::try_from(now.saturating_duration_since(self.start).as_nanos())
+            .unwrap_or(i64::MAX);
+        self.start_unix.saturating_add(elapsed)
+    }
+
+    fn advance(&mut self, now: Instant) -> Instant {
+        if now > self.last_now {
+            self.last_now = now;
+        }
+        self.last_now
+    }
+
+    /// A message arrived on one of our subscriptions.
+    pub fn handle_message(&mut self, now: Instant, msg: InboundMessage) {
+        let now = self.advance(now);
+        let Some(&target) = self.targets.get(&msg.sid) else {
+            return; // an unsubscribed sid: late delivery
+        };
+        if target == Target::Publish {
+            self.handle_publish(now, msg);
+            if self.batch_acks.len() >= self.config.io_batch_size.max(1) {
+                self.commit(now);
+            }
+            return;
+        }
+        // Everything else is ordered after the publishes received before it.
+        self.commit(now);
+        match target {
+            Target::Publish => {}
+            Target::Discover => self.handle_connect(now, msg),
+            Target::Pings => self.handle_ping(now, msg),
+            Target::Subscribe => self.handle_subscribe(now, msg),
+            Target::Unsubscribe => self.handle_unsubscribe(now, msg, true),
+            Target::SubClose => self.handle_unsubscribe(now, msg, false),
+            Target::Close => self.handle_close(now, msg),
+            Target::Replies => self.handle_reply(now, msg),
+            Target::Ack(sub) => self.handle_ack(now, sub, msg),
+        }
+    }
+
+    /// Time passed: heartbeats, request timeouts, redeliveries, message
+    /// expiry and channel inactivity. Safe to call early or spuriously.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance(now);
+        self.commit(now);
+        while let Some(key) = self.timers.pop_due(now) {
+            match key {
+                TimerKey::Heartbeat(client) => self.send_heartbeat(now, client),
+                TimerKey::Request(token) => self.request_failed(now, token),
+                TimerKey::Redelivery(sub) => self.redeliver_expired(now, sub),
+                TimerKey::MaxAge(channel) => self.expire_channel(now, channel),
+                TimerKey::Inactivity(channel) => self.check_inactivity(now, channel),
+            }
+        }
+        self.commit(now);
+    }
+
+    /// The next command for the NATS connection. Commits the pending batch
+    /// of publishes first.
+    #[must_use]
+    pub fn poll_command(&mut self) -> Option<NatsCommand> {
+        if !self.batch_acks.is_empty() || !self.batch_channels.is_empty() {
+            let now = self.last_now;
+            self.commit(now);
+        }
+        self.commands.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Server::handle_timeout`] is next due.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Number of armed deadlines (for tests of timer hygiene).
+    pub fn armed_timers(&self) -> usize {
+        self.timers.len()
+    }
+
+    // --- helpers shared by the modules -------------------------------------
+
+    fn subscribe(&mut self, subject: Bytes, target: Target) -> u64 {
+        let sid = self.next_sid;
+        self.next_sid += 1;
+        self.targets.insert(sid, target);
+        self.commands.push_back(NatsCommand::Subscribe {
+            sid,
+            subject,
+            queue: None,
+        });
+        sid
+    }
+
+    fn unsubscribe(&mut self, sid: u64) {
+        if self.targets.remove(&sid).is_some() {
+            self.commands.push_back(NatsCommand::Unsubscribe { sid });
+        }
+    }
+
+    fn publish(&mut self, subject: Bytes, reply: Option<Bytes>, payload: Bytes) {
+        self.commands.push_back(NatsCommand::Publish {
+            subject,
+            reply,
+            payload,
+        });
+    }
+
+    /// Sends a protobuf response to `reply` (nothing without a reply subject).
+    fn respond<M: stan_proto::Message>(&mut self, reply: Option<&Bytes>, msg: &M) {
+        if let Some(reply) = reply {
+            if !reply.is_empty() {
+                let payload = Bytes::from(msg.encode_to_vec());
+                self.publish(reply.clone(), None, payload);
+            }
+        }
+    }
+
+    fn refused(&mut self, request: &'static str, error: &str) {
+        self.events.push_back(ServerEvent::Refused {
+            request,
+            error: error.to_owned(),
+        });
+    }
+
+    /// A NATS request to `subject` (a client's heartbeat inbox) answered on
+    /// our replies subscription; fails after `timeout`.
+    fn request(&mut self, now: Instant, subject: Bytes, timeout: Duration, req: Request) -> u64 {
+        let token = self.next_token;
+        self.next_token += 1;
+        let mut reply = String::with_capacity(self.subjects.replies.len() + 20);
+        reply.push_str(&self.subjects.replies);
+        reply.push_str(itoa::Buffer::new().format(token));
+        self.requests.insert(token, req);
+        self.timers.set(TimerKey::Request(token), now + timeout);
+        self.publish(subject, Some(Bytes::from(reply)), Bytes::new());
+        token
+    }
+
+    fn handle_reply(&mut self, now: Instant, msg: InboundMessage) {
+        let token = msg
+            .subject
+            .rsplit(|&b| b == b'.')
+            .next()
+            .and_then(crate::nats::parse_sid);
+        let Some(token) = token else { return };
+        if !self.requests.contains_key(&token) {
+            return;
+        }
+        if msg.is_no_responders() {
+            // Nobody listens on that inbox: fail now instead of at timeout.
+            self.timers.cancel(TimerKey::Request(token));
+            self.request_failed(now, token);
+            return;
+        }
+        self.timers.cancel(TimerKey::Request(token));
+        if let Some(req) = self.requests.remove(&token) {
+            self.request_answered(now, req);
+        }
+    }
+
+    fn request_failed(&mut self, now: Instant, token: u64) {
+        if let Some(req) = self.requests.remove(&token) {
+            self.request_unanswered(now, req);
+        }
+    }
+
+    fn new_inbox(&mut self) -> Bytes {
+        Bytes::from(self.nuid.inbox())
+    }
+}
+
+/// Decodes a protobuf payload.
+fn decode<M: stan_proto::Message + Default>(payload: &Bytes) -> Option<M> {
+    M::decode(payload.clone()).ok()
+}
