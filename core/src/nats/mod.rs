@@ -1,10 +1,12 @@
 //! The NATS client protocol: wire codec (both directions), header blocks and
 //! subject rules.
 
+pub mod client;
 pub mod codec;
 pub mod headers;
 pub mod message;
 pub mod router;
+pub mod stack;
 pub mod subject;
 
 pub use codec::{

@@ -1,0 +1,798 @@
+//! A NATS client connection as a state machine: handshake, subscriptions,
+//! publishing, keepalive and reconnection, with no IO.
+//!
+//! See [`Connection`] for the driving contract and a runnable example.
+
+mod error;
+mod handshake;
+mod options;
+mod out;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+pub use error::{
+    CloseReason, CommandError, DisconnectReason, FlushError, PublishError, SubscribeError,
+    UnsubscribeError,
+};
+pub use handshake::ServerInfo;
+pub use options::{ClientOptions, Credentials, ServerAddr, UrlError, DEFAULT_PORT};
+
+use self::handshake::{classify_err, connect_json, ErrKind};
+use self::out::{pub_size, OutQueue};
+use crate::nats::codec::{self, Limits, MsgFrame, ServerOp, ServerOpDecoder};
+use crate::nats::headers::HeaderMap;
+use crate::nats::message::{parse_sid, InboundMessage, NatsCommand};
+use crate::nats::subject;
+use crate::nuid::Nuid;
+
+/// Longest control line accepted from a server (`INFO` may list many URLs).
+const MAX_CONTROL_LINE: usize = 64 * 1024;
+/// `max_payload` assumed before the first `INFO`.
+const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// Something the driver or the application must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Dial `server`, then call [`Connection::handle_transport_connected`]
+    /// or [`Connection::handle_transport_failed`].
+    WantConnect {
+        /// The server to dial.
+        server: ServerAddr,
+    },
+    /// The first handshake completed.
+    Connected {
+        /// The server's `INFO`.
+        server_info: ServerInfo,
+    },
+    /// A later handshake completed; subscriptions were replayed and
+    /// buffered publishes sent.
+    Reconnected {
+        /// The new server's `INFO`.
+        server_info: ServerInfo,
+    },
+    /// The transport is finished with: the driver must close its socket and
+    /// drop any unwritten output. Also emitted when a handshake fails.
+    Disconnected {
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// A message for one of our subscriptions.
+    Message(InboundMessage),
+    /// Every op written before [`Connection::flush`] returned `token` has
+    /// been processed by the server.
+    Flushed {
+        /// The token `flush` returned.
+        token: u64,
+    },
+    /// A non-fatal `-ERR` (e.g. a permissions violation); the connection stays up.
+    ServerError(String),
+    /// Terminal: nothing more will happen. Transmit what
+    /// [`Connection::poll_transmit`] still returns, then close the transport.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Coarse connection status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Not connected yet (first dial or handshake in progress).
+    Connecting,
+    /// Handshake done; traffic flows.
+    Connected,
+    /// Connected before, now dialling or handshaking again.
+    Reconnecting,
+    /// Closed for good.
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    /// A dial of the current server is due at `at`.
+    Waiting {
+        at: Instant,
+    },
+    /// `WantConnect` emitted; waiting for the driver's verdict.
+    Dialing,
+    /// Transport up; waiting for `INFO`.
+    AwaitInfo {
+        deadline: Instant,
+    },
+    /// `CONNECT` and `PING` sent; waiting for `PONG`.
+    AwaitPong {
+        deadline: Instant,
+    },
+    /// Open; `next_ping` is the keepalive tick (none if disabled).
+    Connected {
+        next_ping: Option<Instant>,
+    },
+    Closed,
+}
+
+#[derive(Debug)]
+struct Sub {
+    subject: Bytes,
+    queue: Option<Bytes>,
+    /// Auto-unsubscribe after this many deliveries in total.
+    max: Option<u64>,
+    delivered: u64,
+}
+
+/// A NATS client connection. It never does IO: a driver dials when asked,
+/// feeds it bytes and time, and writes out what it produces.
+///
+/// Methods come in four kinds (quinn-style):
+/// * getters: [`status`](Self::status), [`server_info`](Self::server_info), ...;
+/// * inputs: [`handle_transport_connected`](Self::handle_transport_connected),
+///   [`handle_transport_failed`](Self::handle_transport_failed),
+///   [`handle_input`](Self::handle_input),
+///   [`handle_transport_closed`](Self::handle_transport_closed),
+///   [`handle_timeout`](Self::handle_timeout);
+/// * commands: [`subscribe`](Self::subscribe), [`publish`](Self::publish),
+///   [`unsubscribe`](Self::unsubscribe), [`flush`](Self::flush),
+///   [`execute`](Self::execute), [`close`](Self::close);
+/// * outputs, drained after every input or command in this order:
+///   [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
+///   [`poll_timeout`](Self::poll_timeout).
+///
+/// Time only enters as `now` arguments, which must not go backwards;
+/// `handle_timeout` is harmless when called early. Reconnection is state:
+/// after [`Event::Disconnected`] the driver closes its socket, and after
+/// `reconnect_wait` the connection asks for the next server with
+/// [`Event::WantConnect`]; on success it replays its subscriptions, then
+/// the publishes buffered meanwhile. [`Event::Closed`] comes exactly once.
+///
+/// Against the in-core server ([`Router`](crate::nats::router::Router)),
+/// shuttling bytes in memory:
+///
+/// ```
+/// use std::time::Instant;
+/// use bytes::BytesMut;
+/// use stan_core::nats::client::{ClientOptions, Connection, Event};
+/// use stan_core::nats::router::{Router, RouterConfig};
+///
+/// let now = Instant::now();
+/// let mut router = Router::new(RouterConfig::default(), now);
+/// let mut client = Connection::new(ClientOptions::default(), now);
+///
+/// // The client asks for a transport; "dial" the router.
+/// assert!(matches!(client.poll_event(), Some(Event::WantConnect { .. })));
+/// let conn = router.handle_accept(now, "127.0.0.1:50000");
+/// client.handle_transport_connected(now);
+///
+/// // Commands may be issued before the handshake completes.
+/// let sid = client.subscribe("greet.*", None)?;
+/// client.publish("greet.joe", None, None, "hello".into())?;
+///
+/// let (mut to_client, mut to_router) = (BytesMut::new(), BytesMut::new());
+/// let mut events = Vec::new();
+/// for _ in 0..4 {
+///     while let Some(chunk) = router.poll_transmit(conn) {
+///         to_client.extend_from_slice(&chunk);
+///     }
+///     client.handle_input(now, &mut to_client);
+///     while let Some(chunk) = client.poll_transmit() {
+///         to_router.extend_from_slice(&chunk);
+///     }
+///     router.handle_input(now, conn, &mut to_router);
+///     events.extend(std::iter::from_fn(|| client.poll_event()));
+/// }
+/// assert!(matches!(events[0], Event::Connected { .. }));
+/// match &events[1] {
+///     Event::Message(m) => {
+///         assert_eq!((m.sid, &m.subject[..], &m.payload[..]), (sid, &b"greet.joe"[..], &b"hello"[..]));
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    options: ClientOptions,
+    now: Instant,
+    state: State,
+    servers: Vec<ServerAddr>,
+    server_idx: usize,
+    info: Option<ServerInfo>,
+    ever_connected: bool,
+    /// Reconnect attempts since the last successful handshake.
+    attempts: u32,
+    last_reason: Option<DisconnectReason>,
+    decoder: ServerOpDecoder,
+    /// Output for the current transport.
+    out: OutQueue,
+    /// Publishes held while not connected.
+    buffer: OutQueue,
+    events: VecDeque<Event>,
+    subs: BTreeMap<u64, Sub>,
+    next_sid: u64,
+    /// Outstanding `PING`s in order: `Some(token)` for flushes.
+    pongs: VecDeque<Option<u64>>,
+    /// Flushes to send once connected.
+    pending_flushes: Vec<u64>,
+    next_token: u64,
+    /// Keepalive `PING`s since the last `PONG`.
+    pings_out: u32,
+    nuid: Nuid,
+}
+
+impl Connection {
+    /// A connection that will first ask to dial `options.servers[0]`.
+    pub fn new(options: ClientOptions, now: Instant) -> Self {
+        let mut c = Connection {
+            servers: options.servers.clone(),
+            nuid: Nuid::new(options.seed),
+            options,
+            now,
+            state: State::Dialing,
+            server_idx: 0,
+            info: None,
+            ever_connected: false,
+            attempts: 0,
+            last_reason: None,
+            decoder: ServerOpDecoder::new(Limits::default()),
+            out: OutQueue::default(),
+            buffer: OutQueue::default(),
+            events: VecDeque::new(),
+            subs: BTreeMap::new(),
+            next_sid: 1,
+            pongs: VecDeque::new(),
+            pending_flushes: Vec::new(),
+            next_token: 1,
+            pings_out: 0,
+        };
+        match c.servers.first() {
+            Some(server) => c.events.push_back(Event::WantConnect {
+                server: server.clone(),
+            }),
+            None => c.finish(CloseReason::NoServers),
+        }
+        c
+    }
+
+    // ----- getters -----
+
+    /// The settings.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// Where the connection stands.
+    pub fn status(&self) -> Status {
+        match self.state {
+            State::Connected { .. } => Status::Connected,
+            State::Closed => Status::Closed,
+            _ if self.ever_connected => Status::Reconnecting,
+            _ => Status::Connecting,
+        }
+    }
+
+    /// True once the handshake is done and until the transport is lost.
+    pub fn is_connected(&self) -> bool {
+        matches!(self.state, State::Connected { .. })
+    }
+
+    /// The last `INFO` received, if any.
+    pub fn server_info(&self) -> Option<&ServerInfo> {
+        self.info.as_ref()
+    }
+
+    /// The server being (or last) dialled; the pool includes servers learnt
+    /// from `connect_urls`.
+    pub fn current_server(&self) -> Option<&ServerAddr> {
+        self.servers.get(self.server_idx)
+    }
+
+    /// Every server in the pool, in dialling order.
+    pub fn servers(&self) -> &[ServerAddr] {
+        &self.servers
+    }
+
+    /// Live subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// Bytes waiting in [`poll_transmit`](Self::poll_transmit).
+    pub fn pending_output_bytes(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Bytes of publishes held for the next connection.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffer.len()
+    }
+
+    // ----- inputs -----
+
+    /// The dial asked for by [`Event::WantConnect`] succeeded; the server's
+    /// `INFO` is now awaited.
+    pub fn handle_transport_connected(&mut self, now: Instant) {
+        let now = self.advance(now);
+        if matches!(self.state, State::Dialing) {
+            self.decoder = ServerOpDecoder::new(Limits {
+                max_control_line: MAX_CONTROL_LINE,
+                max_payload: DEFAULT_MAX_PAYLOAD,
+            });
+            self.out.clear();
+            self.state = State::AwaitInfo {
+                deadline: now + self.options.connect_timeout,
+            };
+        }
+    }
+
+    /// The dial asked for by [`Event::WantConnect`] failed.
+    pub fn handle_transport_failed(&mut self, now: Instant) {
+        self.advance(now);
+        if matches!(self.state, State::Dialing) {
+            self.last_reason = Some(DisconnectReason::DialFailed);
+            self.schedule_reconnect();
+        }
+    }
+
+    /// The transport reached EOF or failed.
+    pub fn handle_transport_closed(&mut self, now: Instant) {
+        self.advance(now);
+        match self.state {
+            State::Dialing => self.handle_transport_failed(now),
+            State::AwaitInfo { .. } | State::AwaitPong { .. } | State::Connected { .. } => {
+                self.lose(DisconnectReason::TransportClosed);
+            }
+            State::Waiting { .. } | State::Closed => {}
+        }
+    }
+
+    /// Bytes read from the transport were appended to `input`: every whole
+    /// op is consumed, a partial one stays. Malformed input ends the
+    /// transport with [`DisconnectReason::Protocol`].
+    pub fn handle_input(&mut self, now: Instant, input: &mut BytesMut) {
+        self.advance(now);
+        loop {
+            if !self.transport_up() {
+                input.clear();
+                return;
+            }
+            match self.decoder.decode(input) {
+                Ok(Some(op)) => self.process(op),
+                Ok(None) => return,
+                Err(e) => {
+                    input.clear();
+                    self.lose(DisconnectReason::Protocol(e));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Fires every deadline at or before `now`: dials, handshake timeouts,
+    /// keepalive `PING`s and stale detection.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance(now);
+        loop {
+            match self.state {
+                State::Waiting { at } if at <= now => {
+                    self.state = State::Dialing;
+                    let server = self.servers[self.server_idx].clone();
+                    self.events.push_back(Event::WantConnect { server });
+                }
+                State::AwaitInfo { deadline } | State::AwaitPong { deadline }
+                    if deadline <= now =>
+                {
+                    self.lose(DisconnectReason::ConnectTimeout);
+                }
+                State::Connected {
+                    next_ping: Some(at),
+                } if at <= now => {
+                    if self.pings_out >= self.options.max_pings_out {
+                        self.lose(DisconnectReason::StaleConnection);
+                    } else {
+                        self.pings_out += 1;
+                        self.out.put(codec::PING);
+                        self.pongs.push_back(None);
+                        self.state = State::Connected {
+                            next_ping: Some(now + self.options.ping_interval),
+                        };
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    // ----- commands -----
+
+    /// Subscribes to `subject` (wildcards allowed), in `queue` if given;
+    /// returns the sid allocated for it.
+    pub fn subscribe(
+        &mut self,
+        subject: impl AsRef<[u8]>,
+        queue: Option<&[u8]>,
+    ) -> Result<u64, SubscribeError> {
+        while self.subs.contains_key(&self.next_sid) {
+            self.next_sid += 1;
+        }
+        let sid = self.next_sid;
+        self.subscribe_with_sid(sid, subject, queue)?;
+        self.next_sid += 1;
+        Ok(sid)
+    }
+
+    /// Subscribes with a sid chosen by the caller (unique among live ones).
+    pub fn subscribe_with_sid(
+        &mut self,
+        sid: u64,
+        subject: impl AsRef<[u8]>,
+        queue: Option<&[u8]>,
+    ) -> Result<(), SubscribeError> {
+        let subject = subject.as_ref();
+        if matches!(self.state, State::Closed) {
+            return Err(SubscribeError::Closed);
+        }
+        subject::validate_subscribe(subject).map_err(SubscribeError::InvalidSubject)?;
+        if queue.is_some_and(|q| q.is_empty() || q.iter().any(u8::is_ascii_whitespace)) {
+            return Err(SubscribeError::InvalidQueue);
+        }
+        if self.subs.contains_key(&sid) {
+            return Err(SubscribeError::SidInUse(sid));
+        }
+        let sub = Sub {
+            subject: Bytes::copy_from_slice(subject),
+            queue: queue.map(Bytes::copy_from_slice),
+            max: None,
+            delivered: 0,
+        };
+        if self.is_connected() {
+            write_sub(&mut self.out, sid, &sub);
+        }
+        self.subs.insert(sid, sub);
+        Ok(())
+    }
+
+    /// Removes subscription `sid` now, or after `max` deliveries in total.
+    pub fn unsubscribe(&mut self, sid: u64, max: Option<u64>) -> Result<(), UnsubscribeError> {
+        if matches!(self.state, State::Closed) {
+            return Err(UnsubscribeError::Closed);
+        }
+        let sub = self
+            .subs
+            .get_mut(&sid)
+            .ok_or(UnsubscribeError::UnknownSid(sid))?;
+        match max {
+            Some(m) if sub.delivered < m => sub.max = Some(m),
+            _ => {
+                self.subs.remove(&sid);
+            }
+        }
+        if self.is_connected() {
+            write_unsub(&mut self.out, sid, max);
+        }
+        Ok(())
+    }
+
+    /// Publishes `payload` (after the `headers` block, if given) to the
+    /// literal `subject`. While not connected the message is buffered for
+    /// the next connection, up to `reconnect_buffer_size`.
+    pub fn publish(
+        &mut self,
+        subject: impl AsRef<[u8]>,
+        reply: Option<&[u8]>,
+        headers: Option<&[u8]>,
+        payload: Bytes,
+    ) -> Result<(), PublishError> {
+        let subject = subject.as_ref();
+        if matches!(self.state, State::Closed) {
+            return Err(PublishError::Closed);
+        }
+        subject::validate_publish(subject).map_err(PublishError::InvalidSubject)?;
+        if let Some(r) = reply {
+            subject::validate_publish(r).map_err(PublishError::InvalidReply)?;
+        }
+        if let Some(h) = headers {
+            if !self.headers_enabled() {
+                return Err(PublishError::HeadersNotSupported);
+            }
+            if HeaderMap::parse(h).is_err() {
+                return Err(PublishError::InvalidHeaders);
+            }
+        }
+        let size = headers.map_or(0, <[u8]>::len) + payload.len();
+        let max = self
+            .info
+            .as_ref()
+            .map_or(DEFAULT_MAX_PAYLOAD, |i| i.max_payload);
+        if size > max {
+            return Err(PublishError::MaxPayloadExceeded { size, max });
+        }
+        if self.is_connected() {
+            self.out.push_pub(subject, reply, headers, payload);
+            return Ok(());
+        }
+        let limit = self.options.reconnect_buffer_size;
+        if limit == 0 {
+            return Err(PublishError::NotConnected);
+        }
+        let need = pub_size(
+            subject.len(),
+            reply.map(<[u8]>::len),
+            headers.map(<[u8]>::len),
+            payload.len(),
+        );
+        if self.buffer.len() + need > limit {
+            return Err(PublishError::ReconnectBufferFull { limit });
+        }
+        self.buffer.push_pub(subject, reply, headers, payload);
+        Ok(())
+    }
+
+    /// Carries out a command of a layer above (the STAN engine or client).
+    pub fn execute(&mut self, now: Instant, command: NatsCommand) -> Result<(), CommandError> {
+        self.advance(now);
+        match command {
+            NatsCommand::Publish {
+                subject,
+                reply,
+                payload,
+            } => self.publish(&subject, reply.as_deref(), None, payload)?,
+            NatsCommand::Subscribe {
+                sid,
+                subject,
+                queue,
+            } => self.subscribe_with_sid(sid, &subject, queue.as_deref())?,
+            NatsCommand::Unsubscribe { sid } => self.unsubscribe(sid, None)?,
+        }
+        Ok(())
+    }
+
+    /// Sends a `PING`; [`Event::Flushed`] with the returned token follows
+    /// its `PONG`. While disconnected the `PING` is sent after the buffered
+    /// publishes of the next connection.
+    pub fn flush(&mut self, now: Instant) -> Result<u64, FlushError> {
+        self.advance(now);
+        if matches!(self.state, State::Closed) {
+            return Err(FlushError::Closed);
+        }
+        let token = self.next_token;
+        self.next_token += 1;
+        if self.is_connected() {
+            self.out.put(codec::PING);
+            self.pongs.push_back(Some(token));
+        } else {
+            self.pending_flushes.push(token);
+        }
+        Ok(token)
+    }
+
+    /// A new unique inbox subject (`_INBOX.<nuid>`).
+    pub fn new_inbox(&mut self) -> String {
+        self.nuid.inbox()
+    }
+
+    /// Closes the connection for good ([`Event::Closed`]). Output already
+    /// queued is still returned by [`poll_transmit`](Self::poll_transmit);
+    /// buffered publishes are dropped.
+    pub fn close(&mut self, now: Instant) {
+        self.advance(now);
+        if !matches!(self.state, State::Closed) {
+            self.finish(CloseReason::Local);
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next chunk of bytes to write to the transport.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.out.pop()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next deadline; call [`handle_timeout`](Self::handle_timeout) then.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Waiting { at } => Some(at),
+            State::AwaitInfo { deadline } | State::AwaitPong { deadline } => Some(deadline),
+            State::Connected { next_ping } => next_ping,
+            State::Dialing | State::Closed => None,
+        }
+    }
+
+    // ----- internals -----
+
+    fn advance(&mut self, now: Instant) -> Instant {
+        debug_assert!(now >= self.now, "time went backwards");
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    fn transport_up(&self) -> bool {
+        matches!(
+            self.state,
+            State::AwaitInfo { .. } | State::AwaitPong { .. } | State::Connected { .. }
+        )
+    }
+
+    fn headers_enabled(&self) -> bool {
+        self.options.headers && self.info.as_ref().is_none_or(|i| i.headers)
+    }
+
+    fn process(&mut self, op: ServerOp) {
+        match op {
+            ServerOp::Ping => self.out.put(codec::PONG),
+            ServerOp::Ok => {}
+            ServerOp::Info(json) => self.on_info(&json),
+            ServerOp::Err(text) => {
+                let text = String::from_utf8_lossy(&text).into_owned();
+                match classify_err(&text) {
+                    ErrKind::NonFatal if self.is_connected() => {
+                        self.events.push_back(Event::ServerError(text));
+                    }
+                    ErrKind::Auth => self.lose(DisconnectReason::Authorization(text)),
+                    _ => self.lose(DisconnectReason::ServerError(text)),
+                }
+            }
+            ServerOp::Pong => match self.state {
+                State::AwaitPong { .. } => self.on_connected(),
+                State::Connected { .. } => {
+                    self.pings_out = 0;
+                    if let Some(Some(token)) = self.pongs.pop_front() {
+                        self.events.push_back(Event::Flushed { token });
+                    }
+                }
+                _ => self.lose(DisconnectReason::UnexpectedOp("PONG")),
+            },
+            ServerOp::Msg(frame) => match self.state {
+                State::Connected { .. } => self.deliver(&frame),
+                _ => self.lose(DisconnectReason::UnexpectedOp("MSG")),
+            },
+        }
+    }
+
+    fn on_info(&mut self, json: &[u8]) {
+        let info = match ServerInfo::parse(json) {
+            Ok(info) => info,
+            // A later, asynchronous INFO that we cannot read changes nothing.
+            Err(_) if !matches!(self.state, State::AwaitInfo { .. }) => return,
+            Err(e) => return self.lose(DisconnectReason::BadInfo(e)),
+        };
+        self.decoder.set_limits(Limits {
+            max_control_line: MAX_CONTROL_LINE,
+            max_payload: info.max_payload.max(DEFAULT_MAX_PAYLOAD),
+        });
+        for url in &info.connect_urls {
+            if let Ok(addr) = url.parse::<ServerAddr>() {
+                if !self.servers.iter().any(|s| s.same_endpoint(&addr)) {
+                    self.servers.push(addr);
+                }
+            }
+        }
+        if let State::AwaitInfo { deadline } = self.state {
+            let json = connect_json(&self.options, &self.servers[self.server_idx], &info);
+            self.out.write(|b| {
+                codec::write_connect(b, &json);
+                b.extend_from_slice(codec::PING);
+            });
+            self.state = State::AwaitPong { deadline };
+        }
+        self.info = Some(info);
+    }
+
+    fn on_connected(&mut self) {
+        let next_ping =
+            (!self.options.ping_interval.is_zero()).then(|| self.now + self.options.ping_interval);
+        self.state = State::Connected { next_ping };
+        self.attempts = 0;
+        self.last_reason = None;
+        self.pings_out = 0;
+        for (&sid, sub) in &self.subs {
+            write_sub(&mut self.out, sid, sub);
+            if let Some(max) = sub.max {
+                write_unsub(&mut self.out, sid, Some(max.saturating_sub(sub.delivered)));
+            }
+        }
+        self.out.append(&mut self.buffer);
+        for token in std::mem::take(&mut self.pending_flushes) {
+            self.out.put(codec::PING);
+            self.pongs.push_back(Some(token));
+        }
+        let server_info = self.info.clone().unwrap_or_default();
+        self.events.push_back(if self.ever_connected {
+            Event::Reconnected { server_info }
+        } else {
+            Event::Connected { server_info }
+        });
+        self.ever_connected = true;
+    }
+
+    fn deliver(&mut self, frame: &MsgFrame) {
+        let Some(sid) = parse_sid(frame.sid()) else {
+            return;
+        };
+        let Some(sub) = self.subs.get_mut(&sid) else {
+            return;
+        };
+        sub.delivered += 1;
+        if sub.max.is_some_and(|m| sub.delivered >= m) {
+            self.subs.remove(&sid);
+        }
+        self.events.push_back(Event::Message(InboundMessage {
+            subject: frame.subject_bytes(),
+            sid,
+            reply: frame.reply_bytes(),
+            headers: frame.headers_bytes(),
+            payload: frame.payload_bytes(),
+        }));
+    }
+
+    /// The transport is gone: tell the driver, then plan the next dial.
+    fn lose(&mut self, reason: DisconnectReason) {
+        self.out.clear();
+        self.pings_out = 0;
+        let mut flushes: Vec<u64> = self.pongs.drain(..).flatten().collect();
+        flushes.append(&mut self.pending_flushes);
+        self.pending_flushes = flushes;
+        self.events.push_back(Event::Disconnected {
+            reason: reason.clone(),
+        });
+        self.last_reason = Some(reason);
+        self.schedule_reconnect();
+    }
+
+    fn schedule_reconnect(&mut self) {
+        if self
+            .options
+            .max_reconnects
+            .is_some_and(|max| self.attempts >= max)
+        {
+            let last = self
+                .last_reason
+                .take()
+                .unwrap_or(DisconnectReason::TransportClosed);
+            return self.finish(CloseReason::ReconnectsExhausted {
+                attempts: self.attempts,
+                last,
+            });
+        }
+        self.attempts += 1;
+        self.server_idx = (self.server_idx + 1) % self.servers.len().max(1);
+        self.state = State::Waiting {
+            at: self.now + self.options.reconnect_wait,
+        };
+    }
+
+    fn finish(&mut self, reason: CloseReason) {
+        self.state = State::Closed;
+        self.buffer.clear();
+        self.pongs.clear();
+        self.pending_flushes.clear();
+        self.events.push_back(Event::Closed { reason });
+    }
+}
+
+fn write_sub(out: &mut OutQueue, sid: u64, sub: &Sub) {
+    out.write(|b| {
+        codec::write_sub(
+            b,
+            &sub.subject,
+            sub.queue.as_deref(),
+            itoa::Buffer::new().format(sid).as_bytes(),
+        );
+    });
+}
+
+fn write_unsub(out: &mut OutQueue, sid: u64, max: Option<u64>) {
+    out.write(|b| codec::write_unsub(b, itoa::Buffer::new().format(sid).as_bytes(), max));
+}

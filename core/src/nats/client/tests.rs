@@ -1,0 +1,729 @@
+//! Client tests on a virtual clock: the client is shuttled against the
+//! in-core router (or a scripted server) in memory; no sockets, no sleeps.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use proptest::prelude::*;
+
+use super::*;
+use crate::nats::router::{Auth, ConnId, Router, RouterConfig, RouterEvent};
+use crate::nats::subject::SubjectError;
+
+/// A client and a router joined by an in-memory link.
+struct Sim {
+    now: Instant,
+    router: Router,
+    client: Connection,
+    conn: Option<ConnId>,
+    to_client: BytesMut,
+    to_router: BytesMut,
+    /// Everything the client wrote, over all transports.
+    sent: Vec<u8>,
+    /// Events other than WantConnect.
+    events: Vec<Event>,
+    dials: usize,
+    refuse_dials: bool,
+    /// Drop traffic in both directions.
+    blackhole: bool,
+}
+
+impl Sim {
+    fn new(router: RouterConfig, options: ClientOptions) -> Sim {
+        let now = Instant::now();
+        let mut sim = Sim {
+            now,
+            router: Router::new(
+                RouterConfig {
+                    ping_interval: Duration::from_secs(3600),
+                    ..router
+                },
+                now,
+            ),
+            client: Connection::new(options, now),
+            conn: None,
+            to_client: BytesMut::new(),
+            to_router: BytesMut::new(),
+            sent: Vec::new(),
+            events: Vec::new(),
+            dials: 0,
+            refuse_dials: false,
+            blackhole: false,
+        };
+        sim.settle();
+        sim
+    }
+
+    fn connected(options: ClientOptions) -> Sim {
+        let mut sim = Sim::new(RouterConfig::default(), options);
+        assert!(matches!(sim.take()[..], [Event::Connected { .. }]));
+        sim
+    }
+
+    fn drop_transport(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.router.handle_transport_closed(self.now, c);
+        }
+        self.to_client.clear();
+        self.to_router.clear();
+    }
+
+    /// Moves bytes and events until nothing changes.
+    fn settle(&mut self) {
+        for _ in 0..1000 {
+            let mut progress = false;
+            while let Some(chunk) = self.client.poll_transmit() {
+                progress = true;
+                self.sent.extend_from_slice(&chunk);
+                if self.conn.is_some() && !self.blackhole {
+                    self.to_router.extend_from_slice(&chunk);
+                }
+            }
+            if let Some(c) = self.conn {
+                if !self.to_router.is_empty() {
+                    self.router.handle_input(self.now, c, &mut self.to_router);
+                }
+                while let Some(chunk) = self.router.poll_transmit(c) {
+                    progress = true;
+                    if !self.blackhole {
+                        self.to_client.extend_from_slice(&chunk);
+                    }
+                }
+                if !self.to_client.is_empty() {
+                    self.client.handle_input(self.now, &mut self.to_client);
+                }
+            }
+            while let Some(ev) = self.router.poll_event() {
+                if let RouterEvent::SessionClosed { conn, .. } = ev {
+                    if self.conn == Some(conn) {
+                        // Its last output was delivered above.
+                        self.client.handle_transport_closed(self.now);
+                    }
+                }
+            }
+            while let Some(ev) = self.client.poll_event() {
+                progress = true;
+                match ev {
+                    Event::WantConnect { .. } => {
+                        self.dials += 1;
+                        if self.refuse_dials {
+                            self.client.handle_transport_failed(self.now);
+                        } else {
+                            self.conn = Some(self.router.handle_accept(self.now, "10.0.0.1:1"));
+                            self.client.handle_transport_connected(self.now);
+                        }
+                    }
+                    Event::Disconnected { .. } | Event::Closed { .. } => {
+                        self.drop_transport();
+                        self.events.push(ev);
+                    }
+                    ev => self.events.push(ev),
+                }
+            }
+            if !progress {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    /// Advances virtual time by `d`, firing every deadline on the way.
+    fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            let next = [self.client.poll_timeout(), self.router.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .filter(|&t| t <= end)
+                .min();
+            self.now = next.unwrap_or(end).max(self.now);
+            self.client.handle_timeout(self.now);
+            self.router.handle_timeout(self.now);
+            if let Some(t) = self.client.poll_timeout() {
+                assert!(t > self.now, "client left a due deadline");
+            }
+            self.settle();
+            if next.is_none() {
+                return;
+            }
+        }
+    }
+
+    fn take(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn messages(&mut self) -> Vec<InboundMessage> {
+        self.take()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Message(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn opts(urls: &str) -> ClientOptions {
+    ClientOptions::with_servers(urls).unwrap()
+}
+
+#[test]
+fn url_parsing() {
+    let a: ServerAddr = "nats://alice:s:e@cret@example.com:4333".parse().unwrap();
+    assert_eq!((a.host.as_str(), a.port), ("example.com", 4333));
+    assert_eq!(
+        a.credentials,
+        Some(Credentials::UserPass {
+            user: "alice".into(),
+            pass: "s:e@cret".into()
+        })
+    );
+    assert!(!format!("{a:?}{a}").contains("cret"));
+    let t: ServerAddr = "tok@localhost".parse().unwrap();
+    assert_eq!(t.credentials, Some(Credentials::Token("tok".into())));
+    assert_eq!(t.port, DEFAULT_PORT);
+    let v6: ServerAddr = "nats://[::1]:5000/".parse().unwrap();
+    assert_eq!(
+        (v6.host.as_str(), v6.port, v6.to_string().as_str()),
+        ("::1", 5000, "nats://[::1]:5000")
+    );
+    let list = ServerAddr::parse_list(" nats://a:1, b:2 ,").unwrap();
+    assert_eq!(list.iter().map(|s| s.port).collect::<Vec<_>>(), [1, 2]);
+    let kind = |url: &str| std::mem::discriminant(&url.parse::<ServerAddr>().unwrap_err());
+    let d = std::mem::discriminant::<UrlError>;
+    for (url, want) in [
+        ("tls://a:1", d(&UrlError::UnsupportedScheme(String::new()))),
+        ("nats://a:0", d(&UrlError::InvalidPort(String::new()))),
+        ("a:99999", d(&UrlError::InvalidPort(String::new()))),
+        ("nats://:4222", d(&UrlError::MissingHost(String::new()))),
+        ("@host", d(&UrlError::Malformed(String::new()))),
+        ("[::1", d(&UrlError::Malformed(String::new()))),
+    ] {
+        assert_eq!(kind(url), want, "{url}");
+    }
+    assert_eq!(ServerAddr::parse_list(" , "), Err(UrlError::Empty));
+}
+
+#[test]
+fn handshake_against_router() {
+    let mut sim = Sim::new(
+        RouterConfig::default(),
+        ClientOptions {
+            name: Some("me".into()),
+            ..opts("nats://127.0.0.1:4222")
+        },
+    );
+    let [Event::Connected { server_info }] = &sim.take()[..] else {
+        panic!("not connected");
+    };
+    assert_eq!(server_info.server_id, sim.router.server_id());
+    assert!(server_info.headers && server_info.max_payload == 1024 * 1024);
+    let sent = String::from_utf8(sim.sent.clone()).unwrap();
+    assert!(
+        sent.starts_with("CONNECT {\"verbose\":false,\"pedantic\":false"),
+        "{sent}"
+    );
+    assert!(sent.contains("\"name\":\"me\",\"lang\":\"rust\""));
+    assert!(sent.contains(
+        "\"protocol\":1,\"echo\":true,\"headers\":true,\"no_responders\":true}\r\nPING\r\n"
+    ));
+    let c = sim.conn.unwrap();
+    assert_eq!(sim.router.client_name(c), Some("me"));
+    assert_eq!(sim.client.status(), Status::Connected);
+    assert_eq!(
+        sim.client.poll_timeout(),
+        Some(sim.now + Duration::from_secs(120))
+    );
+}
+
+#[test]
+fn pub_sub_round_trip_flush_and_auto_unsubscribe() {
+    let mut sim = Sim::connected(ClientOptions::default());
+    let all = sim.client.subscribe("a.>", None).unwrap();
+    let few = sim.client.subscribe("a.b", Some(b"q")).unwrap();
+    sim.client.subscribe_with_sid(100, "x", None).unwrap();
+    assert_eq!(
+        sim.client.subscribe_with_sid(100, "y", None),
+        Err(SubscribeError::SidInUse(100))
+    );
+    sim.client.unsubscribe(few, Some(2)).unwrap();
+    for i in 0..3 {
+        sim.client
+            .publish("a.b", Some(b"r.1"), None, Bytes::from(format!("m{i}")))
+            .unwrap();
+    }
+    let token = sim.client.flush(sim.now).unwrap();
+    sim.settle();
+    let events = sim.take();
+    let msgs: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some((m.sid, m.payload.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(msgs.iter().filter(|m| m.0 == all).count(), 3);
+    assert_eq!(msgs.iter().filter(|m| m.0 == few).count(), 2);
+    assert_eq!(events.last(), Some(&Event::Flushed { token }));
+    assert_eq!(sim.client.subscription_count(), 2);
+    assert_eq!(
+        sim.client.unsubscribe(few, None),
+        Err(UnsubscribeError::UnknownSid(few))
+    );
+    sim.client
+        .execute(sim.now, NatsCommand::Unsubscribe { sid: 100 })
+        .unwrap();
+    sim.client
+        .execute(
+            sim.now,
+            NatsCommand::Publish {
+                subject: "a.c".into(),
+                reply: None,
+                payload: "p".into(),
+            },
+        )
+        .unwrap();
+    sim.settle();
+    let m = sim.messages();
+    assert_eq!(
+        (m.len(), m[0].sid, &m[0].subject[..]),
+        (1, all, &b"a.c"[..])
+    );
+    assert!(sim.client.new_inbox().starts_with("_INBOX."));
+}
+
+#[test]
+fn command_validation() {
+    let mut sim = Sim::connected(ClientOptions::default());
+    let c = &mut sim.client;
+    let mut publish = |subject: &str, reply: Option<&[u8]>, headers: Option<&[u8]>, len| {
+        c.publish(subject, reply, headers, Bytes::from(vec![0; len]))
+    };
+    let invalid = Err(PublishError::InvalidSubject(SubjectError::Wildcard));
+    assert_eq!(publish("a.*", None, None, 0), invalid);
+    let whitespace = SubjectError::Whitespace;
+    assert_eq!(
+        publish("a b", None, None, 0),
+        Err(PublishError::InvalidSubject(whitespace))
+    );
+    assert_eq!(
+        publish("a", Some(b"r x"), None, 0),
+        Err(PublishError::InvalidReply(whitespace))
+    );
+    assert_eq!(
+        publish("a", None, Some(b"junk"), 0),
+        Err(PublishError::InvalidHeaders)
+    );
+    let (size, max) = (1024 * 1024 + 1, 1024 * 1024);
+    let too_big = Err(PublishError::MaxPayloadExceeded { size, max });
+    assert_eq!(publish("a", None, None, size), too_big);
+    assert!(matches!(
+        c.subscribe("a..b", None),
+        Err(SubscribeError::InvalidSubject(_))
+    ));
+    assert_eq!(
+        c.subscribe("a", Some(b"q 1")),
+        Err(SubscribeError::InvalidQueue)
+    );
+    c.close(sim.now);
+    assert_eq!(
+        c.publish("a", None, None, Bytes::new()),
+        Err(PublishError::Closed)
+    );
+    assert_eq!(c.subscribe("a", None), Err(SubscribeError::Closed));
+    assert_eq!(c.flush(sim.now), Err(FlushError::Closed));
+    c.close(sim.now);
+    sim.settle();
+    assert_eq!(
+        sim.take(),
+        [Event::Closed {
+            reason: CloseReason::Local
+        }]
+    );
+    let mut no_headers = Sim::connected(ClientOptions {
+        headers: false,
+        ..ClientOptions::default()
+    });
+    let hdr = HeaderMap::new().to_bytes();
+    assert_eq!(
+        no_headers
+            .client
+            .publish("a", None, Some(&hdr), Bytes::new()),
+        Err(PublishError::HeadersNotSupported)
+    );
+    assert!(String::from_utf8_lossy(&no_headers.sent)
+        .contains("\"headers\":false,\"no_responders\":false"));
+}
+
+#[test]
+fn headers_and_no_responders() {
+    let mut sim = Sim::connected(ClientOptions::default());
+    let inbox = sim.client.new_inbox();
+    let sid = sim.client.subscribe(&inbox, None).unwrap();
+    sim.client.subscribe("svc", None).unwrap();
+    let mut h = HeaderMap::new();
+    h.append("K", "v");
+    sim.client
+        .publish("svc", None, Some(&h.to_bytes()), "body".into())
+        .unwrap();
+    sim.client
+        .publish("nobody.home", Some(inbox.as_bytes()), None, "req".into())
+        .unwrap();
+    sim.settle();
+    let m = sim.messages();
+    assert_eq!(m.len(), 2);
+    assert_eq!(
+        HeaderMap::parse(m[0].headers.as_deref().unwrap())
+            .unwrap()
+            .get("K"),
+        Some("v")
+    );
+    assert_eq!(&m[0].payload[..], b"body");
+    assert!(!m[0].is_no_responders());
+    assert_eq!((m[1].sid, m[1].subject.as_ref()), (sid, inbox.as_bytes()));
+    assert!(m[1].is_no_responders());
+}
+
+fn auth_sim(auth: Auth, options: ClientOptions) -> Sim {
+    Sim::new(
+        RouterConfig {
+            auth,
+            ..RouterConfig::default()
+        },
+        options,
+    )
+}
+
+#[test]
+fn auth_user_pass_and_token() {
+    let user_pass = Auth::UserPass {
+        user: "u".into(),
+        pass: "p".into(),
+    };
+    let mut s = auth_sim(user_pass.clone(), opts("nats://u:p@127.0.0.1:4222"));
+    assert!(matches!(s.take()[..], [Event::Connected { .. }]));
+    let creds = ClientOptions {
+        credentials: Some(Credentials::UserPass {
+            user: "u".into(),
+            pass: "p".into(),
+        }),
+        ..ClientOptions::default()
+    };
+    let mut s = auth_sim(user_pass, creds);
+    assert!(matches!(s.take()[..], [Event::Connected { .. }]));
+    let mut s = auth_sim(Auth::Token("t0k".into()), opts("t0k@127.0.0.1"));
+    assert!(matches!(s.take()[..], [Event::Connected { .. }]));
+}
+
+#[test]
+fn auth_failure_retries_then_closes() {
+    let options = ClientOptions {
+        max_reconnects: Some(2),
+        ..opts("nats://u:wrong@a:1,nats://u:wrong@b:2")
+    };
+    let mut sim = auth_sim(
+        Auth::UserPass {
+            user: "u".into(),
+            pass: "p".into(),
+        },
+        options,
+    );
+    let denied = DisconnectReason::Authorization("Authorization Violation".into());
+    assert_eq!(
+        sim.take(),
+        [Event::Disconnected {
+            reason: denied.clone()
+        }]
+    );
+    assert_eq!(
+        sim.client.current_server().map(|s| s.port),
+        Some(2),
+        "round robin"
+    );
+    sim.advance(Duration::from_secs(60));
+    let events = sim.take();
+    assert_eq!(sim.dials, 3);
+    assert_eq!(
+        events,
+        [
+            Event::Disconnected {
+                reason: denied.clone()
+            },
+            Event::Disconnected {
+                reason: denied.clone()
+            },
+            Event::Closed {
+                reason: CloseReason::ReconnectsExhausted {
+                    attempts: 2,
+                    last: denied
+                }
+            },
+        ]
+    );
+    assert_eq!(sim.client.status(), Status::Closed);
+    assert_eq!(sim.client.poll_timeout(), None);
+}
+
+#[test]
+fn dial_failures_follow_reconnect_wait() {
+    let now = Instant::now();
+    let mut c = Connection::new(
+        ClientOptions {
+            max_reconnects: Some(1),
+            ..ClientOptions::default()
+        },
+        now,
+    );
+    assert!(matches!(c.poll_event(), Some(Event::WantConnect { .. })));
+    c.handle_transport_failed(now);
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(2)));
+    c.handle_timeout(now + Duration::from_secs(1));
+    assert_eq!(c.poll_event(), None);
+    c.handle_timeout(now + Duration::from_secs(2));
+    assert!(matches!(c.poll_event(), Some(Event::WantConnect { .. })));
+    c.handle_transport_failed(now + Duration::from_secs(2));
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event::Closed {
+            reason: CloseReason::ReconnectsExhausted {
+                attempts: 1,
+                last: DisconnectReason::DialFailed
+            }
+        })
+    ));
+    let empty = Connection::new(
+        ClientOptions {
+            servers: vec![],
+            ..ClientOptions::default()
+        },
+        now,
+    )
+    .poll_event();
+    assert_eq!(
+        empty,
+        Some(Event::Closed {
+            reason: CloseReason::NoServers
+        })
+    );
+}
+
+#[test]
+fn keepalive_answered_then_stale_detection() {
+    let interval = Duration::from_secs(10);
+    let mut sim = Sim::connected(ClientOptions {
+        ping_interval: interval,
+        ..ClientOptions::default()
+    });
+    let flush = sim.client.flush(sim.now).unwrap();
+    sim.advance(interval * 30);
+    assert_eq!(sim.take(), [Event::Flushed { token: flush }]);
+    sim.blackhole = true;
+    sim.advance(interval * 3 - Duration::from_millis(1));
+    assert!(sim.take().is_empty(), "two PINGs outstanding is tolerated");
+    let token = sim.client.flush(sim.now).unwrap();
+    sim.advance(Duration::from_millis(1));
+    assert_eq!(
+        sim.take(),
+        [Event::Disconnected {
+            reason: DisconnectReason::StaleConnection
+        }]
+    );
+    sim.blackhole = false;
+    sim.advance(Duration::from_secs(2));
+    let ev = sim.take();
+    assert!(matches!(ev[0], Event::Reconnected { .. }), "{ev:?}");
+    assert_eq!(
+        ev[1..],
+        [Event::Flushed { token }],
+        "flush survives the reconnect"
+    );
+}
+
+#[test]
+fn handshake_timeout_and_server_stale() {
+    let now = Instant::now();
+    let mut c = Connection::new(ClientOptions::default(), now);
+    let _ = c.poll_event();
+    c.handle_transport_connected(now);
+    c.handle_timeout(now + Duration::from_secs(2));
+    assert_eq!(
+        c.poll_event(),
+        Some(Event::Disconnected {
+            reason: DisconnectReason::ConnectTimeout
+        })
+    );
+    // A server declaring us stale: fatal, reconnect.
+    let mut sim = Sim::connected(ClientOptions::default());
+    sim.to_client
+        .extend_from_slice(b"-ERR 'Stale Connection'\r\n");
+    sim.client.handle_input(sim.now, &mut sim.to_client);
+    sim.settle();
+    assert_eq!(
+        sim.take(),
+        [Event::Disconnected {
+            reason: DisconnectReason::ServerError("Stale Connection".into())
+        }]
+    );
+    sim.advance(Duration::from_secs(2));
+    assert!(matches!(sim.take()[..], [Event::Reconnected { .. }]));
+}
+
+#[test]
+fn reconnect_replays_subscriptions_then_buffered_publishes() {
+    let mut sim = Sim::connected(ClientOptions {
+        reconnect_buffer_size: 100,
+        ..ClientOptions::default()
+    });
+    let a = sim.client.subscribe("a", None).unwrap();
+    let b = sim.client.subscribe("b", Some(b"g")).unwrap();
+    sim.client.unsubscribe(b, Some(3)).unwrap();
+    sim.client.publish("b", None, None, "0".into()).unwrap();
+    sim.settle();
+    assert_eq!(sim.messages().len(), 1);
+    sim.drop_transport();
+    sim.client.handle_transport_closed(sim.now);
+    sim.settle();
+    assert_eq!(
+        sim.take(),
+        [Event::Disconnected {
+            reason: DisconnectReason::TransportClosed
+        }]
+    );
+    assert_eq!(sim.client.status(), Status::Reconnecting);
+    sim.client.publish("a", None, None, "1".into()).unwrap();
+    sim.client.publish("b", None, None, "2".into()).unwrap();
+    let full = sim
+        .client
+        .publish("a", None, None, Bytes::from(vec![b'x'; 80]));
+    assert_eq!(full, Err(PublishError::ReconnectBufferFull { limit: 100 }));
+    assert_eq!(sim.client.buffered_bytes(), 2 * "PUB a 1\r\n1\r\n".len());
+    sim.sent.clear();
+    sim.advance(Duration::from_secs(2));
+    let sent = String::from_utf8(sim.sent.clone()).unwrap();
+    let after_connect = &sent[sent.find("PING\r\n").unwrap() + 6..];
+    assert_eq!(
+        after_connect,
+        "SUB a 1\r\nSUB b g 2\r\nUNSUB 2 2\r\nPUB a 1\r\n1\r\nPUB b 1\r\n2\r\n"
+    );
+    let ev = sim.take();
+    assert!(matches!(ev[0], Event::Reconnected { .. }));
+    let got: Vec<_> = ev[1..]
+        .iter()
+        .map(|e| match e {
+            Event::Message(m) => (m.sid, m.payload.clone()),
+            e => panic!("{e:?}"),
+        })
+        .collect();
+    assert_eq!(got, [(a, Bytes::from("1")), (b, Bytes::from("2"))]);
+    let mut off = Sim::connected(ClientOptions {
+        reconnect_buffer_size: 0,
+        ..ClientOptions::default()
+    });
+    off.drop_transport();
+    off.client.handle_transport_closed(off.now);
+    assert_eq!(
+        off.client.publish("a", None, None, "1".into()),
+        Err(PublishError::NotConnected)
+    );
+}
+
+/// Plays a scripted server: returns the events after feeding `input` in the
+/// given chunk sizes (cycled).
+fn scripted(input: &[u8], chunks: &[usize]) -> (Vec<Event>, Connection) {
+    let now = Instant::now();
+    let mut c = Connection::new(ClientOptions::default(), now);
+    let _ = c.poll_event();
+    c.handle_transport_connected(now);
+    c.subscribe("foo", None).unwrap();
+    let mut buf = BytesMut::new();
+    let mut events = Vec::new();
+    let mut rest = input;
+    for &n in chunks.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (head, tail) = rest.split_at(n.clamp(1, rest.len()));
+        rest = tail;
+        buf.extend_from_slice(head);
+        c.handle_input(now, &mut buf);
+        events.extend(std::iter::from_fn(|| c.poll_event()));
+        while c.poll_transmit().is_some() {}
+    }
+    (events, c)
+}
+
+const SCRIPT: &[u8] = b"INFO {\"server_id\":\"S\",\"headers\":true,\"max_payload\":1024,\"connect_urls\":[\"10.0.0.2:4222\"]}\r\n\
+PING\r\n+OK\r\nPONG\r\nMSG foo 1 5\r\nhello\r\nMSG foo 99 1\r\nx\r\nHMSG foo 1 r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n\
+-ERR 'Permissions Violation for Publish to \"x\"'\r\nINFO {\"server_id\":\"S\",\"max_payload\":2048}\r\n";
+
+#[test]
+fn split_anywhere_input_gives_the_same_events() {
+    let (whole, c) = scripted(SCRIPT, &[SCRIPT.len()]);
+    assert!(matches!(whole[0], Event::Connected { .. }));
+    assert_eq!(whole.len(), 4, "{whole:?}");
+    assert!(matches!(&whole[1], Event::Message(m) if &m.payload[..] == b"hello"));
+    assert!(
+        matches!(&whole[2], Event::Message(m) if m.headers.is_some() && m.reply.as_deref() == Some(&b"r"[..]))
+    );
+    assert!(matches!(&whole[3], Event::ServerError(t) if t.starts_with("Permissions Violation")));
+    assert_eq!(
+        c.server_info().map(|i| i.max_payload),
+        Some(2048),
+        "async INFO applied"
+    );
+    assert_eq!(c.servers().len(), 2, "connect_urls learnt");
+    for chunks in [&[1][..], &[2, 3], &[7, 1, 13]] {
+        assert_eq!(scripted(SCRIPT, chunks).0, whole, "{chunks:?}");
+    }
+}
+
+#[test]
+fn malformed_server_input_disconnects_with_typed_reasons() {
+    let reason = |input: &[u8]| match scripted(input, &[input.len()]).0.last() {
+        Some(Event::Disconnected { reason }) => reason.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        reason(b"INFO {nope\r\n"),
+        DisconnectReason::BadInfo(_)
+    ));
+    assert_eq!(
+        reason(b"MSG foo 1 1\r\nx\r\n"),
+        DisconnectReason::UnexpectedOp("MSG")
+    );
+    assert!(matches!(
+        reason(b"INFO {}\r\nPONG\r\nBOGUS\r\n"),
+        DisconnectReason::Protocol(_)
+    ));
+    assert!(matches!(
+        reason(b"INFO {}\r\nPONG\r\nMSG foo 1 2\r\nabcd"),
+        DisconnectReason::Protocol(_)
+    ));
+    assert_eq!(
+        reason(b"INFO {}\r\n-ERR 'Authorization Violation'\r\n"),
+        DisconnectReason::Authorization("Authorization Violation".into())
+    );
+    assert_eq!(
+        reason(b"INFO {}\r\n-ERR 'Invalid Subject'\r\n"),
+        DisconnectReason::ServerError("Invalid Subject".into())
+    );
+}
+
+proptest! {
+    #[test]
+    fn random_server_bytes_never_panic(
+        prefix in 0usize..3,
+        noise in proptest::collection::vec(any::<u8>(), 0..300),
+        chunks in proptest::collection::vec(1usize..40, 1..5),
+    ) {
+        let mut input = [&b""[..], b"INFO {}\r\n", b"INFO {}\r\nPONG\r\n"][prefix].to_vec();
+        input.extend_from_slice(&noise);
+        let (events, mut c) = scripted(&input, &chunks);
+        let closed = events.iter().filter(|e| matches!(e, Event::Closed { .. })).count();
+        prop_assert_eq!(closed, 0);
+        c.handle_timeout(Instant::now() + Duration::from_secs(3600));
+        let _ = c.poll_timeout();
+    }
+}
