@@ -45,3 +45,11 @@ fn router_session_corpus() {
         assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
     }
 }
+
+#[test]
+fn engine_session_corpus() {
+    for (name, data) in corpus("engine_session") {
+        let outcome = std::panic::catch_unwind(|| stan_core::fuzzing::engine_session(&data));
+        assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
+    }
+}

@@ -97,7 +97,12 @@ impl World {
     /// Moves messages until nothing moves.
     pub fn pump(&mut self) {
         loop {
-            let mut moved = pump_local(&mut self.router, self.engine_conn, &mut self.engine, self.now);
+            let mut moved = pump_local(
+                &mut self.router,
+                self.engine_conn,
+                &mut self.engine,
+                self.now,
+            );
             while let Some(e) = self.engine.poll_event() {
                 self.events.push(e);
             }
@@ -105,6 +110,7 @@ impl World {
                 moved += self.drain_client(i);
             }
             if moved == 0 {
+                self.engine.assert_consistent();
                 return;
             }
         }
@@ -121,7 +127,14 @@ impl World {
                 c.heartbeats += 1;
                 if c.answer_heartbeats {
                     if let Some(reply) = d.reply {
-                        let _ = self.router.local_publish(self.now, conn, reply, None, None, Bytes::new());
+                        let _ = self.router.local_publish(
+                            self.now,
+                            conn,
+                            reply,
+                            None,
+                            None,
+                            Bytes::new(),
+                        );
                     }
                 }
             } else if let Some(token) = subject.strip_prefix(&format!("_INBOX.{}.", c.name)) {
@@ -178,9 +191,23 @@ impl World {
         );
         let hb_inbox = format!("_HB.{name}");
         let now = self.now;
-        let _ = self.router.local_subscribe(now, conn, hb_inbox.as_bytes(), None, b"hb");
-        let _ = self.router.local_subscribe(now, conn, format!("_INBOX.{name}.*").as_bytes(), None, b"rq");
-        let _ = self.router.local_subscribe(now, conn, format!("_STAN.acks.{name}").as_bytes(), None, b"acks");
+        let _ = self
+            .router
+            .local_subscribe(now, conn, hb_inbox.as_bytes(), None, b"hb");
+        let _ = self.router.local_subscribe(
+            now,
+            conn,
+            format!("_INBOX.{name}.*").as_bytes(),
+            None,
+            b"rq",
+        );
+        let _ = self.router.local_subscribe(
+            now,
+            conn,
+            format!("_STAN.acks.{name}").as_bytes(),
+            None,
+            b"acks",
+        );
         self.clients.push(ClientState {
             conn,
             name: name.to_owned(),
@@ -255,10 +282,12 @@ impl World {
         };
         let subject = format!("_STAN.discover.{}", self.engine.config().cluster_id);
         let raw = self.request(c, &subject, req.encode_to_vec().into());
-        let resp = raw.map(|r| ConnectResponse::decode(r).expect("ConnectResponse decodes")).unwrap_or_else(|| ConnectResponse {
-            error: "(no response)".into(),
-            ..ConnectResponse::default()
-        });
+        let resp = raw
+            .map(|r| ConnectResponse::decode(r).expect("ConnectResponse decodes"))
+            .unwrap_or_else(|| ConnectResponse {
+                error: "(no response)".into(),
+                ..ConnectResponse::default()
+            });
         if resp.error.is_empty() {
             self.clients[c.0].client_id = client_id.to_owned();
             self.clients[c.0].connect = Some(resp.clone());
@@ -275,7 +304,10 @@ impl World {
     }
 
     fn responses(&self, c: C) -> &ConnectResponse {
-        self.clients[c.0].connect.as_ref().expect("client is connected")
+        self.clients[c.0]
+            .connect
+            .as_ref()
+            .expect("client is connected")
     }
 
     /// Publishes asynchronously (the PubAck arrives while pumping).
@@ -302,7 +334,10 @@ impl World {
         let guid = self.publish(c, channel, data);
         self.pump();
         let acks = &mut self.clients[c.0].pub_acks;
-        let i = acks.iter().position(|a| a.guid == guid).expect("PubAck received");
+        let i = acks
+            .iter()
+            .position(|a| a.guid == guid)
+            .expect("PubAck received");
         acks.remove(i).error
     }
 
@@ -320,7 +355,13 @@ impl World {
         if req.inbox.is_empty() {
             req.inbox = format!("_DLV.{}.{}", st.name, st.next_sid);
             st.next_sid += 1;
-            let _ = self.router.local_subscribe(self.now, st.conn, req.inbox.as_bytes(), None, req.inbox.as_bytes());
+            let _ = self.router.local_subscribe(
+                self.now,
+                st.conn,
+                req.inbox.as_bytes(),
+                None,
+                req.inbox.as_bytes(),
+            );
         }
         if req.max_in_flight == 0 {
             req.max_in_flight = 1024;
@@ -354,7 +395,10 @@ impl World {
 
     /// Messages `c` received on `sub`'s inbox so far (drained).
     pub fn take_msgs(&mut self, c: C, sub: &SubHandle) -> Vec<MsgProto> {
-        self.clients[c.0].msgs.remove(&sub.inbox).unwrap_or_default()
+        self.clients[c.0]
+            .msgs
+            .remove(&sub.inbox)
+            .unwrap_or_default()
     }
 
     /// Sequences received on `sub` (drained).
@@ -381,7 +425,11 @@ impl World {
             durable_name: String::new(),
         };
         let r = self.responses(c);
-        let subject = if close { r.sub_close_requests.clone() } else { r.unsub_requests.clone() };
+        let subject = if close {
+            r.sub_close_requests.clone()
+        } else {
+            r.unsub_requests.clone()
+        };
         self.request(c, &subject, req.encode_to_vec().into())
             .map(|r| SubscriptionResponse::decode(r).expect("decodes").error)
             .unwrap_or_else(|| "(no response)".into())

@@ -2,5 +2,5 @@
 //! [`store`] and the engine ([`server`]).
 
 pub mod names;
-pub mod store;
 pub mod server;
+pub mod store;

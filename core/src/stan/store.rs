@@ -289,9 +289,7 @@ impl Store for MemStore {
         {
             ch.drop_first();
         }
-        ch.msgs
-            .front()
-            .map(|m| m.timestamp.saturating_add(max_age))
+        ch.msgs.front().map(|m| m.timestamp.saturating_add(max_age))
     }
 }
 

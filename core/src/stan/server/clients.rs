@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use stan_proto::{CloseRequest, CloseResponse, ConnectRequest, ConnectResponse, Ping, PingResponse};
+use stan_proto::{
+    CloseRequest, CloseResponse, ConnectRequest, ConnectResponse, Ping, PingResponse,
+};
 
 use super::errors::*;
 use super::slab::Key;

@@ -79,9 +79,17 @@ impl<S: Store> Server<S> {
         if sub.offline || sub.group.is_some() {
             return;
         }
-        let Some(ch) = channels.get(sub.channel) else { return };
-        let Some(st) = store.stats(&ch.name) else { return };
-        let first = if st.msgs == 0 { st.last_seq + 1 } else { st.first_seq };
+        let Some(ch) = channels.get(sub.channel) else {
+            return;
+        };
+        let Some(st) = store.stats(&ch.name) else {
+            return;
+        };
+        let first = if st.msgs == 0 {
+            st.last_seq + 1
+        } else {
+            st.first_seq
+        };
         let expiry = now + sub.ack_wait;
         let was_empty = sub.pending.is_empty();
         while sub.pending.len() < sub.max_in_flight && sub.last_sent < st.last_seq {
@@ -91,7 +99,9 @@ impl<S: Store> Server<S> {
                 break;
             }
             sub.last_sent = seq;
-            let Some(msg) = store.lookup(&ch.name, seq) else { continue };
+            let Some(msg) = store.lookup(&ch.name, seq) else {
+                continue;
+            };
             stats.out_msgs += 1;
             stats.out_bytes += msg.encoded.len() as u64;
             commands.push_back(NatsCommand::Publish {
@@ -121,7 +131,9 @@ impl<S: Store> Server<S> {
                 best = Some((m, s.pending.len()));
             }
         }
-        let chosen = best.map(|(k, _)| k).or_else(|| g.members.first().copied())?;
+        let chosen = best
+            .map(|(k, _)| k)
+            .or_else(|| g.members.first().copied())?;
         let g = self.groups.get_mut(gk)?;
         if g.members.len() > 1 && g.members.first() == Some(&chosen) {
             g.members.rotate_left(1);
@@ -133,13 +145,27 @@ impl<S: Store> Server<S> {
     /// best member, while that member has room.
     fn deliver_group(&mut self, now: Instant, gk: Key) {
         let Some(g) = self.groups.get(gk) else { return };
-        let Some(&first_member) = g.members.first() else { return };
-        let Some(ck) = self.subs.get(first_member).map(|s| s.channel) else { return };
-        let Some(name) = self.channels.get(ck).map(|c| c.name.clone()) else { return };
-        let Some(st) = self.store.stats(&name) else { return };
-        let first = if st.msgs == 0 { st.last_seq + 1 } else { st.first_seq };
+        let Some(&first_member) = g.members.first() else {
+            return;
+        };
+        let Some(ck) = self.subs.get(first_member).map(|s| s.channel) else {
+            return;
+        };
+        let Some(name) = self.channels.get(ck).map(|c| c.name.clone()) else {
+            return;
+        };
+        let Some(st) = self.store.stats(&name) else {
+            return;
+        };
+        let first = if st.msgs == 0 {
+            st.last_seq + 1
+        } else {
+            st.first_seq
+        };
         loop {
-            let Some(g) = self.groups.get_mut(gk) else { return };
+            let Some(g) = self.groups.get_mut(gk) else {
+                return;
+            };
             if g.last_sent >= st.last_seq {
                 return;
             }
@@ -152,14 +178,19 @@ impl<S: Store> Server<S> {
                 g.last_sent = seq;
                 continue;
             };
-            let Some(member) = self.pick_member(gk) else { return };
-            let Some(sub) = self.subs.get_mut(member) else { return };
+            let Some(member) = self.pick_member(gk) else {
+                return;
+            };
+            let Some(sub) = self.subs.get_mut(member) else {
+                return;
+            };
             if sub.is_stalled() {
                 return;
             }
             let expiry = now + sub.ack_wait;
             if sub.pending.is_empty() {
-                self.timers.set_earliest(TimerKey::Redelivery(member), expiry);
+                self.timers
+                    .set_earliest(TimerKey::Redelivery(member), expiry);
             }
             sub.pending.insert(seq, expiry);
             let inbox = sub.inbox.clone();
@@ -217,7 +248,9 @@ impl<S: Store> Server<S> {
     fn redeliver(&mut self, now: Instant, sk: Key, due: Vec<(Instant, u64)>) {
         let Some(sub) = self.subs.get(sk) else { return };
         let group = sub.group;
-        let Some(name) = self.channels.get(sub.channel).map(|c| c.name.clone()) else { return };
+        let Some(name) = self.channels.get(sub.channel).map(|c| c.name.clone()) else {
+            return;
+        };
         for (expiry, seq) in due {
             let Some(msg) = self.store.lookup(&name, seq) else {
                 // Dropped by limits: implicitly acked.
@@ -229,20 +262,26 @@ impl<S: Store> Server<S> {
             };
             let (target, count) = match group {
                 None => {
-                    let Some(sub) = self.subs.get_mut(sk) else { return };
+                    let Some(sub) = self.subs.get_mut(sk) else {
+                        return;
+                    };
                     let count = sub.redeliveries.entry(seq).or_insert(0);
                     *count += 1;
                     (sk, *count)
                 }
                 Some(gk) => {
                     let member = self.pick_member(gk).unwrap_or(sk);
-                    let Some(g) = self.groups.get_mut(gk) else { return };
+                    let Some(g) = self.groups.get_mut(gk) else {
+                        return;
+                    };
                     let count = g.redeliveries.entry(seq).or_insert(0);
                     *count += 1;
                     (member, *count)
                 }
             };
-            let Some(t) = self.subs.get_mut(target) else { continue };
+            let Some(t) = self.subs.get_mut(target) else {
+                continue;
+            };
             // The next deadline is the old one plus ack wait, and always in
             // the future (a late timer must not redeliver in a loop).
             let next = match expiry.checked_add(t.ack_wait) {

@@ -383,8 +383,8 @@ impl<S: Store> Server<S> {
 
     /// Unix nanoseconds at `now`.
     fn unix_at(&self, now: Instant) -> i64 {
-        let elapsed = i64::try_from(now.saturating_duration_since(self.start).as_nanos())
-            .unwrap_or(i64::MAX);
+        let elapsed =
+            i64::try_from(now.saturating_duration_since(self.start).as_nanos()).unwrap_or(i64::MAX);
         self.start_unix.saturating_add(elapsed)
     }
 
@@ -563,4 +563,59 @@ impl<S: Store> Server<S> {
 /// Decodes a protobuf payload.
 fn decode<M: stan_proto::Message + Default>(payload: &Bytes) -> Option<M> {
     M::decode(payload.clone()).ok()
+}
+
+#[cfg(any(test, feature = "fuzzing"))]
+impl<S: Store> Server<S> {
+    /// Panics if the engine's records disagree with each other (used by the
+    /// fuzz target and the simulation tests).
+    pub fn assert_consistent(&self) {
+        for (ck, ch) in self.channels.iter() {
+            assert_eq!(self.channel_names.get(&ch.name), Some(&ck), "channel index");
+            let last = self.store.stats(&ch.name).map_or(0, |s| s.last_seq);
+            for &sk in &ch.subs {
+                let sub = self.subs.get(sk).expect("channel lists a live sub");
+                assert!(sub.group.is_none() && sub.channel == ck);
+            }
+            for &gk in ch.groups.values() {
+                let g = self.groups.get(gk).expect("channel lists a live group");
+                assert!(g.last_sent <= last, "group sent beyond the last sequence");
+                assert!(
+                    !g.members.is_empty() || g.shadow.is_some(),
+                    "empty group kept"
+                );
+                for &m in &g.members {
+                    assert_eq!(self.subs.get(m).and_then(|s| s.group), Some(gk));
+                }
+            }
+        }
+        for (sk, sub) in self.subs.iter() {
+            let ch = self
+                .channels
+                .get(sub.channel)
+                .expect("sub of a live channel");
+            let last = self.store.stats(&ch.name).map_or(0, |s| s.last_seq);
+            assert!(sub.last_sent <= last, "sub sent beyond the last sequence");
+            assert!(sub.pending.keys().all(|&s| s >= 1 && s <= last));
+            if sub.offline {
+                assert_eq!(sub.ack_sid, 0);
+            } else {
+                assert_eq!(self.targets.get(&sub.ack_sid), Some(&Target::Ack(sk)));
+                let owner = self
+                    .client_ids
+                    .get(&sub.client_id)
+                    .expect("online sub has a client");
+                assert!(self.clients.get(*owner).expect("client").subs.contains(&sk));
+            }
+        }
+        for (_, c) in self.clients.iter() {
+            for &sk in &c.subs {
+                assert!(
+                    self.subs.get(sk).is_some_and(|s| !s.offline),
+                    "client lists a dead sub"
+                );
+            }
+        }
+        assert_eq!(self.client_ids.len(), self.clients.len());
+    }
 }

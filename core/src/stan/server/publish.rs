@@ -237,6 +237,7 @@ impl<S: Store> Server<S> {
         let _ = self.store.delete_channel(&name);
         self.timers.cancel(TimerKey::MaxAge(ck));
         self.timers.cancel(TimerKey::Inactivity(ck));
-        self.events.push_back(ServerEvent::ChannelDeleted { channel: name });
+        self.events
+            .push_back(ServerEvent::ChannelDeleted { channel: name });
     }
 }

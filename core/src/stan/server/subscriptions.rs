@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use stan_proto::{Ack, StartPosition, SubscriptionRequest, SubscriptionResponse, UnsubscribeRequest};
+use stan_proto::{
+    Ack, StartPosition, SubscriptionRequest, SubscriptionResponse, UnsubscribeRequest,
+};
 
 use super::errors::*;
 use super::slab::Key;
@@ -159,7 +161,13 @@ impl<S: Store> Server<S> {
     }
 
     /// Creates a subscription record with a fresh ack inbox.
-    fn new_sub(&mut self, ck: Key, req: &SubscriptionRequest, group: Option<Key>, last_sent: u64) -> Key {
+    fn new_sub(
+        &mut self,
+        ck: Key,
+        req: &SubscriptionRequest,
+        group: Option<Key>,
+        last_sent: u64,
+    ) -> Key {
         let sk = self.subs.insert(Sub {
             client_id: req.client_id.clone(),
             channel: ck,
@@ -205,7 +213,11 @@ impl<S: Store> Server<S> {
         let durable_key = (!req.durable_name.is_empty())
             .then(|| format!("{}-{}-{}", req.client_id, req.subject, req.durable_name));
         if let Some(dk) = &durable_key {
-            let existing = self.channels.get(ck).and_then(|c| c.durables.get(dk)).copied();
+            let existing = self
+                .channels
+                .get(ck)
+                .and_then(|c| c.durables.get(dk))
+                .copied();
             if let Some(sk) = existing {
                 if self.subs.get(sk).is_some_and(|s| !s.offline) {
                     return Err(DUP_DURABLE);
@@ -215,7 +227,11 @@ impl<S: Store> Server<S> {
             }
         }
         self.check_max_subs(ck)?;
-        let name = self.channels.get(ck).map(|c| c.name.clone()).unwrap_or_default();
+        let name = self
+            .channels
+            .get(ck)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
         let last_sent = self.start_last_sent(now, &name, req);
         let sk = self.new_sub(ck, req, None, last_sent);
         if let Some(ch) = self.channels.get_mut(ck) {
@@ -242,7 +258,11 @@ impl<S: Store> Server<S> {
         } else {
             req.q_group.clone()
         };
-        let existing = self.channels.get(ck).and_then(|c| c.groups.get(&name)).copied();
+        let existing = self
+            .channels
+            .get(ck)
+            .and_then(|c| c.groups.get(&name))
+            .copied();
         let gk = match existing {
             Some(gk) => {
                 let shadowed = self.groups.get(gk).is_some_and(|g| g.shadow.is_some());
@@ -253,7 +273,11 @@ impl<S: Store> Server<S> {
             }
             None => {
                 self.check_max_subs(ck)?;
-                let channel = self.channels.get(ck).map(|c| c.name.clone()).unwrap_or_default();
+                let channel = self
+                    .channels
+                    .get(ck)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default();
                 let last_sent = self.start_last_sent(now, &channel, req);
                 let gk = self.groups.insert(Group {
                     name: name.clone(),
@@ -290,9 +314,18 @@ impl<S: Store> Server<S> {
         Ok((sk, resumed))
     }
 
-    pub(super) fn handle_unsubscribe(&mut self, now: Instant, msg: InboundMessage, unsubscribe: bool) {
+    pub(super) fn handle_unsubscribe(
+        &mut self,
+        now: Instant,
+        msg: InboundMessage,
+        unsubscribe: bool,
+    ) {
         let reply = msg.reply.as_ref();
-        let what = if unsubscribe { "unsubscribe" } else { "subscription close" };
+        let what = if unsubscribe {
+            "unsubscribe"
+        } else {
+            "subscription close"
+        };
         let Some(req) = decode::<UnsubscribeRequest>(&msg.payload) else {
             return self.sub_response(reply, what, INVALID_UNSUB_REQ);
         };
@@ -313,7 +346,11 @@ impl<S: Store> Server<S> {
         let Some(sk) = found else {
             return self.sub_response(reply, what, INVALID_SUB);
         };
-        if self.subs.get(sk).is_some_and(|s| s.client_id != req.client_id) {
+        if self
+            .subs
+            .get(sk)
+            .is_some_and(|s| s.client_id != req.client_id)
+        {
             return self.sub_response(reply, what, UNKNOWN_CLIENT);
         }
         self.remove_sub(now, sk, unsubscribe);
@@ -334,11 +371,19 @@ impl<S: Store> Server<S> {
             let ack_inbox = std::mem::take(&mut sub.ack_inbox);
             self.sub_inboxes.remove(&ack_inbox);
         }
-        if let Some(c) = self.client_ids.get(&client_id).and_then(|k| self.clients.get_mut(*k)) {
+        if let Some(c) = self
+            .client_ids
+            .get(&client_id)
+            .and_then(|k| self.clients.get_mut(*k))
+        {
             c.subs.retain(|k| *k != sk);
         }
         self.timers.cancel(TimerKey::Redelivery(sk));
-        let channel = self.channels.get(ck).map(|c| c.name.clone()).unwrap_or_default();
+        let channel = self
+            .channels
+            .get(ck)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
         let mut closed = false;
         match group {
             Some(gk) => closed = self.leave_group(now, gk, sk, ck, unsubscribe),
@@ -384,7 +429,9 @@ impl<S: Store> Server<S> {
             // Unacked messages go round-robin to the remaining members,
             // redelivered shortly.
             let members = g.members.clone();
-            let Some(sub) = self.subs.remove(sk) else { return false };
+            let Some(sub) = self.subs.remove(sk) else {
+                return false;
+            };
             for (i, (seq, _)) in sub.pending.into_iter().enumerate() {
                 let member = members[i % members.len()];
                 if let Some(m) = self.subs.get_mut(member) {
@@ -395,7 +442,11 @@ impl<S: Store> Server<S> {
             }
             return false;
         }
-        if g.durable && !unsubscribe && g.shadow.is_none() && self.subs.get(sk).is_some_and(|s| !s.offline) {
+        if g.durable
+            && !unsubscribe
+            && g.shadow.is_none()
+            && self.subs.get(sk).is_some_and(|s| !s.offline)
+        {
             g.shadow = Some(sk);
             if let Some(sub) = self.subs.get_mut(sk) {
                 sub.offline = true;
@@ -414,14 +465,20 @@ impl<S: Store> Server<S> {
     }
 
     pub(super) fn handle_ack(&mut self, now: Instant, sk: Key, msg: InboundMessage) {
-        let Some(ack) = decode::<Ack>(&msg.payload) else { return };
-        let Some(sub) = self.subs.get_mut(sk) else { return };
+        let Some(ack) = decode::<Ack>(&msg.payload) else {
+            return;
+        };
+        let Some(sub) = self.subs.get_mut(sk) else {
+            return;
+        };
         let seq = ack.sequence;
         let ck = sub.channel;
         if self.channels.get(ck).is_none_or(|c| c.name != ack.subject) {
             return; // not this subscription's channel: ignored, as Go does
         }
-        let Some(sub) = self.subs.get_mut(sk) else { return };
+        let Some(sub) = self.subs.get_mut(sk) else {
+            return;
+        };
         let group = sub.group;
         let acked_here = sub.pending.remove(&seq).is_some();
         let mut unstalled = None;
@@ -433,7 +490,11 @@ impl<S: Store> Server<S> {
             }
         } else if let Some(gk) = group {
             // A member may ack what the group redelivered to another one.
-            let members = self.groups.get(gk).map(|g| g.members.clone()).unwrap_or_default();
+            let members = self
+                .groups
+                .get(gk)
+                .map(|g| g.members.clone())
+                .unwrap_or_default();
             for m in members {
                 if let Some(s) = self.subs.get_mut(m) {
                     if s.pending.remove(&seq).is_some() {

@@ -21,7 +21,8 @@ fn publish_n(w: &mut World, c: C, channel: &str, n: usize) {
 }
 
 fn sub_from(w: &mut World, c: C, channel: &str, start: StartPosition) -> SubHandle {
-    w.subscribe(c, World::sub_req(channel, start)).expect("subscribed")
+    w.subscribe(c, World::sub_req(channel, start))
+        .expect("subscribed")
 }
 
 // --- connect -----------------------------------------------------------------
@@ -49,7 +50,11 @@ fn connect_refusals_have_the_exact_texts() {
     assert_eq!(w.connect_as(c, "bad id!").error, INVALID_CLIENT_ID);
     assert_eq!(w.connect_as(c, "").error, INVALID_CLIENT_ID);
     let garbage = w
-        .request(c, "_STAN.discover.test-cluster", Bytes::from_static(b"\xff\xff\xff"))
+        .request(
+            c,
+            "_STAN.discover.test-cluster",
+            Bytes::from_static(b"\xff\xff\xff"),
+        )
         .expect("a response");
     let r = stan_proto::ConnectResponse::decode(garbage).unwrap();
     assert_eq!(r.error, INVALID_CONN_REQ);
@@ -59,7 +64,12 @@ fn connect_refusals_have_the_exact_texts() {
         ..Default::default()
     };
     let raw = w.request(c, "_STAN.discover.test-cluster", req.encode_to_vec().into());
-    assert_eq!(stan_proto::ConnectResponse::decode(raw.unwrap()).unwrap().error, INVALID_CONN_REQ);
+    assert_eq!(
+        stan_proto::ConnectResponse::decode(raw.unwrap())
+            .unwrap()
+            .error,
+        INVALID_CONN_REQ
+    );
     assert_eq!(w.engine.client_count(), 0);
 }
 
@@ -93,15 +103,27 @@ fn duplicate_id_with_a_frozen_client_replaces_it_after_500ms() {
     w.set_answer_heartbeats(a, false);
     let b = w.client("b");
     let c = w.client("c");
-    assert_eq!(w.connect_as(b, "a").error, "(no response)", "waits for the probe");
+    assert_eq!(
+        w.connect_as(b, "a").error,
+        "(no response)",
+        "waits for the probe"
+    );
     // While the probe runs, another connect with that ID is refused.
     assert_eq!(w.connect_as(c, "a").error, CLIENT_ID_REGISTERED);
     w.advance(Duration::from_millis(499));
     assert!(w.take_pub_acks(b).is_empty());
-    assert!(!w.events.iter().any(|e| matches!(e, ServerEvent::ClientClosed { .. })));
+    assert!(!w
+        .events
+        .iter()
+        .any(|e| matches!(e, ServerEvent::ClientClosed { .. })));
     w.advance(Duration::from_millis(1));
-    assert!(w.events.iter().any(|e| matches!(e,
-        ServerEvent::ClientClosed { reason: ClientCloseReason::Replaced, .. })));
+    assert!(w.events.iter().any(|e| matches!(
+        e,
+        ServerEvent::ClientClosed {
+            reason: ClientCloseReason::Replaced,
+            ..
+        }
+    )));
     assert!(w.engine.has_client("a"));
     // The replaced client learns it on its next ping.
     assert_eq!(w.ping(a).unwrap().error, CLIENT_REPLACED);
@@ -190,9 +212,15 @@ fn ping_answers() {
     assert_eq!(w.close(a), "");
     assert_eq!(w.ping(a).unwrap().error, CLIENT_REPLACED);
     // Empty or undecodable pings get no reply.
-    assert!(w.request(a, "_STAN.discover.test-cluster.pings", Bytes::new()).is_none());
     assert!(w
-        .request(a, "_STAN.discover.test-cluster.pings", Bytes::from_static(b"\xff"))
+        .request(a, "_STAN.discover.test-cluster.pings", Bytes::new())
+        .is_none());
+    assert!(w
+        .request(
+            a,
+            "_STAN.discover.test-cluster.pings",
+            Bytes::from_static(b"\xff")
+        )
         .is_none());
 }
 
@@ -207,7 +235,10 @@ fn publish_sequences_from_one_with_timestamps() {
     publish_n(&mut w, a, "bar", 1);
     let s = sub_from(&mut w, a, "foo", StartPosition::First);
     let msgs = w.take_msgs(a, &s);
-    assert_eq!(msgs.iter().map(|m| m.sequence).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        msgs.iter().map(|m| m.sequence).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     assert_eq!(msgs[0].data, Bytes::from_static(b"m1"));
     assert_eq!(msgs[0].subject, "foo");
     assert!(msgs[0].timestamp >= crate::sim::UNIX_START);
@@ -226,7 +257,12 @@ fn invalid_publishes_get_the_exact_error_and_do_not_disturb_others() {
     let other = w.connected("other");
     let sub = sub_from(&mut w, other, "foo", StartPosition::NewOnly);
     let send = |w: &mut World, pm: PubMsg| {
-        w.raw_publish(a, "_STAN.pub.test-cluster.foo", Some("_STAN.acks.a"), pm.encode_to_vec().into());
+        w.raw_publish(
+            a,
+            "_STAN.pub.test-cluster.foo",
+            Some("_STAN.acks.a"),
+            pm.encode_to_vec().into(),
+        );
         w.pump();
         w.take_pub_acks(a).pop().expect("a PubAck")
     };
@@ -239,19 +275,46 @@ fn invalid_publishes_get_the_exact_error_and_do_not_disturb_others() {
         ..PubMsg::default()
     };
     for bad in [
-        PubMsg { guid: String::new(), ..good.clone() },
-        PubMsg { subject: "foo.*".into(), ..good.clone() },
-        PubMsg { subject: "foo..bar".into(), ..good.clone() },
-        PubMsg { subject: String::new(), ..good.clone() },
-        PubMsg { client_id: "nobody".into(), conn_id: Bytes::new(), ..good.clone() },
-        PubMsg { conn_id: Bytes::from_static(b"conn-other"), ..good.clone() },
-        PubMsg { client_id: "other".into(), ..good.clone() },
+        PubMsg {
+            guid: String::new(),
+            ..good.clone()
+        },
+        PubMsg {
+            subject: "foo.*".into(),
+            ..good.clone()
+        },
+        PubMsg {
+            subject: "foo..bar".into(),
+            ..good.clone()
+        },
+        PubMsg {
+            subject: String::new(),
+            ..good.clone()
+        },
+        PubMsg {
+            client_id: "nobody".into(),
+            conn_id: Bytes::new(),
+            ..good.clone()
+        },
+        PubMsg {
+            conn_id: Bytes::from_static(b"conn-other"),
+            ..good.clone()
+        },
+        PubMsg {
+            client_id: "other".into(),
+            ..good.clone()
+        },
     ] {
         let ack = send(&mut w, bad.clone());
         assert_eq!(ack.error, INVALID_PUB_REQ, "{bad:?}");
         assert_eq!(ack.guid, bad.guid);
     }
-    w.raw_publish(a, "_STAN.pub.test-cluster.foo", Some("_STAN.acks.a"), Bytes::from_static(b"\x0a\xff"));
+    w.raw_publish(
+        a,
+        "_STAN.pub.test-cluster.foo",
+        Some("_STAN.acks.a"),
+        Bytes::from_static(b"\x0a\xff"),
+    );
     w.pump();
     assert_eq!(w.take_pub_acks(a).pop().unwrap().error, INVALID_PUB_REQ);
     assert!(w.take_msgs(other, &sub).is_empty(), "nothing stored");
@@ -267,11 +330,21 @@ fn publishes_are_committed_as_a_group_and_acked_after_delivery() {
     let a = w.connected("a");
     let sub = sub_from(&mut w, a, "foo", StartPosition::NewOnly);
     let flushes = w.engine.stats().flushes;
-    let guids: Vec<String> = (0..50).map(|i| w.publish(a, "foo", format!("{i}").as_bytes())).collect();
+    let guids: Vec<String> = (0..50)
+        .map(|i| w.publish(a, "foo", format!("{i}").as_bytes()))
+        .collect();
     w.pump();
-    assert_eq!(w.engine.stats().flushes - flushes, 1, "one flush for the burst");
+    assert_eq!(
+        w.engine.stats().flushes - flushes,
+        1,
+        "one flush for the burst"
+    );
     let acks = w.take_pub_acks(a);
-    assert_eq!(acks.iter().map(|a| a.guid.clone()).collect::<Vec<_>>(), guids, "in order");
+    assert_eq!(
+        acks.iter().map(|a| a.guid.clone()).collect::<Vec<_>>(),
+        guids,
+        "in order"
+    );
     assert!(acks.iter().all(|a| a.error.is_empty()));
     assert_eq!(w.take_seqs(a, &sub), (1..=50).collect::<Vec<_>>());
     // A burst larger than io_batch_size is split.
@@ -325,22 +398,44 @@ fn every_start_position() {
         assert_eq!(w.take_seqs(a, &s), want, "{req:?}");
         s
     };
-    check(&mut w, World::sub_req("foo", StartPosition::First), &[1, 2, 3, 4, 5]);
-    check(&mut w, World::sub_req("foo", StartPosition::LastReceived), &[5]);
+    check(
+        &mut w,
+        World::sub_req("foo", StartPosition::First),
+        &[1, 2, 3, 4, 5],
+    );
+    check(
+        &mut w,
+        World::sub_req("foo", StartPosition::LastReceived),
+        &[5],
+    );
     let new_only = check(&mut w, World::sub_req("foo", StartPosition::NewOnly), &[]);
-    for (start, want) in [(0, &[1, 2, 3, 4, 5][..]), (3, &[3, 4, 5]), (5, &[5]), (6, &[]), (99, &[])] {
+    for (start, want) in [
+        (0, &[1, 2, 3, 4, 5][..]),
+        (3, &[3, 4, 5]),
+        (5, &[5]),
+        (6, &[]),
+        (99, &[]),
+    ] {
         let mut req = World::sub_req("foo", StartPosition::SequenceStart);
         req.start_sequence = start;
         check(&mut w, req, want);
     }
     // Delta 0 starts at messages stored exactly now (4 and 5, in virtual time).
-    for (delta, want) in [(secs(5), &[4, 5][..]), (secs(11), &[1, 2, 3, 4, 5]), (Duration::ZERO, &[4, 5])] {
+    for (delta, want) in [
+        (secs(5), &[4, 5][..]),
+        (secs(11), &[1, 2, 3, 4, 5]),
+        (Duration::ZERO, &[4, 5]),
+    ] {
         let mut req = World::sub_req("foo", StartPosition::TimeDeltaStart);
         req.start_time_delta = delta.as_nanos() as i64;
         check(&mut w, req, want);
     }
     // On an empty channel.
-    check(&mut w, World::sub_req("empty", StartPosition::LastReceived), &[]);
+    check(
+        &mut w,
+        World::sub_req("empty", StartPosition::LastReceived),
+        &[],
+    );
     check(&mut w, World::sub_req("empty", StartPosition::First), &[]);
     publish_n(&mut w, a, "foo", 1);
     assert_eq!(w.take_seqs(a, &new_only), [6]);
@@ -352,15 +447,61 @@ fn subscription_refusals_in_order() {
     let a = w.connected("a");
     let base = World::sub_req("foo", StartPosition::First);
     let cases = [
-        (SubscriptionRequest { client_id: "nobody".into(), ..base.clone() }, UNKNOWN_CLIENT),
-        (SubscriptionRequest { ack_wait_in_secs: -1, ..base.clone() }, INVALID_ACK_WAIT),
-        (SubscriptionRequest { max_in_flight: -1, ..base.clone() }, INVALID_MAX_IN_FLIGHT),
-        (SubscriptionRequest { start_position: 5, ..base.clone() }, INVALID_START),
-        (SubscriptionRequest { start_position: -1, ..base.clone() }, INVALID_START),
-        (SubscriptionRequest { subject: "foo.>".into(), ..base.clone() }, INVALID_SUBJECT),
-        (SubscriptionRequest { subject: "a/b".into(), ..base.clone() }, INVALID_SUBJECT),
         (
-            SubscriptionRequest { q_group: "g".into(), durable_name: "d:x".into(), ..base.clone() },
+            SubscriptionRequest {
+                client_id: "nobody".into(),
+                ..base.clone()
+            },
+            UNKNOWN_CLIENT,
+        ),
+        (
+            SubscriptionRequest {
+                ack_wait_in_secs: -1,
+                ..base.clone()
+            },
+            INVALID_ACK_WAIT,
+        ),
+        (
+            SubscriptionRequest {
+                max_in_flight: -1,
+                ..base.clone()
+            },
+            INVALID_MAX_IN_FLIGHT,
+        ),
+        (
+            SubscriptionRequest {
+                start_position: 5,
+                ..base.clone()
+            },
+            INVALID_START,
+        ),
+        (
+            SubscriptionRequest {
+                start_position: -1,
+                ..base.clone()
+            },
+            INVALID_START,
+        ),
+        (
+            SubscriptionRequest {
+                subject: "foo.>".into(),
+                ..base.clone()
+            },
+            INVALID_SUBJECT,
+        ),
+        (
+            SubscriptionRequest {
+                subject: "a/b".into(),
+                ..base.clone()
+            },
+            INVALID_SUBJECT,
+        ),
+        (
+            SubscriptionRequest {
+                q_group: "g".into(),
+                durable_name: "d:x".into(),
+                ..base.clone()
+            },
             INVALID_DURABLE_NAME,
         ),
     ];
@@ -370,9 +511,20 @@ fn subscription_refusals_in_order() {
     let raw = w.request(a, "_STAN.sub.test-cluster", Bytes::from_static(b"\xff\xff"));
     let r = stan_proto::SubscriptionResponse::decode(raw.unwrap()).unwrap();
     assert_eq!(r.error, INVALID_SUB_REQ);
-    let req = SubscriptionRequest { subject: "foo".into(), inbox: "x".into(), max_in_flight: 1, ack_wait_in_secs: 1, ..Default::default() };
+    let req = SubscriptionRequest {
+        subject: "foo".into(),
+        inbox: "x".into(),
+        max_in_flight: 1,
+        ack_wait_in_secs: 1,
+        ..Default::default()
+    };
     let raw = w.request(a, "_STAN.sub.test-cluster", req.encode_to_vec().into());
-    assert_eq!(stan_proto::SubscriptionResponse::decode(raw.unwrap()).unwrap().error, MISSING_CLIENT);
+    assert_eq!(
+        stan_proto::SubscriptionResponse::decode(raw.unwrap())
+            .unwrap()
+            .error,
+        MISSING_CLIENT
+    );
     assert_eq!(w.engine.subscription_count(), 0);
 }
 
@@ -401,7 +553,10 @@ fn acks_for_another_channel_are_ignored() {
     publish_n(&mut w, a, "foo", 1);
     let s = sub_from(&mut w, a, "foo", StartPosition::First);
     w.take_seqs(a, &s);
-    let wrong = SubHandle { channel: "bar".into(), ..s.clone() };
+    let wrong = SubHandle {
+        channel: "bar".into(),
+        ..s.clone()
+    };
     w.ack(a, &wrong, 1);
     assert_eq!(w.engine.pending_of("foo")[0].2, [1]);
     w.raw_publish(a, &s.ack_inbox, None, Bytes::from_static(b"\xff"));
@@ -427,19 +582,34 @@ fn redelivery_after_ack_wait_with_counts_in_order() {
     assert!(w.take_msgs(a, &s).is_empty());
     w.advance(Duration::from_millis(1));
     let m = w.take_msgs(a, &s);
-    assert_eq!(m.iter().map(|m| (m.sequence, m.redelivered, m.redelivery_count)).collect::<Vec<_>>(), [(1, true, 1)]);
+    assert_eq!(
+        m.iter()
+            .map(|m| (m.sequence, m.redelivered, m.redelivery_count))
+            .collect::<Vec<_>>(),
+        [(1, true, 1)]
+    );
     w.advance(secs(1));
     let m = w.take_msgs(a, &s);
-    assert_eq!(m.iter().map(|m| (m.sequence, m.redelivery_count)).collect::<Vec<_>>(), [(3, 1)]);
+    assert_eq!(
+        m.iter()
+            .map(|m| (m.sequence, m.redelivery_count))
+            .collect::<Vec<_>>(),
+        [(3, 1)]
+    );
     w.advance(secs(1));
     let m = w.take_msgs(a, &s);
-    assert_eq!(m.iter().map(|m| (m.sequence, m.redelivery_count)).collect::<Vec<_>>(), [(1, 2)]);
+    assert_eq!(
+        m.iter()
+            .map(|m| (m.sequence, m.redelivery_count))
+            .collect::<Vec<_>>(),
+        [(1, 2)]
+    );
     assert_eq!(m[0].data, Bytes::from_static(b"m1"), "same message");
     w.ack(a, &s, 1);
     w.ack(a, &s, 3);
     w.advance(secs(10));
     assert!(w.take_msgs(a, &s).is_empty());
-    assert_eq!(w.engine.poll_timeout().is_some(), true, "heartbeats remain");
+    assert!(w.engine.poll_timeout().is_some(), "heartbeats remain");
 }
 
 #[test]
@@ -479,8 +649,15 @@ fn queue_group_shares_messages_and_leaving_member_pending_is_redelivered() {
     let mb = w.take_seqs(b, &sb);
     let mut all: Vec<u64> = ma.iter().chain(&mb).copied().collect();
     all.sort_unstable();
-    assert_eq!(all, (1..=10).collect::<Vec<_>>(), "each message to exactly one member");
-    assert!(!ma.is_empty() && !mb.is_empty(), "fewest-unacked spreads the load");
+    assert_eq!(
+        all,
+        (1..=10).collect::<Vec<_>>(),
+        "each message to exactly one member"
+    );
+    assert!(
+        !ma.is_empty() && !mb.is_empty(),
+        "fewest-unacked spreads the load"
+    );
     // a leaves without acking: its messages go to b about 100 ms later.
     assert_eq!(w.unsubscribe(a, &sa, false), "");
     assert!(w.take_msgs(b, &sb).is_empty());
@@ -508,12 +685,20 @@ fn queue_member_ack_of_reassigned_message_is_applied() {
     assert_eq!(w.take_seqs(a, &s1), [1]);
     let s2 = w.subscribe(a, req).unwrap();
     w.advance(secs(1));
-    let redelivered: Vec<_> = w.take_msgs(a, &s1).into_iter().chain(w.take_msgs(a, &s2)).collect();
+    let redelivered: Vec<_> = w
+        .take_msgs(a, &s1)
+        .into_iter()
+        .chain(w.take_msgs(a, &s2))
+        .collect();
     assert_eq!(redelivered.len(), 1);
     assert_eq!(redelivered[0].redelivery_count, 1);
     // Acked through the first member's inbox, whoever holds it now.
     w.ack(a, &s1, 1);
-    assert!(w.engine.pending_of("foo").iter().all(|(_, _, p)| p.is_empty()));
+    assert!(w
+        .engine
+        .pending_of("foo")
+        .iter()
+        .all(|(_, _, p)| p.is_empty()));
 }
 
 // --- durables -----------------------------------------------------------------------------
@@ -532,13 +717,18 @@ fn durable_resumes_after_close_with_pending_first() {
     assert_eq!(w.subscribe(a, req.clone()), Err(DUP_DURABLE.to_owned()));
     assert_eq!(w.unsubscribe(a, &s, true), "");
     publish_n(&mut w, a, "foo", 2);
-    assert!(w.take_msgs(a, &s).is_empty(), "offline durables receive nothing");
+    assert!(
+        w.take_msgs(a, &s).is_empty(),
+        "offline durables receive nothing"
+    );
     assert_eq!(w.engine.subscription_count(), 1, "kept while offline");
     req.start_position = StartPosition::NewOnly as i32; // ignored on resume
     let s2 = w.subscribe(a, req.clone()).unwrap();
     let m = w.take_msgs(a, &s2);
     assert_eq!(
-        m.iter().map(|m| (m.sequence, m.redelivered)).collect::<Vec<_>>(),
+        m.iter()
+            .map(|m| (m.sequence, m.redelivered))
+            .collect::<Vec<_>>(),
         [(2, true), (4, false), (5, false)]
     );
     // Unsubscribe deletes it: a new one with that name starts afresh.
@@ -593,7 +783,9 @@ fn durable_queue_group_survives_its_last_member_closing() {
     let sb = w.subscribe(b, req.clone()).unwrap();
     let m = w.take_msgs(b, &sb);
     assert_eq!(
-        m.iter().map(|m| (m.sequence, m.redelivered)).collect::<Vec<_>>(),
+        m.iter()
+            .map(|m| (m.sequence, m.redelivered))
+            .collect::<Vec<_>>(),
         [(2, true), (3, true), (4, false)]
     );
     // Unsubscribing the last member destroys it.
@@ -616,16 +808,25 @@ fn unsubscribe_refusals() {
     let a = w.connected("a");
     let b = w.connected("b");
     let s = sub_from(&mut w, a, "foo", StartPosition::NewOnly);
-    let nochan = SubHandle { channel: "nope".into(), ..s.clone() };
+    let nochan = SubHandle {
+        channel: "nope".into(),
+        ..s.clone()
+    };
     assert_eq!(w.unsubscribe(a, &nochan, false), UNKNOWN_CHANNEL);
-    let nosub = SubHandle { ack_inbox: "_INBOX.none".into(), ..s.clone() };
+    let nosub = SubHandle {
+        ack_inbox: "_INBOX.none".into(),
+        ..s.clone()
+    };
     assert_eq!(w.unsubscribe(a, &nosub, false), INVALID_SUB);
     assert_eq!(w.unsubscribe(b, &s, false), UNKNOWN_CLIENT);
     let raw = w.request(a, "_STAN.unsub.test-cluster", Bytes::from_static(b"\xff"));
     let r = stan_proto::SubscriptionResponse::decode(raw.unwrap()).unwrap();
     assert_eq!(r.error, INVALID_UNSUB_REQ);
     // The delivery inbox works too (the clean-up path after a timeout).
-    let by_inbox = SubHandle { ack_inbox: s.inbox.clone(), ..s.clone() };
+    let by_inbox = SubHandle {
+        ack_inbox: s.inbox.clone(),
+        ..s.clone()
+    };
     assert_eq!(w.unsubscribe(a, &by_inbox, false), "");
     assert_eq!(w.unsubscribe(a, &s, false), INVALID_SUB);
 }
@@ -652,7 +853,11 @@ fn closed_client_loses_its_plain_subscriptions_and_timers() {
     w.take_seqs(a, &s);
     assert_eq!(w.close(a), "");
     assert_eq!(w.engine.subscription_count(), 0);
-    assert_eq!(w.engine.armed_timers(), 0, "no heartbeat or redelivery left");
+    assert_eq!(
+        w.engine.armed_timers(),
+        0,
+        "no heartbeat or redelivery left"
+    );
     w.advance(secs(5));
     assert!(w.take_msgs(a, &s).is_empty());
 }
@@ -749,9 +954,16 @@ fn max_inactivity_deletes_idle_channels_with_offline_durables() {
     w.advance(secs(59));
     assert_eq!(w.engine.channel_count(), 2);
     w.advance(secs(1));
-    assert_eq!(w.engine.channel_count(), 1, "idle deleted 60 s after its last active sub left");
+    assert_eq!(
+        w.engine.channel_count(),
+        1,
+        "idle deleted 60 s after its last active sub left"
+    );
     assert_eq!(w.engine.subscription_count(), 1);
-    assert!(w.events.iter().any(|e| matches!(e, ServerEvent::ChannelDeleted { channel } if channel == "idle")));
+    assert!(w
+        .events
+        .iter()
+        .any(|e| matches!(e, ServerEvent::ChannelDeleted { channel } if channel == "idle")));
     // The busy one has an active subscription; once it leaves, the clock starts.
     w.advance(secs(600));
     assert_eq!(w.engine.channel_count(), 1);
@@ -774,9 +986,27 @@ fn per_channel_limits_inherit_from_wider_patterns() {
             ..ChannelLimits::default()
         },
         per_channel: vec![
-            ("foo.>".into(), LimitsOverride { max_msgs: Some(5), ..Default::default() }),
-            ("foo.*".into(), LimitsOverride { max_subs: Some(3), ..Default::default() }),
-            ("foo.bar".into(), LimitsOverride { max_msgs: Some(2), ..Default::default() }),
+            (
+                "foo.>".into(),
+                LimitsOverride {
+                    max_msgs: Some(5),
+                    ..Default::default()
+                },
+            ),
+            (
+                "foo.*".into(),
+                LimitsOverride {
+                    max_subs: Some(3),
+                    ..Default::default()
+                },
+            ),
+            (
+                "foo.bar".into(),
+                LimitsOverride {
+                    max_msgs: Some(2),
+                    ..Default::default()
+                },
+            ),
         ],
     };
     let l = limits.for_channel("foo.bar");
@@ -787,7 +1017,10 @@ fn per_channel_limits_inherit_from_wider_patterns() {
     assert_eq!((l.max_msgs, l.max_subs), (5, 7));
     let l = limits.for_channel("other");
     assert_eq!((l.max_msgs, l.max_subs), (100, 7));
-    let mut w = World::new(ServerConfig { limits, ..ServerConfig::default() });
+    let mut w = World::new(ServerConfig {
+        limits,
+        ..ServerConfig::default()
+    });
     let a = w.connected("a");
     publish_n(&mut w, a, "foo.bar", 4);
     let s = sub_from(&mut w, a, "foo.bar", StartPosition::First);

@@ -1,0 +1,5 @@
+//! Arbitrary client actions, raw payloads and time steps through the STAN
+//! engine; see `stan_core::fuzzing::engine_session` for the input format.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| stan_core::fuzzing::engine_session(data));
