@@ -23,6 +23,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod engine;
+mod external;
 mod router;
 
+pub use engine::EngineHandle;
+pub use external::{drive, ExternalEngine};
 pub use router::{LocalSession, RouterServer};

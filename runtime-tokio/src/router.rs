@@ -30,9 +30,9 @@ const MAX_IOVECS: usize = 64;
 
 /// Wake-ups for one session's task.
 #[derive(Debug, Default)]
-struct Signal {
+pub(crate) struct Signal {
     /// Output is ready, or the session is closing.
-    ready: Notify,
+    pub(crate) ready: Notify,
     /// The router ended the session.
     closing: AtomicBool,
     /// Stop writing at once (slow consumer, peer gone): the output was dropped.
@@ -42,6 +42,11 @@ struct Signal {
 }
 
 impl Signal {
+    /// Whether the router ended the session.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
     fn kill(&self) {
         self.closing.store(true, Ordering::Release);
         self.kill.store(true, Ordering::Release);
@@ -51,15 +56,15 @@ impl Signal {
 }
 
 #[derive(Debug)]
-struct State {
-    router: Router,
-    signals: HashMap<ConnId, Arc<Signal>>,
+pub(crate) struct State {
+    pub(crate) router: Router,
+    pub(crate) signals: HashMap<ConnId, Arc<Signal>>,
     /// The deadline the timer task sleeps until.
     timer_armed: Option<Instant>,
 }
 
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
     timer_wake: Notify,
     shutting_down: AtomicBool,
@@ -70,14 +75,14 @@ struct Shared {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a bug; keep serving the rest.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Turns router events into wake-ups. Called with the lock held after
     /// every router input.
-    fn dispatch(&self, st: &mut State) {
+    pub(crate) fn dispatch(&self, st: &mut State) {
         while let Some(event) = st.router.poll_event() {
             match event {
                 RouterEvent::OutputReady(conn) => {
@@ -104,7 +109,7 @@ impl Shared {
         }
     }
 
-    fn forget(&self, st: &mut State, conn: ConnId) {
+    pub(crate) fn forget(&self, st: &mut State, conn: ConnId) {
         st.router.handle_transport_closed(Instant::now(), conn);
         st.signals.remove(&conn);
     }
@@ -125,7 +130,7 @@ impl Shared {
 /// ```
 #[derive(Debug)]
 pub struct RouterServer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     local_addr: SocketAddr,
     accept_task: JoinHandle<()>,
     timer_task: JoinHandle<()>,

@@ -1,0 +1,109 @@
+//! The STAN engine on tokio, attached in process to a [`RouterServer`]: one
+//! task that feeds the engine the router's deliveries and the clock, and
+//! hands its commands back to the router. Every decision is the engine's
+//! (`stan_core::stan::server::pump_local` moves the messages).
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use stan_core::stan::server::{attach_local, pump_local, Server, ServerConfig, ServerEvent};
+use stan_core::stan::store::Store;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::router::{RouterServer, Signal};
+
+/// Unix nanoseconds now (the engine's wall clock at start).
+pub(crate) fn unix_now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// A running engine. Dropping it does not stop it; call
+/// [`EngineHandle::stop`].
+#[derive(Debug)]
+pub struct EngineHandle {
+    stop: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl EngineHandle {
+    /// Stops the engine task and waits for it.
+    pub async fn stop(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}
+
+impl RouterServer {
+    /// Runs a STAN engine over `store` against this router, in process.
+    /// `on_event` receives the engine's events (for logging).
+    pub fn run_engine<S, F>(&self, config: ServerConfig, store: S, on_event: F) -> EngineHandle
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        let signal = Arc::new(Signal::default());
+        let (conn, engine) = {
+            let mut st = shared.lock();
+            let now = Instant::now();
+            let conn = attach_local(&mut st.router, now, &config.cluster_id);
+            st.signals.insert(conn, Arc::clone(&signal));
+            (conn, Server::new(config, store, now, unix_now_ns()))
+        };
+        let stop = Arc::new(Notify::new());
+        let task = tokio::spawn(run(
+            shared,
+            conn,
+            signal,
+            engine,
+            on_event,
+            Arc::clone(&stop),
+        ));
+        EngineHandle { stop, task }
+    }
+}
+
+async fn run<S: Store, F: FnMut(ServerEvent)>(
+    shared: Arc<crate::router::Shared>,
+    conn: stan_core::nats::router::ConnId,
+    signal: Arc<Signal>,
+    mut engine: Server<S>,
+    mut on_event: F,
+    stop: Arc<Notify>,
+) {
+    loop {
+        let deadline = {
+            let mut st = shared.lock();
+            let now = Instant::now();
+            if engine.poll_timeout().is_some_and(|t| t <= now) {
+                engine.handle_timeout(now);
+            }
+            pump_local(&mut st.router, conn, &mut engine, now);
+            shared.dispatch(&mut st);
+            engine.poll_timeout()
+        };
+        while let Some(event) = engine.poll_event() {
+            on_event(event);
+        }
+        if signal.is_closing() {
+            break;
+        }
+        let sleep = async {
+            match deadline {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = signal.ready.notified() => {}
+            _ = sleep => {}
+            _ = stop.notified() => break,
+        }
+    }
+    let mut st = shared.lock();
+    shared.forget(&mut st, conn);
+    shared.dispatch(&mut st);
+}

@@ -1,0 +1,193 @@
+//! A [`Stack`] (a NATS-level state machine over a NATS client connection)
+//! driven over TCP on tokio, and the STAN engine run that way against an
+//! external NATS server (`-ns`). The driver dials when the core asks, moves
+//! bytes and time, and makes no protocol decision.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use stan_core::nats::client::{ClientOptions, Connection, Event, UrlError};
+use stan_core::nats::stack::{NatsApp, Stack};
+use stan_core::stan::server::{Server, ServerConfig, ServerEvent};
+use stan_core::stan::store::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::engine::unix_now_ns;
+
+/// Read buffer growth step.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Runs `stack` until its connection closes for good or `stop` is notified.
+/// `after_input` runs after every input (to drain app-level outputs such as
+/// engine events). Returns the close reason.
+pub async fn drive<A: NatsApp>(
+    stack: &mut Stack<A>,
+    stop: &Notify,
+    mut after_input: impl FnMut(&mut Stack<A>),
+) -> String {
+    let mut socket: Option<TcpStream> = None;
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut out: Vec<Bytes> = Vec::new();
+    let mut stopping = false;
+    loop {
+        after_input(stack);
+        // Events first: they tell us to dial or drop the socket.
+        while let Some(event) = stack.poll_event() {
+            match event {
+                Event::WantConnect { server } => {
+                    let dial = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        TcpStream::connect((server.host.as_str(), server.port)),
+                    )
+                    .await;
+                    match dial {
+                        Ok(Ok(s)) => {
+                            let _ = s.set_nodelay(true);
+                            socket = Some(s);
+                            input.clear();
+                            stack.handle_transport_connected(Instant::now());
+                        }
+                        _ => stack.handle_transport_failed(Instant::now()),
+                    }
+                }
+                Event::Disconnected { .. } => {
+                    socket = None;
+                    out.clear();
+                }
+                Event::Closed { reason } => {
+                    let _ = flush(&mut socket, stack, &mut out).await;
+                    return reason.to_string();
+                }
+                _ => {}
+            }
+        }
+        if stopping {
+            let _ = flush(&mut socket, stack, &mut out).await;
+            return "stopped".into();
+        }
+        if flush(&mut socket, stack, &mut out).await.is_err() {
+            socket = None;
+            stack.handle_transport_closed(Instant::now());
+            continue;
+        }
+        let deadline = stack.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let read = async {
+            match socket.as_mut() {
+                Some(s) => {
+                    input.reserve(READ_CHUNK);
+                    s.read_buf(&mut input).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = read => match r {
+                Ok(0) | Err(_) => {
+                    socket = None;
+                    stack.handle_transport_closed(Instant::now());
+                }
+                Ok(_) => stack.handle_input(Instant::now(), &mut input),
+            },
+            _ = sleep => stack.handle_timeout(Instant::now()),
+            _ = stop.notified() => {
+                stopping = true;
+                stack.close(Instant::now());
+            }
+        }
+    }
+}
+
+/// Writes everything the stack has to send.
+async fn flush<A: NatsApp>(
+    socket: &mut Option<TcpStream>,
+    stack: &mut Stack<A>,
+    out: &mut Vec<Bytes>,
+) -> io::Result<()> {
+    while let Some(chunk) = stack.poll_transmit() {
+        out.push(chunk);
+    }
+    let Some(s) = socket.as_mut() else {
+        out.clear();
+        return Ok(());
+    };
+    for chunk in out.drain(..) {
+        s.write_all(&chunk).await?;
+    }
+    Ok(())
+}
+
+/// The STAN engine against an external NATS server.
+#[derive(Debug)]
+pub struct ExternalEngine {
+    stop: Arc<Notify>,
+    closed: watch::Receiver<Option<String>>,
+    task: JoinHandle<()>,
+}
+
+impl ExternalEngine {
+    /// Starts the engine connecting to `url` (`nats://[user:pass@]host:port`,
+    /// comma-separated for several servers). Reconnects forever.
+    pub fn start<S, F>(
+        url: &str,
+        config: ServerConfig,
+        store: S,
+        mut on_event: F,
+    ) -> Result<Self, UrlError>
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        let mut options = ClientOptions::with_servers(url)?;
+        options.name = Some(format!("_NSS-{}-general", config.cluster_id));
+        options.max_reconnects = None;
+        options.reconnect_wait = Duration::from_millis(250);
+        options.seed = config.seed ^ 0x9e37_79b9;
+        let now = Instant::now();
+        let conn = Connection::new(options, now);
+        let engine = Server::new(config, store, now, unix_now_ns());
+        let stop = Arc::new(Notify::new());
+        let (tx, closed) = watch::channel(None);
+        let task_stop = Arc::clone(&stop);
+        let task = tokio::spawn(async move {
+            let mut stack = Stack::new(conn, engine, now);
+            let reason = drive(&mut stack, &task_stop, |s| {
+                while let Some(e) = s.app.poll_event() {
+                    on_event(e);
+                }
+            })
+            .await;
+            let _ = tx.send(Some(reason));
+        });
+        Ok(ExternalEngine { stop, closed, task })
+    }
+
+    /// Resolves when the NATS connection closed for good, with the reason.
+    pub async fn closed(&self) -> String {
+        let mut rx = self.closed.clone();
+        loop {
+            if let Some(reason) = rx.borrow().clone() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                return "engine task ended".into();
+            }
+        }
+    }
+
+    /// Closes the NATS connection and waits for the task.
+    pub async fn stop(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}
