@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use stan_core::nats::router::{Auth, RouterConfig};
+use stan_core::stan::server::{ServerConfig, StoreLimits};
+use stan_core::stan::store::ChannelLimits;
 
 use crate::flags::{self, FlagError, Kind, Spec, Values};
 use crate::log::Level;
@@ -40,6 +42,108 @@ pub const SPECS: &[Spec] = &[
         kind: Kind::Str,
         value: "string",
         help: "Authorization token required for connections (may be a bcrypt hash)",
+    },
+    Spec {
+        names: &["cid", "cluster_id"],
+        kind: Kind::Str,
+        value: "string",
+        help: "Cluster ID (default: test-cluster)",
+    },
+    Spec {
+        names: &["st", "store"],
+        kind: Kind::Str,
+        value: "string",
+        help: "Store type: MEMORY (FILE and SQL are not available in this build)",
+    },
+    Spec {
+        names: &["dir"],
+        kind: Kind::Str,
+        value: "string",
+        help: "For FILE store type, this is the root directory",
+    },
+    Spec {
+        names: &["ns", "nats_server"],
+        kind: Kind::Str,
+        value: "string",
+        help: "Connect to this external NATS Server URL (embedded otherwise)",
+    },
+    Spec {
+        names: &["mc", "max_channels"],
+        kind: Kind::Int,
+        value: "int",
+        help: "Max number of channels (0 for unlimited) (default: 100)",
+    },
+    Spec {
+        names: &["msu", "max_subs"],
+        kind: Kind::Int,
+        value: "int",
+        help: "Max number of subscriptions per channel (0 for unlimited) (default: 1000)",
+    },
+    Spec {
+        names: &["mm", "max_msgs"],
+        kind: Kind::Int,
+        value: "int",
+        help: "Max number of messages per channel (0 for unlimited) (default: 1000000)",
+    },
+    Spec {
+        names: &["mb", "max_bytes"],
+        kind: Kind::Str,
+        value: "size",
+        help: "Max messages total size per channel (0 for unlimited) (default: 1000000000)",
+    },
+    Spec {
+        names: &["ma", "max_age"],
+        kind: Kind::Duration,
+        value: "duration",
+        help: "Max duration a message can be stored (\"0s\" for unlimited)",
+    },
+    Spec {
+        names: &["mi", "max_inactivity"],
+        kind: Kind::Duration,
+        value: "duration",
+        help: "Max inactivity (no new message, no subscription) after which a channel can be garbage collected (0 for unlimited)",
+    },
+    Spec {
+        names: &["hbi", "hb_interval"],
+        kind: Kind::Duration,
+        value: "duration",
+        help: "Interval at which server sends heartbeat to a client (default: 30s)",
+    },
+    Spec {
+        names: &["hbt", "hb_timeout"],
+        kind: Kind::Duration,
+        value: "duration",
+        help: "How long server waits for a heartbeat response (default: 10s)",
+    },
+    Spec {
+        names: &["hbf", "hb_fail_count"],
+        kind: Kind::Int,
+        value: "int",
+        help: "Number of failed heartbeats before server closes the client connection (default: 10)",
+    },
+    Spec {
+        names: &["io_batch_size"],
+        kind: Kind::Int,
+        value: "int",
+        help: "Max number of messages stored per flush (default: 1024)",
+    },
+    Spec {
+        names: &["SD", "stan_debug"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Enable STAN debugging output",
+    },
+    Spec {
+        names: &["SV", "stan_trace"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Trace the raw STAN protocol",
+    },
+    Spec {
+        names: &["SDV"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Debug and trace STAN",
     },
     Spec {
         names: &["D", "debug"],
@@ -87,6 +191,10 @@ pub struct ServerOptions {
     pub router: RouterConfig,
     /// Most verbose log level.
     pub log_level: Level,
+    /// Streaming engine settings.
+    pub engine: ServerConfig,
+    /// External NATS server URL (`-ns`); the embedded one otherwise.
+    pub nats_server: Option<String>,
 }
 
 /// Why the command line was refused.
@@ -135,9 +243,9 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
             return Err(OptionsError::Invalid("--pass requires --user".into()))
         }
     };
-    let log_level = if v.flag("DV") || v.flag("V") {
+    let log_level = if v.flag("DV") || v.flag("V") || v.flag("SDV") || v.flag("SV") {
         Level::Trace
-    } else if v.flag("D") {
+    } else if v.flag("D") || v.flag("SD") {
         Level::Debug
     } else {
         Level::Info
@@ -154,7 +262,112 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
         port,
         router,
         log_level,
+        engine: engine_config(v)?,
+        nats_server: v.get("ns").map(str::to_owned),
     })
+}
+
+fn invalid(msg: String) -> OptionsError {
+    OptionsError::Invalid(msg)
+}
+
+/// A non-negative integer flag.
+fn count(v: &Values, name: &str, default: u64) -> Result<u64, OptionsError> {
+    match v.int(name) {
+        None => Ok(default),
+        Some(n) => {
+            u64::try_from(n).map_err(|_| invalid(format!("-{name}: {n} cannot be negative")))
+        }
+    }
+}
+
+fn engine_config(v: &Values) -> Result<ServerConfig, OptionsError> {
+    let defaults = ServerConfig::default();
+    let store = v.get("st").unwrap_or("MEMORY");
+    match store.to_ascii_uppercase().as_str() {
+        "MEMORY" => {}
+        "FILE" | "SQL" => {
+            return Err(invalid(format!(
+                "store type {store:?} is not available in this build (only MEMORY)"
+            )))
+        }
+        _ => return Err(invalid(format!("unsupported store type: {store:?}"))),
+    }
+    let cluster_id = v.get("cid").unwrap_or("test-cluster").to_string();
+    let usable =
+        stan_core::nats::subject::validate_publish(format!("_STAN.pub.{cluster_id}").as_bytes())
+            .is_ok()
+            && stan_core::nats::subject::is_literal(cluster_id.as_bytes());
+    if !usable {
+        return Err(invalid(format!(
+            "cluster ID {cluster_id:?} is not usable in a subject"
+        )));
+    }
+    let d = ChannelLimits::default();
+    let max_bytes = match v.get("mb") {
+        None => d.max_bytes,
+        Some(s) => parse_size(s).map_err(|why| invalid(format!("-mb: {why}")))?,
+    };
+    let channel = ChannelLimits {
+        max_msgs: count(v, "mm", d.max_msgs)?,
+        max_bytes,
+        max_age: v.duration("ma").unwrap_or(d.max_age),
+        max_subs: usize::try_from(count(v, "msu", d.max_subs as u64)?).unwrap_or(usize::MAX),
+        max_inactivity: v.duration("mi").unwrap_or(d.max_inactivity),
+    };
+    let hb_fail_count = count(v, "hbf", u64::from(defaults.hb_fail_count))?;
+    let positive = |name: &str, default: Duration| -> Result<Duration, OptionsError> {
+        match v.duration(name) {
+            None => Ok(default),
+            Some(d) if d.is_zero() => Err(invalid(format!("-{name} must be positive"))),
+            Some(d) => Ok(d),
+        }
+    };
+    Ok(ServerConfig {
+        cluster_id,
+        hb_interval: positive("hbi", defaults.hb_interval)?,
+        hb_timeout: positive("hbt", defaults.hb_timeout)?,
+        hb_fail_count: u32::try_from(hb_fail_count).unwrap_or(u32::MAX),
+        limits: StoreLimits {
+            max_channels: usize::try_from(count(v, "mc", 100)?).unwrap_or(usize::MAX),
+            channel,
+            per_channel: Vec::new(),
+        },
+        io_batch_size: usize::try_from(count(v, "io_batch_size", 1024)?)
+            .unwrap_or(1024)
+            .max(1),
+        seed: seed(),
+        ..defaults
+    })
+}
+
+/// Parses a size: a plain integer, or with a suffix `k`, `m`, `g`, `t`, `p`,
+/// `e` (powers of 1000) or `kb`/`ki`/`kib`, `mb`/... (powers of 1024),
+/// case-insensitive (fact sheet C.3).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, suffix) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size"))?;
+    let (base, power): (u64, u32) = match suffix {
+        "" => (1, 0),
+        "k" => (1000, 1),
+        "m" => (1000, 2),
+        "g" => (1000, 3),
+        "t" => (1000, 4),
+        "p" => (1000, 5),
+        "e" => (1000, 6),
+        "kb" | "ki" | "kib" => (1024, 1),
+        "mb" | "mi" | "mib" => (1024, 2),
+        "gb" | "gi" | "gib" => (1024, 3),
+        "tb" | "ti" | "tib" => (1024, 4),
+        "pb" | "pi" | "pib" => (1024, 5),
+        "eb" | "ei" | "eib" => (1024, 6),
+        _ => return Err(format!("{s:?}: unknown size suffix {suffix:?}")),
+    };
+    base.checked_pow(power)
+        .and_then(|m| n.checked_mul(m))
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// A per-process seed for ids (not security-relevant).
@@ -210,13 +423,88 @@ mod tests {
     }
 
     #[test]
+    fn streaming_flags() {
+        let o = serve(&[
+            "-cid",
+            "prod",
+            "-mc",
+            "5",
+            "-msu",
+            "7",
+            "-mm",
+            "9",
+            "-mb",
+            "2KB",
+            "-ma",
+            "1m",
+            "-mi",
+            "1h",
+            "-hbi",
+            "2s",
+            "-hbt",
+            "1s",
+            "-hbf",
+            "3",
+            "-ns",
+            "nats://h:4222",
+            "-SD",
+            "-st",
+            "memory",
+        ]);
+        let e = &o.engine;
+        assert_eq!(e.cluster_id, "prod");
+        assert_eq!(e.limits.max_channels, 5);
+        let c = e.limits.channel;
+        assert_eq!((c.max_subs, c.max_msgs, c.max_bytes), (7, 9, 2048));
+        assert_eq!(
+            (c.max_age, c.max_inactivity),
+            (Duration::from_secs(60), Duration::from_secs(3600))
+        );
+        assert_eq!(
+            (e.hb_interval, e.hb_timeout, e.hb_fail_count),
+            (Duration::from_secs(2), Duration::from_secs(1), 3)
+        );
+        assert_eq!(o.nats_server.as_deref(), Some("nats://h:4222"));
+        assert_eq!(o.log_level, Level::Debug);
+        let d = serve(&[]);
+        assert_eq!(d.engine.cluster_id, "test-cluster");
+        assert_eq!(d.engine.limits.max_channels, 100);
+        assert_eq!(d.engine.limits.channel, ChannelLimits::default());
+    }
+
+    #[test]
+    fn sizes() {
+        for (s, want) in [
+            ("0", 0),
+            ("10", 10),
+            ("1k", 1000),
+            ("1KB", 1024),
+            ("3mib", 3 << 20),
+            ("2G", 2_000_000_000),
+            ("1Gi", 1 << 30),
+        ] {
+            assert_eq!(parse_size(s), Ok(want), "{s}");
+        }
+        for bad in ["", "k", "1x", "-1", "99999999999e"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn invalid_combinations_are_refused() {
         for bad in [
             &["-p", "70000"][..],
             &["--user", "u"],
             &["--pass", "p"],
             &["--auth", "t", "--user", "u", "--pass", "p"],
-            &["-cid", "x"],
+            &["-st", "FILE"],
+            &["-st", "nope"],
+            &["-mm", "-1"],
+            &["-mb", "12q"],
+            &["-hbi", "0s"],
+            &["-hbi", "ten"],
+            &["-cid", "a b"],
+            &["-unknown"],
         ] {
             assert!(parse(args(bad)).is_err(), "{bad:?}");
         }

@@ -1,9 +1,13 @@
-//! `stan-server`: serves the embedded NATS server (the router) over TCP.
+//! `stan-server`: the NATS Streaming server. By default it embeds a NATS
+//! server (the router) and runs the streaming engine in process against it;
+//! with `-ns URL` it runs the engine against an external NATS server.
 
 use std::process::ExitCode;
 
 use stan_cli::log;
 use stan_cli::server_opts::{self, Command, OptionsError};
+use stan_core::stan::server::{ServerConfig, ServerEvent};
+use stan_core::stan::store::MemStore;
 use stan_tokio::RouterServer;
 
 fn main() -> ExitCode {
@@ -44,11 +48,17 @@ fn main() -> ExitCode {
 }
 
 async fn serve(opts: server_opts::ServerOptions) -> ExitCode {
+    let engine = opts.engine.clone();
     log!(
         Info,
-        "Starting stan-server version {}",
+        "STREAM: Starting stan-server[{}] version {}",
+        engine.cluster_id,
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(url) = opts.nats_server.clone() {
+        return serve_external(engine, url).await;
+    }
+    log!(Info, "Starting embedded NATS server");
     let addr = format!("{}:{}", opts.host, opts.port);
     let server = match RouterServer::bind(addr.as_str(), opts.router).await {
         Ok(s) => s,
@@ -62,12 +72,129 @@ async fn serve(opts: server_opts::ServerOptions) -> ExitCode {
         "Listening for client connections on {}",
         server.local_addr()
     );
-    log!(Info, "Server is ready");
+    log_settings(&engine);
+    let store = MemStore::new(engine.limits.max_channels);
+    let handle = server.run_engine(engine, store, log_event);
+    log!(Info, "STREAM: Streaming Server is ready");
     wait_for_signal().await;
-    log!(Info, "Initiating Shutdown...");
+    log!(Info, "STREAM: Shutting down.");
+    handle.stop().await;
     server.shutdown().await;
-    log!(Info, "Server Exiting..");
     ExitCode::SUCCESS
+}
+
+async fn serve_external(engine: ServerConfig, url: String) -> ExitCode {
+    log_settings(&engine);
+    let store = MemStore::new(engine.limits.max_channels);
+    let runner = match stan_tokio::ExternalEngine::start(&url, engine, store, log_event) {
+        Ok(r) => r,
+        Err(e) => {
+            log!(Fatal, "STREAM: -ns {url:?}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    log!(
+        Info,
+        "STREAM: Streaming Server is ready (NATS server at {url})"
+    );
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        reason = runner.closed() => {
+            log!(Fatal, "STREAM: NATS connection closed: {reason}");
+            return ExitCode::FAILURE;
+        }
+    }
+    log!(Info, "STREAM: Shutting down.");
+    runner.stop().await;
+    ExitCode::SUCCESS
+}
+
+fn log_settings(engine: &ServerConfig) {
+    let l = &engine.limits;
+    log!(Info, "STREAM: Message store is MEMORY");
+    log!(Info, "STREAM: ---------- Store Limits ----------");
+    log!(
+        Info,
+        "STREAM: Channels:            {:>13}",
+        unlimited(l.max_channels as u64)
+    );
+    log!(Info, "STREAM: --------- Channels Limits --------");
+    log!(
+        Info,
+        "STREAM:   Subscriptions:     {:>13}",
+        unlimited(l.channel.max_subs as u64)
+    );
+    log!(
+        Info,
+        "STREAM:   Messages     :     {:>13}",
+        unlimited(l.channel.max_msgs)
+    );
+    log!(
+        Info,
+        "STREAM:   Bytes        :     {:>13}",
+        unlimited(l.channel.max_bytes)
+    );
+    log!(
+        Info,
+        "STREAM:   Age          :     {:>13}",
+        duration(l.channel.max_age)
+    );
+    log!(
+        Info,
+        "STREAM:   Inactivity   :     {:>13}",
+        duration(l.channel.max_inactivity)
+    );
+    log!(Info, "STREAM: ----------------------------------");
+}
+
+fn unlimited(n: u64) -> String {
+    if n == 0 {
+        "unlimited".into()
+    } else {
+        n.to_string()
+    }
+}
+
+fn duration(d: std::time::Duration) -> String {
+    if d.is_zero() {
+        "unlimited".into()
+    } else {
+        format!("{d:?}")
+    }
+}
+
+fn log_event(event: ServerEvent) {
+    match event {
+        ServerEvent::ClientConnected { client_id } => {
+            log!(Debug, "STREAM: [Client:{client_id}] Connected")
+        }
+        ServerEvent::ClientClosed { client_id, reason } => {
+            log!(Debug, "STREAM: [Client:{client_id}] Closed ({reason})")
+        }
+        ServerEvent::HeartbeatFailed { client_id, failures } => {
+            log!(Debug, "STREAM: [Client:{client_id}] Timed out on heartbeats (failures: {failures})")
+        }
+        ServerEvent::ChannelCreated { channel } => {
+            log!(Debug, "STREAM: Channel {channel:?} has been created")
+        }
+        ServerEvent::ChannelDeleted { channel } => {
+            log!(Info, "STREAM: Channel {channel:?} has been deleted (inactive)")
+        }
+        ServerEvent::Subscribed { client_id, channel, inbox, durable, queue } => log!(
+            Debug,
+            "STREAM: [Client:{client_id}] Added subscription on subject={channel}, inbox={inbox}, durable={durable:?}, queue={queue:?}"
+        ),
+        ServerEvent::Unsubscribed { client_id, channel, closed } => log!(
+            Debug,
+            "STREAM: [Client:{client_id}] {} subscription on subject={channel}",
+            if closed { "Closed" } else { "Removed" }
+        ),
+        ServerEvent::Refused { request, error } => {
+            log!(Debug, "STREAM: Refused {request} request: {error}")
+        }
+        ServerEvent::StoreFailed { error } => log!(Error, "STREAM: Store flush failed: {error}"),
+        other => log!(Debug, "STREAM: {other:?}"),
+    }
 }
 
 async fn wait_for_signal() {
