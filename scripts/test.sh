@@ -7,7 +7,11 @@
 #      implementation (google-protobuf via node-nats-streaming) must be
 #      identical to the committed ones;
 #   3. the NATS interop kit (official Python, Node and C clients): first
-#      against Debian's nats-server as the reference, then against ours.
+#      against Debian's nats-server as the reference, then against ours;
+#   4. the STAN interop kit (official node-nats-streaming,
+#      asyncio-nats-streaming and libnats streaming clients) against our
+#      stan-server, with its embedded NATS server and through Debian's
+#      nats-server (-ns).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,5 +34,8 @@ interop/nats/run.sh "$(command -v nats-server || echo /usr/sbin/nats-server)"
 echo "== NATS interop kit against our stan-server"
 cargo build -p stan-cli --bin stan-server
 interop/nats/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
+
+echo "== STAN interop kit against our stan-server (embedded and -ns nats-server)"
+interop/stan/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
 
 echo "== all tests passed"
