@@ -13,6 +13,7 @@ use stan_proto::{
 };
 
 use crate::nats::router::{ConnId, LocalOptions, Router, RouterConfig};
+use crate::stan::client::{ClientEvent, ConnectOptions, Session};
 use crate::stan::server::{attach_local, pump_local, Server, ServerConfig, ServerEvent};
 use crate::stan::store::MemStore;
 
@@ -64,8 +65,23 @@ pub struct World {
     pub engine: Server<MemStore>,
     engine_conn: ConnId,
     clients: Vec<ClientState>,
+    sessions: Vec<SessionState>,
     /// Every event the engine emitted.
     pub events: Vec<ServerEvent>,
+    /// While true the engine receives nothing (a server that hangs).
+    pub engine_paused: bool,
+}
+
+/// A client session (`stan::client::Session`) in the world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct S(pub usize);
+
+#[derive(Debug)]
+struct SessionState {
+    conn: ConnId,
+    session: Session,
+    events: Vec<ClientEvent>,
+    paused: bool,
 }
 
 impl World {
@@ -83,7 +99,9 @@ impl World {
             engine,
             engine_conn,
             clients: Vec::new(),
+            sessions: Vec::new(),
             events: Vec::new(),
+            engine_paused: false,
         };
         w.pump();
         w
@@ -97,12 +115,23 @@ impl World {
     /// Moves messages until nothing moves.
     pub fn pump(&mut self) {
         loop {
-            let mut moved = pump_local(
-                &mut self.router,
-                self.engine_conn,
-                &mut self.engine,
-                self.now,
-            );
+            let mut moved = 0;
+            if !self.engine_paused {
+                moved += pump_local(
+                    &mut self.router,
+                    self.engine_conn,
+                    &mut self.engine,
+                    self.now,
+                );
+            }
+            for st in &mut self.sessions {
+                if !st.paused {
+                    moved += pump_local(&mut self.router, st.conn, &mut st.session, self.now);
+                    while let Some(e) = st.session.poll_event() {
+                        st.events.push(e);
+                    }
+                }
+            }
             while let Some(e) = self.engine.poll_event() {
                 self.events.push(e);
             }
@@ -156,20 +185,45 @@ impl World {
     pub fn advance(&mut self, by: Duration) {
         let target = self.now + by;
         loop {
-            let next = [self.engine.poll_timeout(), self.router.poll_timeout()]
+            let engine_next = if self.engine_paused {
+                None
+            } else {
+                self.engine.poll_timeout()
+            };
+            let next = [engine_next, self.router.poll_timeout()]
                 .into_iter()
+                .chain(
+                    self.sessions
+                        .iter()
+                        .filter(|s| !s.paused)
+                        .map(|s| s.session.poll_timeout()),
+                )
                 .flatten()
                 .min();
             match next {
                 Some(t) if t <= target => {
                     self.now = self.now.max(t);
-                    self.engine.handle_timeout(self.now);
+                    if !self.engine_paused {
+                        self.engine.handle_timeout(self.now);
+                    }
                     self.router.handle_timeout(self.now);
+                    for st in &mut self.sessions {
+                        if !st.paused {
+                            st.session.handle_timeout(self.now);
+                        }
+                    }
                     self.pump();
                     assert!(
-                        self.engine.poll_timeout().is_none_or(|t| t > self.now),
+                        self.engine_paused
+                            || self.engine.poll_timeout().is_none_or(|t| t > self.now),
                         "engine left a deadline at or before now"
                     );
+                    for st in &self.sessions {
+                        assert!(
+                            st.paused || st.session.poll_timeout().is_none_or(|t| t > self.now),
+                            "a session left a deadline at or before now"
+                        );
+                    }
                 }
                 _ => break,
             }
@@ -454,5 +508,45 @@ impl World {
         let subject = self.responses(c).ping_requests.clone();
         self.request(c, &subject, req.encode_to_vec().into())
             .map(|r| PingResponse::decode(r).expect("decodes"))
+    }
+
+    /// A client session connecting with `options` (over its own router
+    /// session).
+    pub fn session(&mut self, mut options: ConnectOptions) -> S {
+        // Distinct identifiers per session (real drivers seed from the OS).
+        options.seed ^= 0x5eed_0000 + self.sessions.len() as u64;
+        let conn = self.router.attach_local(
+            self.now,
+            LocalOptions {
+                name: options.client_id.clone(),
+                echo: true,
+                headers: true,
+                no_responders: true,
+            },
+        );
+        let session = Session::new(options, self.now, UNIX_START).expect("valid options");
+        self.sessions.push(SessionState {
+            conn,
+            session,
+            events: Vec::new(),
+            paused: false,
+        });
+        self.pump();
+        S(self.sessions.len() - 1)
+    }
+
+    /// The session `s`, for commands.
+    pub fn sess(&mut self, s: S) -> &mut Session {
+        &mut self.sessions[s.0].session
+    }
+
+    /// Events of `s` so far (drained).
+    pub fn session_events(&mut self, s: S) -> Vec<ClientEvent> {
+        std::mem::take(&mut self.sessions[s.0].events)
+    }
+
+    /// Freezes (or thaws) a session: a frozen one processes nothing.
+    pub fn set_session_paused(&mut self, s: S, paused: bool) {
+        self.sessions[s.0].paused = paused;
     }
 }

@@ -4,10 +4,9 @@
 
 use std::time::Instant;
 
-use super::Server;
 use crate::nats::router::{ConnId, Delivery, LocalOptions, Router};
+use crate::nats::stack::NatsApp;
 use crate::nats::{parse_sid, InboundMessage, NatsCommand};
-use crate::stan::store::Store;
 
 /// Attaches a local session for the engine of `cluster_id` to `router`.
 pub fn attach_local(router: &mut Router, now: Instant, cluster_id: &str) -> ConnId {
@@ -22,17 +21,18 @@ pub fn attach_local(router: &mut Router, now: Instant, cluster_id: &str) -> Conn
     )
 }
 
-/// Moves the engine's commands into the router and the router's deliveries
-/// into the engine until neither has anything left. Returns the number of
-/// messages handed to the engine.
+/// Moves the engine's (or any NATS-level app's: a client session works the
+/// same) commands into the router and the router's deliveries into it until
+/// neither has anything left. Returns how many commands and messages it
+/// moved.
 ///
 /// A command the router refuses (a client-supplied inbox that is not a valid
 /// subject, a delivery above `max_payload`) is dropped: it concerns one
 /// client, and the engine validated what it could.
-pub fn pump_local<S: Store>(
+pub fn pump_local<A: NatsApp>(
     router: &mut Router,
     conn: ConnId,
-    engine: &mut Server<S>,
+    engine: &mut A,
     now: Instant,
 ) -> usize {
     let mut handled = 0;
@@ -41,6 +41,7 @@ pub fn pump_local<S: Store>(
         let mut progressed = false;
         while let Some(cmd) = engine.poll_command() {
             progressed = true;
+            handled += 1;
             let _ = match cmd {
                 NatsCommand::Publish {
                     subject,

@@ -1,0 +1,107 @@
+//! Options of a STAN client connection and of its subscriptions, with
+//! stan.go's defaults (fact sheet D.1).
+
+use std::time::Duration;
+
+use super::ClientError;
+
+/// Options of a [`Session`](super::Session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Cluster ID of the server.
+    pub cluster_id: String,
+    /// This client's ID (`^[a-zA-Z0-9_-]+$`, checked by the server).
+    pub client_id: String,
+    /// Prefix of the discover subject (`_STAN.discover`).
+    pub discover_prefix: String,
+    /// Timeout of connect, subscribe, unsubscribe and close requests (2 s).
+    pub connect_wait: Duration,
+    /// How long a publish waits for its PubAck (30 s).
+    pub pub_ack_wait: Duration,
+    /// Most publishes awaiting their PubAck (16384).
+    pub max_pub_acks_in_flight: usize,
+    /// Seconds between client pings (5); at least 1.
+    pub ping_interval: u32,
+    /// Unanswered pings before the connection is declared lost (88); at
+    /// least 2.
+    pub ping_max_out: u32,
+    /// Seed of the identifiers (inboxes, connID, GUIDs).
+    pub seed: u64,
+}
+
+impl ConnectOptions {
+    /// Defaults for `cluster_id` and `client_id`.
+    pub fn new(cluster_id: impl Into<String>, client_id: impl Into<String>) -> Self {
+        ConnectOptions {
+            cluster_id: cluster_id.into(),
+            client_id: client_id.into(),
+            discover_prefix: "_STAN.discover".into(),
+            connect_wait: Duration::from_secs(2),
+            pub_ack_wait: Duration::from_secs(30),
+            max_pub_acks_in_flight: 16384,
+            ping_interval: 5,
+            ping_max_out: 88,
+            seed: 0,
+        }
+    }
+
+    /// Checks the values stan.go checks.
+    pub fn validate(&self) -> Result<(), ClientError> {
+        if self.ping_interval < 1 || self.ping_max_out < 2 {
+            return Err(ClientError::InvalidPingValues {
+                interval: self.ping_interval,
+                max_out: self.ping_max_out,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Where a subscription starts (fact sheet B.8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StartAt {
+    /// Only messages published after the subscription (default).
+    #[default]
+    NewOnly,
+    /// The last stored message, then new ones.
+    LastReceived,
+    /// Every stored message.
+    First,
+    /// From this sequence.
+    Sequence(u64),
+    /// Messages stored at most this long ago.
+    TimeDelta(Duration),
+    /// Messages stored at or after this Unix time (nanoseconds).
+    Time(i64),
+}
+
+/// Options of one subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionOptions {
+    /// Queue group.
+    pub queue: Option<String>,
+    /// Durable name.
+    pub durable: Option<String>,
+    /// Start position (ignored when resuming a durable or joining a group).
+    pub start: StartAt,
+    /// Most unacknowledged messages (1024).
+    pub max_in_flight: u32,
+    /// Redelivery delay; sent in whole seconds (30 s).
+    pub ack_wait: Duration,
+    /// Acks are sent by the application ([`Session::ack`](super::Session::ack));
+    /// otherwise each message is acked when it is handed over.
+    pub manual_ack: bool,
+}
+
+impl Default for SubscriptionOptions {
+    fn default() -> Self {
+        SubscriptionOptions {
+            queue: None,
+            durable: None,
+            start: StartAt::NewOnly,
+            max_in_flight: 1024,
+            ack_wait: Duration::from_secs(30),
+            manual_ack: false,
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! Virtual-time tests of the client session against the engine, in the
+//! simulation world.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::sim::{World, S};
+use crate::stan::server::{ServerConfig, CLIENT_REPLACED, INVALID_PUB_REQ};
+
+fn opts(id: &str) -> ConnectOptions {
+    ConnectOptions::new("test-cluster", id)
+}
+
+fn connected(w: &mut World, id: &str) -> S {
+    let s = w.session(opts(id));
+    assert_eq!(w.session_events(s), [ClientEvent::Connected]);
+    s
+}
+
+fn acks(events: &[ClientEvent]) -> Vec<Result<(), ClientError>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::PubAck { result, .. } => Some(result.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn messages(events: &[ClientEvent]) -> Vec<(u64, bool, Bytes)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Message { msg, .. } => {
+                Some((msg.sequence, msg.redelivered, msg.data.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn connect_publish_subscribe_auto_ack() {
+    let mut w = World::default_world();
+    let s = connected(&mut w, "me");
+    let now = w.now;
+    let g = w
+        .sess(s)
+        .publish(now, "foo", Bytes::from_static(b"one"))
+        .unwrap();
+    w.pump();
+    assert_eq!(
+        w.session_events(s),
+        [ClientEvent::PubAck {
+            guid: g,
+            result: Ok(())
+        }]
+    );
+    let sub = w
+        .sess(s)
+        .subscribe(
+            now,
+            "foo",
+            &SubscriptionOptions {
+                start: StartAt::First,
+                ack_wait: Duration::from_secs(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    w.pump();
+    let ev = w.session_events(s);
+    assert_eq!(
+        ev[0],
+        ClientEvent::Subscribed {
+            sub,
+            result: Ok(())
+        }
+    );
+    assert_eq!(messages(&ev), [(1, false, Bytes::from_static(b"one"))]);
+    // Auto-acked: no redelivery.
+    w.advance(Duration::from_secs(5));
+    assert!(messages(&w.session_events(s)).is_empty());
+    let now = w.now;
+    assert_eq!(w.sess(s).ack(now, sub, 1), Err(ClientError::ManualAck));
+}
+
+#[test]
+fn start_positions_and_durable_resume() {
+    let mut w = World::default_world();
+    let s = connected(&mut w, "me");
+    let now = w.now;
+    for i in 1..=3 {
+        w.sess(s)
+            .publish(now, "foo", Bytes::from(format!("m{i}")))
+            .unwrap();
+    }
+    w.pump();
+    w.session_events(s);
+    for (start, want) in [
+        (StartAt::First, vec![1, 2, 3]),
+        (StartAt::LastReceived, vec![3]),
+        (StartAt::Sequence(2), vec![2, 3]),
+        (StartAt::TimeDelta(Duration::from_secs(60)), vec![1, 2, 3]),
+        (StartAt::Time(crate::sim::UNIX_START), vec![1, 2, 3]),
+        (StartAt::NewOnly, vec![]),
+    ] {
+        w.sess(s)
+            .subscribe(
+                now,
+                "foo",
+                &SubscriptionOptions {
+                    start,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        w.pump();
+        let got: Vec<u64> = messages(&w.session_events(s)).iter().map(|m| m.0).collect();
+        assert_eq!(got, want, "{start:?}");
+    }
+    let durable = SubscriptionOptions {
+        durable: Some("d".into()),
+        start: StartAt::First,
+        manual_ack: true,
+        ..Default::default()
+    };
+    let d = w.sess(s).subscribe(now, "bar", &durable).unwrap();
+    w.sess(s)
+        .publish(now, "bar", Bytes::from_static(b"x"))
+        .unwrap();
+    w.sess(s)
+        .publish(now, "bar", Bytes::from_static(b"y"))
+        .unwrap();
+    w.pump();
+    assert_eq!(messages(&w.session_events(s)).len(), 2);
+    w.sess(s).ack(now, d, 1).unwrap();
+    w.sess(s).unsubscribe(now, d, true).unwrap();
+    w.pump();
+    assert_eq!(
+        w.session_events(s),
+        [ClientEvent::Unsubscribed {
+            sub: d,
+            result: Ok(())
+        }]
+    );
+    assert_eq!(w.sess(s).ack(now, d, 2), Err(ClientError::BadSubscription));
+    let d2 = w.sess(s).subscribe(now, "bar", &durable).unwrap();
+    w.pump();
+    let ev = w.session_events(s);
+    assert_eq!(messages(&ev), [(2, true, Bytes::from_static(b"y"))]);
+    assert!(ev.contains(&ClientEvent::Subscribed {
+        sub: d2,
+        result: Ok(())
+    }));
+}
+
+#[test]
+fn server_errors_are_reported_verbatim() {
+    let mut w = World::default_world();
+    let s = connected(&mut w, "me");
+    let now = w.now;
+    w.sess(s).publish(now, "bad/channel", Bytes::new()).unwrap();
+    let sub = w
+        .sess(s)
+        .subscribe(now, "foo.>", &SubscriptionOptions::default())
+        .unwrap();
+    w.pump();
+    let ev = w.session_events(s);
+    assert_eq!(
+        acks(&ev),
+        [Err(ClientError::Server(INVALID_PUB_REQ.into()))]
+    );
+    assert!(ev.contains(&ClientEvent::Subscribed {
+        sub,
+        result: Err(ClientError::Server("stan: invalid subject".into()))
+    }));
+    let dup = w.session(opts("me"));
+    assert_eq!(
+        w.session_events(dup),
+        [ClientEvent::ConnectFailed(ClientError::Server(
+            "stan: clientID already registered".into()
+        ))]
+    );
+}
+
+#[test]
+fn wrong_cluster_fails_fast_with_no_responders() {
+    let mut w = World::default_world();
+    let s = w.session(ConnectOptions::new("nope", "me"));
+    assert_eq!(
+        w.session_events(s),
+        [ClientEvent::ConnectFailed(
+            ClientError::ConnectRequestTimeout
+        )]
+    );
+    assert!(w.sess(s).is_done());
+}
+
+#[test]
+fn connect_times_out_when_the_server_hangs() {
+    let mut w = World::default_world();
+    w.engine_paused = true;
+    let s = w.session(opts("me"));
+    w.advance(Duration::from_millis(1999));
+    assert!(w.session_events(s).is_empty());
+    w.advance(Duration::from_millis(1));
+    assert_eq!(
+        w.session_events(s),
+        [ClientEvent::ConnectFailed(
+            ClientError::ConnectRequestTimeout
+        )]
+    );
+}
+
+#[test]
+fn pub_ack_timeout_and_in_flight_limit() {
+    let mut w = World::default_world();
+    let mut o = opts("me");
+    o.max_pub_acks_in_flight = 2;
+    o.pub_ack_wait = Duration::from_secs(3);
+    let s = w.session(o);
+    w.session_events(s);
+    w.engine_paused = true;
+    let now = w.now;
+    w.sess(s).publish(now, "foo", Bytes::new()).unwrap();
+    w.sess(s).publish(now, "foo", Bytes::new()).unwrap();
+    assert_eq!(
+        w.sess(s).publish(now, "foo", Bytes::new()),
+        Err(ClientError::TooManyPubAcksInFlight)
+    );
+    w.pump();
+    w.advance(Duration::from_millis(2999));
+    assert!(acks(&w.session_events(s)).is_empty());
+    w.advance(Duration::from_millis(1));
+    assert_eq!(
+        acks(&w.session_events(s)),
+        [
+            Err(ClientError::PubAckTimeout),
+            Err(ClientError::PubAckTimeout)
+        ]
+    );
+    // Slots are free again; once the server answers, acks flow.
+    w.engine_paused = false;
+    let now = w.now;
+    w.sess(s).publish(now, "foo", Bytes::new()).unwrap();
+    w.pump();
+    // The two timed-out publishes were stored meanwhile; their late acks are ignored.
+    assert_eq!(acks(&w.session_events(s)), [Ok(())]);
+    assert_eq!(w.sess(s).pub_acks_in_flight(), 0);
+}
+
+#[test]
+fn ping_failure_loses_the_connection_after_interval_times_max_out_plus_one() {
+    let mut w = World::default_world();
+    let mut o = opts("me");
+    o.ping_interval = 1;
+    o.ping_max_out = 3;
+    let s = w.session(o);
+    w.session_events(s);
+    w.advance(Duration::from_secs(30));
+    assert!(
+        w.session_events(s).is_empty(),
+        "answered pings keep it alive"
+    );
+    let now = w.now;
+    w.sess(s).publish(now, "foo", Bytes::new()).unwrap();
+    w.engine_paused = true;
+    w.advance(Duration::from_millis(3999));
+    assert!(w.session_events(s).is_empty());
+    w.advance(Duration::from_millis(1));
+    let ev = w.session_events(s);
+    assert_eq!(acks(&ev), [Err(ClientError::ConnectionClosed)]);
+    assert_eq!(
+        ev.last(),
+        Some(&ClientEvent::ConnectionLost(ClientError::MaxPings))
+    );
+    assert_eq!(ev.len(), 2, "reported once");
+    w.advance(Duration::from_secs(60));
+    assert!(w.session_events(s).is_empty());
+    let now = w.now;
+    assert_eq!(
+        w.sess(s).publish(now, "foo", Bytes::new()),
+        Err(ClientError::ConnectionClosed)
+    );
+}
+
+#[test]
+fn a_replaced_client_learns_it_on_its_next_ping() {
+    let mut w = World::default_world();
+    let s = connected(&mut w, "me");
+    // The session hangs; a new connection with its ID probes it and, with
+    // no heartbeat answer within 500 ms, replaces it.
+    w.set_session_paused(s, true);
+    let newer = w.session(opts("me"));
+    w.advance(Duration::from_millis(500));
+    assert_eq!(w.session_events(newer), [ClientEvent::Connected]);
+    w.set_session_paused(s, false);
+    w.advance(Duration::from_secs(5));
+    assert_eq!(
+        w.session_events(s),
+        [ClientEvent::ConnectionLost(ClientError::Server(
+            CLIENT_REPLACED.into()
+        ))]
+    );
+}
+
+#[test]
+fn close_fails_pending_publishes_and_ends_the_session() {
+    let mut w = World::default_world();
+    let s = connected(&mut w, "me");
+    let now = w.now;
+    let sub = w
+        .sess(s)
+        .subscribe(
+            now,
+            "foo",
+            &SubscriptionOptions {
+                manual_ack: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    w.pump();
+    w.session_events(s);
+    w.sess(s).publish(now, "foo", Bytes::new()).unwrap();
+    w.sess(s).close(now).unwrap();
+    w.pump();
+    let ev = w.session_events(s);
+    assert_eq!(acks(&ev), [Err(ClientError::ConnectionClosed)]);
+    assert_eq!(ev.last(), Some(&ClientEvent::Closed(Ok(()))));
+    assert!(!w.engine.has_client("me"));
+    assert_eq!(w.sess(s).ack(now, sub, 1), Err(ClientError::BadConnection));
+    assert_eq!(w.sess(s).close(now), Err(ClientError::ConnectionClosed));
+}
+
+#[test]
+fn subscribe_and_close_time_out_when_the_server_hangs() {
+    let mut w = World::default_world();
+    let s = connected(&mut w, "me");
+    w.engine_paused = true;
+    let now = w.now;
+    let sub = w
+        .sess(s)
+        .subscribe(now, "foo", &SubscriptionOptions::default())
+        .unwrap();
+    w.advance(Duration::from_secs(2));
+    assert_eq!(
+        w.session_events(s),
+        [ClientEvent::Subscribed {
+            sub,
+            result: Err(ClientError::SubscribeRequestTimeout)
+        }]
+    );
+    let now = w.now;
+    w.sess(s).close(now).unwrap();
+    w.advance(Duration::from_secs(2));
+    assert_eq!(
+        w.session_events(s),
+        [ClientEvent::Closed(Err(ClientError::CloseRequestTimeout))]
+    );
+}
+
+#[test]
+fn queue_subscriptions_share_and_heartbeats_are_answered() {
+    let mut w = World::new(ServerConfig {
+        hb_interval: Duration::from_secs(1),
+        hb_timeout: Duration::from_secs(1),
+        hb_fail_count: 1,
+        ..ServerConfig::default()
+    });
+    let a = connected(&mut w, "a");
+    let b = connected(&mut w, "b");
+    let q = SubscriptionOptions {
+        queue: Some("g".into()),
+        ..Default::default()
+    };
+    let now = w.now;
+    w.sess(a).subscribe(now, "foo", &q).unwrap();
+    w.sess(b).subscribe(now, "foo", &q).unwrap();
+    w.pump();
+    for _ in 0..10 {
+        w.sess(a).publish(now, "foo", Bytes::new()).unwrap();
+    }
+    w.pump();
+    let na = messages(&w.session_events(a)).len();
+    let nb = messages(&w.session_events(b)).len();
+    assert_eq!(na + nb, 10);
+    assert!(na > 0 && nb > 0);
+    // Heartbeats every second for a minute: both stay registered.
+    w.advance(Duration::from_secs(60));
+    assert!(w.engine.has_client("a") && w.engine.has_client("b"));
+}
+
+#[test]
+fn invalid_ping_values_are_refused() {
+    let mut o = opts("me");
+    o.ping_max_out = 1;
+    assert_eq!(
+        Session::new(o, std::time::Instant::now(), 0)
+            .err()
+            .map(|e| e.to_string()),
+        Some("invalid ping values: interval=5 (min>0) maxOut=1 (min=2)".to_string())
+    );
+}
