@@ -89,7 +89,7 @@ pub const SPECS: &[Spec] = &[
         names: &["mb", "max_bytes"],
         kind: Kind::Str,
         value: "size",
-        help: "Max messages total size per channel (0 for unlimited) (default: 1000000000)",
+        help: "Max messages total size per channel (0 for unlimited) (default: 1024000000)",
     },
     Spec {
         names: &["ma", "max_age"],
@@ -337,6 +337,7 @@ fn engine_config(v: &Values) -> Result<ServerConfig, OptionsError> {
             .unwrap_or(1024)
             .max(1),
         seed: seed(),
+        trace: v.flag("SV") || v.flag("SDV"),
         ..defaults
     })
 }

@@ -192,6 +192,12 @@ fn log_event(event: ServerEvent) {
         ServerEvent::Refused { request, error } => {
             log!(Debug, "STREAM: Refused {request} request: {error}")
         }
+        ServerEvent::Trace {
+            direction,
+            subject,
+            reply,
+            size,
+        } => log!(Trace, "STREAM: {direction} [{subject}] reply={reply:?} {size} bytes"),
         ServerEvent::StoreFailed { error } => log!(Error, "STREAM: Store flush failed: {error}"),
         other => log!(Debug, "STREAM: {other:?}"),
     }

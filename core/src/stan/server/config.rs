@@ -25,6 +25,10 @@ pub struct ServerConfig {
     pub io_batch_size: usize,
     /// Seed of the engine's identifiers (inboxes).
     pub seed: u64,
+    /// Emit a [`ServerEvent::Trace`](super::ServerEvent::Trace) for every
+    /// request received and response (PubAcks included) sent (`-SV`);
+    /// deliveries and acks are not traced.
+    pub trace: bool,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +42,7 @@ impl Default for ServerConfig {
             limits: StoreLimits::default(),
             io_batch_size: 1024,
             seed: 0,
+            trace: false,
         }
     }
 }

@@ -180,6 +180,17 @@ pub enum ServerEvent {
         /// The error text sent.
         error: String,
     },
+    /// A protocol request received or a response sent (with `trace` on).
+    Trace {
+        /// `<-` received, `->` sent.
+        direction: &'static str,
+        /// NATS subject.
+        subject: String,
+        /// Reply subject, if any.
+        reply: String,
+        /// Payload size.
+        size: usize,
+    },
     /// The store failed to flush; the batch's PubAcks carry the error.
     StoreFailed {
         /// The store's error.
@@ -410,6 +421,19 @@ impl<S: Store> Server<S> {
         }
         // Everything else is ordered after the publishes received before it.
         self.commit(now);
+        if self.config.trace && !matches!(target, Target::Ack(_)) {
+            self.events.push_back(ServerEvent::Trace {
+                direction: "<-",
+                subject: String::from_utf8_lossy(&msg.subject).into_owned(),
+                reply: msg
+                    .reply
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default()
+                    .into_owned(),
+                size: msg.payload.len(),
+            });
+        }
         match target {
             Target::Publish => {}
             Target::Discover => self.handle_connect(now, msg),
@@ -501,6 +525,14 @@ impl<S: Store> Server<S> {
         if let Some(reply) = reply {
             if !reply.is_empty() {
                 let payload = Bytes::from(msg.encode_to_vec());
+                if self.config.trace {
+                    self.events.push_back(ServerEvent::Trace {
+                        direction: "->",
+                        subject: String::from_utf8_lossy(reply).into_owned(),
+                        reply: String::new(),
+                        size: payload.len(),
+                    });
+                }
                 self.publish(reply.clone(), None, payload);
             }
         }

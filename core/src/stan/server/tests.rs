@@ -1026,3 +1026,30 @@ fn per_channel_limits_inherit_from_wider_patterns() {
     let s = sub_from(&mut w, a, "foo.bar", StartPosition::First);
     assert_eq!(w.take_seqs(a, &s), [3, 4]);
 }
+
+#[test]
+fn trace_events_when_enabled() {
+    let mut w = World::new(ServerConfig {
+        trace: true,
+        ..ServerConfig::default()
+    });
+    let _a = w.connected("a");
+    let traced: Vec<_> = w
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Trace {
+                direction, subject, ..
+            } => Some((*direction, subject.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(traced[0], ("<-", "_STAN.discover.test-cluster".to_string()));
+    assert_eq!(traced[1], ("->", "_INBOX.a.1".to_string()));
+    let mut quiet = World::default_world();
+    quiet.connected("a");
+    assert!(!quiet
+        .events
+        .iter()
+        .any(|e| matches!(e, ServerEvent::Trace { .. })));
+}
