@@ -28,6 +28,19 @@ const READ_CHUNK: usize = 64 * 1024;
 pub async fn drive<A: NatsApp>(
     stack: &mut Stack<A>,
     stop: &Notify,
+    after_input: impl FnMut(&mut Stack<A>),
+) -> String {
+    let (_keep, mut none) = tokio::sync::mpsc::unbounded_channel::<()>();
+    drive_with(stack, stop, &mut none, |_, ()| {}, after_input).await
+}
+
+/// [`drive`], also feeding application commands from `commands` to
+/// `on_command` (a client API's requests) as they arrive.
+pub async fn drive_with<A: NatsApp, C>(
+    stack: &mut Stack<A>,
+    stop: &Notify,
+    commands: &mut tokio::sync::mpsc::UnboundedReceiver<C>,
+    mut on_command: impl FnMut(&mut Stack<A>, C),
     mut after_input: impl FnMut(&mut Stack<A>),
 ) -> String {
     let mut socket: Option<TcpStream> = None;
@@ -100,6 +113,13 @@ pub async fn drive<A: NatsApp>(
                 Ok(_) => stack.handle_input(Instant::now(), &mut input),
             },
             _ = sleep => stack.handle_timeout(Instant::now()),
+            Some(cmd) = commands.recv() => {
+                on_command(stack, cmd);
+                while let Ok(cmd) = commands.try_recv() {
+                    on_command(stack, cmd);
+                }
+                stack.handle_app_commands(Instant::now());
+            }
             _ = stop.notified() => {
                 stopping = true;
                 stack.close(Instant::now());

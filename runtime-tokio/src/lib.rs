@@ -23,10 +23,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod client;
 mod engine;
 mod external;
 mod router;
 
+pub use client::{
+    ConnectError, Connection, Msg, Options, PubAckFuture, StartAt, Subscription,
+    SubscriptionOptions,
+};
 pub use engine::EngineHandle;
-pub use external::{drive, ExternalEngine};
+pub use external::{drive, drive_with, ExternalEngine};
 pub use router::{LocalSession, RouterServer};
+pub use stan_core::stan::client::ClientError;

@@ -90,6 +90,12 @@ impl<A: NatsApp> Stack<A> {
         self.route(now);
     }
 
+    /// Hands over what the app queued after a command called on
+    /// [`Stack::app`] directly (publish, subscribe, ...).
+    pub fn handle_app_commands(&mut self, now: Instant) {
+        self.route(now);
+    }
+
     /// Closes the connection (terminal).
     pub fn close(&mut self, now: Instant) {
         self.route(now);

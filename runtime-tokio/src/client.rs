@@ -1,0 +1,570 @@
+//! The STAN client on tokio: [`Connection`] wraps the core's client
+//! [`Session`] stacked on a NATS client connection, driven by one task.
+//! API calls are requests to that task; every protocol decision is the
+//! session's. Publishing beyond the in-flight limit waits for a free slot.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use stan_core::nats::client::{ClientOptions, Connection as NatsConnection};
+use stan_core::nats::stack::Stack;
+use stan_core::stan::client::{ClientError, ClientEvent, ConnectOptions, Session, SubId};
+pub use stan_core::stan::client::{StartAt, SubscriptionOptions};
+use stan_proto::MsgProto;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::task::JoinHandle;
+
+/// Options of [`Connection::connect`] beyond the URL and IDs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// STAN settings (`cluster_id` and `client_id` are overwritten by
+    /// `connect`'s arguments).
+    pub stan: ConnectOptions,
+    /// Name of the NATS connection (default: the client ID). Credentials
+    /// for the NATS server go in the URL (`nats://user:pass@host:port`).
+    pub nats_name: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            stan: ConnectOptions::new("", ""),
+            nats_name: None,
+        }
+    }
+}
+
+/// Why `connect` failed.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The URL does not parse.
+    Url(String),
+    /// The STAN options are invalid, or the server refused.
+    Stan(ClientError),
+}
+
+impl std::error::Error for ConnectError {}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Url(e) => write!(f, "invalid NATS URL: {e}"),
+            ConnectError::Stan(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The outcome of one publish, once its PubAck (or failure) is known.
+type AckReceiver = oneshot::Receiver<Result<(), ClientError>>;
+/// Where a publish request learns that it was handed over.
+type PublishReply = oneshot::Sender<Result<AckReceiver, ClientError>>;
+
+enum Cmd {
+    Publish(String, Bytes, PublishReply),
+    Subscribe(
+        String,
+        SubscriptionOptions,
+        oneshot::Sender<Result<Subscription, ClientError>>,
+    ),
+    Ack(SubId, u64, oneshot::Sender<Result<(), ClientError>>),
+    Unsubscribe(SubId, bool, oneshot::Sender<Result<(), ClientError>>),
+    Close(oneshot::Sender<Result<(), ClientError>>),
+}
+
+/// What the driver task keeps between events.
+struct Waiters {
+    connected: Option<oneshot::Sender<Result<(), ClientError>>>,
+    /// Publishes waiting for an in-flight slot.
+    queued: VecDeque<(String, Bytes, PublishReply)>,
+    pub_acks: HashMap<String, oneshot::Sender<Result<(), ClientError>>>,
+    subscribing: HashMap<
+        SubId,
+        (
+            oneshot::Sender<Result<Subscription, ClientError>>,
+            Subscription,
+        ),
+    >,
+    subs: HashMap<SubId, mpsc::UnboundedSender<Msg>>,
+    unsubscribing: HashMap<SubId, oneshot::Sender<Result<(), ClientError>>>,
+    closing: Option<oneshot::Sender<Result<(), ClientError>>>,
+    cmd_tx: mpsc::UnboundedSender<Cmd>,
+    lost: watch::Sender<Option<ClientError>>,
+    stop: Arc<Notify>,
+}
+
+/// A NATS Streaming connection.
+///
+/// ```no_run
+/// use stan_tokio::{Connection, Options, StartAt, SubscriptionOptions};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let conn = Connection::connect("nats://127.0.0.1:4222", "test-cluster", "me", Options::default()).await?;
+/// conn.publish("orders", "hello").await?;
+/// let opts = SubscriptionOptions { durable: Some("d".into()), start: StartAt::First, ..Default::default() };
+/// let mut sub = conn.subscribe("orders", opts).await?;
+/// if let Some(msg) = sub.next().await {
+///     println!("{} {:?}", msg.sequence(), msg.data());
+/// }
+/// sub.close().await?; // the durable stays for a later resume
+/// conn.close().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    cmd_tx: mpsc::UnboundedSender<Cmd>,
+    lost: watch::Receiver<Option<ClientError>>,
+    task: Option<JoinHandle<()>>,
+}
+
+fn lock(w: &std::sync::Mutex<Waiters>) -> std::sync::MutexGuard<'_, Waiters> {
+    w.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn unix_now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn seed() -> u64 {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ (u64::from(std::process::id()) << 32)
+}
+
+impl Connection {
+    /// Connects to the NATS server at `url` (`nats://[user:pass@]host:port`,
+    /// comma-separated for several) and to the streaming server of
+    /// `cluster_id` as `client_id`.
+    pub async fn connect(
+        url: &str,
+        cluster_id: &str,
+        client_id: &str,
+        options: Options,
+    ) -> Result<Connection, ConnectError> {
+        let mut nats =
+            ClientOptions::with_servers(url).map_err(|e| ConnectError::Url(e.to_string()))?;
+        nats.name = Some(options.nats_name.unwrap_or_else(|| client_id.to_owned()));
+        nats.max_reconnects = None;
+        let mut stan = options.stan;
+        stan.cluster_id = cluster_id.to_owned();
+        stan.client_id = client_id.to_owned();
+        if stan.seed == 0 {
+            stan.seed = seed();
+        }
+        nats.seed = stan.seed ^ 0x6e61_7473;
+        let now = Instant::now();
+        let session = Session::new(stan, now, unix_now_ns()).map_err(ConnectError::Stan)?;
+        let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
+        let (lost_tx, lost) = watch::channel(None);
+        let (connected_tx, connected) = oneshot::channel();
+        let stop = Arc::new(Notify::new());
+        let waiters = Waiters {
+            connected: Some(connected_tx),
+            queued: VecDeque::new(),
+            pub_acks: HashMap::new(),
+            subscribing: HashMap::new(),
+            subs: HashMap::new(),
+            unsubscribing: HashMap::new(),
+            closing: None,
+            cmd_tx: cmd_tx.clone(),
+            lost: lost_tx,
+            stop: Arc::clone(&stop),
+        };
+        let task = tokio::spawn(async move {
+            // Both callbacks need the waiters; they never run at the same time.
+            let waiters = std::sync::Mutex::new(waiters);
+            let mut stack = Stack::new(NatsConnection::new(nats, now), session, now);
+            let reason = crate::external::drive_with(
+                &mut stack,
+                &stop,
+                &mut cmd_rx,
+                |s, cmd| lock(&waiters).command(s, cmd),
+                |s| lock(&waiters).events(s),
+            )
+            .await;
+            let mut waiters = waiters.into_inner().unwrap_or_else(|e| e.into_inner());
+            // The NATS connection is gone for good.
+            stack
+                .app
+                .handle_nats_closed(&format!("nats: connection closed ({reason})"));
+            waiters.events(&mut stack);
+            waiters.fail_all();
+        });
+        let result = connected
+            .await
+            .unwrap_or(Err(ClientError::ConnectionClosed));
+        let conn = Connection {
+            cmd_tx,
+            lost,
+            task: Some(task),
+        };
+        match result {
+            Ok(()) => Ok(conn),
+            Err(e) => Err(ConnectError::Stan(e)),
+        }
+    }
+
+    /// Publishes and waits for the PubAck.
+    pub async fn publish(&self, channel: &str, data: impl Into<Bytes>) -> Result<(), ClientError> {
+        self.publish_async(channel, data).await?.await
+    }
+
+    /// Publishes; returns once the message is handed to the connection
+    /// (waiting while `max_pub_acks_in_flight` publishes are unacknowledged)
+    /// with a [`PubAckFuture`] resolving to its PubAck's outcome.
+    pub async fn publish_async(
+        &self,
+        channel: &str,
+        data: impl Into<Bytes>,
+    ) -> Result<PubAckFuture, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::Publish(channel.to_owned(), data.into(), tx))?;
+        let ack = rx.await.unwrap_or(Err(ClientError::ConnectionClosed))?;
+        Ok(PubAckFuture { rx: ack })
+    }
+
+    /// Subscribes to `channel`.
+    pub async fn subscribe(
+        &self,
+        channel: &str,
+        options: SubscriptionOptions,
+    ) -> Result<Subscription, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::Subscribe(channel.to_owned(), options, tx))?;
+        rx.await.unwrap_or(Err(ClientError::ConnectionClosed))
+    }
+
+    /// Closes the connection (pending publishes fail with
+    /// `stan: connection closed`).
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Cmd::Close(tx))?;
+        let r = rx.await.unwrap_or(Err(ClientError::ConnectionClosed));
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        r
+    }
+
+    /// Resolves when the connection is lost (server replaced this client,
+    /// pings failed, NATS connection closed), with the reason. Not after
+    /// [`Connection::close`].
+    pub async fn connection_lost(&self) -> ClientError {
+        let mut rx = self.lost.clone();
+        loop {
+            if let Some(e) = rx.borrow_and_update().clone() {
+                return e;
+            }
+            if rx.changed().await.is_err() {
+                return ClientError::ConnectionClosed;
+            }
+        }
+    }
+
+    fn send(&self, cmd: Cmd) -> Result<(), ClientError> {
+        self.cmd_tx
+            .send(cmd)
+            .map_err(|_| ClientError::ConnectionClosed)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Without close(): stop the task; the server forgets us by heartbeats.
+        if self.task.is_some() {
+            let (tx, _) = oneshot::channel();
+            let _ = self.cmd_tx.send(Cmd::Close(tx));
+        }
+    }
+}
+
+impl Waiters {
+    fn command(&mut self, s: &mut Stack<Session>, cmd: Cmd) {
+        let now = Instant::now();
+        match cmd {
+            Cmd::Publish(channel, data, reply) => {
+                if self.queued.is_empty() {
+                    self.try_publish(s, now, channel, data, reply);
+                } else {
+                    self.queued.push_back((channel, data, reply));
+                }
+            }
+            Cmd::Subscribe(channel, options, reply) => {
+                match s.app.subscribe(now, &channel, &options) {
+                    Ok(id) => {
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        self.subs.insert(id, tx);
+                        let sub = Subscription {
+                            id,
+                            cmd_tx: self.cmd_tx.clone(),
+                            rx,
+                            manual_ack: options.manual_ack,
+                            done: false,
+                        };
+                        self.subscribing.insert(id, (reply, sub));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Cmd::Ack(id, seq, reply) => {
+                let _ = reply.send(s.app.ack(now, id, seq));
+            }
+            Cmd::Unsubscribe(id, close, reply) => match s.app.unsubscribe(now, id, close) {
+                Ok(()) => {
+                    self.unsubscribing.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Cmd::Close(reply) => match s.app.close(now) {
+                Ok(()) => self.closing = Some(reply),
+                Err(e) => {
+                    let _ = reply.send(if s.app.is_done() { Ok(()) } else { Err(e) });
+                    self.stop.notify_one();
+                }
+            },
+        }
+    }
+
+    fn try_publish(
+        &mut self,
+        s: &mut Stack<Session>,
+        now: Instant,
+        channel: String,
+        data: Bytes,
+        reply: PublishReply,
+    ) -> bool {
+        match s.app.publish(now, &channel, data.clone()) {
+            Ok(guid) => {
+                let (tx, rx) = oneshot::channel();
+                self.pub_acks.insert(guid, tx);
+                let _ = reply.send(Ok(rx));
+                true
+            }
+            Err(ClientError::TooManyPubAcksInFlight) => {
+                self.queued.push_front((channel, data, reply));
+                false
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                true
+            }
+        }
+    }
+
+    fn events(&mut self, s: &mut Stack<Session>) {
+        let mut freed = false;
+        while let Some(event) = s.app.poll_event() {
+            match event {
+                ClientEvent::Connected => {
+                    if let Some(tx) = self.connected.take() {
+                        let _ = tx.send(Ok(()));
+                    }
+                }
+                ClientEvent::ConnectFailed(e) => {
+                    if let Some(tx) = self.connected.take() {
+                        let _ = tx.send(Err(e));
+                    }
+                    self.stop.notify_one();
+                }
+                ClientEvent::PubAck { guid, result } => {
+                    freed = true;
+                    if let Some(tx) = self.pub_acks.remove(&guid) {
+                        let _ = tx.send(result);
+                    }
+                }
+                ClientEvent::Subscribed { sub, result } => {
+                    if let Some((tx, handle)) = self.subscribing.remove(&sub) {
+                        match result {
+                            Ok(()) => {
+                                let _ = tx.send(Ok(handle));
+                            }
+                            Err(e) => {
+                                self.subs.remove(&sub);
+                                let _ = tx.send(Err(e));
+                            }
+                        }
+                    }
+                }
+                ClientEvent::Message { sub, msg } => {
+                    if let Some(tx) = self.subs.get(&sub) {
+                        let _ = tx.send(Msg {
+                            msg,
+                            sub,
+                            cmd_tx: self.cmd_tx.clone(),
+                        });
+                    }
+                }
+                ClientEvent::Unsubscribed { sub, result } => {
+                    self.subs.remove(&sub);
+                    if let Some(tx) = self.unsubscribing.remove(&sub) {
+                        let _ = tx.send(result);
+                    }
+                }
+                ClientEvent::ConnectionLost(e) => {
+                    let _ = self.lost.send(Some(e));
+                    self.stop.notify_one();
+                }
+                ClientEvent::Closed(result) => {
+                    if let Some(tx) = self.closing.take() {
+                        let _ = tx.send(result);
+                    }
+                    self.stop.notify_one();
+                }
+                _ => {}
+            }
+        }
+        if freed {
+            let now = Instant::now();
+            while let Some((channel, data, reply)) = self.queued.pop_front() {
+                if reply.is_closed() {
+                    continue; // the caller gave up
+                }
+                if !self.try_publish(s, now, channel, data, reply) {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn fail_all(&mut self) {
+        for (_, _, reply) in self.queued.drain(..) {
+            let _ = reply.send(Err(ClientError::ConnectionClosed));
+        }
+        if let Some(tx) = self.connected.take() {
+            let _ = tx.send(Err(ClientError::ConnectionClosed));
+        }
+        if let Some(tx) = self.closing.take() {
+            let _ = tx.send(Ok(()));
+        }
+        self.subs.clear();
+    }
+}
+
+/// Resolves to the outcome of one publish.
+#[derive(Debug)]
+pub struct PubAckFuture {
+    rx: oneshot::Receiver<Result<(), ClientError>>,
+}
+
+impl std::future::Future for PubAckFuture {
+    type Output = Result<(), ClientError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(ClientError::ConnectionClosed)))
+    }
+}
+
+/// A subscription: a [`Stream`](futures_core::Stream) of [`Msg`]s.
+#[derive(Debug)]
+pub struct Subscription {
+    id: SubId,
+    cmd_tx: mpsc::UnboundedSender<Cmd>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    manual_ack: bool,
+    done: bool,
+}
+
+impl Subscription {
+    /// The next message (`None` once the subscription or connection ended).
+    pub async fn next(&mut self) -> Option<Msg> {
+        self.rx.recv().await
+    }
+
+    /// Whether messages must be acked with [`Msg::ack`].
+    pub fn is_manual_ack(&self) -> bool {
+        self.manual_ack
+    }
+
+    /// Removes the subscription (a durable is deleted).
+    pub async fn unsubscribe(mut self) -> Result<(), ClientError> {
+        self.end(false).await
+    }
+
+    /// Closes the subscription (a durable is kept for a later resume).
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        self.end(true).await
+    }
+
+    async fn end(&mut self, close: bool) -> Result<(), ClientError> {
+        self.done = true;
+        let (tx, rx) = oneshot::channel();
+        self.cmd_tx
+            .send(Cmd::Unsubscribe(self.id, close, tx))
+            .map_err(|_| ClientError::ConnectionClosed)?;
+        rx.await.unwrap_or(Err(ClientError::ConnectionClosed))
+    }
+}
+
+impl futures_core::Stream for Subscription {
+    type Item = Msg;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Msg>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// A received message.
+#[derive(Debug)]
+pub struct Msg {
+    msg: MsgProto,
+    sub: SubId,
+    cmd_tx: mpsc::UnboundedSender<Cmd>,
+}
+
+impl Msg {
+    /// Channel sequence.
+    pub fn sequence(&self) -> u64 {
+        self.msg.sequence
+    }
+
+    /// Payload.
+    pub fn data(&self) -> &Bytes {
+        &self.msg.data
+    }
+
+    /// Channel name.
+    pub fn subject(&self) -> &str {
+        &self.msg.subject
+    }
+
+    /// Unix nanoseconds at storage.
+    pub fn timestamp(&self) -> i64 {
+        self.msg.timestamp
+    }
+
+    /// Whether this is a redelivery.
+    pub fn redelivered(&self) -> bool {
+        self.msg.redelivered
+    }
+
+    /// Redeliveries so far.
+    pub fn redelivery_count(&self) -> u32 {
+        self.msg.redelivery_count
+    }
+
+    /// The whole protobuf message.
+    pub fn proto(&self) -> &MsgProto {
+        &self.msg
+    }
+
+    /// Acks the message (manual-ack subscriptions).
+    pub async fn ack(&self) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd_tx
+            .send(Cmd::Ack(self.sub, self.msg.sequence, tx))
+            .map_err(|_| ClientError::BadConnection)?;
+        rx.await.unwrap_or(Err(ClientError::BadConnection))
+    }
+}
