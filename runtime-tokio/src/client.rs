@@ -15,7 +15,7 @@ use stan_core::nats::stack::Stack;
 use stan_core::stan::client::{ClientError, ClientEvent, ConnectOptions, Session, SubId};
 pub use stan_core::stan::client::{StartAt, SubscriptionOptions};
 use stan_proto::MsgProto;
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 /// Options of [`Connection::connect`] beyond the URL and IDs.
@@ -58,10 +58,12 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
-/// The outcome of one publish, once its PubAck (or failure) is known.
-type AckReceiver = oneshot::Receiver<Result<(), ClientError>>;
-/// Where a publish request learns that it was handed over.
-type PublishReply = oneshot::Sender<Result<AckReceiver, ClientError>>;
+/// A publish on its way: where its outcome goes, and the in-flight slot it
+/// holds until then.
+struct PublishReply {
+    ack: oneshot::Sender<Result<(), ClientError>>,
+    _slot: OwnedSemaphorePermit,
+}
 
 enum Cmd {
     Publish(String, Bytes, PublishReply),
@@ -80,7 +82,7 @@ struct Waiters {
     connected: Option<oneshot::Sender<Result<(), ClientError>>>,
     /// Publishes waiting for an in-flight slot.
     queued: VecDeque<(String, Bytes, PublishReply)>,
-    pub_acks: HashMap<String, oneshot::Sender<Result<(), ClientError>>>,
+    pub_acks: HashMap<String, PublishReply>,
     subscribing: HashMap<
         SubId,
         (
@@ -94,6 +96,8 @@ struct Waiters {
     cmd_tx: mpsc::UnboundedSender<Cmd>,
     lost: watch::Sender<Option<ClientError>>,
     stop: Arc<Notify>,
+    /// In-flight publish slots (closed when the connection ends).
+    slots: Arc<Semaphore>,
 }
 
 /// A NATS Streaming connection.
@@ -116,6 +120,7 @@ struct Waiters {
 #[derive(Debug)]
 pub struct Connection {
     cmd_tx: mpsc::UnboundedSender<Cmd>,
+    slots: Arc<Semaphore>,
     lost: watch::Receiver<Option<ClientError>>,
     task: Option<JoinHandle<()>>,
 }
@@ -159,6 +164,9 @@ impl Connection {
         }
         nats.seed = stan.seed ^ 0x6e61_7473;
         let now = Instant::now();
+        let slots = Arc::new(Semaphore::new(
+            stan.max_pub_acks_in_flight.clamp(1, Semaphore::MAX_PERMITS),
+        ));
         let session = Session::new(stan, now, unix_now_ns()).map_err(ConnectError::Stan)?;
         let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
         let (lost_tx, lost) = watch::channel(None);
@@ -175,6 +183,7 @@ impl Connection {
             cmd_tx: cmd_tx.clone(),
             lost: lost_tx,
             stop: Arc::clone(&stop),
+            slots: Arc::clone(&slots),
         };
         let task = tokio::spawn(async move {
             // Both callbacks need the waiters; they never run at the same time.
@@ -201,6 +210,7 @@ impl Connection {
             .unwrap_or(Err(ClientError::ConnectionClosed));
         let conn = Connection {
             cmd_tx,
+            slots,
             lost,
             task: Some(task),
         };
@@ -223,10 +233,17 @@ impl Connection {
         channel: &str,
         data: impl Into<Bytes>,
     ) -> Result<PubAckFuture, ClientError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Cmd::Publish(channel.to_owned(), data.into(), tx))?;
-        let ack = rx.await.unwrap_or(Err(ClientError::ConnectionClosed))?;
-        Ok(PubAckFuture { rx: ack })
+        let slot = Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| ClientError::ConnectionClosed)?;
+        let (ack, rx) = oneshot::channel();
+        self.send(Cmd::Publish(
+            channel.to_owned(),
+            data.into(),
+            PublishReply { ack, _slot: slot },
+        ))?;
+        Ok(PubAckFuture { rx })
     }
 
     /// Subscribes to `channel`.
@@ -345,9 +362,7 @@ impl Waiters {
     ) -> bool {
         match s.app.publish(now, &channel, data.clone()) {
             Ok(guid) => {
-                let (tx, rx) = oneshot::channel();
-                self.pub_acks.insert(guid, tx);
-                let _ = reply.send(Ok(rx));
+                self.pub_acks.insert(guid, reply);
                 true
             }
             Err(ClientError::TooManyPubAcksInFlight) => {
@@ -355,7 +370,7 @@ impl Waiters {
                 false
             }
             Err(e) => {
-                let _ = reply.send(Err(e));
+                let _ = reply.ack.send(Err(e));
                 true
             }
         }
@@ -378,8 +393,8 @@ impl Waiters {
                 }
                 ClientEvent::PubAck { guid, result } => {
                     freed = true;
-                    if let Some(tx) = self.pub_acks.remove(&guid) {
-                        let _ = tx.send(result);
+                    if let Some(reply) = self.pub_acks.remove(&guid) {
+                        let _ = reply.ack.send(result);
                     }
                 }
                 ClientEvent::Subscribed { sub, result } => {
@@ -426,7 +441,7 @@ impl Waiters {
         if freed {
             let now = Instant::now();
             while let Some((channel, data, reply)) = self.queued.pop_front() {
-                if reply.is_closed() {
+                if reply.ack.is_closed() {
                     continue; // the caller gave up
                 }
                 if !self.try_publish(s, now, channel, data, reply) {
@@ -437,8 +452,12 @@ impl Waiters {
     }
 
     fn fail_all(&mut self) {
+        self.slots.close();
         for (_, _, reply) in self.queued.drain(..) {
-            let _ = reply.send(Err(ClientError::ConnectionClosed));
+            let _ = reply.ack.send(Err(ClientError::ConnectionClosed));
+        }
+        for (_, reply) in self.pub_acks.drain() {
+            let _ = reply.ack.send(Err(ClientError::ConnectionClosed));
         }
         if let Some(tx) = self.connected.take() {
             let _ = tx.send(Err(ClientError::ConnectionClosed));

@@ -2,13 +2,14 @@
 //! server: N publishers, M subscribers, message count and size, publishes
 //! synchronous or asynchronous with a window of outstanding PubAcks.
 //!
-//! Each benchmark client is a small STAN state machine over the core's NATS
-//! client connection (`stan_core::nats::stack`), driven on tokio. Until the
-//! STAN client session lands in the core, this file speaks the protocol
-//! (connect, publish, subscribe, ack, close) itself.
+//! By default each publisher and subscriber is a `stan_tokio::Connection`
+//! (the library client). With `--raw` they are instead minimal STAN state
+//! machines written here over the core's NATS connection
+//! (`stan_core::nats::stack`): the same protocol with none of the client
+//! API's bookkeeping, as a reference for what the client costs.
 //!
 //! ```text
-//! stan-bench [-s URL] [-c CLUSTER] [-id PREFIX] [-np N] [-ns M] [-n COUNT] [-ms SIZE] [-a] [-mpa WINDOW] [--embedded]
+//! stan-bench [-s URL] [-c CLUSTER] [-id PREFIX] [-np N] [-ns M] [-n COUNT] [-ms SIZE] [-a] [-mpa WINDOW] [--raw] [--embedded]
 //! ```
 //! With `--embedded` the benchmark starts our server (embedded NATS router
 //! and engine, memory store) in process on a free loopback port.
@@ -87,6 +88,12 @@ const SPECS: &[Spec] = &[
         kind: Kind::Int,
         value: "int",
         help: "max outstanding PubAcks with -a (default 1000)",
+    },
+    Spec {
+        names: &["raw"],
+        kind: Kind::Bool,
+        value: "",
+        help: "use the minimal protocol-level bench client instead of stan-tokio's Connection (a reference for the client's cost)",
     },
     Spec {
         names: &["embedded"],
@@ -404,6 +411,7 @@ struct Settings {
     count: u64,
     size: usize,
     window: u64,
+    raw: bool,
 }
 
 fn options(v: &flags::Values) -> Result<(Settings, bool), String> {
@@ -425,6 +433,7 @@ fn options(v: &flags::Values) -> Result<(Settings, bool), String> {
             count: int("n", 100_000, 1)?,
             size: int("ms", 128, 0)? as usize,
             window,
+            raw: v.flag("raw"),
         },
         v.flag("embedded"),
     ))
@@ -497,6 +506,130 @@ fn main() -> ExitCode {
 }
 
 async fn run(s: &Settings) -> Result<(), String> {
+    if s.raw {
+        run_raw(s).await
+    } else {
+        run_client(s).await
+    }
+}
+
+/// The workload on `stan_tokio::Connection`, one connection per
+/// publisher and subscriber.
+async fn run_client(s: &Settings) -> Result<(), String> {
+    use stan_tokio::{Connection, Options, SubscriptionOptions};
+    let channel = format!("{}.bench", s.prefix);
+    let data = Bytes::from(vec![b'x'; s.size]);
+    let pub_side = Arc::new(Side::default());
+    let sub_side = Arc::new(Side::default());
+    let connect = |id: String| {
+        let url = s.url.clone();
+        let cluster = s.cluster.clone();
+        let window = s.window;
+        async move {
+            let mut options = Options::default();
+            options.stan.max_pub_acks_in_flight = usize::try_from(window).unwrap_or(usize::MAX);
+            Connection::connect(&url, &cluster, &id, options)
+                .await
+                .map_err(|e| format!("{id}: {e}"))
+        }
+    };
+    let limit = Duration::from_secs(120);
+    let mut subs = Vec::new();
+    for i in 0..s.subs {
+        let conn = connect(format!("{}-sub-{i}", s.prefix)).await?;
+        let mut sub = conn
+            .subscribe(&channel, SubscriptionOptions::default())
+            .await
+            .map_err(|e| format!("subscribe: {e}"))?;
+        let side = Arc::clone(&sub_side);
+        let expected = s.count;
+        subs.push(tokio::spawn(async move {
+            let mut n = 0;
+            while n < expected {
+                match tokio::time::timeout(limit, sub.next()).await {
+                    Ok(Some(_)) => {
+                        side.record(Instant::now());
+                        n += 1;
+                    }
+                    _ => break,
+                }
+            }
+            let _ = conn.close().await;
+            n
+        }));
+    }
+    let per_pub = s.count / s.pubs;
+    let mut pubs = Vec::new();
+    for i in 0..s.pubs {
+        let n = if i == s.pubs - 1 {
+            s.count - per_pub * (s.pubs - 1)
+        } else {
+            per_pub
+        };
+        let conn = connect(format!("{}-pub-{i}", s.prefix)).await?;
+        let side = Arc::clone(&pub_side);
+        let channel = channel.clone();
+        let data = data.clone();
+        let sync = s.window <= 1;
+        pubs.push(tokio::spawn(async move {
+            // Acks are awaited in publish order by a second task.
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<stan_tokio::PubAckFuture>();
+            let ack_side = Arc::clone(&side);
+            let acks = tokio::spawn(async move {
+                while let Some(f) = rx.recv().await {
+                    if f.await.is_err() {
+                        ack_side.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ack_side.record(Instant::now());
+                }
+            });
+            for _ in 0..n {
+                if sync {
+                    if conn.publish(&channel, data.clone()).await.is_err() {
+                        side.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    side.record(Instant::now());
+                } else {
+                    match conn.publish_async(&channel, data.clone()).await {
+                        Ok(f) => {
+                            let _ = tx.send(f);
+                        }
+                        Err(_) => {
+                            side.errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            drop(tx);
+            let _ = acks.await;
+            let _ = conn.close().await;
+        }));
+    }
+    let all = async {
+        for p in pubs {
+            let _ = p.await;
+        }
+        let mut received = 0;
+        for t in subs {
+            received += t.await.unwrap_or(0);
+        }
+        received
+    };
+    let received = tokio::time::timeout(limit, all)
+        .await
+        .map_err(|_| format!("timed out after {limit:?}"))?;
+    if received < s.count * s.subs {
+        return Err(format!(
+            "subscribers received {received} of {}",
+            s.count * s.subs
+        ));
+    }
+    report(s, &pub_side, &sub_side);
+    Ok(())
+}
+
+/// The workload on the minimal protocol-level clients above.
+async fn run_raw(s: &Settings) -> Result<(), String> {
     let channel = format!("{}.bench", s.prefix);
     let data = Bytes::from(vec![b'x'; s.size]);
     let pub_side = Arc::new(Side::default());
@@ -606,13 +739,14 @@ fn report(s: &Settings, pubs: &Side, subs: &Side) {
     let pub_count = pubs.count.load(Ordering::Relaxed);
     let sub_count = subs.count.load(Ordering::Relaxed);
     println!(
-        "Starting benchmark [msgs={}, msgsize={}, pubs={}, subs={}, async={} window={}]",
+        "Starting benchmark [msgs={}, msgsize={}, pubs={}, subs={}, async={} window={}, client={}]",
         s.count,
         s.size,
         s.pubs,
         s.subs,
         s.window > 1,
-        s.window
+        s.window,
+        if s.raw { "raw" } else { "stan-tokio" }
     );
     let (pr, pd) = rate(pub_count, pubs.span());
     let (sr, sd) = rate(sub_count, subs.span());

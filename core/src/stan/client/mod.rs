@@ -112,7 +112,6 @@ struct Sub {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     Request(u64),
-    PubAck(u64),
     Ping,
 }
 
@@ -143,8 +142,11 @@ pub struct Session {
     next_token: u64,
     requests: BTreeMap<u64, (Pending, Instant)>,
     /// Publish serial -> (guid, deadline).
-    pub_acks: BTreeMap<u64, (String, Instant)>,
-    guid_serial: std::collections::HashMap<String, u64>,
+    /// Publishes awaiting their PubAck: GUID -> serial.
+    pub_pending: std::collections::HashMap<String, u64>,
+    /// PubAck deadlines in publish order (pub ack wait is constant, so this
+    /// is time order); entries already acked are skipped lazily.
+    pub_deadlines: VecDeque<(Instant, u64, String)>,
     next_serial: u64,
     subs: BTreeMap<SubId, Sub>,
     sid_subs: BTreeMap<u64, SubId>,
@@ -184,8 +186,8 @@ impl Session {
             timers: BTreeSet::new(),
             next_token: 1,
             requests: BTreeMap::new(),
-            pub_acks: BTreeMap::new(),
-            guid_serial: std::collections::HashMap::new(),
+            pub_pending: std::collections::HashMap::new(),
+            pub_deadlines: VecDeque::new(),
             next_serial: 1,
             subs: BTreeMap::new(),
             sid_subs: BTreeMap::new(),
@@ -241,7 +243,7 @@ impl Session {
 
     /// Publishes awaiting their PubAck.
     pub fn pub_acks_in_flight(&self) -> usize {
-        self.pub_acks.len()
+        self.pub_pending.len()
     }
 
     /// The connID sent to the server.
@@ -297,7 +299,7 @@ impl Session {
     ) -> Result<String, ClientError> {
         let now = self.advance(now);
         let prefix = self.response()?.pub_prefix.clone();
-        if self.pub_acks.len() >= self.options.max_pub_acks_in_flight.max(1) {
+        if self.pub_pending.len() >= self.options.max_pub_acks_in_flight.max(1) {
             return Err(ClientError::TooManyPubAcksInFlight);
         }
         let guid = self.nuid.next_id();
@@ -316,9 +318,9 @@ impl Session {
         let serial = self.next_serial;
         self.next_serial += 1;
         let deadline = now + self.options.pub_ack_wait;
-        self.pub_acks.insert(serial, (guid.clone(), deadline));
-        self.guid_serial.insert(guid.clone(), serial);
-        self.timers.insert((deadline, Timer::PubAck(serial)));
+        self.pub_pending.insert(guid.clone(), serial);
+        self.pub_deadlines
+            .push_back((deadline, serial, guid.clone()));
         self.commands.push_back(NatsCommand::Publish {
             subject: Bytes::from(subject),
             reply: Some(self.ack_subject.clone()),
@@ -523,7 +525,12 @@ impl Session {
     /// The next deadline.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|(t, _)| *t)
+        let timer = self.timers.first().map(|(t, _)| *t);
+        let pub_ack = self.pub_deadlines.front().map(|(t, _, _)| *t);
+        match (timer, pub_ack) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // --- inputs ---------------------------------------------------------------
@@ -554,6 +561,22 @@ impl Session {
     /// Time passed: request and PubAck timeouts, pings.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
+        while self
+            .pub_deadlines
+            .front()
+            .is_some_and(|(at, _, _)| *at <= now)
+        {
+            let Some((_, serial, guid)) = self.pub_deadlines.pop_front() else {
+                break;
+            };
+            if self.pub_pending.get(&guid) == Some(&serial) {
+                self.pub_pending.remove(&guid);
+                self.events.push_back(ClientEvent::PubAck {
+                    guid,
+                    result: Err(ClientError::PubAckTimeout),
+                });
+            }
+        }
         while let Some(&(at, timer)) = self.timers.first() {
             if at > now || self.phase == Phase::Done {
                 break;
@@ -561,15 +584,6 @@ impl Session {
             self.timers.remove(&(at, timer));
             match timer {
                 Timer::Request(token) => self.request_timed_out(token),
-                Timer::PubAck(serial) => {
-                    if let Some((guid, _)) = self.pub_acks.remove(&serial) {
-                        self.guid_serial.remove(&guid);
-                        self.events.push_back(ClientEvent::PubAck {
-                            guid,
-                            result: Err(ClientError::PubAckTimeout),
-                        });
-                    }
-                }
                 Timer::Ping => self.send_ping(now),
             }
         }
@@ -627,18 +641,27 @@ impl Session {
         let Ok(ack) = PubAck::decode(msg.payload) else {
             return;
         };
-        let Some(serial) = self.guid_serial.remove(&ack.guid) else {
-            return;
-        };
-        if let Some((guid, deadline)) = self.pub_acks.remove(&serial) {
-            self.timers.remove(&(deadline, Timer::PubAck(serial)));
-            let result = if ack.error.is_empty() {
-                Ok(())
-            } else {
-                Err(ClientError::Server(ack.error))
-            };
-            self.events.push_back(ClientEvent::PubAck { guid, result });
+        if self.pub_pending.remove(&ack.guid).is_none() {
+            return; // unknown, late (timed out) or duplicate
         }
+        // Acked entries at the front are done with: keep the front live so
+        // `poll_timeout` does not wake for them.
+        while self
+            .pub_deadlines
+            .front()
+            .is_some_and(|(_, serial, guid)| self.pub_pending.get(guid) != Some(serial))
+        {
+            self.pub_deadlines.pop_front();
+        }
+        let result = if ack.error.is_empty() {
+            Ok(())
+        } else {
+            Err(ClientError::Server(ack.error))
+        };
+        self.events.push_back(ClientEvent::PubAck {
+            guid: ack.guid,
+            result,
+        });
     }
 
     fn handle_delivery(&mut self, sid: u64, msg: InboundMessage) {
@@ -801,14 +824,15 @@ impl Session {
     }
 
     fn fail_publishes(&mut self) {
-        for (_, (guid, _)) in std::mem::take(&mut self.pub_acks) {
-            self.events.push_back(ClientEvent::PubAck {
-                guid,
-                result: Err(ClientError::ConnectionClosed),
-            });
+        for (_, serial, guid) in std::mem::take(&mut self.pub_deadlines) {
+            if self.pub_pending.get(&guid) == Some(&serial) {
+                self.events.push_back(ClientEvent::PubAck {
+                    guid,
+                    result: Err(ClientError::ConnectionClosed),
+                });
+            }
         }
-        self.guid_serial.clear();
-        self.timers.retain(|(_, t)| !matches!(t, Timer::PubAck(_)));
+        self.pub_pending.clear();
     }
 
     /// Ends the session with a terminal event.
