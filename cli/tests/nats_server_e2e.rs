@@ -1,0 +1,132 @@
+//! Our client against our `stan-server` through Debian's `nats-server`
+//! (`-ns`), as separate processes over loopback. `scripts/install-deps.sh`
+//! installs `nats-server`; `NATS_SERVER` may point at another binary.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use stan_tokio::{ClientError, Connection, Options, StartAt, SubscriptionOptions};
+use tokio::time::timeout;
+
+const T: Duration = Duration::from_secs(10);
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn nats_server() -> String {
+    if let Ok(p) = std::env::var("NATS_SERVER") {
+        return p;
+    }
+    for p in ["/usr/sbin/nats-server", "/usr/bin/nats-server"] {
+        if std::path::Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!("nats-server not found: run scripts/install-deps.sh (or set NATS_SERVER)");
+}
+
+fn wait_port(port: u16) {
+    let deadline = Instant::now() + T;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "port {port} never opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn connect_retrying(url: &str, id: &str, options: Options) -> Connection {
+    let deadline = Instant::now() + T;
+    loop {
+        match Connection::connect(url, "test-cluster", id, options.clone()).await {
+            Ok(c) => return c,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("connect: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_and_server_through_debian_nats_server() {
+    let port = free_port();
+    let _nats = Kill(
+        Command::new(nats_server())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts"),
+    );
+    wait_port(port);
+    let url = format!("nats://127.0.0.1:{port}");
+    let stan = Kill(
+        Command::new(env!("CARGO_BIN_EXE_stan-server"))
+            .args(["-ns", &url, "-hbi", "1s", "-hbt", "1s", "-hbf", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("stan-server starts"),
+    );
+    let c = connect_retrying(&url, "e2e", Options::default()).await;
+    for i in 1..=50 {
+        c.publish("e2e", format!("m{i}")).await.unwrap();
+    }
+    let durable = SubscriptionOptions {
+        durable: Some("d".into()),
+        start: StartAt::First,
+        manual_ack: true,
+        ..Default::default()
+    };
+    let mut s = c.subscribe("e2e", durable.clone()).await.unwrap();
+    for seq in 1..=50 {
+        let m = timeout(T, s.next()).await.unwrap().unwrap();
+        assert_eq!(m.sequence(), seq);
+        assert_eq!(m.data().as_ref(), format!("m{seq}").as_bytes());
+        if seq <= 30 {
+            m.ack().await.unwrap();
+        }
+    }
+    s.close().await.unwrap();
+    let mut s = c.subscribe("e2e", durable).await.unwrap();
+    let m = timeout(T, s.next()).await.unwrap().unwrap();
+    assert_eq!(
+        (m.sequence(), m.redelivered()),
+        (31, true),
+        "unacked ones come back first"
+    );
+    // Heartbeats every second keep the client registered meanwhile.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    c.publish("e2e", "still here").await.unwrap();
+
+    // A client with fast pings learns when the streaming server dies.
+    let mut fast = Options::default();
+    fast.stan.ping_interval = 1;
+    fast.stan.ping_max_out = 2;
+    let lossy = connect_retrying(&url, "lossy", fast).await;
+    drop(stan);
+    let reason = timeout(T, lossy.connection_lost())
+        .await
+        .expect("told in time");
+    assert_eq!(reason, ClientError::MaxPings);
+    // And a new connection is refused while no streaming server runs.
+    let again = Connection::connect(&url, "test-cluster", "again", Options::default()).await;
+    assert_eq!(
+        again.err().map(|e| e.to_string()),
+        Some("stan: connect request timeout (possibly wrong cluster ID?)".into())
+    );
+}
