@@ -1,21 +1,43 @@
 //! `stan-tokio`: the tokio adapter of `stan-core`.
 //!
-//! Today it serves the embedded NATS server: [`RouterServer`] accepts TCP
-//! connections and drives a [`stan_core::nats::router::Router`] with them, and
-//! [`LocalSession`] attaches an in-process peer to the same router. The
-//! adapter moves bytes and time only; the router makes every decision.
+//! * The client: [`Connection`] (connect, publish and wait for the ack,
+//!   [`Connection::publish_async`], subscriptions as [`Stream`](futures_core::Stream)s
+//!   of [`Msg`] with manual [`Msg::ack`], unsubscribe or close, connection
+//!   close, [`Connection::connection_lost`]).
+//! * The server: [`RouterServer`] serves the embedded NATS server on a TCP
+//!   listener; [`RouterServer::run_engine`] runs the streaming engine in
+//!   process against it; [`ExternalEngine`] runs the engine against an
+//!   external NATS server instead (`-ns`).
 //!
-//! ```no_run
+//! The adapter moves bytes and time only; the core's state machines make
+//! every decision.
+//!
+//! A complete round trip, server included:
+//!
+//! ```
 //! use stan_core::nats::router::RouterConfig;
-//! use stan_tokio::RouterServer;
+//! use stan_core::stan::server::ServerConfig;
+//! use stan_core::stan::store::MemStore;
+//! use stan_tokio::{Connection, Options, RouterServer, StartAt, SubscriptionOptions};
 //!
 //! #[tokio::main]
-//! async fn main() -> std::io::Result<()> {
-//!     let server = RouterServer::bind("127.0.0.1:4222", RouterConfig::default()).await?;
-//!     let local = server.attach_local(Default::default());
-//!     local.subscribe("greetings.>", None, "1").expect("valid subject");
-//!     let mut got = Vec::new();
-//!     local.recv_many(&mut got).await; // messages published by TCP clients
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // The server: embedded NATS on a free port, engine in process.
+//!     let server = RouterServer::bind("127.0.0.1:0", RouterConfig::default()).await?;
+//!     let engine = server.run_engine(ServerConfig::default(), MemStore::new(100), |_| {});
+//!     let url = format!("nats://{}", server.local_addr());
+//!
+//!     // The client.
+//!     let conn = Connection::connect(&url, "test-cluster", "example", Options::default()).await?;
+//!     conn.publish("greetings", "hello").await?;
+//!     let opts = SubscriptionOptions { start: StartAt::First, ..Default::default() };
+//!     let mut sub = conn.subscribe("greetings", opts).await?;
+//!     let msg = sub.next().await.expect("a message");
+//!     assert_eq!((msg.sequence(), msg.data().as_ref()), (1, &b"hello"[..]));
+//!     sub.unsubscribe().await?;
+//!     conn.close().await?;
+//!
+//!     engine.stop().await;
 //!     server.shutdown().await;
 //!     Ok(())
 //! }
