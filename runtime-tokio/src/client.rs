@@ -526,6 +526,18 @@ impl Subscription {
     }
 }
 
+impl Drop for Subscription {
+    /// A subscription dropped without [`Subscription::unsubscribe`] or
+    /// [`Subscription::close`] is closed (a durable is kept), so the server
+    /// stops sending messages nobody will read.
+    fn drop(&mut self) {
+        if !self.done {
+            let (tx, _) = oneshot::channel();
+            let _ = self.cmd_tx.send(Cmd::Unsubscribe(self.id, true, tx));
+        }
+    }
+}
+
 impl futures_core::Stream for Subscription {
     type Item = Msg;
 
