@@ -475,6 +475,17 @@ pub struct PubAckFuture {
     rx: oneshot::Receiver<Result<(), ClientError>>,
 }
 
+impl PubAckFuture {
+    /// The outcome if it is already known, without waiting.
+    pub fn try_result(&mut self) -> Option<Result<(), ClientError>> {
+        match self.rx.try_recv() {
+            Ok(r) => Some(r),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(ClientError::ConnectionClosed)),
+        }
+    }
+}
+
 impl std::future::Future for PubAckFuture {
     type Output = Result<(), ClientError>;
 

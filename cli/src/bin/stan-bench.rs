@@ -572,36 +572,35 @@ async fn run_client(s: &Settings) -> Result<(), String> {
         let data = data.clone();
         let sync = s.window <= 1;
         pubs.push(tokio::spawn(async move {
-            // Acks are awaited in publish order by a second task.
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<stan_tokio::PubAckFuture>();
-            let ack_side = Arc::clone(&side);
-            let acks = tokio::spawn(async move {
-                while let Some(f) = rx.recv().await {
-                    if f.await.is_err() {
-                        ack_side.errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    ack_side.record(Instant::now());
+            // Outstanding PubAcks, oldest first: checked without waiting
+            // after each publish, awaited at the end.
+            let mut pending: VecDeque<stan_tokio::PubAckFuture> = VecDeque::new();
+            let settle = |r: Result<(), stan_tokio::ClientError>, side: &Side| {
+                if r.is_err() {
+                    side.errors.fetch_add(1, Ordering::Relaxed);
                 }
-            });
+                side.record(Instant::now());
+            };
             for _ in 0..n {
                 if sync {
-                    if conn.publish(&channel, data.clone()).await.is_err() {
+                    let r = conn.publish(&channel, data.clone()).await;
+                    settle(r, &side);
+                    continue;
+                }
+                match conn.publish_async(&channel, data.clone()).await {
+                    Ok(f) => pending.push_back(f),
+                    Err(_) => {
                         side.errors.fetch_add(1, Ordering::Relaxed);
                     }
-                    side.record(Instant::now());
-                } else {
-                    match conn.publish_async(&channel, data.clone()).await {
-                        Ok(f) => {
-                            let _ = tx.send(f);
-                        }
-                        Err(_) => {
-                            side.errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                }
+                while let Some(r) = pending.front_mut().and_then(|f| f.try_result()) {
+                    pending.pop_front();
+                    settle(r, &side);
                 }
             }
-            drop(tx);
-            let _ = acks.await;
+            for f in pending {
+                settle(f.await, &side);
+            }
             let _ = conn.close().await;
         }));
     }
