@@ -1,0 +1,7 @@
+//! The conformance suite on tokio (server and client).
+
+mod adapters;
+
+use adapters::tokio_rt::{TokioClient, TokioServer};
+
+stan_conformance::conformance_suite!(tokio_server_tokio_client, TokioServer, TokioClient);
