@@ -1,6 +1,6 @@
 //! `stan-cli`: the binaries' shared pieces (Go-style flags, logging, option
-//! translation). The binaries are `stan-server` (and, as the project grows,
-//! `stan-pub`, `stan-sub`, `stan-bench`).
+//! translation). The binaries are `stan-server`, `stan-pub`, `stan-sub`,
+//! `stan-bench` and `stan-nats-bench`.
 //!
 //! ```
 //! use stan_cli::server_opts::{parse, Command};
@@ -16,3 +16,4 @@
 pub mod flags;
 pub mod log;
 pub mod server_opts;
+pub mod tool_opts;
