@@ -1,1 +1,60 @@
-//! placeholder
+//! `stan-mio`: the mio adapter of `stan-core`, with a blocking API.
+//!
+//! * The client: [`Connection`] (connect, [`Connection::publish`] waiting
+//!   for the ack, [`Connection::publish_async`] with a [`PubAckHandle`],
+//!   subscriptions with every STAN option as blocking receivers /
+//!   iterators of [`Msg`] with manual [`Msg::ack`], unsubscribe or close,
+//!   connection close, [`Connection::connection_lost`]). Each connection
+//!   runs its own [`EventLoop`] on a background thread; API calls are
+//!   commands sent to it through a [`LoopHandle`].
+//! * The server: [`Server`] serves the embedded NATS server on a TCP
+//!   listener from one single-threaded mio loop ([`Server::run`] or
+//!   [`Server::spawn`]), with the streaming engine attached in process
+//!   ([`Server::with_engine`]); [`ExternalEngine`] runs the engine against
+//!   an external NATS server instead (`-ns`).
+//!
+//! The adapter moves bytes and time only; the core's state machines make
+//! every decision.
+//!
+//! A complete round trip, server included:
+//!
+//! ```
+//! use std::time::Duration;
+//! use stan_core::nats::router::RouterConfig;
+//! use stan_core::stan::server::ServerConfig;
+//! use stan_core::stan::store::MemStore;
+//! use stan_mio::{Connection, Options, Server, StartAt, SubscriptionOptions};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // The server: embedded NATS on a free port, engine in process.
+//!     let server = Server::bind("127.0.0.1:0", RouterConfig::default())?
+//!         .with_engine(ServerConfig::default(), MemStore::new(100), |_| {})
+//!         .spawn()?;
+//!     let url = format!("nats://{}", server.local_addr());
+//!
+//!     // The client.
+//!     let conn = Connection::connect(&url, "test-cluster", "example", Options::default())?;
+//!     conn.publish("greetings", "hello")?;
+//!     let opts = SubscriptionOptions { start: StartAt::First, ..Default::default() };
+//!     let sub = conn.subscribe("greetings", opts)?;
+//!     let msg = sub.recv_timeout(Duration::from_secs(5)).expect("a message");
+//!     assert_eq!((msg.sequence(), msg.data().as_ref()), (1, &b"hello"[..]));
+//!     sub.unsubscribe()?;
+//!     conn.close()?;
+//!
+//!     server.shutdown()?;
+//!     Ok(())
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod external;
+mod io;
+mod server;
+
+pub use client::{ConnectError, Connection, Msg, Options, PubAckHandle, Subscription};
+pub use external::{EventLoop, ExternalEngine, LoopHandle};
+pub use server::{Control, Server, ServerHandle};
+pub use stan_core::stan::client::{ClientError, ConnectOptions, StartAt, SubscriptionOptions};

@@ -1,0 +1,429 @@
+//! A [`Stack`] (a NATS-level state machine over a NATS client connection)
+//! driven over TCP by a blocking mio loop, and the STAN engine run that way
+//! against an external NATS server (`-ns`). The loop dials when the core
+//! asks, moves bytes, commands and time, and makes no protocol decision.
+
+use std::io;
+use std::net::ToSocketAddrs;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use stan_core::nats::client::{ClientOptions, Connection, Event, ServerAddr};
+use stan_core::nats::stack::{NatsApp, Stack};
+use stan_core::stan::server::{Server as Engine, ServerConfig, ServerEvent};
+use stan_core::stan::store::Store;
+
+use crate::io::{read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd, READ_CHUNK};
+
+const SOCKET: Token = Token(0);
+const WAKE: Token = Token(1);
+/// How long the last output may take to leave once the connection closed.
+const FINAL_FLUSH: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+struct LoopShared {
+    waker: Waker,
+    stop: AtomicBool,
+}
+
+/// Sends commands to an [`EventLoop`] from any thread and wakes it. Cheap
+/// to clone.
+pub struct LoopHandle<C> {
+    tx: mpsc::Sender<C>,
+    shared: Arc<LoopShared>,
+}
+
+impl<C> std::fmt::Debug for LoopHandle<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoopHandle").finish_non_exhaustive()
+    }
+}
+
+impl<C> Clone for LoopHandle<C> {
+    fn clone(&self) -> Self {
+        LoopHandle {
+            tx: self.tx.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<C> LoopHandle<C> {
+    /// Queues `command` for the loop's `on_command`; gives it back if the
+    /// loop is gone.
+    pub fn send(&self, command: C) -> Result<(), C> {
+        self.tx.send(command).map_err(|e| e.0)?;
+        let _ = self.shared.waker.wake();
+        Ok(())
+    }
+
+    /// Asks the loop to close the connection and return.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        let _ = self.shared.waker.wake();
+    }
+}
+
+/// A blocking loop driving one [`Stack`] over TCP, with a mailbox of
+/// application commands of type `C` ([`LoopHandle::send`]).
+pub struct EventLoop<C> {
+    poll: Poll,
+    events: Events,
+    commands: mpsc::Receiver<C>,
+    shared: Arc<LoopShared>,
+    socket: Option<TcpStream>,
+    /// `WRITABLE` interest registered.
+    writable: bool,
+    /// The read budget ran out: read again before waiting.
+    again: bool,
+    input: BytesMut,
+    out: OutQueue,
+    scratch: Vec<u8>,
+}
+
+impl<C> std::fmt::Debug for EventLoop<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("connected", &self.socket.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> EventLoop<C> {
+    /// A loop and the handle that commands it.
+    pub fn new() -> io::Result<(EventLoop<C>, LoopHandle<C>)> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKE)?;
+        let shared = Arc::new(LoopShared {
+            waker,
+            stop: AtomicBool::new(false),
+        });
+        let (tx, commands) = mpsc::channel();
+        let handle = LoopHandle {
+            tx,
+            shared: Arc::clone(&shared),
+        };
+        let event_loop = EventLoop {
+            poll,
+            events: Events::with_capacity(64),
+            commands,
+            shared,
+            socket: None,
+            writable: false,
+            again: false,
+            input: BytesMut::new(),
+            out: OutQueue::default(),
+            scratch: vec![0; READ_CHUNK],
+        };
+        Ok((event_loop, handle))
+    }
+
+    /// Runs `stack` on this thread until its connection closes for good or
+    /// [`LoopHandle::stop`] is called; returns the close reason.
+    ///
+    /// `on_command` receives each command sent with [`LoopHandle::send`]
+    /// (call the app's commands on `stack.app`; the loop then calls
+    /// [`Stack::handle_app_commands`]). `after_input` runs before every wait
+    /// (drain app-level outputs such as engine or client events there).
+    /// Dials block the loop for at most the connection's `connect_timeout`.
+    pub fn drive<A: NatsApp>(
+        &mut self,
+        stack: &mut Stack<A>,
+        mut on_command: impl FnMut(&mut Stack<A>, C),
+        mut after_input: impl FnMut(&mut Stack<A>),
+    ) -> String {
+        let mut stopping = false;
+        loop {
+            after_input(stack);
+            // Events first: they tell us to dial or drop the socket.
+            while let Some(event) = stack.poll_event() {
+                match event {
+                    Event::WantConnect { server } => self.dial(stack, &server),
+                    Event::Disconnected { .. } => self.drop_socket(),
+                    Event::Closed { reason } => {
+                        self.flush_final(stack);
+                        self.drop_socket();
+                        return reason.to_string();
+                    }
+                    _ => {}
+                }
+            }
+            if stopping {
+                self.flush_final(stack);
+                self.drop_socket();
+                return "stopped".into();
+            }
+            if self.shared.stop.load(Ordering::Acquire) {
+                stopping = true;
+                stack.close(Instant::now());
+                continue;
+            }
+            if self.flush(stack).is_err() {
+                self.drop_socket();
+                stack.handle_transport_closed(Instant::now());
+                continue;
+            }
+            let timeout = if self.again {
+                Some(Duration::ZERO)
+            } else {
+                timeout_until(stack.poll_timeout(), Instant::now())
+            };
+            if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.drop_socket();
+                    stack.close(Instant::now());
+                    continue;
+                }
+            }
+            let now = Instant::now();
+            let readable = std::mem::take(&mut self.again)
+                || self.events.iter().any(|e| {
+                    e.token() == SOCKET && (e.is_readable() || e.is_read_closed() || e.is_error())
+                });
+            if readable {
+                self.read(stack, now);
+            }
+            let mut commanded = false;
+            while let Ok(command) = self.commands.try_recv() {
+                on_command(stack, command);
+                commanded = true;
+            }
+            if commanded {
+                stack.handle_app_commands(now);
+            }
+            if stack.poll_timeout().is_some_and(|t| t <= now) {
+                stack.handle_timeout(now);
+            }
+        }
+    }
+
+    /// Dials `server` (each resolved address in turn, bounded by the
+    /// connection's `connect_timeout`) and reports the outcome.
+    fn dial<A: NatsApp>(&mut self, stack: &mut Stack<A>, server: &ServerAddr) {
+        self.drop_socket();
+        let timeout = stack
+            .conn
+            .options()
+            .connect_timeout
+            .max(Duration::from_millis(1));
+        match connect(&server.host, server.port, timeout) {
+            Ok(mut socket) => {
+                let registered =
+                    self.poll
+                        .registry()
+                        .register(&mut socket, SOCKET, Interest::READABLE);
+                if registered.is_err() {
+                    return stack.handle_transport_failed(Instant::now());
+                }
+                self.socket = Some(socket);
+                self.input.clear();
+                stack.handle_transport_connected(Instant::now());
+            }
+            Err(_) => stack.handle_transport_failed(Instant::now()),
+        }
+    }
+
+    fn read<A: NatsApp>(&mut self, stack: &mut Stack<A>, now: Instant) {
+        let Some(socket) = self.socket.as_mut() else {
+            return;
+        };
+        let end = read_burst(socket, &mut self.input, &mut self.scratch, |input| {
+            stack.handle_input(now, input);
+        });
+        match end {
+            ReadEnd::WouldBlock => {}
+            ReadEnd::Budget => self.again = true,
+            ReadEnd::Closed => {
+                self.drop_socket();
+                stack.handle_transport_closed(now);
+            }
+        }
+    }
+
+    /// Writes what the stack has to send until done or `WouldBlock`
+    /// (then waits for `WRITABLE`).
+    fn flush<A: NatsApp>(&mut self, stack: &mut Stack<A>) -> io::Result<()> {
+        while let Some(chunk) = stack.poll_transmit() {
+            self.out.push(chunk);
+        }
+        let Some(socket) = self.socket.as_mut() else {
+            self.out.clear();
+            return Ok(());
+        };
+        let want_writable = !self.out.write_to(socket)?;
+        if want_writable != self.writable {
+            let interest = if want_writable {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            self.poll.registry().reregister(socket, SOCKET, interest)?;
+            self.writable = want_writable;
+        }
+        Ok(())
+    }
+
+    /// Writes the last output, waiting up to [`FINAL_FLUSH`] for the socket.
+    fn flush_final<A: NatsApp>(&mut self, stack: &mut Stack<A>) {
+        let deadline = Instant::now() + FINAL_FLUSH;
+        loop {
+            if self.flush(stack).is_err() || self.out.is_empty() || self.socket.is_none() {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            let _ = self.poll.poll(&mut self.events, Some(deadline - now));
+        }
+    }
+
+    fn drop_socket(&mut self) {
+        if let Some(mut socket) = self.socket.take() {
+            let _ = self.poll.registry().deregister(&mut socket);
+        }
+        self.writable = false;
+        self.again = false;
+        self.out.clear();
+    }
+}
+
+fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in (host, port).to_socket_addrs()? {
+        match std::net::TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => {
+                s.set_nonblocking(true)?;
+                let _ = s.set_nodelay(true);
+                return Ok(TcpStream::from_std(s));
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// The close reason, once known, and its waiters.
+#[derive(Debug, Default)]
+struct Closed {
+    reason: Mutex<Option<String>>,
+    cv: Condvar,
+}
+
+/// The STAN engine against an external NATS server, on its own thread.
+/// Dropping it asks the engine to stop without waiting.
+///
+/// ```no_run
+/// use stan_core::stan::server::ServerConfig;
+/// use stan_core::stan::store::MemStore;
+/// use stan_mio::ExternalEngine;
+///
+/// let engine = ExternalEngine::start(
+///     "nats://127.0.0.1:4222",
+///     ServerConfig::default(),
+///     MemStore::new(100),
+///     |e| eprintln!("{e:?}"),
+/// )?;
+/// if let Some(reason) = engine.closed(None) {
+///     eprintln!("NATS connection closed: {reason}");
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct ExternalEngine {
+    handle: LoopHandle<()>,
+    closed: Arc<Closed>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ExternalEngine {
+    /// Starts the engine connecting to `url` (`nats://[user:pass@]host:port`,
+    /// comma-separated for several servers). Reconnects forever. A URL that
+    /// does not parse is an `InvalidInput` error.
+    pub fn start<S, F>(
+        url: &str,
+        config: ServerConfig,
+        store: S,
+        mut on_event: F,
+    ) -> io::Result<ExternalEngine>
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        let mut options = ClientOptions::with_servers(url)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        options.name = Some(format!("_NSS-{}-general", config.cluster_id));
+        options.max_reconnects = None;
+        options.reconnect_wait = Duration::from_millis(250);
+        options.seed = config.seed ^ 0x9e37_79b9;
+        let (mut event_loop, handle) = EventLoop::new()?;
+        let closed = Arc::new(Closed::default());
+        let done = Arc::clone(&closed);
+        let thread = std::thread::Builder::new()
+            .name("stan-mio-engine".into())
+            .spawn(move || {
+                let now = Instant::now();
+                let conn = Connection::new(options, now);
+                let engine = Engine::new(config, store, now, unix_now_ns());
+                let mut stack = Stack::new(conn, engine, now);
+                let reason = event_loop.drive(
+                    &mut stack,
+                    |_, ()| {},
+                    |s| {
+                        while let Some(e) = s.app.poll_event() {
+                            on_event(e);
+                        }
+                    },
+                );
+                *done.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+                done.cv.notify_all();
+            })?;
+        Ok(ExternalEngine {
+            handle,
+            closed,
+            thread: Some(thread),
+        })
+    }
+
+    /// Waits until the NATS connection closed for good and returns the
+    /// reason; `None` if `timeout` (`None`: forever) passed first.
+    pub fn closed(&self, timeout: Option<Duration>) -> Option<String> {
+        let guard = self.closed.reason.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = match timeout {
+            None => self
+                .closed
+                .cv
+                .wait_while(guard, |r| r.is_none())
+                .unwrap_or_else(|e| e.into_inner()),
+            Some(t) => {
+                self.closed
+                    .cv
+                    .wait_timeout_while(guard, t, |r| r.is_none())
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+        guard.clone()
+    }
+
+    /// Closes the NATS connection and waits for the engine's thread.
+    pub fn stop(mut self) {
+        self.handle.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ExternalEngine {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.handle.stop();
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Byte moving shared by the server loop and the client loop: reads drained
+//! to `WouldBlock` (with a budget), a queue of output chunks written
+//! vectored, the clock values the core is given at construction.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Bytes asked of one `read` call.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+/// Reads per readiness event before other sockets get their turn.
+const READ_BUDGET: usize = 16;
+/// Most chunks handed to one vectored write.
+pub(crate) const MAX_IOVECS: usize = 64;
+
+/// How a read burst ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadEnd {
+    /// Drained: wait for the next readiness edge.
+    WouldBlock,
+    /// The budget ran out with data possibly left: read again soon.
+    Budget,
+    /// End of stream or an error: the transport is gone.
+    Closed,
+}
+
+/// Reads from `src` until `WouldBlock`, the budget or EOF, appending to
+/// `input` and calling `feed` after every read (so `input` keeps only a
+/// partial op between reads). `scratch` is a reusable buffer.
+pub(crate) fn read_burst(
+    src: &mut impl Read,
+    input: &mut BytesMut,
+    scratch: &mut [u8],
+    mut feed: impl FnMut(&mut BytesMut),
+) -> ReadEnd {
+    for _ in 0..READ_BUDGET {
+        match src.read(scratch) {
+            Ok(0) => return ReadEnd::Closed,
+            Ok(n) => {
+                input.extend_from_slice(&scratch[..n]);
+                feed(input);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::WouldBlock,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return ReadEnd::Closed,
+        }
+    }
+    ReadEnd::Budget
+}
+
+/// Output chunks not yet written (the remainder of a partial write first).
+#[derive(Debug, Default)]
+pub(crate) struct OutQueue {
+    chunks: VecDeque<Bytes>,
+}
+
+impl OutQueue {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    pub(crate) fn push(&mut self, chunk: Bytes) {
+        if !chunk.is_empty() {
+            self.chunks.push_back(chunk);
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.chunks.clear();
+    }
+
+    /// Writes until the queue is empty (`Ok(true)`) or the socket would
+    /// block (`Ok(false)`).
+    pub(crate) fn write_to(&mut self, dst: &mut impl Write) -> io::Result<bool> {
+        while !self.chunks.is_empty() {
+            let mut iov = [IoSlice::new(&[]); MAX_IOVECS];
+            let n = self.chunks.len().min(MAX_IOVECS);
+            for (slot, chunk) in iov.iter_mut().zip(self.chunks.iter()) {
+                *slot = IoSlice::new(chunk);
+            }
+            let result = dst.write_vectored(&iov[..n]);
+            let mut written = match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(w) => w,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            while written > 0 {
+                let Some(front) = self.chunks.front_mut() else {
+                    break;
+                };
+                if written >= front.len() {
+                    written -= front.len();
+                    self.chunks.pop_front();
+                } else {
+                    front.advance(written);
+                    written = 0;
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Unix nanoseconds now (the wall clock handed to a core state machine once,
+/// at construction).
+pub(crate) fn unix_now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// A seed for identifiers when the caller gave none.
+pub(crate) fn seed() -> u64 {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ (u64::from(std::process::id()) << 32)
+}
+
+/// The earliest of two optional deadlines.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The poll timeout for `deadline` seen at `now`.
+pub(crate) fn timeout_until(
+    deadline: Option<Instant>,
+    now: Instant,
+) -> Option<std::time::Duration> {
+    deadline.map(|d| d.saturating_duration_since(now))
+}

@@ -1,0 +1,598 @@
+//! The embedded NATS server on mio: one thread, one [`Poll`], the router
+//! and (optionally) the streaming engine in process.
+//!
+//! Each turn of the loop: wait for readiness or the next deadline, read
+//! every readable socket to `WouldBlock` into the router, fire due timers,
+//! pump the engine (`pump_local`), then write the output of every session
+//! the router reported. `WRITABLE` interest is registered only while a
+//! session has output the socket did not take. Every decision (what to
+//! answer, whom to deliver to, when to close) is the router's or the
+//! engine's.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use stan_core::nats::router::{
+    CloseReason, ConnId, Router, RouterConfig, RouterEvent, RouterStats,
+};
+use stan_core::stan::server::{
+    attach_local, pump_local, Server as Engine, ServerConfig, ServerEvent,
+};
+use stan_core::stan::store::Store;
+
+use crate::io::{earliest, read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd};
+use crate::io::{MAX_IOVECS, READ_CHUNK};
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const FIRST_CONN: usize = 2;
+/// How long shutdown waits for sessions to flush.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Pause before accepting again after an accept error (out of descriptors).
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+type Request = Box<dyn FnOnce(&Router) + Send>;
+
+#[derive(Debug)]
+struct Shared {
+    stop: AtomicBool,
+    waker: Waker,
+}
+
+/// A remote control of a [`Server`]: shut it down, or look at its router,
+/// from any thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Control {
+    shared: Arc<Shared>,
+    requests: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control").finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    /// Asks the loop to stop accepting, close every session (flushing what
+    /// is pending, for up to five seconds) and return from [`Server::run`].
+    pub fn shutdown(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        let _ = self.shared.waker.wake();
+    }
+
+    /// Runs `f` on the router inside the loop and returns its result;
+    /// `None` once the loop has ended. Blocks until the loop answers, so do
+    /// not call it from the loop's own thread (an engine event callback).
+    pub fn inspect<R, F>(&self, f: F) -> Option<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Router) -> R + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        let request: Request = Box::new(move |router| {
+            let _ = tx.send(f(router));
+        });
+        self.requests.send(request).ok()?;
+        self.shared.waker.wake().ok()?;
+        rx.recv().ok()
+    }
+
+    /// Router counters (`None` once the loop has ended).
+    pub fn stats(&self) -> Option<RouterStats> {
+        self.inspect(|r| r.stats())
+    }
+
+    /// Open sessions, the engine's included (`None` once the loop ended).
+    pub fn connection_count(&self) -> Option<usize> {
+        self.inspect(|r| r.connection_count())
+    }
+}
+
+/// The streaming engine attached in process, its store type erased.
+trait LocalEngine: Send {
+    fn conn(&self) -> ConnId;
+    /// Fires due timers, then moves messages both ways until quiet.
+    fn step(&mut self, router: &mut Router, now: Instant);
+    fn poll_timeout(&self) -> Option<Instant>;
+}
+
+struct Attached<S: Store, F> {
+    engine: Engine<S>,
+    conn: ConnId,
+    on_event: F,
+}
+
+impl<S, F> LocalEngine for Attached<S, F>
+where
+    S: Store + Send,
+    F: FnMut(ServerEvent) + Send,
+{
+    fn conn(&self) -> ConnId {
+        self.conn
+    }
+
+    fn step(&mut self, router: &mut Router, now: Instant) {
+        if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+            self.engine.handle_timeout(now);
+        }
+        pump_local(router, self.conn, &mut self.engine, now);
+        while let Some(event) = self.engine.poll_event() {
+            (self.on_event)(event);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.engine.poll_timeout()
+    }
+}
+
+/// One TCP session.
+struct Conn {
+    id: ConnId,
+    stream: TcpStream,
+    input: BytesMut,
+    /// Chunks taken from the router, not yet written.
+    out: OutQueue,
+    /// `WRITABLE` interest registered.
+    writable: bool,
+    /// The router ended the session: close once the output is written.
+    closing: bool,
+    /// When the current batch of output first hit `WouldBlock`.
+    stalled_at: Option<Instant>,
+}
+
+/// The embedded NATS server: a [`Router`] on a TCP listener, served by a
+/// single-threaded mio loop, with the streaming engine optionally attached
+/// in process ([`Server::with_engine`]).
+///
+/// ```no_run
+/// use stan_core::nats::router::RouterConfig;
+/// use stan_core::stan::server::ServerConfig;
+/// use stan_core::stan::store::MemStore;
+/// use stan_mio::Server;
+///
+/// let server = Server::bind("0.0.0.0:4222", RouterConfig::default())?
+///     .with_engine(ServerConfig::default(), MemStore::new(100), |e| eprintln!("{e:?}"));
+/// let control = server.control(); // call control.shutdown() from elsewhere
+/// server.run()?; // blocks until shut down
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Server {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    local_addr: SocketAddr,
+    router: Router,
+    engine: Option<Box<dyn LocalEngine>>,
+    conns: HashMap<Token, Conn>,
+    tokens: HashMap<ConnId, Token>,
+    next_token: usize,
+    control: Control,
+    requests: mpsc::Receiver<Request>,
+    /// Sessions whose read budget ran out with data possibly left.
+    again: Vec<Token>,
+    /// Sessions with output waiting for `WRITABLE`.
+    blocked: HashSet<Token>,
+    /// Sessions to write to at the end of this turn.
+    dirty: Vec<Token>,
+    accept_retry: Option<Instant>,
+    scratch: Vec<u8>,
+    write_deadline: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("connections", &self.conns.len())
+            .field("engine", &self.engine.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds `addr`. The router's `INFO` announces the bound port. Nothing
+    /// is served until [`Server::run`] or [`Server::spawn`].
+    pub fn bind(addr: impl ToSocketAddrs, mut config: RouterConfig) -> io::Result<Server> {
+        let std_listener = std::net::TcpListener::bind(addr)?;
+        std_listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(std_listener);
+        let local_addr = listener.local_addr()?;
+        config.port = local_addr.port();
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let (requests_tx, requests) = mpsc::channel();
+        let control = Control {
+            shared: Arc::new(Shared {
+                stop: AtomicBool::new(false),
+                waker,
+            }),
+            requests: requests_tx,
+        };
+        Ok(Server {
+            poll,
+            listener: Some(listener),
+            local_addr,
+            write_deadline: config.write_deadline,
+            router: Router::new(config, Instant::now()),
+            engine: None,
+            conns: HashMap::new(),
+            tokens: HashMap::new(),
+            next_token: FIRST_CONN,
+            control,
+            requests,
+            again: Vec::new(),
+            blocked: HashSet::new(),
+            dirty: Vec::new(),
+            accept_retry: None,
+            scratch: vec![0; READ_CHUNK],
+        })
+    }
+
+    /// Attaches a STAN engine over `store` to the router, in process (no
+    /// TCP hop). `on_event` receives its events (for logging) on the loop's
+    /// thread. Replaces an engine attached before.
+    pub fn with_engine<S, F>(mut self, config: ServerConfig, store: S, on_event: F) -> Server
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        let now = Instant::now();
+        if let Some(old) = self.engine.take() {
+            self.router.handle_transport_closed(now, old.conn());
+        }
+        let conn = attach_local(&mut self.router, now, &config.cluster_id);
+        let engine = Engine::new(config, store, now, unix_now_ns());
+        self.engine = Some(Box::new(Attached {
+            engine,
+            conn,
+            on_event,
+        }));
+        self
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle to shut the loop down or inspect the router from another
+    /// thread.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// Runs the loop on a new thread.
+    pub fn spawn(self) -> io::Result<ServerHandle> {
+        let local_addr = self.local_addr;
+        let control = self.control();
+        let thread = std::thread::Builder::new()
+            .name("stan-mio-server".into())
+            .spawn(move || self.run())?;
+        Ok(ServerHandle {
+            local_addr,
+            control,
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs the loop on this thread until [`Control::shutdown`] and the
+    /// sessions have flushed (at most five seconds more). Errors only if
+    /// polling itself fails.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut shutdown_deadline: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            let timeout = if self.again.is_empty() {
+                timeout_until(earliest(self.next_deadline(), shutdown_deadline), now)
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    WAKER => {}
+                    token => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read(token, now);
+                        }
+                        if event.is_writable() {
+                            self.dirty.push(token);
+                        }
+                    }
+                }
+            }
+            for token in std::mem::take(&mut self.again) {
+                self.read(token, now);
+            }
+            while let Ok(request) = self.requests.try_recv() {
+                request(&self.router);
+            }
+            if shutdown_deadline.is_none() && self.control.shared.stop.load(Ordering::Acquire) {
+                shutdown_deadline = Some(now + SHUTDOWN_GRACE);
+                self.begin_shutdown(now);
+            }
+            self.turn(now);
+            if shutdown_deadline.is_some_and(|d| self.conns.is_empty() || now >= d) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The earliest of the router's, the engine's and the loop's deadlines.
+    fn next_deadline(&self) -> Option<Instant> {
+        let engine = self.engine.as_ref().and_then(|e| e.poll_timeout());
+        let mut at = earliest(self.router.poll_timeout(), engine);
+        at = earliest(at, self.accept_retry);
+        for token in &self.blocked {
+            let stalled = self.conns.get(token).and_then(|c| c.stalled_at);
+            at = earliest(at, stalled.map(|s| s + self.write_deadline));
+        }
+        at
+    }
+
+    /// Everything after the inputs: timers, the engine, router events,
+    /// writes.
+    fn turn(&mut self, now: Instant) {
+        if self.router.poll_timeout().is_some_and(|t| t <= now) {
+            self.router.handle_timeout(now);
+        }
+        let stalled: Vec<Token> = self
+            .blocked
+            .iter()
+            .copied()
+            .filter(|t| {
+                let c = self.conns.get(t);
+                c.and_then(|c| c.stalled_at)
+                    .is_some_and(|s| s + self.write_deadline <= now)
+            })
+            .collect();
+        for token in stalled {
+            match self.conns.get(&token) {
+                Some(c) if c.closing => self.drop_conn(token, now),
+                Some(c) => self.router.handle_write_stalled(now, c.id),
+                None => {}
+            }
+        }
+        if self.accept_retry.is_some_and(|t| t <= now) {
+            self.accept_retry = None;
+            self.accept(now);
+        }
+        if let Some(engine) = self.engine.as_mut() {
+            engine.step(&mut self.router, now);
+        }
+        self.dispatch(now);
+    }
+
+    /// Turns router events into writes and closes until none are left.
+    fn dispatch(&mut self, now: Instant) {
+        loop {
+            while let Some(event) = self.router.poll_event() {
+                match event {
+                    RouterEvent::OutputReady(conn) => {
+                        if let Some(&token) = self.tokens.get(&conn) {
+                            self.dirty.push(token);
+                        }
+                    }
+                    RouterEvent::SessionClosed { conn, reason } => {
+                        let Some(&token) = self.tokens.get(&conn) else {
+                            continue;
+                        };
+                        if reason == CloseReason::SlowConsumer {
+                            // The router dropped its output: stop at once.
+                            self.drop_conn(token, now);
+                        } else if let Some(c) = self.conns.get_mut(&token) {
+                            c.closing = true;
+                            self.dirty.push(token);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if self.dirty.is_empty() {
+                return;
+            }
+            for token in std::mem::take(&mut self.dirty) {
+                self.flush(token, now);
+            }
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
+        let Some(listener) = self.listener.as_ref() else {
+            return;
+        };
+        loop {
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let token = Token(self.next_token);
+                    self.next_token += 1;
+                    let registry = self.poll.registry();
+                    if registry
+                        .register(&mut stream, token, Interest::READABLE)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    let id = self.router.handle_accept(now, &peer.to_string());
+                    self.tokens.insert(id, token);
+                    self.conns.insert(
+                        token,
+                        Conn {
+                            id,
+                            stream,
+                            input: BytesMut::new(),
+                            out: OutQueue::default(),
+                            writable: false,
+                            closing: false,
+                            stalled_at: None,
+                        },
+                    );
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.accept_retry = Some(now + ACCEPT_RETRY);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, token: Token, now: Instant) {
+        let Some(c) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let (router, id) = (&mut self.router, c.id);
+        let end = read_burst(&mut c.stream, &mut c.input, &mut self.scratch, |input| {
+            router.handle_input(now, id, input);
+        });
+        match end {
+            ReadEnd::WouldBlock => {}
+            ReadEnd::Budget => self.again.push(token),
+            // The peer is gone: nothing more can be written either.
+            ReadEnd::Closed => self.drop_conn(token, now),
+        }
+    }
+
+    /// Writes the session's output until done or `WouldBlock`, taking at
+    /// most [`MAX_IOVECS`] chunks from the router at a time (the rest stays
+    /// in the router, which counts it for its slow-consumer limit).
+    fn flush(&mut self, token: Token, now: Instant) {
+        let Some(c) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let done = loop {
+            if c.out.is_empty() {
+                c.stalled_at = None;
+                while c.out.len() < MAX_IOVECS {
+                    match self.router.poll_transmit(c.id) {
+                        Some(chunk) => c.out.push(chunk),
+                        None => break,
+                    }
+                }
+                if c.out.is_empty() {
+                    break Ok(true);
+                }
+            }
+            match c.out.write_to(&mut c.stream) {
+                Ok(true) => {}
+                other => break other,
+            }
+        };
+        let want_writable = match done {
+            Err(_) => return self.drop_conn(token, now),
+            Ok(true) if c.closing => {
+                let _ = c.stream.shutdown(Shutdown::Write);
+                return self.drop_conn(token, now);
+            }
+            Ok(true) => false,
+            Ok(false) => {
+                c.stalled_at.get_or_insert(now);
+                true
+            }
+        };
+        if want_writable != c.writable {
+            let interest = if want_writable {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let _ = self
+                .poll
+                .registry()
+                .reregister(&mut c.stream, token, interest);
+            c.writable = want_writable;
+            if want_writable {
+                self.blocked.insert(token);
+            } else {
+                self.blocked.remove(&token);
+            }
+        }
+    }
+
+    /// Closes the socket and tells the router.
+    fn drop_conn(&mut self, token: Token, now: Instant) {
+        let Some(mut c) = self.conns.remove(&token) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        self.tokens.remove(&c.id);
+        self.blocked.remove(&token);
+        self.router.handle_transport_closed(now, c.id);
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(mut engine) = self.engine.take() {
+            engine.step(&mut self.router, now);
+            self.router.handle_transport_closed(now, engine.conn());
+        }
+        self.router.shutdown(now);
+    }
+}
+
+/// A [`Server`] running on its own thread ([`Server::spawn`]). Dropping it
+/// asks the server to shut down without waiting.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    control: Control,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A remote control of the loop.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// Router counters (`None` once the loop has ended).
+    pub fn stats(&self) -> Option<RouterStats> {
+        self.control.stats()
+    }
+
+    /// Shuts the server down (see [`Control::shutdown`]) and waits for its
+    /// thread.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        self.control.shutdown();
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the server thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.control.shutdown();
+        }
+    }
+}
