@@ -1,4 +1,5 @@
 //! The blocking wrappers of each runtime adapter for the suite.
 #![allow(dead_code)]
 
+pub mod mio_rt;
 pub mod tokio_rt;
