@@ -1,1 +1,65 @@
-//! placeholder
+//! `stan-smol`: the smol adapter of `stan-core`.
+//!
+//! * The client: [`Connection`] (connect, publish and wait for the ack,
+//!   [`Connection::publish_async`], subscriptions as [`Stream`](futures_core::Stream)s
+//!   of [`Msg`] with manual [`Msg::ack`], unsubscribe or close, connection
+//!   close, [`Connection::connection_lost`]).
+//! * The server: [`RouterServer`] serves the embedded NATS server on a TCP
+//!   listener; [`RouterServer::run_engine`] runs the streaming engine in
+//!   process against it; [`ExternalEngine`] runs the engine against an
+//!   external NATS server instead (`-ns`).
+//!
+//! Tasks run on smol's global executor ([`smol::spawn`]; one thread unless
+//! `SMOL_THREADS` says more); the caller may await on any executor (e.g.
+//! [`smol::block_on`]). The public surface is the same as `stan-tokio`'s,
+//! except that [`drive`] takes its stop signal as a channel receiver. The adapter moves bytes and time only; the
+//! core's state machines make every decision.
+//!
+//! A complete round trip, server included:
+//!
+//! ```
+//! use stan_core::nats::router::RouterConfig;
+//! use stan_core::stan::server::ServerConfig;
+//! use stan_core::stan::store::MemStore;
+//! use stan_smol::{Connection, Options, RouterServer, StartAt, SubscriptionOptions};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     smol::block_on(async {
+//!         // The server: embedded NATS on a free port, engine in process.
+//!         let server = RouterServer::bind("127.0.0.1:0", RouterConfig::default()).await?;
+//!         let engine = server.run_engine(ServerConfig::default(), MemStore::new(100), |_| {});
+//!         let url = format!("nats://{}", server.local_addr());
+//!
+//!         // The client.
+//!         let conn = Connection::connect(&url, "test-cluster", "example", Options::default()).await?;
+//!         conn.publish("greetings", "hello").await?;
+//!         let opts = SubscriptionOptions { start: StartAt::First, ..Default::default() };
+//!         let mut sub = conn.subscribe("greetings", opts).await?;
+//!         let msg = sub.next().await.expect("a message");
+//!         assert_eq!((msg.sequence(), msg.data().as_ref()), (1, &b"hello"[..]));
+//!         sub.unsubscribe().await?;
+//!         conn.close().await?;
+//!
+//!         engine.stop().await;
+//!         server.shutdown().await;
+//!         Ok(())
+//!     })
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod engine;
+mod external;
+mod router;
+mod wake;
+
+pub use client::{
+    ConnectError, Connection, Msg, Options, PubAckFuture, StartAt, Subscription,
+    SubscriptionOptions,
+};
+pub use engine::EngineHandle;
+pub use external::{drive, drive_with, ExternalEngine};
+pub use router::{LocalSession, RouterServer};
+pub use stan_core::stan::client::ClientError;

@@ -1,0 +1,251 @@
+//! A [`Stack`] (a NATS-level state machine over a NATS client connection)
+//! driven over TCP on smol, and the STAN engine run that way against an
+//! external NATS server (`-ns`). The driver dials when the core asks, moves
+//! bytes and time, and makes no protocol decision.
+
+use std::future::pending;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use smol::channel::{self, Receiver, Sender};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::TcpStream;
+use smol::{future, Task, Timer};
+use stan_core::nats::client::{ClientOptions, Connection, Event, UrlError};
+use stan_core::nats::stack::{NatsApp, Stack};
+use stan_core::stan::server::{Server, ServerConfig, ServerEvent};
+use stan_core::stan::store::Store;
+
+use crate::engine::unix_now_ns;
+use crate::wake::{sleep_until, Latch, SetOnDrop};
+
+/// Bytes read per read call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Runs `stack` until its connection closes for good or a `()` arrives on
+/// `stop` (closing every sender of `stop` does not stop it). `after_input`
+/// runs after every input (to drain app-level outputs such as engine
+/// events). Returns the close reason.
+pub async fn drive<A: NatsApp>(
+    stack: &mut Stack<A>,
+    stop: &Receiver<()>,
+    after_input: impl FnMut(&mut Stack<A>),
+) -> String {
+    let (_keep, none) = channel::unbounded::<()>();
+    drive_with(stack, stop, &none, |_, ()| {}, after_input).await
+}
+
+/// What woke the driver.
+enum Wake<C> {
+    Read(io::Result<usize>),
+    Timer,
+    Command(C),
+    Stop,
+}
+
+/// [`drive`], also feeding application commands from `commands` to
+/// `on_command` (a client API's requests) as they arrive.
+pub async fn drive_with<A: NatsApp, C>(
+    stack: &mut Stack<A>,
+    stop: &Receiver<()>,
+    commands: &Receiver<C>,
+    mut on_command: impl FnMut(&mut Stack<A>, C),
+    mut after_input: impl FnMut(&mut Stack<A>),
+) -> String {
+    let mut socket: Option<TcpStream> = None;
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut scratch = vec![0u8; READ_CHUNK];
+    let mut out: Vec<Bytes> = Vec::new();
+    let mut stopping = false;
+    loop {
+        after_input(stack);
+        // Events first: they tell us to dial or drop the socket.
+        while let Some(event) = stack.poll_event() {
+            match event {
+                Event::WantConnect { server } => {
+                    // The core's handshake bound also bounds the dial.
+                    let limit = stack.conn.options().connect_timeout;
+                    let dial = future::or(
+                        async {
+                            TcpStream::connect((server.host.as_str(), server.port))
+                                .await
+                                .ok()
+                        },
+                        async {
+                            Timer::after(limit).await;
+                            None
+                        },
+                    )
+                    .await;
+                    match dial {
+                        Some(s) => {
+                            let _ = s.set_nodelay(true);
+                            socket = Some(s);
+                            input.clear();
+                            stack.handle_transport_connected(Instant::now());
+                        }
+                        None => stack.handle_transport_failed(Instant::now()),
+                    }
+                }
+                Event::Disconnected { .. } => {
+                    socket = None;
+                    out.clear();
+                }
+                Event::Closed { reason } => {
+                    let _ = flush(&mut socket, stack, &mut out).await;
+                    return reason.to_string();
+                }
+                _ => {}
+            }
+        }
+        if stopping {
+            let _ = flush(&mut socket, stack, &mut out).await;
+            return "stopped".into();
+        }
+        if flush(&mut socket, stack, &mut out).await.is_err() {
+            socket = None;
+            stack.handle_transport_closed(Instant::now());
+            continue;
+        }
+        let deadline = stack.poll_timeout();
+        let read = async {
+            match socket.as_mut() {
+                Some(s) => Wake::Read(s.read(&mut scratch).await),
+                None => pending().await,
+            }
+        };
+        let sleep = async {
+            sleep_until(deadline).await;
+            Wake::Timer
+        };
+        let command = async {
+            match commands.recv().await {
+                Ok(cmd) => Wake::Command(cmd),
+                Err(_) => pending().await,
+            }
+        };
+        let stopped = async {
+            match stop.recv().await {
+                Ok(()) => Wake::Stop,
+                Err(_) => pending().await,
+            }
+        };
+        // Random order, like `tokio::select!`: no source starves the others.
+        match future::race(future::race(read, sleep), future::race(command, stopped)).await {
+            Wake::Read(Ok(0) | Err(_)) => {
+                socket = None;
+                stack.handle_transport_closed(Instant::now());
+            }
+            Wake::Read(Ok(n)) => {
+                input.extend_from_slice(&scratch[..n]);
+                stack.handle_input(Instant::now(), &mut input);
+            }
+            Wake::Timer => stack.handle_timeout(Instant::now()),
+            Wake::Command(cmd) => {
+                on_command(stack, cmd);
+                while let Ok(cmd) = commands.try_recv() {
+                    on_command(stack, cmd);
+                }
+                stack.handle_app_commands(Instant::now());
+            }
+            Wake::Stop => {
+                stopping = true;
+                stack.close(Instant::now());
+            }
+        }
+    }
+}
+
+/// Writes everything the stack has to send.
+async fn flush<A: NatsApp>(
+    socket: &mut Option<TcpStream>,
+    stack: &mut Stack<A>,
+    out: &mut Vec<Bytes>,
+) -> io::Result<()> {
+    while let Some(chunk) = stack.poll_transmit() {
+        out.push(chunk);
+    }
+    let Some(s) = socket.as_mut() else {
+        out.clear();
+        return Ok(());
+    };
+    for chunk in out.drain(..) {
+        s.write_all(&chunk).await?;
+    }
+    Ok(())
+}
+
+/// The STAN engine against an external NATS server. Dropping it does not
+/// stop it; call [`ExternalEngine::stop`].
+#[derive(Debug)]
+pub struct ExternalEngine {
+    stop: Sender<()>,
+    closed: Arc<Latch<String>>,
+    task: Option<Task<()>>,
+}
+
+impl ExternalEngine {
+    /// Starts the engine connecting to `url` (`nats://[user:pass@]host:port`,
+    /// comma-separated for several servers). Reconnects forever.
+    pub fn start<S, F>(
+        url: &str,
+        config: ServerConfig,
+        store: S,
+        mut on_event: F,
+    ) -> Result<Self, UrlError>
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        let mut options = ClientOptions::with_servers(url)?;
+        options.name = Some(format!("_NSS-{}-general", config.cluster_id));
+        options.max_reconnects = None;
+        options.reconnect_wait = Duration::from_millis(250);
+        options.seed = config.seed ^ 0x9e37_79b9;
+        let now = Instant::now();
+        let conn = Connection::new(options, now);
+        let engine = Server::new(config, store, now, unix_now_ns());
+        let (stop, stop_rx) = channel::bounded(1);
+        let closed = Arc::new(Latch::default());
+        let task_closed = Arc::clone(&closed);
+        let task = smol::spawn(async move {
+            let _ended = SetOnDrop(Arc::clone(&task_closed), "engine task ended".to_owned());
+            let mut stack = Stack::new(conn, engine, now);
+            let reason = drive(&mut stack, &stop_rx, |s| {
+                while let Some(e) = s.app.poll_event() {
+                    on_event(e);
+                }
+            })
+            .await;
+            task_closed.set(reason);
+        });
+        Ok(ExternalEngine {
+            stop,
+            closed,
+            task: Some(task),
+        })
+    }
+
+    /// Resolves when the NATS connection closed for good, with the reason.
+    pub async fn closed(&self) -> String {
+        self.closed.wait().await
+    }
+
+    /// Closes the NATS connection and waits for the task.
+    pub async fn stop(mut self) {
+        let _ = self.stop.try_send(());
+        if let Some(task) = self.task.take() {
+            task.await;
+        }
+    }
+}
+
+impl Drop for ExternalEngine {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.detach();
+        }
+    }
+}
