@@ -128,6 +128,12 @@ pub const SPECS: &[Spec] = &[
         help: "Max number of messages stored per flush (default: 1024)",
     },
     Spec {
+        names: &["runtime"],
+        kind: Kind::Str,
+        value: "name",
+        help: "Runtime adapter: tokio (default), smol or mio",
+    },
+    Spec {
         names: &["SD", "stan_debug"],
         kind: Kind::Bool,
         value: "",
@@ -195,6 +201,34 @@ pub struct ServerOptions {
     pub engine: ServerConfig,
     /// External NATS server URL (`-ns`); the embedded one otherwise.
     pub nats_server: Option<String>,
+    /// The runtime adapter that serves.
+    pub runtime: RuntimeKind,
+}
+
+/// A runtime adapter (`--runtime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// `stan-tokio` (default).
+    Tokio,
+    /// `stan-smol`.
+    Smol,
+    /// `stan-mio`: one event-loop thread.
+    Mio,
+}
+
+impl std::str::FromStr for RuntimeKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "tokio" => Ok(RuntimeKind::Tokio),
+            "smol" => Ok(RuntimeKind::Smol),
+            "mio" => Ok(RuntimeKind::Mio),
+            _ => Err(format!(
+                "unknown runtime {s:?} (expected tokio, smol or mio)"
+            )),
+        }
+    }
 }
 
 /// Why the command line was refused.
@@ -264,6 +298,11 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
         log_level,
         engine: engine_config(v)?,
         nats_server: v.get("ns").map(str::to_owned),
+        runtime: v
+            .get("runtime")
+            .unwrap_or("tokio")
+            .parse()
+            .map_err(OptionsError::Invalid)?,
     })
 }
 
@@ -471,6 +510,9 @@ mod tests {
         assert_eq!(d.engine.cluster_id, "test-cluster");
         assert_eq!(d.engine.limits.max_channels, 100);
         assert_eq!(d.engine.limits.channel, ChannelLimits::default());
+        assert_eq!(d.runtime, RuntimeKind::Tokio);
+        assert_eq!(serve(&["--runtime", "mio"]).runtime, RuntimeKind::Mio);
+        assert_eq!(serve(&["--runtime=SMOL"]).runtime, RuntimeKind::Smol);
     }
 
     #[test]
@@ -506,6 +548,7 @@ mod tests {
             &["-hbi", "ten"],
             &["-cid", "a b"],
             &["-unknown"],
+            &["--runtime", "async-std"],
         ] {
             assert!(parse(args(bad)).is_err(), "{bad:?}");
         }

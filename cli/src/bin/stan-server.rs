@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use stan_cli::log;
-use stan_cli::server_opts::{self, Command, OptionsError};
+use stan_cli::server_opts::{self, Command, OptionsError, RuntimeKind};
 use stan_core::stan::server::{ServerConfig, ServerEvent};
 use stan_core::stan::store::MemStore;
 use stan_tokio::RouterServer;
@@ -34,6 +34,11 @@ fn main() -> ExitCode {
         }
     };
     log::set_max_level(opts.log_level);
+    match opts.runtime {
+        RuntimeKind::Tokio => {}
+        RuntimeKind::Mio => return serve_mio(*opts),
+        RuntimeKind::Smol => return serve_smol(*opts),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -201,6 +206,129 @@ fn log_event(event: ServerEvent) {
         ServerEvent::StoreFailed { error } => log!(Error, "STREAM: Store flush failed: {error}"),
         other => log!(Debug, "STREAM: {other:?}"),
     }
+}
+
+/// Waits for SIGINT/SIGTERM on a small tokio runtime of its own (signals
+/// are a process concern, whatever runtime serves).
+fn block_on_signal() {
+    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        rt.block_on(wait_for_signal());
+    }
+}
+
+/// Serves on the mio adapter: one event-loop thread.
+fn serve_mio(opts: server_opts::ServerOptions) -> ExitCode {
+    let engine = opts.engine.clone();
+    log!(
+        Info,
+        "STREAM: Starting stan-server[{}] version {} (mio)",
+        engine.cluster_id,
+        env!("CARGO_PKG_VERSION")
+    );
+    log_settings(&engine);
+    let store = MemStore::new(engine.limits.max_channels);
+    if let Some(url) = opts.nats_server {
+        let runner = match stan_mio::ExternalEngine::start(&url, engine, store, log_event) {
+            Ok(r) => r,
+            Err(e) => {
+                log!(Fatal, "STREAM: -ns {url:?}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        log!(
+            Info,
+            "STREAM: Streaming Server is ready (NATS server at {url})"
+        );
+        block_on_signal();
+        log!(Info, "STREAM: Shutting down.");
+        runner.stop();
+        return ExitCode::SUCCESS;
+    }
+    let addr = format!("{}:{}", opts.host, opts.port);
+    let server = match stan_mio::Server::bind(addr.as_str(), opts.router) {
+        Ok(s) => s.with_engine(engine, store, log_event),
+        Err(e) => {
+            log!(Fatal, "Error listening on port: {addr}, {e:?}");
+            return ExitCode::FAILURE;
+        }
+    };
+    log!(
+        Info,
+        "Listening for client connections on {}",
+        server.local_addr()
+    );
+    let handle = match server.spawn() {
+        Ok(h) => h,
+        Err(e) => {
+            log!(Fatal, "cannot start the event loop: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    log!(Info, "STREAM: Streaming Server is ready");
+    block_on_signal();
+    log!(Info, "STREAM: Shutting down.");
+    let _ = handle.shutdown();
+    ExitCode::SUCCESS
+}
+
+/// Serves on the smol adapter (smol's executor; signals on a side thread).
+fn serve_smol(opts: server_opts::ServerOptions) -> ExitCode {
+    let engine = opts.engine.clone();
+    log!(
+        Info,
+        "STREAM: Starting stan-server[{}] version {} (smol)",
+        engine.cluster_id,
+        env!("CARGO_PKG_VERSION")
+    );
+    log_settings(&engine);
+    let store = MemStore::new(engine.limits.max_channels);
+    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+    std::thread::spawn(move || {
+        block_on_signal();
+        let _ = stop_tx.send_blocking(());
+    });
+    smol::block_on(async move {
+        if let Some(url) = opts.nats_server {
+            let runner = match stan_smol::ExternalEngine::start(&url, engine, store, log_event) {
+                Ok(r) => r,
+                Err(e) => {
+                    log!(Fatal, "STREAM: -ns {url:?}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            log!(
+                Info,
+                "STREAM: Streaming Server is ready (NATS server at {url})"
+            );
+            let _ = stop_rx.recv().await;
+            log!(Info, "STREAM: Shutting down.");
+            runner.stop().await;
+            return ExitCode::SUCCESS;
+        }
+        let addr = format!("{}:{}", opts.host, opts.port);
+        let server = match stan_smol::RouterServer::bind(addr.as_str(), opts.router).await {
+            Ok(s) => s,
+            Err(e) => {
+                log!(Fatal, "Error listening on port: {addr}, {e:?}");
+                return ExitCode::FAILURE;
+            }
+        };
+        log!(
+            Info,
+            "Listening for client connections on {}",
+            server.local_addr()
+        );
+        let handle = server.run_engine(engine, store, log_event);
+        log!(Info, "STREAM: Streaming Server is ready");
+        let _ = stop_rx.recv().await;
+        log!(Info, "STREAM: Shutting down.");
+        handle.stop().await;
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
 }
 
 async fn wait_for_signal() {
