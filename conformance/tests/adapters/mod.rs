@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod mio_rt;
+pub mod smol_rt;
 pub mod tokio_rt;

@@ -1,0 +1,12 @@
+//! The conformance suite on smol, and smol mixed with the other runtimes.
+
+mod adapters;
+
+use adapters::mio_rt::MioServer;
+use adapters::smol_rt::{SmolClient, SmolServer};
+use adapters::tokio_rt::{TokioClient, TokioServer};
+
+stan_conformance::conformance_suite!(smol_server_smol_client, SmolServer, SmolClient);
+stan_conformance::conformance_suite!(smol_server_tokio_client, SmolServer, TokioClient);
+stan_conformance::conformance_suite!(tokio_server_smol_client, TokioServer, SmolClient);
+stan_conformance::conformance_suite!(mio_server_smol_client, MioServer, SmolClient);
