@@ -90,6 +90,12 @@ const SPECS: &[Spec] = &[
         help: "max outstanding PubAcks with -a (default 1000)",
     },
     Spec {
+        names: &["runtime"],
+        kind: Kind::Str,
+        value: "name",
+        help: "runtime of the benchmark clients: tokio (default), smol or mio",
+    },
+    Spec {
         names: &["raw"],
         kind: Kind::Bool,
         value: "",
@@ -402,6 +408,7 @@ impl NatsApp for BenchClient {
     }
 }
 
+#[derive(Clone)]
 struct Settings {
     url: String,
     cluster: String,
@@ -412,6 +419,7 @@ struct Settings {
     size: usize,
     window: u64,
     raw: bool,
+    runtime: String,
 }
 
 fn options(v: &flags::Values) -> Result<(Settings, bool), String> {
@@ -434,6 +442,19 @@ fn options(v: &flags::Values) -> Result<(Settings, bool), String> {
             size: int("ms", 128, 0)? as usize,
             window,
             raw: v.flag("raw"),
+            runtime: match v
+                .get("runtime")
+                .unwrap_or("tokio")
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                r @ ("tokio" | "smol" | "mio") => r.to_owned(),
+                other => {
+                    return Err(format!(
+                        "unknown runtime {other:?} (expected tokio, smol or mio)"
+                    ))
+                }
+            },
         },
         v.flag("embedded"),
     ))
@@ -507,10 +528,178 @@ fn main() -> ExitCode {
 
 async fn run(s: &Settings) -> Result<(), String> {
     if s.raw {
-        run_raw(s).await
-    } else {
-        run_client(s).await
+        return run_raw(s).await;
     }
+    match s.runtime.as_str() {
+        "smol" | "mio" => {
+            let settings = s.clone();
+            tokio::task::spawn_blocking(move || run_threads(&settings))
+                .await
+                .map_err(|e| e.to_string())?
+        }
+        _ => run_client(s).await,
+    }
+}
+
+/// The workload on the smol or mio client, one OS thread per publisher and
+/// subscriber (each smol one runs its own `block_on`).
+fn run_threads(s: &Settings) -> Result<(), String> {
+    let channel = format!("{}.bench", s.prefix);
+    let pub_side = Arc::new(Side::default());
+    let sub_side = Arc::new(Side::default());
+    let limit = Duration::from_secs(120);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let mut threads = Vec::new();
+    for i in 0..s.subs {
+        let (s2, channel, side, ready) = (
+            s.clone(),
+            channel.clone(),
+            Arc::clone(&sub_side),
+            ready_tx.clone(),
+        );
+        let id = format!("{}-sub-{i}", s.prefix);
+        threads.push(std::thread::spawn(move || match s2.runtime.as_str() {
+            "smol" => smol::block_on(async {
+                let mut o = stan_smol::Options::default();
+                o.stan.max_pub_acks_in_flight = s2.window as usize;
+                let conn = match stan_smol::Connection::connect(&s2.url, &s2.cluster, &id, o).await
+                {
+                    Ok(c) => c,
+                    Err(e) => return drop(ready.send(Err(e.to_string()))),
+                };
+                let mut sub = match conn
+                    .subscribe(&channel, stan_smol::SubscriptionOptions::default())
+                    .await
+                {
+                    Ok(sub) => sub,
+                    Err(e) => return drop(ready.send(Err(e.to_string()))),
+                };
+                let _ = ready.send(Ok(()));
+                for _ in 0..s2.count {
+                    let next = smol::future::or(async { sub.next().await }, async {
+                        smol::Timer::after(limit).await;
+                        None
+                    });
+                    if next.await.is_none() {
+                        break;
+                    }
+                    side.record(Instant::now());
+                }
+                let _ = conn.close().await;
+            }),
+            _ => {
+                let mut o = stan_mio::Options::default();
+                o.stan.max_pub_acks_in_flight = s2.window as usize;
+                let conn = match stan_mio::Connection::connect(&s2.url, &s2.cluster, &id, o) {
+                    Ok(c) => c,
+                    Err(e) => return drop(ready.send(Err(e.to_string()))),
+                };
+                let sub = match conn.subscribe(&channel, stan_mio::SubscriptionOptions::default()) {
+                    Ok(sub) => sub,
+                    Err(e) => return drop(ready.send(Err(e.to_string()))),
+                };
+                let _ = ready.send(Ok(()));
+                for _ in 0..s2.count {
+                    if sub.recv_timeout(limit).is_none() {
+                        break;
+                    }
+                    side.record(Instant::now());
+                }
+                let _ = conn.close();
+            }
+        }));
+    }
+    for _ in 0..s.subs {
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| "subscribers not ready within 10 s".to_string())??;
+    }
+    let per_pub = s.count / s.pubs;
+    for i in 0..s.pubs {
+        let n = if i == s.pubs - 1 {
+            s.count - per_pub * (s.pubs - 1)
+        } else {
+            per_pub
+        };
+        let (s2, channel, side) = (s.clone(), channel.clone(), Arc::clone(&pub_side));
+        let id = format!("{}-pub-{i}", s.prefix);
+        let data = Bytes::from(vec![b'x'; s.size]);
+        threads.push(std::thread::spawn(move || {
+            let settle = |ok: bool| {
+                if !ok {
+                    side.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                side.record(Instant::now());
+            };
+            match s2.runtime.as_str() {
+                "smol" => smol::block_on(async {
+                    let mut o = stan_smol::Options::default();
+                    o.stan.max_pub_acks_in_flight = s2.window as usize;
+                    let Ok(conn) =
+                        stan_smol::Connection::connect(&s2.url, &s2.cluster, &id, o).await
+                    else {
+                        return;
+                    };
+                    let mut pending = VecDeque::new();
+                    for _ in 0..n {
+                        match conn.publish_async(&channel, data.clone()).await {
+                            Ok(f) => pending.push_back(f),
+                            Err(_) => settle(false),
+                        }
+                        while let Some(r) = pending
+                            .front_mut()
+                            .and_then(|f: &mut stan_smol::PubAckFuture| f.try_result())
+                        {
+                            pending.pop_front();
+                            settle(r.is_ok());
+                        }
+                    }
+                    for f in pending {
+                        settle(f.await.is_ok());
+                    }
+                    let _ = conn.close().await;
+                }),
+                _ => {
+                    let mut o = stan_mio::Options::default();
+                    o.stan.max_pub_acks_in_flight = s2.window as usize;
+                    let Ok(conn) = stan_mio::Connection::connect(&s2.url, &s2.cluster, &id, o)
+                    else {
+                        return;
+                    };
+                    let mut pending = VecDeque::new();
+                    for _ in 0..n {
+                        match conn.publish_async(&channel, data.clone()) {
+                            Ok(h) => pending.push_back(h),
+                            Err(_) => settle(false),
+                        }
+                        while let Some(r) = pending
+                            .front()
+                            .and_then(|h: &stan_mio::PubAckHandle| h.wait_timeout(Duration::ZERO))
+                        {
+                            pending.pop_front();
+                            settle(r.is_ok());
+                        }
+                    }
+                    for h in pending {
+                        settle(h.wait().is_ok());
+                    }
+                    let _ = conn.close();
+                }
+            }
+        }));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    let received = sub_side.count.load(Ordering::Relaxed);
+    if received < s.count * s.subs {
+        return Err(format!(
+            "subscribers received {received} of {}",
+            s.count * s.subs
+        ));
+    }
+    report(s, &pub_side, &sub_side);
+    Ok(())
 }
 
 /// The workload on `stan_tokio::Connection`, one connection per
@@ -745,7 +934,11 @@ fn report(s: &Settings, pubs: &Side, subs: &Side) {
         s.subs,
         s.window > 1,
         s.window,
-        if s.raw { "raw" } else { "stan-tokio" }
+        if s.raw {
+            "raw".to_owned()
+        } else {
+            format!("stan-{}", s.runtime)
+        }
     );
     let (pr, pd) = rate(pub_count, pubs.span());
     let (sr, sd) = rate(sub_count, subs.span());
