@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
-use stan_core::nats::client::{ClientOptions, Connection, Event, ServerAddr};
+use stan_core::nats::client::{Connection, Event, ServerAddr};
 use stan_core::nats::stack::{NatsApp, Stack};
 use stan_core::stan::server::{Server as Engine, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
@@ -355,12 +355,9 @@ impl ExternalEngine {
         S: Store + Send + 'static,
         F: FnMut(ServerEvent) + Send + 'static,
     {
-        let mut options = ClientOptions::with_servers(url)
+        let options = config
+            .nats_options(url)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        options.name = Some(format!("_NSS-{}-general", config.cluster_id));
-        options.max_reconnects = None;
-        options.reconnect_wait = Duration::from_millis(250);
-        options.seed = config.seed ^ 0x9e37_79b9;
         let (mut event_loop, handle) = EventLoop::new()?;
         let closed = Arc::new(Closed::default());
         let done = Arc::clone(&closed);

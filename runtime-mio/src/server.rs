@@ -121,9 +121,6 @@ where
     }
 
     fn step(&mut self, router: &mut Router, now: Instant) {
-        if self.engine.poll_timeout().is_some_and(|t| t <= now) {
-            self.engine.handle_timeout(now);
-        }
         pump_local(router, self.conn, &mut self.engine, now);
         while let Some(event) = self.engine.poll_event() {
             (self.on_event)(event);

@@ -16,7 +16,7 @@ use futures_core::Stream;
 use smol::channel::{self, Receiver, Sender};
 use smol::lock::{Semaphore, SemaphoreGuardArc};
 use smol::{future, Task};
-use stan_core::nats::client::{ClientOptions, Connection as NatsConnection};
+use stan_core::nats::client::Connection as NatsConnection;
 use stan_core::nats::stack::Stack;
 use stan_core::stan::client::{ClientError, ClientEvent, ConnectOptions, Session, SubId};
 pub use stan_core::stan::client::{StartAt, SubscriptionOptions};
@@ -154,17 +154,15 @@ impl Connection {
         client_id: &str,
         options: Options,
     ) -> Result<Connection, ConnectError> {
-        let mut nats =
-            ClientOptions::with_servers(url).map_err(|e| ConnectError::Url(e.to_string()))?;
-        nats.name = Some(options.nats_name.unwrap_or_else(|| client_id.to_owned()));
-        nats.max_reconnects = None;
         let mut stan = options.stan;
         stan.cluster_id = cluster_id.to_owned();
         stan.client_id = client_id.to_owned();
         if stan.seed == 0 {
             stan.seed = seed();
         }
-        nats.seed = stan.seed ^ 0x6e61_7473;
+        let nats = stan
+            .nats_options(url, options.nats_name)
+            .map_err(|e| ConnectError::Url(e.to_string()))?;
         let now = Instant::now();
         let slots = Arc::new(Semaphore::new(stan.max_pub_acks_in_flight.max(1)));
         let session = Session::new(stan, now, unix_now_ns()).map_err(ConnectError::Stan)?;

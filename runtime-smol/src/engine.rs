@@ -92,9 +92,6 @@ async fn run<S: Store, F: FnMut(ServerEvent)>(
         let deadline = {
             let mut st = shared.lock();
             let now = Instant::now();
-            if engine.poll_timeout().is_some_and(|t| t <= now) {
-                engine.handle_timeout(now);
-            }
             pump_local(&mut st.router, conn, &mut engine, now);
             shared.dispatch(&mut st);
             engine.poll_timeout()

@@ -6,14 +6,14 @@
 use std::future::pending;
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use smol::channel::{self, Receiver, Sender};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
 use smol::{future, Task, Timer};
-use stan_core::nats::client::{ClientOptions, Connection, Event, UrlError};
+use stan_core::nats::client::{Connection, Event, UrlError};
 use stan_core::nats::stack::{NatsApp, Stack};
 use stan_core::stan::server::{Server, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
@@ -199,11 +199,7 @@ impl ExternalEngine {
         S: Store + Send + 'static,
         F: FnMut(ServerEvent) + Send + 'static,
     {
-        let mut options = ClientOptions::with_servers(url)?;
-        options.name = Some(format!("_NSS-{}-general", config.cluster_id));
-        options.max_reconnects = None;
-        options.reconnect_wait = Duration::from_millis(250);
-        options.seed = config.seed ^ 0x9e37_79b9;
+        let options = config.nats_options(url)?;
         let now = Instant::now();
         let conn = Connection::new(options, now);
         let engine = Server::new(config, store, now, unix_now_ns());

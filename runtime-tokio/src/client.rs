@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use stan_core::nats::client::{ClientOptions, Connection as NatsConnection};
+use stan_core::nats::client::Connection as NatsConnection;
 use stan_core::nats::stack::Stack;
 use stan_core::stan::client::{ClientError, ClientEvent, ConnectOptions, Session, SubId};
 pub use stan_core::stan::client::{StartAt, SubscriptionOptions};
@@ -152,17 +152,15 @@ impl Connection {
         client_id: &str,
         options: Options,
     ) -> Result<Connection, ConnectError> {
-        let mut nats =
-            ClientOptions::with_servers(url).map_err(|e| ConnectError::Url(e.to_string()))?;
-        nats.name = Some(options.nats_name.unwrap_or_else(|| client_id.to_owned()));
-        nats.max_reconnects = None;
         let mut stan = options.stan;
         stan.cluster_id = cluster_id.to_owned();
         stan.client_id = client_id.to_owned();
         if stan.seed == 0 {
             stan.seed = seed();
         }
-        nats.seed = stan.seed ^ 0x6e61_7473;
+        let nats = stan
+            .nats_options(url, options.nats_name)
+            .map_err(|e| ConnectError::Url(e.to_string()))?;
         let now = Instant::now();
         let slots = Arc::new(Semaphore::new(
             stan.max_pub_acks_in_flight.clamp(1, Semaphore::MAX_PERMITS),

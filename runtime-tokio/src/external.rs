@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use stan_core::nats::client::{ClientOptions, Connection, Event, UrlError};
+use stan_core::nats::client::{Connection, Event, UrlError};
 use stan_core::nats::stack::{NatsApp, Stack};
 use stan_core::stan::server::{Server, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
@@ -168,11 +168,7 @@ impl ExternalEngine {
         S: Store + Send + 'static,
         F: FnMut(ServerEvent) + Send + 'static,
     {
-        let mut options = ClientOptions::with_servers(url)?;
-        options.name = Some(format!("_NSS-{}-general", config.cluster_id));
-        options.max_reconnects = None;
-        options.reconnect_wait = Duration::from_millis(250);
-        options.seed = config.seed ^ 0x9e37_79b9;
+        let options = config.nats_options(url)?;
         let now = Instant::now();
         let conn = Connection::new(options, now);
         let engine = Server::new(config, store, now, unix_now_ns());

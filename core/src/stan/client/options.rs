@@ -45,6 +45,22 @@ impl ConnectOptions {
         }
     }
 
+    /// The options of the NATS connection under a STAN client for `url`
+    /// (`nats://[user:pass@]host:port`, comma-separated for several), as
+    /// stan.go sets them: named `name` or else after the client ID,
+    /// reconnecting forever; identifiers seeded from `self.seed`.
+    pub fn nats_options(
+        &self,
+        url: &str,
+        name: Option<String>,
+    ) -> Result<crate::nats::client::ClientOptions, crate::nats::client::UrlError> {
+        let mut nats = crate::nats::client::ClientOptions::with_servers(url)?;
+        nats.name = Some(name.unwrap_or_else(|| self.client_id.clone()));
+        nats.max_reconnects = None;
+        nats.seed = self.seed ^ 0x6e61_7473;
+        Ok(nats)
+    }
+
     /// Checks the values stan.go checks.
     pub fn validate(&self) -> Result<(), ClientError> {
         if self.ping_interval < 1 || self.ping_max_out < 2 {

@@ -47,6 +47,23 @@ impl Default for ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// The options of the engine's NATS connection to an external server at
+    /// `url` (`-ns`), as nats-streaming-server sets them: named
+    /// `_NSS-<cluster>-general`, reconnecting forever every 250 ms.
+    pub fn nats_options(
+        &self,
+        url: &str,
+    ) -> Result<crate::nats::client::ClientOptions, crate::nats::client::UrlError> {
+        let mut options = crate::nats::client::ClientOptions::with_servers(url)?;
+        options.name = Some(format!("_NSS-{}-general", self.cluster_id));
+        options.max_reconnects = None;
+        options.reconnect_wait = Duration::from_millis(250);
+        options.seed = self.seed ^ 0x9e37_79b9;
+        Ok(options)
+    }
+}
+
 /// Store limits: the global per-channel limits, overridden per channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreLimits {

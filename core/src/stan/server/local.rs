@@ -21,10 +21,14 @@ pub fn attach_local(router: &mut Router, now: Instant, cluster_id: &str) -> Conn
     )
 }
 
-/// Moves the engine's (or any NATS-level app's: a client session works the
-/// same) commands into the router and the router's deliveries into it until
-/// neither has anything left. Returns how many commands and messages it
-/// moved.
+/// One step of an engine (or any NATS-level app: a client session works the
+/// same) attached to the router in process: fires its due deadlines, then
+/// moves its commands into the router and the router's deliveries into it
+/// until neither has anything left. Returns how many commands and messages
+/// it moved. A driver calls this after every router input and when the
+/// app's [`poll_timeout`](NatsApp::poll_timeout) is due, then drains the
+/// app's events and sleeps until the earliest of the router's and the app's
+/// deadlines.
 ///
 /// A command the router refuses (a client-supplied inbox that is not a valid
 /// subject, a delivery above `max_payload`) is dropped: it concerns one
@@ -35,6 +39,9 @@ pub fn pump_local<A: NatsApp>(
     engine: &mut A,
     now: Instant,
 ) -> usize {
+    if engine.poll_timeout().is_some_and(|t| t <= now) {
+        engine.handle_timeout(now);
+    }
     let mut handled = 0;
     let mut sid_buf = itoa::Buffer::new();
     loop {
