@@ -5,11 +5,17 @@
 //! out. Runtime adapters (`stan-tokio`, `stan-smol`, `stan-mio`) move those
 //! bytes to and from sockets.
 //!
-//! What is here today:
+//! Writing a driver for a new runtime: see [`porting`], which has a complete
+//! one on plain `std::net`.
+//!
+//! What is here:
 //! * [`nats`]: the NATS wire codec for both directions ([`nats::codec`]),
-//!   header blocks ([`nats::headers`]), subject rules ([`nats::subject`]) and
-//!   the embedded NATS server as a state machine ([`nats::router`]);
-//! * [`stan`]: the STAN message store ([`stan::store`]) and name rules;
+//!   header blocks ([`nats::headers`]), subject rules ([`nats::subject`]),
+//!   the embedded NATS server as a state machine ([`nats::router`]), a NATS
+//!   client connection ([`nats::client`]) and the composition of a
+//!   NATS-level app over it ([`nats::stack`]);
+//! * [`stan`]: the streaming engine ([`stan::server`]), the client session
+//!   ([`stan::client`]), the message store ([`stan::store`]) and name rules;
 //! * [`nuid`], [`rand`], [`hash`]: seeded identifiers, randomness and
 //!   hashing, so a run is reproducible from its seed.
 //!
@@ -38,6 +44,7 @@
 pub mod hash;
 pub mod nats;
 pub mod nuid;
+pub mod porting;
 pub mod rand;
 pub mod stan;
 

@@ -1,5 +1,5 @@
-//! NATS Streaming (STAN) on top of the NATS layer. Today: the message
-//! [`store`] and the engine ([`server`]).
+//! NATS Streaming (STAN) on top of the NATS layer: the engine ([`server`]),
+//! the client session ([`client`]), the message [`store`] and name rules.
 
 pub mod client;
 pub mod names;

@@ -1,0 +1,261 @@
+//! # Writing a driver for a new runtime
+//!
+//! Everything that decides anything lives in this crate. A driver (a
+//! runtime adapter) only moves bytes and time between sockets, timers and
+//! these state machines. This page is all a porter needs: what to call, in
+//! what order, and what to do with each output. `stan-tokio`, `stan-smol`
+//! and `stan-mio` are three drivers written this way.
+//!
+//! ## The state machines a driver runs
+//!
+//! | role | state machine | inputs | outputs |
+//! |---|---|---|---|
+//! | embedded NATS server | [`Router`](crate::nats::router::Router) | `handle_accept`, `handle_input`, `handle_transport_closed`, `handle_write_stalled`, `handle_timeout` | `poll_event`, `poll_transmit(conn)`, `poll_timeout` |
+//! | streaming engine, in process | [`Server`](crate::stan::server::Server) attached with [`attach_local`](crate::stan::server::attach_local) | [`pump_local`](crate::stan::server::pump_local) | `poll_event` (logs), `poll_timeout` |
+//! | a NATS client with an app on top (the STAN client, or the engine with `-ns`) | [`Stack`](crate::nats::stack::Stack) of a [`Connection`](crate::nats::client::Connection) and a [`NatsApp`](crate::nats::stack::NatsApp) ([`Session`](crate::stan::client::Session) or `Server`) | `handle_transport_connected`/`_failed`/`_closed`, `handle_input`, `handle_timeout`, app commands + `handle_app_commands` | `poll_transmit`, `poll_event`, `poll_timeout`, the app's own `poll_event` |
+//!
+//! Time is always an argument (`now: Instant`; never read a clock inside).
+//! The engine and the client session also take the wall clock once, at
+//! construction (Unix nanoseconds), for message timestamps.
+//!
+//! ## The loop, for every state machine
+//!
+//! 1. Feed one input: bytes read from a socket (append them to the
+//!    connection's `BytesMut` and pass it; the machine consumes whole
+//!    operations and leaves a partial tail), a transport that opened or
+//!    closed, or the passage of time (`handle_timeout(now)`, harmless when
+//!    early).
+//! 2. Drain the outputs in this order: `poll_transmit` (write each chunk;
+//!    a socket may take part of it: keep the rest and write it when the
+//!    socket is writable), then `poll_event`, then `poll_timeout` (sleep
+//!    until then, or until the next socket readiness or command, whichever
+//!    comes first).
+//! 3. Repeat. After `handle_timeout(now)` no deadline at or before `now`
+//!    remains, so the loop never spins.
+//!
+//! What to do with each event:
+//!
+//! * `RouterEvent::OutputReady(conn)`: that session has bytes; write its
+//!   `poll_transmit(conn)` chunks. Ask for socket writability only while
+//!   some remain.
+//! * `RouterEvent::SessionClosed { conn, reason }`: write what
+//!   `poll_transmit(conn)` still returns (unless `reason` is
+//!   `CloseReason::SlowConsumer`: then drop it), close the socket, call
+//!   `handle_transport_closed(now, conn)`. If a write stays blocked for
+//!   `RouterConfig::write_deadline`, call `handle_write_stalled(now, conn)`.
+//! * After any router input, call `pump_local(&mut router, engine_conn,
+//!   &mut engine, now)`: it fires the engine's due deadlines and moves
+//!   messages both ways in memory. Then handle the router's events (the
+//!   engine's publishes produce `OutputReady`).
+//! * `client::Event::WantConnect { server }`: dial `server.host:server.port`
+//!   (bounded by `ClientOptions::connect_timeout`), then call
+//!   `handle_transport_connected(now)` or `handle_transport_failed(now)`.
+//! * `client::Event::Disconnected { .. }`: close the socket and drop unwritten
+//!   output; the connection will ask to dial again after its reconnect wait.
+//! * `client::Event::Closed { .. }`: terminal; write what `poll_transmit`
+//!   returns, close the socket, stop.
+//! * Application commands (publish, subscribe, ack, close) are calls on
+//!   `stack.app`, followed by `stack.handle_app_commands(now)`; their
+//!   outcomes come back as the app's events (`ClientEvent::PubAck`,
+//!   `Subscribed`, `Message`, `ConnectionLost`, `Closed`, ...): hand each to
+//!   whoever waits for it. A publish refused with
+//!   `ClientError::TooManyPubAcksInFlight` is retried after the next
+//!   `PubAck` event (or keep callers waiting for a slot, as the shipped
+//!   drivers do with a semaphore sized `max_pub_acks_in_flight`).
+//! * The NATS options come from the core too:
+//!   `ConnectOptions::nats_options(url, name)` for the client,
+//!   `ServerConfig::nats_options(url)` for the engine with `-ns`. Seed both
+//!   from something random (time and process id) when the user gave none.
+//!
+//! ## A complete driver on plain `std::net`
+//!
+//! One thread runs the embedded NATS server and the engine with
+//! non-blocking sockets; the main thread runs a STAN client over a blocking
+//! socket with a read timeout. Nothing else is needed to serve and use NATS
+//! Streaming.
+//!
+//! ```
+//! use std::collections::{HashMap, VecDeque};
+//! use std::io::{ErrorKind, Read, Write};
+//! use std::net::{TcpListener, TcpStream};
+//! use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+//!
+//! use bytes::{Buf, Bytes, BytesMut};
+//! use stan_core::nats::client::{Connection, Event};
+//! use stan_core::nats::router::{CloseReason, Router, RouterConfig, RouterEvent};
+//! use stan_core::nats::stack::Stack;
+//! use stan_core::stan::client::{ClientEvent, ConnectOptions, Session, StartAt, SubscriptionOptions};
+//! use stan_core::stan::server::{attach_local, pump_local, Server, ServerConfig};
+//! use stan_core::stan::store::MemStore;
+//!
+//! fn unix_ns() -> i64 {
+//!     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64
+//! }
+//!
+//! /// Writes queued chunks until the socket would block; false if it failed.
+//! fn write_out(sock: &mut TcpStream, out: &mut VecDeque<Bytes>) -> bool {
+//!     while let Some(chunk) = out.front_mut() {
+//!         match sock.write(chunk) {
+//!             Ok(n) => {
+//!                 chunk.advance(n);
+//!                 if chunk.is_empty() {
+//!                     out.pop_front();
+//!                 }
+//!             }
+//!             Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+//!             Err(_) => return false,
+//!         }
+//!     }
+//!     true
+//! }
+//!
+//! /// The server: router + engine, one thread, non-blocking sockets.
+//! fn serve(listener: TcpListener, stop: std::sync::mpsc::Receiver<()>) {
+//!     listener.set_nonblocking(true).unwrap();
+//!     let start = Instant::now();
+//!     let mut router = Router::new(RouterConfig::default(), start);
+//!     let engine_conn = attach_local(&mut router, start, "test-cluster");
+//!     let mut engine = Server::new(ServerConfig::default(), MemStore::new(100), start, unix_ns());
+//!     let mut socks = HashMap::new(); // conn -> (socket, input buffer, unwritten output)
+//!     while stop.try_recv().is_err() {
+//!         let now = Instant::now();
+//!         // Inputs: new connections, bytes, time.
+//!         while let Ok((sock, peer)) = listener.accept() {
+//!             sock.set_nonblocking(true).unwrap();
+//!             let conn = router.handle_accept(now, &peer.to_string());
+//!             socks.insert(conn, (sock, BytesMut::new(), VecDeque::new()));
+//!         }
+//!         let mut gone = Vec::new();
+//!         for (&conn, (sock, input, _)) in socks.iter_mut() {
+//!             let mut buf = [0u8; 65536];
+//!             loop {
+//!                 match sock.read(&mut buf) {
+//!                     Ok(0) => { gone.push(conn); break; }
+//!                     Ok(n) => input.extend_from_slice(&buf[..n]),
+//!                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+//!                     Err(_) => { gone.push(conn); break; }
+//!                 }
+//!             }
+//!             router.handle_input(now, conn, input);
+//!         }
+//!         for conn in gone {
+//!             socks.remove(&conn);
+//!             router.handle_transport_closed(now, conn);
+//!         }
+//!         router.handle_timeout(now);
+//!         pump_local(&mut router, engine_conn, &mut engine, now);
+//!         while engine.poll_event().is_some() {} // logs, if wanted
+//!         // Outputs: bytes to write, sessions to close.
+//!         while let Some(event) = router.poll_event() {
+//!             match event {
+//!                 RouterEvent::OutputReady(conn) => {
+//!                     if let Some((_, _, out)) = socks.get_mut(&conn) {
+//!                         while let Some(chunk) = router.poll_transmit(conn) {
+//!                             out.push_back(chunk);
+//!                         }
+//!                     }
+//!                 }
+//!                 RouterEvent::SessionClosed { conn, reason } => {
+//!                     if let Some((mut sock, _, mut out)) = socks.remove(&conn) {
+//!                         if reason != CloseReason::SlowConsumer {
+//!                             while let Some(chunk) = router.poll_transmit(conn) {
+//!                                 out.push_back(chunk);
+//!                             }
+//!                             write_out(&mut sock, &mut out);
+//!                         }
+//!                     }
+//!                     router.handle_transport_closed(now, conn);
+//!                 }
+//!                 _ => {}
+//!             }
+//!         }
+//!         for (sock, _, out) in socks.values_mut() {
+//!             write_out(sock, out);
+//!         }
+//!         // Sleep until the next deadline (a real driver also wakes on
+//!         // socket readiness; this one polls every millisecond).
+//!         let next = [router.poll_timeout(), engine.poll_timeout()].into_iter().flatten().min();
+//!         let nap = next.map_or(Duration::from_millis(1), |t| t.saturating_duration_since(Instant::now()));
+//!         std::thread::sleep(nap.min(Duration::from_millis(1)));
+//!     }
+//! }
+//!
+//! /// The client: a Stack<Session> over a blocking socket. Runs until
+//! /// `done` says so, returning the app events it saw.
+//! fn drive(stack: &mut Stack<Session>, sock: &mut Option<TcpStream>, done: impl Fn(&[ClientEvent]) -> bool) -> Vec<ClientEvent> {
+//!     let mut seen = Vec::new();
+//!     let mut input = BytesMut::new();
+//!     let deadline = Instant::now() + Duration::from_secs(10);
+//!     while !done(&seen) && Instant::now() < deadline {
+//!         while let Some(event) = stack.poll_event() {
+//!             match event {
+//!                 Event::WantConnect { server } => match TcpStream::connect((server.host.as_str(), server.port)) {
+//!                     Ok(s) => {
+//!                         s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+//!                         *sock = Some(s);
+//!                         stack.handle_transport_connected(Instant::now());
+//!                     }
+//!                     Err(_) => stack.handle_transport_failed(Instant::now()),
+//!                 },
+//!                 Event::Disconnected { .. } | Event::Closed { .. } => *sock = None,
+//!                 _ => {}
+//!             }
+//!         }
+//!         while let Some(e) = stack.app.poll_event() {
+//!             seen.push(e);
+//!         }
+//!         let Some(s) = sock.as_mut() else {
+//!             std::thread::sleep(Duration::from_millis(5));
+//!             stack.handle_timeout(Instant::now());
+//!             continue;
+//!         };
+//!         while let Some(chunk) = stack.poll_transmit() {
+//!             s.write_all(&chunk).unwrap();
+//!         }
+//!         let mut buf = [0u8; 65536];
+//!         match s.read(&mut buf) {
+//!             Ok(0) => stack.handle_transport_closed(Instant::now()),
+//!             Ok(n) => {
+//!                 input.extend_from_slice(&buf[..n]);
+//!                 stack.handle_input(Instant::now(), &mut input);
+//!             }
+//!             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+//!             Err(_) => stack.handle_transport_closed(Instant::now()),
+//!         }
+//!         stack.handle_timeout(Instant::now());
+//!     }
+//!     seen
+//! }
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+//! let url = format!("nats://{}", listener.local_addr().unwrap());
+//! let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+//! let server = std::thread::spawn(move || serve(listener, stop_rx));
+//!
+//! let options = ConnectOptions { seed: unix_ns() as u64, ..ConnectOptions::new("test-cluster", "porter") };
+//! let nats = options.nats_options(&url, None).unwrap();
+//! let now = Instant::now();
+//! let session = Session::new(options, now, unix_ns()).unwrap();
+//! let mut stack = Stack::new(Connection::new(nats, now), session, now);
+//! let mut sock = None;
+//!
+//! let ev = drive(&mut stack, &mut sock, |seen| seen.contains(&ClientEvent::Connected));
+//! assert!(ev.contains(&ClientEvent::Connected));
+//!
+//! let now = Instant::now();
+//! stack.app.publish(now, "greetings", Bytes::from_static(b"hello")).unwrap();
+//! let opts = SubscriptionOptions { start: StartAt::First, ..Default::default() };
+//! stack.app.subscribe(now, "greetings", &opts).unwrap();
+//! stack.handle_app_commands(now);
+//! let ev = drive(&mut stack, &mut sock, |seen| seen.iter().any(|e| matches!(e, ClientEvent::Message { .. })));
+//! assert!(ev.iter().any(|e| matches!(e, ClientEvent::PubAck { result: Ok(()), .. })));
+//! assert!(ev.iter().any(|e| matches!(e, ClientEvent::Message { msg, .. } if msg.data == "hello")));
+//!
+//! stack.app.close(Instant::now()).unwrap();
+//! stack.handle_app_commands(Instant::now());
+//! let ev = drive(&mut stack, &mut sock, |seen| seen.iter().any(|e| matches!(e, ClientEvent::Closed(_))));
+//! assert!(ev.contains(&ClientEvent::Closed(Ok(()))));
+//!
+//! stop_tx.send(()).unwrap();
+//! server.join().unwrap();
+//! ```
