@@ -11,7 +11,8 @@
 #   4. the STAN interop kit (official node-nats-streaming,
 #      asyncio-nats-streaming and libnats streaming clients) against our
 #      stan-server, with its embedded NATS server and through Debian's
-#      nats-server (-ns).
+#      nats-server (-ns); then the Node client against the server on the
+#      smol and mio runtimes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,5 +38,15 @@ interop/nats/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
 
 echo "== STAN interop kit against our stan-server (embedded and -ns nats-server)"
 interop/stan/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
+
+echo "== STAN interop kit (Node client) against stan-server on the smol and mio runtimes"
+mkdir -p target/interop
+for rt in smol mio; do
+  wrapper="target/interop/stan-server-$rt"
+  printf '#!/bin/sh\nexec "%s" --runtime %s "$@"\n' \
+    "$(cd "${CARGO_TARGET_DIR:-target}/debug" && pwd)/stan-server" "$rt" >"$wrapper"
+  chmod +x "$wrapper"
+  interop/stan/run.sh "$wrapper" node
+done
 
 echo "== all tests passed"
