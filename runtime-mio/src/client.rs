@@ -403,7 +403,6 @@ impl Waiters {
                     if let Some(tx) = self.connected.take() {
                         let _ = tx.send(Err(e));
                     }
-                    self.handle.stop();
                 }
                 ClientEvent::PubAck { guid, result } => {
                     if let Some(reply) = self.pub_acks.remove(&guid) {
@@ -435,13 +434,11 @@ impl Waiters {
                 }
                 ClientEvent::ConnectionLost(e) => {
                     self.lost.set(e);
-                    self.handle.stop();
                 }
                 ClientEvent::Closed(result) => {
                     if let Some(tx) = self.closing.take() {
                         let _ = tx.send(result);
                     }
-                    self.handle.stop();
                 }
                 _ => {}
             }

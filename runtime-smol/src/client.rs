@@ -392,7 +392,6 @@ impl Waiters {
                     if let Some(tx) = self.connected.take() {
                         let _ = tx.try_send(Err(e));
                     }
-                    let _ = self.stop.try_send(());
                 }
                 ClientEvent::PubAck { guid, result } => {
                     freed = true;
@@ -430,13 +429,11 @@ impl Waiters {
                 }
                 ClientEvent::ConnectionLost(e) => {
                     self.ended.set(e);
-                    let _ = self.stop.try_send(());
                 }
                 ClientEvent::Closed(result) => {
                     if let Some(tx) = self.closing.take() {
                         let _ = tx.try_send(result);
                     }
-                    let _ = self.stop.try_send(());
                 }
                 _ => {}
             }

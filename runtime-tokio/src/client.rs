@@ -387,7 +387,6 @@ impl Waiters {
                     if let Some(tx) = self.connected.take() {
                         let _ = tx.send(Err(e));
                     }
-                    self.stop.notify_one();
                 }
                 ClientEvent::PubAck { guid, result } => {
                     freed = true;
@@ -425,13 +424,11 @@ impl Waiters {
                 }
                 ClientEvent::ConnectionLost(e) => {
                     let _ = self.lost.send(Some(e));
-                    self.stop.notify_one();
                 }
                 ClientEvent::Closed(result) => {
                     if let Some(tx) = self.closing.take() {
                         let _ = tx.send(result);
                     }
-                    self.stop.notify_one();
                 }
                 _ => {}
             }

@@ -22,6 +22,11 @@ pub trait NatsApp {
     fn poll_command(&mut self) -> Option<NatsCommand>;
     /// The app's next deadline.
     fn poll_timeout(&self) -> Option<Instant>;
+    /// Whether the app has finished for good (then the stack closes its
+    /// NATS connection once the app's last commands are written).
+    fn is_done(&self) -> bool {
+        false
+    }
 }
 
 /// An app over a connection. Drain after each input: [`Stack::poll_transmit`],
@@ -146,7 +151,15 @@ impl<A: NatsApp> Stack<A> {
                 }
             }
             if !moved {
-                return;
+                break;
+            }
+        }
+        if self.app.is_done() && self.conn.status() != super::client::Status::Closed {
+            self.conn.close(now);
+            while let Some(event) = self.conn.poll_event() {
+                if !matches!(event, Event::Message(_)) {
+                    self.events.push_back(event);
+                }
             }
         }
     }
@@ -167,5 +180,57 @@ impl<S: crate::stan::store::Store> NatsApp for crate::stan::server::Server<S> {
 
     fn poll_timeout(&self) -> Option<Instant> {
         crate::stan::server::Server::poll_timeout(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nats::client::{ClientOptions, Status};
+
+    #[derive(Default)]
+    struct App {
+        done: bool,
+        commands: VecDeque<NatsCommand>,
+    }
+
+    impl NatsApp for App {
+        fn handle_message(&mut self, _: Instant, _: InboundMessage) {}
+        fn handle_timeout(&mut self, _: Instant) {}
+        fn poll_command(&mut self) -> Option<NatsCommand> {
+            self.commands.pop_front()
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+        fn is_done(&self) -> bool {
+            self.done
+        }
+    }
+
+    #[test]
+    fn a_finished_app_closes_its_connection_once() {
+        let now = Instant::now();
+        let mut stack = Stack::new(
+            Connection::new(ClientOptions::default(), now),
+            App::default(),
+            now,
+        );
+        assert!(matches!(
+            stack.poll_event(),
+            Some(Event::WantConnect { .. })
+        ));
+        stack.handle_app_commands(now);
+        assert_ne!(
+            stack.conn.status(),
+            Status::Closed,
+            "a running app keeps it"
+        );
+        stack.app.done = true;
+        stack.handle_app_commands(now);
+        assert_eq!(stack.conn.status(), Status::Closed);
+        assert!(matches!(stack.poll_event(), Some(Event::Closed { .. })));
+        stack.handle_app_commands(now);
+        assert!(stack.poll_event().is_none(), "closed once");
     }
 }

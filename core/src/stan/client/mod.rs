@@ -878,4 +878,8 @@ impl crate::nats::stack::NatsApp for Session {
     fn poll_timeout(&self) -> Option<Instant> {
         Session::poll_timeout(self)
     }
+
+    fn is_done(&self) -> bool {
+        Session::is_done(self)
+    }
 }
