@@ -39,8 +39,8 @@
 //!   `poll_transmit(conn)` chunks. Ask for socket writability only while
 //!   some remain.
 //! * `RouterEvent::SessionClosed { conn, reason }`: write what
-//!   `poll_transmit(conn)` still returns (unless `reason` is
-//!   `CloseReason::SlowConsumer`: then drop it), close the socket, call
+//!   `poll_transmit(conn)` still returns if `reason.flushes_output()`
+//!   (a slow consumer's is dropped), close the socket, call
 //!   `handle_transport_closed(now, conn)`. If a write stays blocked for
 //!   `RouterConfig::write_deadline`, call `handle_write_stalled(now, conn)`.
 //! * After any router input, call `pump_local(&mut router, engine_conn,
@@ -82,7 +82,7 @@
 //!
 //! use bytes::{Buf, Bytes, BytesMut};
 //! use stan_core::nats::client::{Connection, Event};
-//! use stan_core::nats::router::{CloseReason, Router, RouterConfig, RouterEvent};
+//! use stan_core::nats::router::{Router, RouterConfig, RouterEvent};
 //! use stan_core::nats::stack::Stack;
 //! use stan_core::stan::client::{ClientEvent, ConnectOptions, Session, StartAt, SubscriptionOptions};
 //! use stan_core::stan::server::{attach_local, pump_local, Server, ServerConfig};
@@ -157,7 +157,7 @@
 //!                 }
 //!                 RouterEvent::SessionClosed { conn, reason } => {
 //!                     if let Some((mut sock, _, mut out)) = socks.remove(&conn) {
-//!                         if reason != CloseReason::SlowConsumer {
+//!                         if reason.flushes_output() {
 //!                             while let Some(chunk) = router.poll_transmit(conn) {
 //!                                 out.push_back(chunk);
 //!                             }

@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use stan_core::nats::router::{
-    CloseReason, ConnId, Router, RouterConfig, RouterEvent, RouterStats,
-};
+use stan_core::nats::router::{ConnId, Router, RouterConfig, RouterEvent, RouterStats};
 use stan_core::stan::server::{
     attach_local, pump_local, Server as Engine, ServerConfig, ServerEvent,
 };
@@ -392,7 +390,7 @@ impl Server {
                         let Some(&token) = self.tokens.get(&conn) else {
                             continue;
                         };
-                        if reason == CloseReason::SlowConsumer {
+                        if !reason.flushes_output() {
                             // The router dropped its output: stop at once.
                             self.drop_conn(token, now);
                         } else if let Some(c) = self.conns.get_mut(&token) {

@@ -18,8 +18,7 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::{AsyncToSocketAddrs, TcpListener, TcpStream};
 use smol::{Task, Timer};
 use stan_core::nats::router::{
-    CloseReason, ConnId, Delivery, LocalError, LocalOptions, Router, RouterConfig, RouterEvent,
-    RouterStats,
+    ConnId, Delivery, LocalError, LocalOptions, Router, RouterConfig, RouterEvent, RouterStats,
 };
 
 use crate::wake::Notify;
@@ -100,7 +99,7 @@ impl Shared {
                 }
                 RouterEvent::SessionClosed { conn, reason } => {
                     if let Some(sig) = st.signals.get(&conn) {
-                        if reason == CloseReason::SlowConsumer {
+                        if !reason.flushes_output() {
                             sig.kill();
                         } else {
                             sig.closing.store(true, Ordering::Release);

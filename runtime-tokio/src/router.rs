@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use stan_core::nats::router::{
-    CloseReason, ConnId, Delivery, LocalError, LocalOptions, Router, RouterConfig, RouterEvent,
-    RouterStats,
+    ConnId, Delivery, LocalError, LocalOptions, Router, RouterConfig, RouterEvent, RouterStats,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -92,7 +91,7 @@ impl Shared {
                 }
                 RouterEvent::SessionClosed { conn, reason } => {
                     if let Some(sig) = st.signals.get(&conn) {
-                        if reason == CloseReason::SlowConsumer {
+                        if !reason.flushes_output() {
                             sig.kill();
                         } else {
                             sig.closing.store(true, Ordering::Release);

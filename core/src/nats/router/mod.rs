@@ -121,6 +121,14 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Whether the driver writes the session's remaining output before
+    /// closing the socket. A slow consumer is cut off at once (its output
+    /// is what it could not take); every other close flushes first (the
+    /// `-ERR`, the last replies).
+    pub fn flushes_output(&self) -> bool {
+        !matches!(self, CloseReason::SlowConsumer)
+    }
+
     /// The `-ERR` text sent before closing, if any.
     pub fn err_text(&self) -> Option<&'static str> {
         match self {

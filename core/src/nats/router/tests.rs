@@ -773,3 +773,16 @@ fn many_subscriptions() {
     sids.sort();
     assert_eq!(sids, ["12345", "all", "any"]);
 }
+
+#[test]
+fn only_slow_consumers_skip_the_final_flush() {
+    assert!(!CloseReason::SlowConsumer.flushes_output());
+    for r in [
+        CloseReason::StaleConnection,
+        CloseReason::AuthorizationViolation,
+        CloseReason::ServerShutdown,
+        CloseReason::MaxConnectionsExceeded,
+    ] {
+        assert!(r.flushes_output(), "{r:?}");
+    }
+}
