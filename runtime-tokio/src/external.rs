@@ -3,16 +3,17 @@
 //! external NATS server (`-ns`). The driver dials when the core asks, moves
 //! bytes and time, and makes no protocol decision.
 
-use std::io;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use stan_core::nats::client::{Connection, Event, UrlError};
 use stan_core::nats::stack::{NatsApp, Stack};
 use stan_core::stan::server::{Server, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -43,25 +44,24 @@ pub async fn drive_with<A: NatsApp, C>(
     mut on_command: impl FnMut(&mut Stack<A>, C),
     mut after_input: impl FnMut(&mut Stack<A>),
 ) -> String {
-    let mut socket: Option<TcpStream> = None;
+    let mut socket: Option<(OwnedReadHalf, OwnedWriteHalf)> = None;
     let mut input = BytesMut::with_capacity(READ_CHUNK);
-    let mut out: Vec<Bytes> = Vec::new();
-    let mut stopping = false;
+    // Output the socket has not taken yet: written while reads, timers and
+    // commands keep being served, so a peer that stops reading cannot stall
+    // the connection's own keepalive.
+    let mut out: VecDeque<Bytes> = VecDeque::new();
     loop {
         after_input(stack);
         // Events first: they tell us to dial or drop the socket.
         while let Some(event) = stack.poll_event() {
             match event {
                 Event::WantConnect { server } => {
-                    let dial = tokio::time::timeout(
-                        Duration::from_secs(2),
-                        TcpStream::connect((server.host.as_str(), server.port)),
-                    )
-                    .await;
-                    match dial {
+                    let limit = stack.conn.options().connect_timeout;
+                    let addr = (server.host.as_str(), server.port);
+                    match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
                         Ok(Ok(s)) => {
                             let _ = s.set_nodelay(true);
-                            socket = Some(s);
+                            socket = Some(s.into_split());
                             input.clear();
                             stack.handle_transport_connected(Instant::now());
                         }
@@ -73,20 +73,17 @@ pub async fn drive_with<A: NatsApp, C>(
                     out.clear();
                 }
                 Event::Closed { reason } => {
-                    let _ = flush(&mut socket, stack, &mut out).await;
+                    final_flush(&mut socket, stack, &mut out).await;
                     return reason.to_string();
                 }
                 _ => {}
             }
         }
-        if stopping {
-            let _ = flush(&mut socket, stack, &mut out).await;
-            return "stopped".into();
+        while let Some(chunk) = stack.poll_transmit() {
+            out.push_back(chunk);
         }
-        if flush(&mut socket, stack, &mut out).await.is_err() {
-            socket = None;
-            stack.handle_transport_closed(Instant::now());
-            continue;
+        if socket.is_none() {
+            out.clear();
         }
         let deadline = stack.poll_timeout();
         let sleep = async {
@@ -95,13 +92,23 @@ pub async fn drive_with<A: NatsApp, C>(
                 None => std::future::pending().await,
             }
         };
+        let (read, write) = match socket.as_mut() {
+            Some((r, w)) => (Some(r), Some(w)),
+            None => (None, None),
+        };
         let read = async {
-            match socket.as_mut() {
-                Some(s) => {
+            match read {
+                Some(r) => {
                     input.reserve(READ_CHUNK);
-                    s.read_buf(&mut input).await
+                    r.read_buf(&mut input).await
                 }
                 None => std::future::pending().await,
+            }
+        };
+        let write = async {
+            match (write, out.front()) {
+                (Some(w), Some(chunk)) => w.write(chunk).await,
+                _ => std::future::pending().await,
             }
         };
         tokio::select! {
@@ -112,6 +119,20 @@ pub async fn drive_with<A: NatsApp, C>(
                 }
                 Ok(_) => stack.handle_input(Instant::now(), &mut input),
             },
+            w = write => match w {
+                Ok(n) => {
+                    if let Some(chunk) = out.front_mut() {
+                        chunk.advance(n);
+                        if chunk.is_empty() {
+                            out.pop_front();
+                        }
+                    }
+                }
+                Err(_) => {
+                    socket = None;
+                    stack.handle_transport_closed(Instant::now());
+                }
+            },
             _ = sleep => stack.handle_timeout(Instant::now()),
             Some(cmd) = commands.recv() => {
                 on_command(stack, cmd);
@@ -121,30 +142,35 @@ pub async fn drive_with<A: NatsApp, C>(
                 stack.handle_app_commands(Instant::now());
             }
             _ = stop.notified() => {
-                stopping = true;
                 stack.close(Instant::now());
+                after_input(stack);
+                final_flush(&mut socket, stack, &mut out).await;
+                return "stopped".into();
             }
         }
     }
 }
 
-/// Writes everything the stack has to send.
-async fn flush<A: NatsApp>(
-    socket: &mut Option<TcpStream>,
+/// Writes what is left (bounded: a peer that does not read gets one
+/// second), at the end.
+async fn final_flush<A: NatsApp>(
+    socket: &mut Option<(OwnedReadHalf, OwnedWriteHalf)>,
     stack: &mut Stack<A>,
-    out: &mut Vec<Bytes>,
-) -> io::Result<()> {
+    out: &mut VecDeque<Bytes>,
+) {
     while let Some(chunk) = stack.poll_transmit() {
-        out.push(chunk);
+        out.push_back(chunk);
     }
-    let Some(s) = socket.as_mut() else {
-        out.clear();
-        return Ok(());
+    let Some((_, w)) = socket.as_mut() else {
+        return;
     };
-    for chunk in out.drain(..) {
-        s.write_all(&chunk).await?;
-    }
-    Ok(())
+    let write_all = async {
+        for chunk in out.drain(..) {
+            w.write_all(&chunk).await?;
+        }
+        w.flush().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), write_all).await;
 }
 
 /// The STAN engine against an external NATS server.
