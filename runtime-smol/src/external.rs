@@ -3,12 +3,13 @@
 //! external NATS server (`-ns`). The driver dials when the core asks, moves
 //! bytes and time, and makes no protocol decision.
 
+use std::collections::VecDeque;
 use std::future::pending;
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use smol::channel::{self, Receiver, Sender};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
@@ -40,6 +41,7 @@ pub async fn drive<A: NatsApp>(
 /// What woke the driver.
 enum Wake<C> {
     Read(io::Result<usize>),
+    Wrote(io::Result<usize>),
     Timer,
     Command(C),
     Stop,
@@ -54,11 +56,14 @@ pub async fn drive_with<A: NatsApp, C>(
     mut on_command: impl FnMut(&mut Stack<A>, C),
     mut after_input: impl FnMut(&mut Stack<A>),
 ) -> String {
-    let mut socket: Option<TcpStream> = None;
+    // Read and write handles of one socket (smol's `TcpStream` clones share it).
+    let mut socket: Option<(TcpStream, TcpStream)> = None;
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut scratch = vec![0u8; READ_CHUNK];
-    let mut out: Vec<Bytes> = Vec::new();
-    let mut stopping = false;
+    // Output the socket has not taken yet: written while reads, timers and
+    // commands keep being served, so a peer that stops reading cannot stall
+    // the connection's own keepalive.
+    let mut out: VecDeque<Bytes> = VecDeque::new();
     loop {
         after_input(stack);
         // Events first: they tell us to dial or drop the socket.
@@ -82,7 +87,7 @@ pub async fn drive_with<A: NatsApp, C>(
                     match dial {
                         Some(s) => {
                             let _ = s.set_nodelay(true);
-                            socket = Some(s);
+                            socket = Some((s.clone(), s));
                             input.clear();
                             stack.handle_transport_connected(Instant::now());
                         }
@@ -94,26 +99,33 @@ pub async fn drive_with<A: NatsApp, C>(
                     out.clear();
                 }
                 Event::Closed { reason } => {
-                    let _ = flush(&mut socket, stack, &mut out).await;
+                    final_flush(&mut socket, stack, &mut out).await;
                     return reason.to_string();
                 }
                 _ => {}
             }
         }
-        if stopping {
-            let _ = flush(&mut socket, stack, &mut out).await;
-            return "stopped".into();
+        while let Some(chunk) = stack.poll_transmit() {
+            out.push_back(chunk);
         }
-        if flush(&mut socket, stack, &mut out).await.is_err() {
-            socket = None;
-            stack.handle_transport_closed(Instant::now());
-            continue;
+        if socket.is_none() {
+            out.clear();
         }
         let deadline = stack.poll_timeout();
+        let (reader, writer) = match socket.as_mut() {
+            Some((r, w)) => (Some(r), Some(w)),
+            None => (None, None),
+        };
         let read = async {
-            match socket.as_mut() {
+            match reader {
                 Some(s) => Wake::Read(s.read(&mut scratch).await),
                 None => pending().await,
+            }
+        };
+        let write = async {
+            match (writer, out.front()) {
+                (Some(w), Some(chunk)) => Wake::Wrote(w.write(chunk).await),
+                _ => pending().await,
             }
         };
         let sleep = async {
@@ -133,7 +145,11 @@ pub async fn drive_with<A: NatsApp, C>(
             }
         };
         // Random order, like `tokio::select!`: no source starves the others.
-        match future::race(future::race(read, sleep), future::race(command, stopped)).await {
+        let wake = future::race(
+            future::race(read, write),
+            future::race(sleep, future::race(command, stopped)),
+        );
+        match wake.await {
             Wake::Read(Ok(0) | Err(_)) => {
                 socket = None;
                 stack.handle_transport_closed(Instant::now());
@@ -141,6 +157,18 @@ pub async fn drive_with<A: NatsApp, C>(
             Wake::Read(Ok(n)) => {
                 input.extend_from_slice(&scratch[..n]);
                 stack.handle_input(Instant::now(), &mut input);
+            }
+            Wake::Wrote(Ok(n)) => {
+                if let Some(chunk) = out.front_mut() {
+                    chunk.advance(n);
+                    if chunk.is_empty() {
+                        out.pop_front();
+                    }
+                }
+            }
+            Wake::Wrote(Err(_)) => {
+                socket = None;
+                stack.handle_transport_closed(Instant::now());
             }
             Wake::Timer => stack.handle_timeout(Instant::now()),
             Wake::Command(cmd) => {
@@ -151,30 +179,40 @@ pub async fn drive_with<A: NatsApp, C>(
                 stack.handle_app_commands(Instant::now());
             }
             Wake::Stop => {
-                stopping = true;
                 stack.close(Instant::now());
+                after_input(stack);
+                final_flush(&mut socket, stack, &mut out).await;
+                return "stopped".into();
             }
         }
     }
 }
 
-/// Writes everything the stack has to send.
-async fn flush<A: NatsApp>(
-    socket: &mut Option<TcpStream>,
+/// Writes what is left (bounded: a peer that does not read gets one
+/// second), at the end.
+async fn final_flush<A: NatsApp>(
+    socket: &mut Option<(TcpStream, TcpStream)>,
     stack: &mut Stack<A>,
-    out: &mut Vec<Bytes>,
-) -> io::Result<()> {
+    out: &mut VecDeque<Bytes>,
+) {
     while let Some(chunk) = stack.poll_transmit() {
-        out.push(chunk);
+        out.push_back(chunk);
     }
-    let Some(s) = socket.as_mut() else {
-        out.clear();
-        return Ok(());
+    let Some((_, w)) = socket.as_mut() else {
+        return;
     };
-    for chunk in out.drain(..) {
-        s.write_all(&chunk).await?;
-    }
-    Ok(())
+    let write_all = async {
+        for chunk in out.drain(..) {
+            if w.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        let _ = w.flush().await;
+    };
+    future::or(write_all, async {
+        Timer::after(std::time::Duration::from_secs(1)).await;
+    })
+    .await;
 }
 
 /// The STAN engine against an external NATS server. Dropping it does not
