@@ -152,20 +152,28 @@ pub fn router_session(start: std::time::Instant, input: &[u8]) {
         max_control_line: 1 << 16,
         max_payload: 1 << 20,
     };
-    let drain =
-        |router: &mut Router, sessions: &mut Vec<(ConnId, BytesMut, ServerOpDecoder, BytesMut)>| {
-            while router.poll_event().is_some() {}
-            for (conn, _, dec, out) in sessions.iter_mut() {
-                while let Some(chunk) = router.poll_transmit(*conn) {
-                    out.extend_from_slice(&chunk);
-                }
-                while let Some(op) = dec.decode(out).expect("router output must decode") {
-                    if let ServerOp::Info(json) = op {
-                        serde_json::from_slice::<serde_json::Value>(&json).expect("INFO is JSON");
-                    }
+    let drain = |router: &mut Router,
+                 sessions: &mut Vec<(ConnId, BytesMut, ServerOpDecoder, BytesMut)>,
+                 now: std::time::Instant| {
+        while let Some(ev) = router.poll_event() {
+            if let RouterEvent::InputResumed(c) = ev {
+                if let Some((conn, input, ..)) = sessions.iter_mut().find(|s| s.0 == c) {
+                    router.handle_input(now, *conn, input);
                 }
             }
-        };
+        }
+        for (conn, _, dec, out) in sessions.iter_mut() {
+            while let Some(chunk) = router.poll_transmit(*conn) {
+                out.extend_from_slice(&chunk);
+                router.handle_written(now, *conn, chunk.len());
+            }
+            while let Some(op) = dec.decode(out).expect("router output must decode") {
+                if let ServerOp::Info(json) = op {
+                    serde_json::from_slice::<serde_json::Value>(&json).expect("INFO is JSON");
+                }
+            }
+        }
+    };
     while let Some((&b, tail)) = rest.split_first() {
         rest = tail;
         match b {
@@ -204,7 +212,7 @@ pub fn router_session(start: std::time::Instant, input: &[u8]) {
                     router.handle_transport_closed(now, conn);
                 }
             }
-            _ => drain(&mut router, &mut sessions),
+            _ => drain(&mut router, &mut sessions, now),
         }
         let open = sessions
             .iter()
@@ -217,7 +225,7 @@ pub fn router_session(start: std::time::Instant, input: &[u8]) {
             .count();
         assert_eq!(router.connection_count(), open, "connection count drifted");
     }
-    drain(&mut router, &mut sessions);
+    drain(&mut router, &mut sessions, now);
     // Closing sessions are finished by their driver.
     while let Some(ev) = router.poll_event() {
         if let RouterEvent::SessionClosed { conn, .. } = ev {

@@ -10,7 +10,7 @@
 //!
 //! | role | state machine | inputs | outputs |
 //! |---|---|---|---|
-//! | embedded NATS server | [`Router`](crate::nats::router::Router) | `handle_accept`, `handle_input`, `handle_transport_closed`, `handle_write_stalled`, `handle_timeout` | `poll_event`, `poll_transmit(conn)`, `poll_timeout` |
+//! | embedded NATS server | [`Router`](crate::nats::router::Router) | `handle_accept`, `handle_input`, `handle_written`, `handle_transport_closed`, `handle_write_stalled`, `handle_timeout` | `poll_event`, `poll_transmit(conn)`, `is_input_paused(conn)`, `poll_timeout` |
 //! | streaming engine, in process | [`Server`](crate::stan::server::Server) attached with [`attach_local`](crate::stan::server::attach_local) | [`pump_local`](crate::stan::server::pump_local) | `poll_event` (logs), `poll_timeout` |
 //! | a NATS client with an app on top (the STAN client, or the engine with `-ns`) | [`Stack`](crate::nats::stack::Stack) of a [`Connection`](crate::nats::client::Connection) and a [`NatsApp`](crate::nats::stack::NatsApp) ([`Session`](crate::stan::client::Session) or `Server`) | `handle_transport_connected`/`_failed`/`_closed`, `handle_input`, `handle_timeout`, app commands + `handle_app_commands` | `poll_transmit`, `poll_event`, `poll_timeout`, the app's own `poll_event` |
 //!
@@ -37,7 +37,15 @@
 //!
 //! * `RouterEvent::OutputReady(conn)`: that session has bytes; write its
 //!   `poll_transmit(conn)` chunks. Ask for socket writability only while
-//!   some remain.
+//!   some remain. After each write, report the bytes the socket took with
+//!   `handle_written(now, conn, n)`: until then they count against the
+//!   session's `max_pending`, and producers stalled on it stay stalled.
+//! * After `handle_input(now, conn, ..)`, if `is_input_paused(conn)`, stop
+//!   reading that socket (its unprocessed bytes stay in your buffer; TCP
+//!   pushes back on the producer). On `RouterEvent::InputResumed(conn)`,
+//!   call `handle_input` with that buffer again, then read on.
+//! * `RouterEvent::Log(record)`: a line for the operator's log
+//!   (`record.level`, and `record` displays as nats-server's text).
 //! * `RouterEvent::SessionClosed { conn, reason }`: write what
 //!   `poll_transmit(conn)` still returns if `reason.flushes_output()`
 //!   (a slow consumer's is dropped), close the socket, call
@@ -92,21 +100,22 @@
 //!     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64
 //! }
 //!
-//! /// Writes queued chunks until the socket would block; false if it failed.
-//! fn write_out(sock: &mut TcpStream, out: &mut VecDeque<Bytes>) -> bool {
+//! /// Writes queued chunks until the socket would block; the bytes written.
+//! fn write_out(sock: &mut TcpStream, out: &mut VecDeque<Bytes>) -> usize {
+//!     let mut written = 0;
 //!     while let Some(chunk) = out.front_mut() {
 //!         match sock.write(chunk) {
 //!             Ok(n) => {
+//!                 written += n;
 //!                 chunk.advance(n);
 //!                 if chunk.is_empty() {
 //!                     out.pop_front();
 //!                 }
 //!             }
-//!             Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-//!             Err(_) => return false,
+//!             Err(_) => break, // would block, or gone (the read side sees it)
 //!         }
 //!     }
-//!     true
+//!     written
 //! }
 //!
 //! /// The server: router + engine, one thread, non-blocking sockets.
@@ -128,15 +137,20 @@
 //!         let mut gone = Vec::new();
 //!         for (&conn, (sock, input, _)) in socks.iter_mut() {
 //!             let mut buf = [0u8; 65536];
-//!             loop {
+//!             // What a stall left in the buffer first; then read, unless
+//!             // the router paused this producer (flow control).
+//!             router.handle_input(now, conn, input);
+//!             while !router.is_input_paused(conn) {
 //!                 match sock.read(&mut buf) {
 //!                     Ok(0) => { gone.push(conn); break; }
-//!                     Ok(n) => input.extend_from_slice(&buf[..n]),
+//!                     Ok(n) => {
+//!                         input.extend_from_slice(&buf[..n]);
+//!                         router.handle_input(now, conn, input);
+//!                     }
 //!                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
 //!                     Err(_) => { gone.push(conn); break; }
 //!                 }
 //!             }
-//!             router.handle_input(now, conn, input);
 //!         }
 //!         for conn in gone {
 //!             socks.remove(&conn);
@@ -169,9 +183,12 @@
 //!                 _ => {}
 //!             }
 //!         }
-//!         for (sock, _, out) in socks.values_mut() {
-//!             write_out(sock, out);
+//!         for (&conn, (sock, _, out)) in socks.iter_mut() {
+//!             let written = write_out(sock, out);
+//!             router.handle_written(Instant::now(), conn, written);
 //!         }
+//!         // (`InputResumed` needs nothing more here: every turn feeds each
+//!         // buffer again. `Log` records could be printed.)
 //!         // Sleep until the next deadline (a real driver also wakes on
 //!         // socket readiness; this one polls every millisecond).
 //!         let next = [router.poll_timeout(), engine.poll_timeout()].into_iter().flatten().min();

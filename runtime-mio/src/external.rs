@@ -234,9 +234,10 @@ impl<C> EventLoop<C> {
         };
         let end = read_burst(socket, &mut self.input, &mut self.scratch, |input| {
             stack.handle_input(now, input);
+            true
         });
         match end {
-            ReadEnd::WouldBlock => {}
+            ReadEnd::WouldBlock | ReadEnd::Paused => {}
             ReadEnd::Budget => self.again = true,
             ReadEnd::Closed => {
                 self.drop_socket();
@@ -255,7 +256,7 @@ impl<C> EventLoop<C> {
             self.out.clear();
             return Ok(());
         };
-        let want_writable = !self.out.write_to(socket)?;
+        let want_writable = !self.out.write_to(socket, &mut 0)?;
         if want_writable != self.writable {
             let interest = if want_writable {
                 Interest::READABLE | Interest::WRITABLE

@@ -22,25 +22,31 @@ pub(crate) enum ReadEnd {
     WouldBlock,
     /// The budget ran out with data possibly left: read again soon.
     Budget,
+    /// The consumer of the input asked to stop (a stalled producer): read
+    /// again when it resumes.
+    Paused,
     /// End of stream or an error: the transport is gone.
     Closed,
 }
 
 /// Reads from `src` until `WouldBlock`, the budget or EOF, appending to
 /// `input` and calling `feed` after every read (so `input` keeps only a
-/// partial op between reads). `scratch` is a reusable buffer.
+/// partial op between reads, or what a paused consumer left). `feed`
+/// returns false to stop reading. `scratch` is a reusable buffer.
 pub(crate) fn read_burst(
     src: &mut impl Read,
     input: &mut BytesMut,
     scratch: &mut [u8],
-    mut feed: impl FnMut(&mut BytesMut),
+    mut feed: impl FnMut(&mut BytesMut) -> bool,
 ) -> ReadEnd {
     for _ in 0..READ_BUDGET {
         match src.read(scratch) {
             Ok(0) => return ReadEnd::Closed,
             Ok(n) => {
                 input.extend_from_slice(&scratch[..n]);
-                feed(input);
+                if !feed(input) {
+                    return ReadEnd::Paused;
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::WouldBlock,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -76,8 +82,8 @@ impl OutQueue {
     }
 
     /// Writes until the queue is empty (`Ok(true)`) or the socket would
-    /// block (`Ok(false)`).
-    pub(crate) fn write_to(&mut self, dst: &mut impl Write) -> io::Result<bool> {
+    /// block (`Ok(false)`), adding the bytes written to `total`.
+    pub(crate) fn write_to(&mut self, dst: &mut impl Write, total: &mut usize) -> io::Result<bool> {
         while !self.chunks.is_empty() {
             let mut iov = [IoSlice::new(&[]); MAX_IOVECS];
             let n = self.chunks.len().min(MAX_IOVECS);
@@ -92,6 +98,7 @@ impl OutQueue {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
+            *total += written;
             while written > 0 {
                 let Some(front) = self.chunks.front_mut() else {
                     break;

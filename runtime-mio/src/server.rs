@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use stan_core::nats::router::{ConnId, Router, RouterConfig, RouterEvent, RouterStats};
+use stan_core::nats::router::{ConnId, LogRecord, Router, RouterConfig, RouterEvent, RouterStats};
 use stan_core::stan::server::{
     attach_local, pump_local, Server as Engine, ServerConfig, ServerEvent,
 };
@@ -181,6 +181,7 @@ pub struct Server {
     accept_retry: Option<Instant>,
     scratch: Vec<u8>,
     write_deadline: Duration,
+    on_log: Box<dyn FnMut(LogRecord) + Send>,
 }
 
 impl std::fmt::Debug for Server {
@@ -231,7 +232,14 @@ impl Server {
             dirty: Vec::new(),
             accept_retry: None,
             scratch: vec![0; READ_CHUNK],
+            on_log: Box::new(|_| {}),
         })
+    }
+
+    /// Sends the router's log lines to `on_log` (on the loop's thread).
+    pub fn with_log(mut self, on_log: impl FnMut(LogRecord) + Send + 'static) -> Server {
+        self.on_log = Box::new(on_log);
+        self
     }
 
     /// Attaches a STAN engine over `store` to the router, in process (no
@@ -398,6 +406,13 @@ impl Server {
                             self.dirty.push(token);
                         }
                     }
+                    RouterEvent::InputResumed(conn) => {
+                        // Feed what the stall left, then read on.
+                        if let Some(&token) = self.tokens.get(&conn) {
+                            self.again.push(token);
+                        }
+                    }
+                    RouterEvent::Log(record) => (self.on_log)(record),
                     _ => {}
                 }
             }
@@ -457,11 +472,18 @@ impl Server {
             return;
         };
         let (router, id) = (&mut self.router, c.id);
+        // What a stall left first; a producer still stalled reads nothing
+        // (TCP pushes back) until `InputResumed`.
+        router.handle_input(now, id, &mut c.input);
+        if router.is_input_paused(id) {
+            return;
+        }
         let end = read_burst(&mut c.stream, &mut c.input, &mut self.scratch, |input| {
             router.handle_input(now, id, input);
+            !router.is_input_paused(id)
         });
         match end {
-            ReadEnd::WouldBlock => {}
+            ReadEnd::WouldBlock | ReadEnd::Paused => {}
             ReadEnd::Budget => self.again.push(token),
             // The peer is gone: nothing more can be written either.
             ReadEnd::Closed => self.drop_conn(token, now),
@@ -475,6 +497,7 @@ impl Server {
         let Some(c) = self.conns.get_mut(&token) else {
             return;
         };
+        let mut written = 0;
         let done = loop {
             if c.out.is_empty() {
                 c.stalled_at = None;
@@ -488,11 +511,14 @@ impl Server {
                     break Ok(true);
                 }
             }
-            match c.out.write_to(&mut c.stream) {
+            match c.out.write_to(&mut c.stream, &mut written) {
                 Ok(true) => {}
                 other => break other,
             }
         };
+        if written > 0 {
+            self.router.handle_written(now, c.id, written);
+        }
         let want_writable = match done {
             Err(_) => return self.drop_conn(token, now),
             Ok(true) if c.closing => {

@@ -61,5 +61,5 @@ pub use client::{
 };
 pub use engine::EngineHandle;
 pub use external::{drive, drive_with, ExternalEngine};
-pub use router::{LocalSession, RouterServer};
+pub use router::{LocalSession, LogSink, RouterServer};
 pub use stan_core::stan::client::ClientError;

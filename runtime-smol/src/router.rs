@@ -18,7 +18,8 @@ use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::{AsyncToSocketAddrs, TcpListener, TcpStream};
 use smol::{Task, Timer};
 use stan_core::nats::router::{
-    ConnId, Delivery, LocalError, LocalOptions, Router, RouterConfig, RouterEvent, RouterStats,
+    ConnId, Delivery, LocalError, LocalOptions, LogRecord, Router, RouterConfig, RouterEvent,
+    RouterStats,
 };
 
 use crate::wake::Notify;
@@ -39,6 +40,8 @@ pub(crate) struct Signal {
     kill: AtomicBool,
     /// Wakes a writer blocked in a write when `kill` is set.
     killed: Notify,
+    /// The router resumed the session's input (or it is closing).
+    resumed: Notify,
 }
 
 impl Signal {
@@ -52,6 +55,7 @@ impl Signal {
         self.kill.store(true, Ordering::Release);
         self.killed.notify();
         self.ready.notify();
+        self.resumed.notify();
     }
 
     /// Resolves when the session must stop writing at once.
@@ -70,7 +74,6 @@ pub(crate) struct State {
     timer_armed: Option<Instant>,
 }
 
-#[derive(Debug)]
 pub(crate) struct Shared {
     state: Mutex<State>,
     timer_wake: Notify,
@@ -79,6 +82,18 @@ pub(crate) struct Shared {
     live_tasks: AtomicUsize,
     all_done: Notify,
     write_deadline: Duration,
+    /// Where the router's log lines go.
+    on_log: LogSink,
+}
+
+/// Receives the router's log lines (called with the router locked: keep it
+/// short).
+pub type LogSink = Box<dyn Fn(LogRecord) + Send + Sync>;
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -104,9 +119,16 @@ impl Shared {
                         } else {
                             sig.closing.store(true, Ordering::Release);
                             sig.ready.notify();
+                            sig.resumed.notify();
                         }
                     }
                 }
+                RouterEvent::InputResumed(conn) => {
+                    if let Some(sig) = st.signals.get(&conn) {
+                        sig.resumed.notify();
+                    }
+                }
+                RouterEvent::Log(record) => (self.on_log)(record),
                 _ => {}
             }
         }
@@ -153,8 +175,28 @@ impl RouterServer {
         Ok(Self::serve(listener, config))
     }
 
+    /// Binds `addr` and starts serving; the router's log lines go to
+    /// `on_log`.
+    pub async fn bind_with_log(
+        addr: impl AsyncToSocketAddrs,
+        config: RouterConfig,
+        on_log: impl Fn(LogRecord) + Send + Sync + 'static,
+    ) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self::serve_with_log(listener, config, Box::new(on_log)))
+    }
+
     /// Serves on an already bound listener.
-    pub fn serve(listener: TcpListener, mut config: RouterConfig) -> Self {
+    pub fn serve(listener: TcpListener, config: RouterConfig) -> Self {
+        Self::serve_with_log(listener, config, Box::new(|_| {}))
+    }
+
+    /// Serves on an already bound listener; log lines go to `on_log`.
+    pub fn serve_with_log(
+        listener: TcpListener,
+        mut config: RouterConfig,
+        on_log: LogSink,
+    ) -> Self {
         let local_addr = listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], config.port)));
@@ -171,6 +213,7 @@ impl RouterServer {
             live_tasks: AtomicUsize::new(0),
             all_done: Notify::default(),
             write_deadline,
+            on_log,
         });
         let accept_task = smol::spawn(accept_loop(listener, Arc::clone(&shared)));
         let timer_task = smol::spawn(timer_loop(Arc::clone(&shared)));
@@ -304,11 +347,21 @@ async fn read_loop(mut rd: TcpStream, conn: ConnId, signal: Arc<Signal>, shared:
             Ok(n) => n,
         };
         buf.extend_from_slice(&scratch[..n]);
-        let mut st = shared.lock();
-        st.router.handle_input(Instant::now(), conn, &mut buf);
-        shared.dispatch(&mut st);
-        if signal.is_closing() {
-            return;
+        // Feed the input; while the router stalls this producer, read no
+        // more (TCP pushes back) and feed the rest when it resumes it.
+        loop {
+            {
+                let mut st = shared.lock();
+                st.router.handle_input(Instant::now(), conn, &mut buf);
+                shared.dispatch(&mut st);
+                if signal.is_closing() {
+                    return;
+                }
+                if !st.router.is_input_paused(conn) {
+                    break;
+                }
+            }
+            signal.resumed.notified().await;
         }
     }
     // The peer is gone: nothing more can be written either.
@@ -317,6 +370,7 @@ async fn read_loop(mut rd: TcpStream, conn: ConnId, signal: Arc<Signal>, shared:
 
 async fn write_loop(mut wr: TcpStream, conn: ConnId, signal: &Signal, shared: &Shared) {
     let mut chunks: Vec<Bytes> = Vec::with_capacity(MAX_IOVECS);
+    let mut written = 0;
     loop {
         if signal.kill.load(Ordering::Acquire) {
             return;
@@ -324,6 +378,11 @@ async fn write_loop(mut wr: TcpStream, conn: ConnId, signal: &Signal, shared: &S
         let closing = signal.is_closing();
         {
             let mut st = shared.lock();
+            if written > 0 {
+                st.router.handle_written(Instant::now(), conn, written);
+                shared.dispatch(&mut st);
+                written = 0;
+            }
             while chunks.len() < MAX_IOVECS {
                 match st.router.poll_transmit(conn) {
                     Some(c) => chunks.push(c),
@@ -339,6 +398,7 @@ async fn write_loop(mut wr: TcpStream, conn: ConnId, signal: &Signal, shared: &S
             signal.ready.notified().await;
             continue;
         }
+        let batch: usize = chunks.iter().map(Bytes::len).sum();
         let write = async { Some(write_all(&mut wr, &mut chunks).await) };
         let stalled = async {
             Timer::after(shared.write_deadline).await;
@@ -350,7 +410,7 @@ async fn write_loop(mut wr: TcpStream, conn: ConnId, signal: &Signal, shared: &S
         };
         match future::or(async { Ok(future::or(write, stalled).await) }, killed).await {
             Err(()) | Ok(Some(Err(_))) => return,
-            Ok(Some(Ok(()))) => {}
+            Ok(Some(Ok(()))) => written = batch,
             Ok(None) => {
                 let mut st = shared.lock();
                 st.router.handle_write_stalled(Instant::now(), conn);
@@ -490,6 +550,8 @@ impl LocalSession {
                 while let Some(d) = st.router.poll_delivery(self.conn) {
                     out.push(d);
                 }
+                st.router.handle_drained(Instant::now(), self.conn);
+                self.shared.dispatch(&mut st);
             }
             if !out.is_empty() {
                 return true;

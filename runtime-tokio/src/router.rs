@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use stan_core::nats::router::{
-    ConnId, Delivery, LocalError, LocalOptions, Router, RouterConfig, RouterEvent, RouterStats,
+    ConnId, Delivery, LocalError, LocalOptions, LogRecord, Router, RouterConfig, RouterEvent,
+    RouterStats,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -38,6 +39,8 @@ pub(crate) struct Signal {
     kill: AtomicBool,
     /// Wakes a writer blocked in a write when `kill` is set.
     killed: Notify,
+    /// The router resumed the session's input (or it is closing).
+    resumed: Notify,
 }
 
 impl Signal {
@@ -51,6 +54,7 @@ impl Signal {
         self.kill.store(true, Ordering::Release);
         self.killed.notify_one();
         self.ready.notify_one();
+        self.resumed.notify_one();
     }
 }
 
@@ -62,7 +66,6 @@ pub(crate) struct State {
     timer_armed: Option<Instant>,
 }
 
-#[derive(Debug)]
 pub(crate) struct Shared {
     state: Mutex<State>,
     timer_wake: Notify,
@@ -71,6 +74,18 @@ pub(crate) struct Shared {
     live_tasks: AtomicUsize,
     all_done: Notify,
     write_deadline: Duration,
+    /// Where the router's log lines go.
+    on_log: LogSink,
+}
+
+/// Receives the router's log lines (called with the router locked: keep it
+/// short).
+pub type LogSink = Box<dyn Fn(LogRecord) + Send + Sync>;
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -96,9 +111,16 @@ impl Shared {
                         } else {
                             sig.closing.store(true, Ordering::Release);
                             sig.ready.notify_one();
+                            sig.resumed.notify_one();
                         }
                     }
                 }
+                RouterEvent::InputResumed(conn) => {
+                    if let Some(sig) = st.signals.get(&conn) {
+                        sig.resumed.notify_one();
+                    }
+                }
+                RouterEvent::Log(record) => (self.on_log)(record),
                 _ => {}
             }
         }
@@ -146,8 +168,28 @@ impl RouterServer {
         Ok(Self::serve(listener, config))
     }
 
+    /// Binds `addr` and starts serving; the router's log lines go to
+    /// `on_log`.
+    pub async fn bind_with_log(
+        addr: impl tokio::net::ToSocketAddrs,
+        config: RouterConfig,
+        on_log: impl Fn(LogRecord) + Send + Sync + 'static,
+    ) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self::serve_with_log(listener, config, Box::new(on_log)))
+    }
+
     /// Serves on an already bound listener.
-    pub fn serve(listener: TcpListener, mut config: RouterConfig) -> Self {
+    pub fn serve(listener: TcpListener, config: RouterConfig) -> Self {
+        Self::serve_with_log(listener, config, Box::new(|_| {}))
+    }
+
+    /// Serves on an already bound listener; log lines go to `on_log`.
+    pub fn serve_with_log(
+        listener: TcpListener,
+        mut config: RouterConfig,
+        on_log: LogSink,
+    ) -> Self {
         let local_addr = listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], config.port)));
@@ -164,6 +206,7 @@ impl RouterServer {
             live_tasks: AtomicUsize::new(0),
             all_done: Notify::new(),
             write_deadline,
+            on_log,
         });
         let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         let timer_task = tokio::spawn(timer_loop(Arc::clone(&shared)));
@@ -284,11 +327,22 @@ async fn read_loop(mut rd: OwnedReadHalf, conn: ConnId, signal: Arc<Signal>, sha
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        let mut st = shared.lock();
-        st.router.handle_input(Instant::now(), conn, &mut buf);
-        shared.dispatch(&mut st);
-        if signal.closing.load(Ordering::Acquire) {
-            return;
+        // Feed the input; while the router stalls this producer, read no
+        // more (TCP pushes back) and feed the rest when it resumes it.
+        loop {
+            let resumed = signal.resumed.notified();
+            {
+                let mut st = shared.lock();
+                st.router.handle_input(Instant::now(), conn, &mut buf);
+                shared.dispatch(&mut st);
+                if signal.closing.load(Ordering::Acquire) {
+                    return;
+                }
+                if !st.router.is_input_paused(conn) {
+                    break;
+                }
+            }
+            resumed.await;
         }
     }
     // The peer is gone: nothing more can be written either.
@@ -297,6 +351,7 @@ async fn read_loop(mut rd: OwnedReadHalf, conn: ConnId, signal: Arc<Signal>, sha
 
 async fn write_loop(mut wr: OwnedWriteHalf, conn: ConnId, signal: &Signal, shared: &Shared) {
     let mut chunks: Vec<Bytes> = Vec::with_capacity(MAX_IOVECS);
+    let mut written = 0;
     loop {
         if signal.kill.load(Ordering::Acquire) {
             return;
@@ -304,6 +359,11 @@ async fn write_loop(mut wr: OwnedWriteHalf, conn: ConnId, signal: &Signal, share
         let closing = signal.closing.load(Ordering::Acquire);
         {
             let mut st = shared.lock();
+            if written > 0 {
+                st.router.handle_written(Instant::now(), conn, written);
+                shared.dispatch(&mut st);
+                written = 0;
+            }
             while chunks.len() < MAX_IOVECS {
                 match st.router.poll_transmit(conn) {
                     Some(c) => chunks.push(c),
@@ -319,13 +379,14 @@ async fn write_loop(mut wr: OwnedWriteHalf, conn: ConnId, signal: &Signal, share
             signal.ready.notified().await;
             continue;
         }
+        let batch: usize = chunks.iter().map(Bytes::len).sum();
         let write = tokio::time::timeout(shared.write_deadline, write_all(&mut wr, &mut chunks));
         let result = tokio::select! {
             r = write => r,
             () = killed(signal) => return,
         };
         match result {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => written = batch,
             Ok(Err(_)) => return,
             Err(_stalled) => {
                 let mut st = shared.lock();
@@ -472,6 +533,8 @@ impl LocalSession {
                 while let Some(d) = st.router.poll_delivery(self.conn) {
                     out.push(d);
                 }
+                st.router.handle_drained(Instant::now(), self.conn);
+                self.shared.dispatch(&mut st);
             }
             if !out.is_empty() {
                 return true;

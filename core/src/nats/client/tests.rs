@@ -84,6 +84,7 @@ impl Sim {
                     self.router.handle_input(self.now, c, &mut self.to_router);
                 }
                 while let Some(chunk) = self.router.poll_transmit(c) {
+                    self.router.handle_written(self.now, c, chunk.len());
                     progress = true;
                     if !self.blackhole {
                         self.to_client.extend_from_slice(&chunk);

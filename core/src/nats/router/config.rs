@@ -41,6 +41,12 @@ pub struct RouterConfig {
     pub match_cache_size: usize,
     /// Seed of the generator for the server id and queue-member picks.
     pub seed: u64,
+    /// Log connections opened and closed, with the reason (nats-server's
+    /// `debug`, `-D`).
+    pub debug: bool,
+    /// Log every protocol operation in and out (nats-server's `trace`,
+    /// `-V`).
+    pub trace: bool,
 }
 
 impl Default for RouterConfig {
@@ -62,6 +68,8 @@ impl Default for RouterConfig {
             headers: true,
             match_cache_size: super::index::DEFAULT_CACHE_SIZE,
             seed: 0,
+            debug: false,
+            trace: false,
         }
     }
 }

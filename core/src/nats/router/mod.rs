@@ -20,6 +20,21 @@
 //! any) is still returned by `poll_transmit`; once that returns `None` the
 //! driver closes the transport and calls [`Router::handle_transport_closed`].
 //!
+//! Flow control, as nats-server does it: bytes handed out by
+//! `poll_transmit` stay counted against the session's `max_pending` until
+//! the driver reports them written ([`Router::handle_written`]). A client
+//! that publishes to a session whose pending output passed half of
+//! `max_pending` is stalled: the router stops decoding its input
+//! ([`Router::is_input_paused`]; the rest stays in the driver's buffer) and
+//! the driver stops reading its socket, until the consumer drains below half
+//! or the stall's timeout (100 ms to 1 s, growing with the backlog) passes;
+//! then [`RouterEvent::InputResumed`] says to feed the buffered input again
+//! and read on. A session is cut off as a slow consumer only when its
+//! pending output passes `max_pending` or a write stays blocked for
+//! `write_deadline` ([`Router::handle_write_stalled`]). In-process sessions
+//! (the streaming engine) are never stalled and never cut off; clients that
+//! publish to one that is behind are stalled like for any consumer.
+//!
 //! ```
 //! use std::time::Instant;
 //! use bytes::BytesMut;
@@ -46,8 +61,11 @@
 mod auth;
 mod config;
 mod connect;
+mod fanout;
+mod flow;
 mod index;
 mod info;
+mod log;
 mod out;
 mod session;
 
@@ -63,17 +81,18 @@ pub use auth::{is_bcrypt, Auth};
 pub use config::RouterConfig;
 pub use connect::{ConnectOptions, ConnectParseError};
 pub use info::ANNOUNCED_VERSION;
+pub use log::{LogLevel, LogMessage, LogRecord};
 pub use session::{Delivery, SessionInfo, SessionPhase, SessionStats};
 
 use self::auth::Authenticator;
+use self::fanout::{Fanout, Outbound};
+use self::flow::stall_duration;
 use self::index::{SubKey, SubjectIndex};
 use self::info::Info;
 use self::out::OutBuf;
 use self::session::{Session, SessionFlags, Transport};
 use crate::hash::SeededState;
-use crate::nats::codec::{
-    self as encode, ClientOp, ClientOpDecoder, DecodeError, Limits, MsgFrame,
-};
+use crate::nats::codec::{self as encode, ClientOp, ClientOpDecoder, DecodeError, Limits};
 use crate::nats::subject;
 use crate::rand::SeededRng;
 
@@ -114,10 +133,19 @@ pub enum CloseReason {
     MaxConnectionsExceeded,
     /// Too many keepalive `PING`s left unanswered.
     StaleConnection,
-    /// Pending output passed `max_pending`; the output was dropped.
-    SlowConsumer,
+    /// Cut off as a slow consumer; the output was dropped.
+    SlowConsumer(SlowConsumer),
     /// The router is shutting down.
     ServerShutdown,
+}
+
+/// Which of nats-server's slow-consumer conditions a session met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowConsumer {
+    /// Pending output passed `max_pending`.
+    MaxPending,
+    /// A write stayed blocked for `write_deadline`.
+    WriteDeadline,
 }
 
 impl CloseReason {
@@ -126,7 +154,33 @@ impl CloseReason {
     /// is what it could not take); every other close flushes first (the
     /// `-ERR`, the last replies).
     pub fn flushes_output(&self) -> bool {
-        !matches!(self, CloseReason::SlowConsumer)
+        !matches!(self, CloseReason::SlowConsumer(_))
+    }
+
+    /// nats-server's name of the closed state (as in its log and `/connz`).
+    pub fn state_text(&self) -> &'static str {
+        match self {
+            CloseReason::Protocol(DecodeError::PayloadTooLarge { .. }) => {
+                "Maximum Message Payload Exceeded"
+            }
+            CloseReason::Protocol(DecodeError::ControlLineTooLong { .. }) => {
+                "Maximum Control Line Exceeded"
+            }
+            CloseReason::Protocol(_)
+            | CloseReason::BadConnect
+            | CloseReason::HeadersNotSupported => "Protocol Violation",
+            CloseReason::AuthorizationViolation => "Authentication Failure",
+            CloseReason::AuthenticationTimeout => "Authentication Timeout",
+            CloseReason::BadClientProtocol => "Bad Client Protocol Version",
+            CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
+            CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::StaleConnection => "Stale Connection",
+            CloseReason::SlowConsumer(SlowConsumer::MaxPending) => "Slow Consumer (Pending Bytes)",
+            CloseReason::SlowConsumer(SlowConsumer::WriteDeadline) => {
+                "Slow Consumer (Write Deadline)"
+            }
+            CloseReason::ServerShutdown => "Server Shutdown",
+        }
     }
 
     /// The `-ERR` text sent before closing, if any.
@@ -142,9 +196,9 @@ impl CloseReason {
             }
             CloseReason::MaxConnectionsExceeded => Some("maximum connections exceeded"),
             CloseReason::StaleConnection => Some("Stale Connection"),
-            CloseReason::BadConnect | CloseReason::SlowConsumer | CloseReason::ServerShutdown => {
-                None
-            }
+            CloseReason::BadConnect
+            | CloseReason::SlowConsumer(_)
+            | CloseReason::ServerShutdown => None,
         }
     }
 }
@@ -164,6 +218,12 @@ pub enum RouterEvent {
         /// Why.
         reason: CloseReason,
     },
+    /// The session's stall is over: feed the input left in the driver's
+    /// buffer to [`Router::handle_input`] again, then read the transport
+    /// again.
+    InputResumed(ConnId),
+    /// A line for the operator's log.
+    Log(LogRecord),
 }
 
 /// Options of an in-process session.
@@ -374,9 +434,18 @@ impl Router {
         self.session(conn).map(|s| s.stats)
     }
 
-    /// Bytes (or, for local sessions, delivery weight) waiting for the peer.
+    /// Bytes (or, for local sessions, delivery weight) waiting for the peer:
+    /// queued, and handed out but not yet reported written.
     pub fn pending_output_bytes(&self, conn: ConnId) -> usize {
         self.session(conn).map_or(0, Session::pending)
+    }
+
+    /// Whether the router stopped taking `conn`'s input (a stalled
+    /// producer): the driver must not read its transport until
+    /// [`RouterEvent::InputResumed`].
+    pub fn is_input_paused(&self, conn: ConnId) -> bool {
+        self.session(conn)
+            .is_some_and(|s| s.input_paused_until.is_some())
     }
 
     // ----- inputs -----
@@ -420,6 +489,9 @@ impl Router {
         self.write_wire(conn.slot, |out| {
             out.write_with(|b| encode::write_info(b, &json));
         });
+        if self.config.debug {
+            self.log(conn.slot, LogLevel::Debug, LogMessage::ConnectionCreated);
+        }
         if self.open_sessions > self.config.max_connections {
             self.close(conn.slot, CloseReason::MaxConnectionsExceeded);
         } else if self.auth.is_required() {
@@ -446,6 +518,10 @@ impl Router {
                 input.clear();
                 return;
             }
+            if session.input_paused_until.is_some() {
+                // Stalled: the rest waits in the driver's buffer.
+                return;
+            }
             let Transport::Wire { decoder, .. } = &mut session.transport else {
                 input.clear();
                 return;
@@ -466,8 +542,16 @@ impl Router {
     /// finished closing it). The session and its subscriptions are removed.
     pub fn handle_transport_closed(&mut self, now: Instant, conn: ConnId) {
         self.advance(now);
-        if self.session(conn).is_none() {
+        let Some(session) = self.session(conn) else {
             return;
+        };
+        let peer_closed = session.phase != SessionPhase::Closing;
+        if peer_closed && self.config.debug {
+            self.log(
+                conn.slot,
+                LogLevel::Debug,
+                LogMessage::ConnectionClosed("Client Closed"),
+            );
         }
         self.drop_session_state(conn.slot);
         let slot = &mut self.slots[conn.slot as usize];
@@ -485,7 +569,10 @@ impl Router {
     pub fn handle_write_stalled(&mut self, now: Instant, conn: ConnId) {
         self.advance(now);
         if self.session(conn).is_some() {
-            self.close(conn.slot, CloseReason::SlowConsumer);
+            self.close(
+                conn.slot,
+                CloseReason::SlowConsumer(SlowConsumer::WriteDeadline),
+            );
         }
     }
 
@@ -561,6 +648,7 @@ impl Router {
             });
         }
         self.publish(
+            now,
             conn.slot,
             &Outbound::Parts {
                 subject: &subject,
@@ -755,12 +843,14 @@ impl Router {
     }
 
     fn send_err(&mut self, slot: u32, text: &str) {
+        self.trace_out(slot, || format!("-ERR {text}"));
         self.write_wire(slot, |out| {
             out.write_with(|b| encode::write_err(b, text.as_bytes()));
         });
     }
 
     fn send_ok(&mut self, slot: u32) {
+        self.trace_out(slot, || "OK".to_owned());
         self.write_wire(slot, |out| out.put(encode::OK));
     }
 
@@ -774,8 +864,11 @@ impl Router {
         if session.phase == SessionPhase::Closing {
             return;
         }
-        if reason == CloseReason::SlowConsumer {
-            session.discard_output();
+        self.log_close(slot, &reason);
+        if let CloseReason::SlowConsumer(_) = reason {
+            if let Some(session) = self.slot_session(slot) {
+                session.discard_output();
+            }
             self.stats.slow_consumers += 1;
         } else if let Some(text) = reason.err_text() {
             self.send_err(slot, text);
@@ -799,12 +892,19 @@ impl Router {
         let armed = session.armed.take();
         session.auth_deadline = None;
         session.ping_at = None;
+        session.input_paused_until = None;
+        session.paused_on = None;
+        let waiting = !session.stalled_producers.is_empty();
         if let Some(at) = armed {
             let gen = self.slots[slot as usize].gen;
             self.timers.remove(&(at, slot, gen));
         }
         for key in keys {
             self.remove_sub(key);
+        }
+        if waiting {
+            // Nobody is behind on a session that is gone.
+            self.release_stalled(self.conn_id(slot));
         }
     }
 
@@ -835,6 +935,18 @@ impl Router {
         let Some(session) = self.slot_session(slot) else {
             return;
         };
+        if session.input_paused_until.is_some_and(|at| at <= now) {
+            let consumer = session.paused_on;
+            self.resume_input(slot);
+            if self.config.debug {
+                let pending = consumer.map_or(0, |c| self.pending_output_bytes(c));
+                let ttl = stall_duration(pending, self.config.max_pending);
+                self.log(slot, LogLevel::Debug, LogMessage::StallTimedOut(ttl));
+            }
+        }
+        let Some(session) = self.slot_session(slot) else {
+            return;
+        };
         if session.auth_deadline.is_some_and(|at| at <= now) {
             session.auth_deadline = None;
             if session.phase == SessionPhase::AwaitingConnect {
@@ -856,6 +968,7 @@ impl Router {
                 session.rtt_probed = true;
                 session.pings_out += 1;
                 session.ping_at = Some(now + ping_interval);
+                self.trace_out(slot, || "PING".to_owned());
                 self.write_wire(slot, |out| out.put(encode::PING));
             } else {
                 session.ping_at = Some(now + ping_interval);
@@ -875,6 +988,7 @@ impl Router {
             self.close(slot, CloseReason::AuthorizationViolation);
             return;
         }
+        self.trace_in(slot, &op);
         let Some(session) = self.slot_session(slot) else {
             return;
         };
@@ -893,7 +1007,7 @@ impl Router {
                 if flags.pedantic && subject::validate_publish(frame.subject()).is_err() {
                     self.send_err(slot, "Invalid Publish Subject");
                 }
-                self.publish(slot, &Outbound::Frame(&frame));
+                self.publish(now, slot, &Outbound::Frame(&frame));
                 if verbose {
                     self.send_ok(slot);
                 }
@@ -921,7 +1035,10 @@ impl Router {
                     self.send_ok(slot);
                 }
             }
-            ClientOp::Ping => self.write_wire(slot, |out| out.put(encode::PONG)),
+            ClientOp::Ping => {
+                self.trace_out(slot, || "PONG".to_owned());
+                self.write_wire(slot, |out| out.put(encode::PONG));
+            }
             ClientOp::Pong => session.pings_out = 0,
         }
     }
@@ -934,6 +1051,12 @@ impl Router {
         let was_awaiting = self
             .slot_session(slot)
             .is_some_and(|s| s.phase == SessionPhase::AwaitingConnect);
+        if let Some(session) = self.slot_session(slot) {
+            // Known before the checks, so that their log lines name it.
+            session.name.clone_from(&opts.name);
+            session.lang.clone_from(&opts.lang);
+            session.version.clone_from(&opts.version);
+        }
         if was_awaiting && self.auth.is_required() && !self.auth.check(&opts) {
             self.close(slot, CloseReason::AuthorizationViolation);
             return;
@@ -964,9 +1087,6 @@ impl Router {
             headers: opts.headers && server_headers,
             no_responders: opts.no_responders && server_headers,
         };
-        session.name = opts.name;
-        session.lang = opts.lang;
-        session.version = opts.version;
         if was_awaiting {
             session.phase = SessionPhase::Open;
             session.auth_deadline = None;
@@ -1051,13 +1171,13 @@ impl Router {
     }
 
     /// Routes one message from session `from`.
-    fn publish(&mut self, from: u32, msg: &Outbound<'_>) {
+    fn publish(&mut self, now: Instant, from: u32, msg: &Outbound<'_>) {
         let size = msg.size() as u64;
-        let (echo, no_responders) = match self.slot_session(from) {
+        let (echo, no_responders, stallable) = match self.slot_session(from) {
             Some(s) => {
                 s.stats.in_msgs += 1;
                 s.stats.in_bytes += size;
-                (s.flags.echo, s.flags.no_responders)
+                (s.flags.echo, s.flags.no_responders, s.is_wire())
             }
             None => return,
         };
@@ -1084,6 +1204,9 @@ impl Router {
             expired,
             overflowing,
             max_pending: config.max_pending,
+            stall_on: None,
+            stallable,
+            trace: config.trace,
         };
         let mut delivered = false;
         for &key in &matches.plain {
@@ -1102,7 +1225,16 @@ impl Router {
                 }
             }
         }
+        let stall_on = fan.stall_on;
         self.finish_routing();
+        if let Some((consumer, pending)) = stall_on {
+            if self
+                .session(consumer)
+                .is_some_and(|c| c.phase != SessionPhase::Closing)
+            {
+                self.stall(now, from, consumer, pending);
+            }
+        }
         if !delivered && no_responders {
             if let Some(reply) = msg.reply_bytes() {
                 self.reply_no_responders(from, &reply);
@@ -1122,7 +1254,7 @@ impl Router {
             }
         }
         while let Some(slot) = self.overflowing.pop() {
-            self.close(slot, CloseReason::SlowConsumer);
+            self.close(slot, CloseReason::SlowConsumer(SlowConsumer::MaxPending));
         }
     }
 
@@ -1170,182 +1302,6 @@ impl Router {
                 }
             }
         }
-    }
-}
-
-/// A message being routed: a decoded frame, or parts handed over in process.
-enum Outbound<'a> {
-    Frame(&'a MsgFrame),
-    Parts {
-        subject: &'a Bytes,
-        reply: Option<&'a Bytes>,
-        headers: Option<&'a Bytes>,
-        payload: &'a Bytes,
-    },
-}
-
-impl Outbound<'_> {
-    #[inline]
-    fn subject(&self) -> &[u8] {
-        match self {
-            Outbound::Frame(f) => f.subject(),
-            Outbound::Parts { subject, .. } => subject,
-        }
-    }
-
-    #[inline]
-    fn reply(&self) -> Option<&[u8]> {
-        match self {
-            Outbound::Frame(f) => f.reply(),
-            Outbound::Parts { reply, .. } => reply.map(|r| &r[..]),
-        }
-    }
-
-    #[inline]
-    fn headers(&self) -> Option<&[u8]> {
-        match self {
-            Outbound::Frame(f) => f.headers(),
-            Outbound::Parts { headers, .. } => headers.map(|h| &h[..]),
-        }
-    }
-
-    #[inline]
-    fn payload(&self) -> &[u8] {
-        match self {
-            Outbound::Frame(f) => f.payload(),
-            Outbound::Parts { payload, .. } => payload,
-        }
-    }
-
-    fn size(&self) -> usize {
-        self.headers().map_or(0, <[u8]>::len) + self.payload().len()
-    }
-
-    fn subject_bytes(&self) -> Bytes {
-        match self {
-            Outbound::Frame(f) => f.subject_bytes(),
-            Outbound::Parts { subject, .. } => (*subject).clone(),
-        }
-    }
-
-    fn reply_bytes(&self) -> Option<Bytes> {
-        match self {
-            Outbound::Frame(f) => f.reply_bytes(),
-            Outbound::Parts { reply, .. } => reply.cloned(),
-        }
-    }
-
-    fn headers_bytes(&self) -> Option<Bytes> {
-        match self {
-            Outbound::Frame(f) => f.headers_bytes(),
-            Outbound::Parts { headers, .. } => headers.cloned(),
-        }
-    }
-
-    fn payload_bytes(&self) -> Bytes {
-        match self {
-            Outbound::Frame(f) => f.payload_bytes(),
-            Outbound::Parts { payload, .. } => (*payload).clone(),
-        }
-    }
-}
-
-/// The parts of the router a delivery touches (everything but the index,
-/// which is borrowed for the match result meanwhile).
-struct Fanout<'r> {
-    subs: &'r mut Vec<Option<Subscription>>,
-    slots: &'r mut Vec<Slot>,
-    events: &'r mut VecDeque<RouterEvent>,
-    stats: &'r mut RouterStats,
-    expired: &'r mut Vec<SubKey>,
-    overflowing: &'r mut Vec<u32>,
-    max_pending: usize,
-}
-
-impl Fanout<'_> {
-    /// The session slot owning subscription `key`.
-    #[inline]
-    fn owner(&self, key: SubKey) -> Option<u32> {
-        self.subs[key as usize].as_ref().map(|s| s.slot)
-    }
-
-    /// Delivers to one subscription; false when it could not take it.
-    #[inline]
-    fn deliver(&mut self, key: SubKey, msg: &Outbound<'_>) -> bool {
-        let Some(sub) = self.subs[key as usize].as_mut() else {
-            return false;
-        };
-        if sub.max.is_some_and(|m| sub.delivered >= m) {
-            return false;
-        }
-        let slot = sub.slot;
-        let entry = &mut self.slots[slot as usize];
-        let gen = entry.gen;
-        let Some(session) = entry.session.as_mut() else {
-            return false;
-        };
-        if session.phase == SessionPhase::Closing {
-            return false;
-        }
-        sub.delivered += 1;
-        if sub.max.is_some_and(|m| sub.delivered >= m) {
-            self.expired.push(key);
-        }
-        let headers = msg.headers().filter(|_| session.flags.headers);
-        let payload = msg.payload();
-        let size = (headers.map_or(0, <[u8]>::len) + payload.len()) as u64;
-        session.stats.out_msgs += 1;
-        session.stats.out_bytes += size;
-        self.stats.out_msgs += 1;
-        self.stats.out_bytes += size;
-        match &mut session.transport {
-            Transport::Wire { out, .. } => {
-                out.write_with(|b| {
-                    encode::write_msg_line(
-                        b,
-                        msg.subject(),
-                        &sub.sid,
-                        msg.reply(),
-                        headers.map(<[u8]>::len),
-                        payload.len(),
-                    );
-                    if let Some(h) = headers {
-                        b.extend_from_slice(h);
-                    }
-                    if payload.len() < out::PASS_THROUGH {
-                        b.extend_from_slice(payload);
-                        b.extend_from_slice(encode::CRLF);
-                    }
-                });
-                if payload.len() >= out::PASS_THROUGH {
-                    out.put_chunk(msg.payload_bytes());
-                    out.put(encode::CRLF);
-                }
-            }
-            Transport::Local { queue, pending } => {
-                let d = Delivery {
-                    subject: msg.subject_bytes(),
-                    sid: sub.sid.clone(),
-                    reply: msg.reply_bytes(),
-                    headers: if headers.is_some() {
-                        msg.headers_bytes()
-                    } else {
-                        None
-                    },
-                    payload: msg.payload_bytes(),
-                };
-                *pending += d.weight();
-                queue.push_back(d);
-            }
-        }
-        if session.pending() > self.max_pending {
-            self.overflowing.push(slot);
-        } else if !session.signalled {
-            session.signalled = true;
-            self.events
-                .push_back(RouterEvent::OutputReady(ConnId { slot, gen }));
-        }
-        true
     }
 }
 

@@ -1,5 +1,10 @@
-//! A session's pending output: small writes coalesced into one buffer, large
-//! payloads passed through as their own `Bytes` chunks.
+//! A session's pending output: small writes coalesced into chunks of at most
+//! [`MAX_CHUNK`] bytes, large payloads passed through as their own `Bytes`
+//! chunks. Bytes handed to the driver stay counted as pending until the
+//! driver confirms they were written ([`OutBuf::confirm`]), as nats-server
+//! counts a write in progress: the slow-consumer limit and the producer
+//! stall see what the peer has not taken yet, not what the router still
+//! holds.
 
 use std::collections::VecDeque;
 
@@ -7,6 +12,9 @@ use bytes::{Bytes, BytesMut};
 
 /// Payloads at least this large are queued by reference instead of copied.
 pub(crate) const PASS_THROUGH: usize = 16 * 1024;
+/// Coalesced output is cut into chunks of about this size, so a driver's
+/// batch of chunks (and the write the write deadline times) stays bounded.
+pub(crate) const MAX_CHUNK: usize = 64 * 1024;
 
 /// Pending bytes for one peer.
 #[derive(Debug, Default)]
@@ -15,14 +23,24 @@ pub(crate) struct OutBuf {
     chunks: VecDeque<Bytes>,
     /// Where small writes are appended.
     tail: BytesMut,
-    /// Bytes in `chunks` and `tail`.
+    /// Bytes in `chunks` and `tail`, plus bytes handed out and not yet
+    /// confirmed written.
     pending: usize,
+    /// Bytes handed out by [`OutBuf::pop`] and not yet confirmed.
+    in_flight: usize,
+    /// Chunks handed out since nothing was in flight.
+    in_flight_chunks: usize,
 }
 
 impl OutBuf {
-    /// Bytes waiting to be transmitted.
+    /// Bytes not yet written to the peer (queued or in flight).
     pub(crate) fn pending(&self) -> usize {
         self.pending
+    }
+
+    /// Chunks not yet written (queued, the coalescing tail, in flight).
+    pub(crate) fn pending_chunks(&self) -> usize {
+        self.chunks.len() + usize::from(!self.tail.is_empty()) + self.in_flight_chunks
     }
 
     /// Appends bytes by copying them.
@@ -30,6 +48,7 @@ impl OutBuf {
     pub(crate) fn put(&mut self, bytes: &[u8]) {
         self.tail.extend_from_slice(bytes);
         self.pending += bytes.len();
+        self.cut_tail();
     }
 
     /// Appends with a writer into the coalescing buffer.
@@ -38,6 +57,15 @@ impl OutBuf {
         let before = self.tail.len();
         write(&mut self.tail);
         self.pending += self.tail.len() - before;
+        self.cut_tail();
+    }
+
+    /// Moves a full coalescing buffer to the chunk queue.
+    #[inline]
+    fn cut_tail(&mut self) {
+        if self.tail.len() >= MAX_CHUNK {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
     }
 
     /// Appends a chunk by reference (for large payloads: no copy).
@@ -49,15 +77,27 @@ impl OutBuf {
         self.chunks.push_back(chunk);
     }
 
-    /// The next chunk to transmit.
+    /// The next chunk to transmit; it stays pending until confirmed.
     pub(crate) fn pop(&mut self) -> Option<Bytes> {
         let chunk = match self.chunks.pop_front() {
             Some(c) => c,
             None if !self.tail.is_empty() => self.tail.split().freeze(),
             None => return None,
         };
-        self.pending -= chunk.len();
+        self.in_flight += chunk.len();
+        self.in_flight_chunks += 1;
         Some(chunk)
+    }
+
+    /// The driver wrote `n` bytes of what it was handed. Confirms at most
+    /// what is in flight (a driver's miscount cannot underflow the books).
+    pub(crate) fn confirm(&mut self, n: usize) {
+        let n = n.min(self.in_flight);
+        self.in_flight -= n;
+        self.pending -= n;
+        if self.in_flight == 0 {
+            self.in_flight_chunks = 0;
+        }
     }
 
     /// Drops everything pending and releases the buffers.
@@ -65,6 +105,8 @@ impl OutBuf {
         self.chunks = VecDeque::new();
         self.tail = BytesMut::new();
         self.pending = 0;
+        self.in_flight = 0;
+        self.in_flight_chunks = 0;
     }
 }
 
@@ -86,10 +128,33 @@ mod tests {
         while let Some(c) = out.pop() {
             all.extend_from_slice(&c);
         }
-        assert_eq!(out.pending(), 0);
+        assert_eq!(out.pending(), all.len(), "in flight until confirmed");
+        out.confirm(all.len() - 5);
+        assert_eq!(out.pending(), 5);
+        out.confirm(usize::MAX);
+        assert_eq!(
+            out.pending(),
+            0,
+            "confirming more than in flight is clamped"
+        );
         let mut want = b"MSG a 1 3\r\nabc\r\nMSG b 1 ".to_vec();
         want.extend_from_slice(&big);
         want.extend_from_slice(b"\r\n");
         assert_eq!(all, want);
+    }
+
+    #[test]
+    fn coalesced_output_is_cut_into_bounded_chunks() {
+        let mut out = OutBuf::default();
+        for _ in 0..1000 {
+            out.put(&[b'x'; 1000]);
+        }
+        let mut sizes = Vec::new();
+        while let Some(c) = out.pop() {
+            sizes.push(c.len());
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 1_000_000);
+        assert!(sizes.iter().all(|&n| n < MAX_CHUNK + 1000), "{sizes:?}");
+        assert_eq!(out.pending_chunks(), sizes.len());
     }
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::index::SubKey;
 use super::out::OutBuf;
+use super::ConnId;
 use crate::hash::{SeededHashMap, SeededState};
 use crate::nats::codec::ClientOpDecoder;
 
@@ -151,6 +152,13 @@ pub(crate) struct Session {
     pub(crate) last_activity: Instant,
     pub(crate) accepted_at: Instant,
     pub(crate) stats: SessionStats,
+    /// Reading is paused until then: this producer published to a consumer
+    /// whose pending output passed half of `max_pending`.
+    pub(crate) input_paused_until: Option<Instant>,
+    /// The consumer whose catching up ends the pause early.
+    pub(crate) paused_on: Option<ConnId>,
+    /// Producers paused on this session's pending output.
+    pub(crate) stalled_producers: Vec<ConnId>,
 }
 
 impl Session {
@@ -180,6 +188,9 @@ impl Session {
             last_activity: now,
             accepted_at: now,
             stats: SessionStats::default(),
+            input_paused_until: None,
+            paused_on: None,
+            stalled_producers: Vec::new(),
         }
     }
 
@@ -218,10 +229,20 @@ impl Session {
 
     /// The earliest of this session's deadlines.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        match (self.auth_deadline, self.ping_at) {
-            (Some(a), Some(p)) => Some(a.min(p)),
-            (a, p) => a.or(p),
-        }
+        [self.auth_deadline, self.ping_at, self.input_paused_until]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Whether the session is a byte-stream client (not in process).
+    pub(crate) fn is_wire(&self) -> bool {
+        matches!(self.transport, Transport::Wire { .. })
+    }
+
+    /// nats-server's log prefix for this session.
+    pub(crate) fn log_prefix(&self) -> String {
+        super::log::client_prefix(&self.peer, self.cid, &self.version, &self.lang, &self.name)
     }
 
     /// Drops all pending output.

@@ -79,6 +79,7 @@ pub fn pump_local<A: NatsApp>(
             }
         }
         if !progressed {
+            router.handle_drained(now, conn);
             return handled;
         }
     }
