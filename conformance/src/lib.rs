@@ -10,9 +10,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod flow;
+
 use std::time::Duration;
 
 use bytes::Bytes;
+pub use stan_core::nats::router::RouterConfig;
 pub use stan_core::stan::client::{ClientError, StartAt, SubscriptionOptions};
 
 /// A running server (embedded NATS + engine, or the engine behind an
@@ -26,6 +29,8 @@ pub trait ServerHandle {
 
 /// Starts servers on one runtime.
 pub trait ServerRuntime {
+    /// The embedded NATS server alone, with `config`, on a free port.
+    fn nats_only(config: RouterConfig) -> Box<dyn ServerHandle>;
     /// Embedded NATS server with the engine in process, on a free port.
     fn embedded() -> Box<dyn ServerHandle>;
     /// A NATS server without streaming, plus the engine attached to it over

@@ -8,3 +8,4 @@ use adapters::tokio_rt::{TokioClient, TokioServer};
 stan_conformance::conformance_suite!(mio_server_mio_client, MioServer, MioClient);
 stan_conformance::conformance_suite!(mio_server_tokio_client, MioServer, TokioClient);
 stan_conformance::conformance_suite!(tokio_server_mio_client, TokioServer, MioClient);
+stan_conformance::flow_suite!(mio_server_flow, MioServer);

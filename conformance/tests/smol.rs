@@ -10,3 +10,4 @@ stan_conformance::conformance_suite!(smol_server_smol_client, SmolServer, SmolCl
 stan_conformance::conformance_suite!(smol_server_tokio_client, SmolServer, TokioClient);
 stan_conformance::conformance_suite!(tokio_server_smol_client, TokioServer, SmolClient);
 stan_conformance::conformance_suite!(mio_server_smol_client, MioServer, SmolClient);
+stan_conformance::flow_suite!(smol_server_flow, SmolServer);

@@ -42,6 +42,15 @@ impl ServerHandle for Handle {
 }
 
 impl ServerRuntime for MioServer {
+    fn nats_only(config: RouterConfig) -> Box<dyn ServerHandle> {
+        let s = Server::bind("127.0.0.1:0", config)
+            .expect("bind")
+            .spawn()
+            .expect("spawn");
+        let url = format!("nats://{}", s.local_addr());
+        Box::new(Handle(Some(Running::Embedded(s)), url))
+    }
+
     fn embedded() -> Box<dyn ServerHandle> {
         let s = Server::bind("127.0.0.1:0", RouterConfig::default())
             .expect("bind")

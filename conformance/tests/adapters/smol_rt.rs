@@ -34,6 +34,7 @@ pub struct SmolServer;
 enum Running {
     Embedded(RouterServer, EngineHandle),
     External(RouterServer, ExternalEngine),
+    Nats(RouterServer),
 }
 
 struct Handle(Option<Running>, String);
@@ -55,6 +56,7 @@ impl ServerHandle for Handle {
                         e.stop().await;
                         s.shutdown().await;
                     }
+                    Running::Nats(s) => s.shutdown().await,
                 }
             });
         }
@@ -62,6 +64,16 @@ impl ServerHandle for Handle {
 }
 
 impl ServerRuntime for SmolServer {
+    fn nats_only(config: RouterConfig) -> Box<dyn ServerHandle> {
+        block_on(async {
+            let s = RouterServer::bind("127.0.0.1:0", config)
+                .await
+                .expect("bind");
+            let url = format!("nats://{}", s.local_addr());
+            Box::new(Handle(Some(Running::Nats(s)), url)) as Box<dyn ServerHandle>
+        })
+    }
+
     fn embedded() -> Box<dyn ServerHandle> {
         block_on(async {
             let s = RouterServer::bind("127.0.0.1:0", RouterConfig::default())

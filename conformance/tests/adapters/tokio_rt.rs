@@ -33,6 +33,7 @@ pub struct TokioServer;
 enum Running {
     Embedded(RouterServer, EngineHandle),
     External(RouterServer, ExternalEngine),
+    Nats(RouterServer),
 }
 
 struct Handle(Option<Running>, String);
@@ -54,6 +55,7 @@ impl ServerHandle for Handle {
                         e.stop().await;
                         s.shutdown().await;
                     }
+                    Running::Nats(s) => s.shutdown().await,
                 }
             });
         }
@@ -61,6 +63,16 @@ impl ServerHandle for Handle {
 }
 
 impl ServerRuntime for TokioServer {
+    fn nats_only(config: RouterConfig) -> Box<dyn ServerHandle> {
+        rt().block_on(async {
+            let s = RouterServer::bind("127.0.0.1:0", config)
+                .await
+                .expect("bind");
+            let url = format!("nats://{}", s.local_addr());
+            Box::new(Handle(Some(Running::Nats(s)), url)) as Box<dyn ServerHandle>
+        })
+    }
+
     fn embedded() -> Box<dyn ServerHandle> {
         rt().block_on(async {
             let s = RouterServer::bind("127.0.0.1:0", RouterConfig::default())
