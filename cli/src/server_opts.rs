@@ -289,6 +289,8 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
         port,
         auth,
         seed: seed(),
+        debug: v.flag("D") || v.flag("DV"),
+        trace: v.flag("V") || v.flag("DV"),
         ..RouterConfig::default()
     };
     Ok(ServerOptions {

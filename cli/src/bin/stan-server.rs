@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use stan_cli::log;
 use stan_cli::server_opts::{self, Command, OptionsError, RuntimeKind};
+use stan_core::nats::router::{LogLevel, LogRecord};
 use stan_core::stan::server::{ServerConfig, ServerEvent};
 use stan_core::stan::store::MemStore;
 use stan_tokio::RouterServer;
@@ -65,7 +66,7 @@ async fn serve(opts: server_opts::ServerOptions) -> ExitCode {
     }
     log!(Info, "Starting embedded NATS server");
     let addr = format!("{}:{}", opts.host, opts.port);
-    let server = match RouterServer::bind(addr.as_str(), opts.router).await {
+    let server = match RouterServer::bind_with_log(addr.as_str(), opts.router, log_router).await {
         Ok(s) => s,
         Err(e) => {
             log!(Fatal, "Error listening on port: {addr}, {e:?}");
@@ -168,6 +169,17 @@ fn duration(d: std::time::Duration) -> String {
     }
 }
 
+/// The embedded NATS server's log lines, at nats-server's levels.
+fn log_router(record: LogRecord) {
+    let level = match record.level {
+        LogLevel::Error => log::Level::Error,
+        LogLevel::Info => log::Level::Info,
+        LogLevel::Debug => log::Level::Debug,
+        LogLevel::Trace => log::Level::Trace,
+    };
+    log::log(level, format_args!("{record}"));
+}
+
 fn log_event(event: ServerEvent) {
     match event {
         ServerEvent::ClientConnected { client_id } => {
@@ -249,7 +261,7 @@ fn serve_mio(opts: server_opts::ServerOptions) -> ExitCode {
     }
     let addr = format!("{}:{}", opts.host, opts.port);
     let server = match stan_mio::Server::bind(addr.as_str(), opts.router) {
-        Ok(s) => s.with_engine(engine, store, log_event),
+        Ok(s) => s.with_log(log_router).with_engine(engine, store, log_event),
         Err(e) => {
             log!(Fatal, "Error listening on port: {addr}, {e:?}");
             return ExitCode::FAILURE;
@@ -309,13 +321,16 @@ fn serve_smol(opts: server_opts::ServerOptions) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         let addr = format!("{}:{}", opts.host, opts.port);
-        let server = match stan_smol::RouterServer::bind(addr.as_str(), opts.router).await {
-            Ok(s) => s,
-            Err(e) => {
-                log!(Fatal, "Error listening on port: {addr}, {e:?}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let server =
+            match stan_smol::RouterServer::bind_with_log(addr.as_str(), opts.router, log_router)
+                .await
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    log!(Fatal, "Error listening on port: {addr}, {e:?}");
+                    return ExitCode::FAILURE;
+                }
+            };
         log!(
             Info,
             "Listening for client connections on {}",
