@@ -8,6 +8,9 @@
 #      identical to the committed ones;
 #   3. the NATS interop kit (official Python, Node and C clients): first
 #      against Debian's nats-server as the reference, then against ours;
+#      then the flow-control kit (a 200,000-message burst to a slow reader
+#      in each of the three libraries, a reader that stops reading) the
+#      same way, the reference first;
 #   4. the STAN interop kit (official node-nats-streaming,
 #      asyncio-nats-streaming and libnats streaming clients) against our
 #      stan-server, with its embedded NATS server and through Debian's
@@ -35,6 +38,10 @@ interop/nats/run.sh "$(command -v nats-server || echo /usr/sbin/nats-server)"
 echo "== NATS interop kit against our stan-server"
 cargo build -p stan-cli --bin stan-server
 interop/nats/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
+
+echo "== NATS flow control (slow readers, a stopped reader): Debian's nats-server (reference), then ours"
+interop/flow/run.sh "$(command -v nats-server || echo /usr/sbin/nats-server)"
+interop/flow/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
 
 echo "== STAN interop kit against our stan-server (embedded and -ns nats-server)"
 interop/stan/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"

@@ -115,9 +115,15 @@ fn run<D, Op>(
 /// * `128..=159`: advance the clock by `(b & 31) * 250 ms` and fire timers;
 /// * `160..=191`: accept a session (at most four);
 /// * `192..=223`: the transport of session `b & 3` closes;
-/// * `224..=255`: drain every session's output.
+/// * `224..=239`: drain every session's output (reporting it written, and
+///   feeding stalled producers their input again when resumed);
+/// * `240..=255`: a write to session `b & 3` stays blocked past the deadline.
 ///
-/// The first byte selects the configuration (authentication, small limits).
+/// Also checked: a session whose input is paused (a stalled producer) has a
+/// deadline that ends the stall.
+///
+/// The first byte selects the configuration (authentication, small limits,
+/// debug and trace logging).
 /// `start` is the virtual clock's origin (the caller reads a clock once).
 pub fn router_session(start: std::time::Instant, input: &[u8]) {
     use crate::nats::router::{Auth, ConnId, Router, RouterConfig, RouterEvent, SessionPhase};
@@ -143,6 +149,8 @@ pub fn router_session(start: std::time::Instant, input: &[u8]) {
         max_subscriptions: if cfg & 32 != 0 { 2 } else { 0 },
         ping_interval: Duration::from_secs(5),
         seed: u64::from(cfg),
+        debug: cfg & 64 != 0,
+        trace: cfg & 64 != 0,
         ..RouterConfig::default()
     };
     let mut now = start;
@@ -212,7 +220,20 @@ pub fn router_session(start: std::time::Instant, input: &[u8]) {
                     router.handle_transport_closed(now, conn);
                 }
             }
-            _ => drain(&mut router, &mut sessions, now),
+            224..=239 => drain(&mut router, &mut sessions, now),
+            _ => {
+                if let Some((conn, ..)) = sessions.get(usize::from(b & 3)) {
+                    router.handle_write_stalled(now, *conn);
+                }
+            }
+        }
+        for (conn, ..) in &sessions {
+            if router.is_input_paused(*conn) {
+                assert!(
+                    router.poll_timeout().is_some(),
+                    "a stalled producer has no deadline to end its stall"
+                );
+            }
         }
         let open = sessions
             .iter()

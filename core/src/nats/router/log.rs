@@ -295,7 +295,10 @@ impl Router {
                     .as_mut()
                     .and_then(Session::wire_out)
                 {
-                    Some(out) => (out.pending_chunks(), out.pending()),
+                    Some(out) => match out.in_flight() {
+                        (_, 0) => (out.pending_chunks(), out.pending()),
+                        attempted => attempted,
+                    },
                     None => (0, 0),
                 };
                 Some((

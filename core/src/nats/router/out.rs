@@ -43,6 +43,12 @@ impl OutBuf {
         self.chunks.len() + usize::from(!self.tail.is_empty()) + self.in_flight_chunks
     }
 
+    /// The write the driver is attempting: chunks and bytes handed out and
+    /// not yet confirmed (what nats-server reports of a timed-out write).
+    pub(crate) fn in_flight(&self) -> (usize, usize) {
+        (self.in_flight_chunks, self.in_flight)
+    }
+
     /// Appends bytes by copying them.
     #[inline]
     pub(crate) fn put(&mut self, bytes: &[u8]) {
