@@ -4,6 +4,7 @@
 //! flag (`-p`, `-port`, `--port`).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// What a flag takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +15,8 @@ pub enum Kind {
     Str,
     /// An integer value.
     Int,
-    /// A duration (`10s`, `1m30s`, `500ms`, `2h`).
+    /// A duration (`10s`, `1m30s`, `500ms`, `2h`), at most
+    /// [`MAX_DURATION`].
     Duration,
 }
 
@@ -80,8 +82,8 @@ impl Values {
         self.get(name).and_then(|v| parse_int(v).ok())
     }
 
-    /// A duration flag (already validated).
-    pub fn duration(&self, name: &str) -> Option<std::time::Duration> {
+    /// A duration flag (already validated: at most [`MAX_DURATION`]).
+    pub fn duration(&self, name: &str) -> Option<Duration> {
         self.get(name).and_then(|v| parse_duration(v).ok())
     }
 }
@@ -155,41 +157,79 @@ fn parse_int(v: &str) -> Result<i64, String> {
     v.parse::<i64>().map_err(|e| e.to_string())
 }
 
-/// Parses a Go duration: a sequence of `<number><unit>` with units `ns`,
-/// `us`, `µs`, `ms`, `s`, `m`, `h`; `0` alone is allowed.
-pub fn parse_duration(v: &str) -> Result<std::time::Duration, String> {
+/// The longest duration a flag takes: Go's largest `time.Duration`,
+/// 2^63 - 1 ns (`2562047h47m16.854775807s`, about 292 years). Every
+/// duration nats-streaming-server accepts is accepted, a longer one is
+/// refused as Go refuses it, and the core saturates deadlines this far out
+/// instead of overflowing an `Instant`.
+pub const MAX_DURATION: Duration = Duration::from_nanos(i64::MAX as u64);
+
+/// Parses a Go duration: a sequence of `<number><unit>` (the number may
+/// have a fraction, kept to the nanosecond) with units `ns`, `us`, `µs`,
+/// `ms`, `s`, `m`, `h`; `0` alone is allowed. Negative durations and
+/// durations over [`MAX_DURATION`] are refused.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
     if v == "0" {
-        return Ok(std::time::Duration::ZERO);
+        return Ok(Duration::ZERO);
     }
     if v.is_empty() || v.starts_with('-') {
         return Err("expected a positive duration such as 30s or 1m".into());
     }
-    let mut total = 0f64;
+    let max = MAX_DURATION.as_nanos();
+    let too_large = || {
+        format!("duration {v:?} is too large (at most 2562047h47m16.854775807s, about 292 years)")
+    };
+    // Nanoseconds, exact: a component is at most `max` times an hour in
+    // nanoseconds, far below u128's range.
+    let mut total: u128 = 0;
     let mut rest = v;
     while !rest.is_empty() {
         let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(|| format!("missing unit in duration {v:?}"))?;
-        let num: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("invalid duration {v:?}"))?;
+        let (int, frac) = rest[..num_len]
+            .split_once('.')
+            .unwrap_or((&rest[..num_len], ""));
+        if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
+            return Err(format!("invalid duration {v:?}"));
+        }
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
+        let unit: u128 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             u => return Err(format!("unknown unit {u:?} in duration {v:?}")),
         };
-        total += num * scale;
         rest = &rest[unit_len..];
+        let mut whole: u128 = 0;
+        for d in int.bytes() {
+            whole = whole * 10 + u128::from(d - b'0');
+            if whole > max {
+                return Err(too_large());
+            }
+        }
+        // Fraction digits past the 18th cannot add a nanosecond to any unit
+        // here (at most an hour): ignored, as Go truncates.
+        let (mut num, mut den) = (0u128, 1u128);
+        for d in frac.bytes().take(18) {
+            num = num * 10 + u128::from(d - b'0');
+            den *= 10;
+        }
+        total += whole * unit + num * unit / den;
+        if total > max {
+            return Err(too_large());
+        }
     }
-    Ok(std::time::Duration::from_secs_f64(total))
+    // `total <= max`, which fits a u64.
+    u64::try_from(total)
+        .map(Duration::from_nanos)
+        .map_err(|_| too_large())
 }
 
 /// The usage text for `specs`.
@@ -305,5 +345,71 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5d").is_err());
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn durations_are_exact_to_the_nanosecond() {
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration(".5s").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.s").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_duration("0.1s").unwrap(), Duration::from_millis(100));
+        assert_eq!(
+            parse_duration("1µs1ns").unwrap(),
+            Duration::from_nanos(1001)
+        );
+        assert_eq!(
+            parse_duration("1.0000000000000000009s").unwrap(),
+            Duration::from_secs(1)
+        );
+        for bad in [".s", "1..5s", "1.2.3s", "+1s", "1e3s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_past_gos_maximum_are_refused() {
+        // Go's largest duration, written both ways, is accepted.
+        assert_eq!(
+            parse_duration("2562047h47m16.854775807s").unwrap(),
+            MAX_DURATION
+        );
+        assert_eq!(
+            parse_duration("9223372036854775807ns").unwrap(),
+            MAX_DURATION
+        );
+        assert_eq!(
+            parse_duration("100000h").unwrap(),
+            Duration::from_secs(360_000_000)
+        );
+        for bad in [
+            "2562047h47m16.854775808s",
+            "9223372036854775808ns",
+            "2562048h",
+            "99999999999999999999h",
+            "999999999999999999999999999999999999999999s",
+            "2562047h2562047h",
+        ] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.contains("too large"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_durations_name_the_flag_and_value() {
+        let e = parse(SPECS, args(&["-hbi", "99999999999999999999h"])).unwrap_err();
+        assert!(matches!(
+            &e,
+            FlagError::BadValue { flag, value, .. }
+                if flag == "-hbi" && value == "99999999999999999999h"
+        ));
+        assert!(e
+            .to_string()
+            .starts_with("invalid value \"99999999999999999999h\" for flag -hbi: "));
+        let e = parse(SPECS, args(&["--hb_interval=-5s"])).unwrap_err();
+        assert!(matches!(e, FlagError::BadValue { ref flag, .. } if flag == "-hb_interval"));
+        assert!(matches!(
+            parse(SPECS, args(&["-p", "99999999999999999999"])).unwrap_err(),
+            FlagError::BadValue { .. }
+        ));
     }
 }

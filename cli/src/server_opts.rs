@@ -1,4 +1,4 @@
-//! `stan-server`'s flags (a subset of `nats-streaming-server`'s, fact sheet
+//! `stan-server`'s flags (a subset of `nats-streaming-server`'s, docs/protocol.md
 //! C.6: only what is implemented is accepted) and their translation into
 //! settings.
 
@@ -255,8 +255,9 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
     let host = v.get("a").unwrap_or("0.0.0.0").to_string();
     let port = match v.int("p") {
         None => 4222,
-        Some(p) => u16::try_from(p)
-            .map_err(|_| OptionsError::Invalid(format!("port {p} is out of range 0..65535")))?,
+        Some(p) => {
+            u16::try_from(p).map_err(|_| bad_value(v, "p", "out of range 0..65535".into()))?
+        }
     };
     let auth = match (v.get("user"), v.get("pass"), v.get("auth")) {
         (None, None, None) => Auth::None,
@@ -312,14 +313,29 @@ fn invalid(msg: String) -> OptionsError {
     OptionsError::Invalid(msg)
 }
 
-/// A non-negative integer flag.
-fn count(v: &Values, name: &str, default: u64) -> Result<u64, OptionsError> {
-    match v.int(name) {
-        None => Ok(default),
-        Some(n) => {
-            u64::try_from(n).map_err(|_| invalid(format!("-{name}: {n} cannot be negative")))
-        }
-    }
+/// The value of flag `-name` refused for `why`: `invalid value "..." for
+/// flag -name: why`, as for a value that does not parse.
+fn bad_value(v: &Values, name: &str, why: String) -> OptionsError {
+    OptionsError::Flag(FlagError::BadValue {
+        flag: format!("-{name}"),
+        value: v.get(name).unwrap_or_default().to_owned(),
+        why,
+    })
+}
+
+/// A non-negative integer flag that fits `T` (`max` is `T`'s largest
+/// value, for the error).
+fn count<T: TryFrom<u64>>(
+    v: &Values,
+    name: &str,
+    default: T,
+    max: impl std::fmt::Display,
+) -> Result<T, OptionsError> {
+    let Some(n) = v.int(name) else {
+        return Ok(default);
+    };
+    let n = u64::try_from(n).map_err(|_| bad_value(v, name, "cannot be negative".into()))?;
+    T::try_from(n).map_err(|_| bad_value(v, name, format!("too large (at most {max})")))
 }
 
 fn engine_config(v: &Values) -> Result<ServerConfig, OptionsError> {
@@ -347,20 +363,19 @@ fn engine_config(v: &Values) -> Result<ServerConfig, OptionsError> {
     let d = ChannelLimits::default();
     let max_bytes = match v.get("mb") {
         None => d.max_bytes,
-        Some(s) => parse_size(s).map_err(|why| invalid(format!("-mb: {why}")))?,
+        Some(s) => parse_size(s).map_err(|why| bad_value(v, "mb", why))?,
     };
     let channel = ChannelLimits {
-        max_msgs: count(v, "mm", d.max_msgs)?,
+        max_msgs: count(v, "mm", d.max_msgs, u64::MAX)?,
         max_bytes,
         max_age: v.duration("ma").unwrap_or(d.max_age),
-        max_subs: usize::try_from(count(v, "msu", d.max_subs as u64)?).unwrap_or(usize::MAX),
+        max_subs: count(v, "msu", d.max_subs, usize::MAX)?,
         max_inactivity: v.duration("mi").unwrap_or(d.max_inactivity),
     };
-    let hb_fail_count = count(v, "hbf", u64::from(defaults.hb_fail_count))?;
     let positive = |name: &str, default: Duration| -> Result<Duration, OptionsError> {
         match v.duration(name) {
             None => Ok(default),
-            Some(d) if d.is_zero() => Err(invalid(format!("-{name} must be positive"))),
+            Some(d) if d.is_zero() => Err(bad_value(v, name, "must be positive".into())),
             Some(d) => Ok(d),
         }
     };
@@ -368,15 +383,13 @@ fn engine_config(v: &Values) -> Result<ServerConfig, OptionsError> {
         cluster_id,
         hb_interval: positive("hbi", defaults.hb_interval)?,
         hb_timeout: positive("hbt", defaults.hb_timeout)?,
-        hb_fail_count: u32::try_from(hb_fail_count).unwrap_or(u32::MAX),
+        hb_fail_count: count(v, "hbf", defaults.hb_fail_count, u32::MAX)?,
         limits: StoreLimits {
-            max_channels: usize::try_from(count(v, "mc", 100)?).unwrap_or(usize::MAX),
+            max_channels: count(v, "mc", 100, usize::MAX)?,
             channel,
             per_channel: Vec::new(),
         },
-        io_batch_size: usize::try_from(count(v, "io_batch_size", 1024)?)
-            .unwrap_or(1024)
-            .max(1),
+        io_batch_size: count(v, "io_batch_size", 1024, usize::MAX)?.max(1),
         seed: seed(),
         trace: v.flag("SV") || v.flag("SDV"),
         ..defaults
@@ -385,7 +398,7 @@ fn engine_config(v: &Values) -> Result<ServerConfig, OptionsError> {
 
 /// Parses a size: a plain integer, or with a suffix `k`, `m`, `g`, `t`, `p`,
 /// `e` (powers of 1000) or `kb`/`ki`/`kib`, `mb`/... (powers of 1024),
-/// case-insensitive (fact sheet C.3).
+/// case-insensitive (docs/protocol.md C.3).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim().to_ascii_lowercase();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -412,12 +425,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
-/// A per-process seed for ids (not security-relevant).
+/// A fresh seed from OS entropy, for each served configuration: the core
+/// derives from it the ids it publishes (server id, inboxes) and, apart, the
+/// secret hash keys of its maps, so it must not be guessable.
 fn seed() -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    t.as_nanos() as u64 ^ (u64::from(std::process::id()) << 32)
+    stan_tokio::entropy_seed()
 }
 
 #[cfg(test)]
@@ -554,5 +566,80 @@ mod tests {
         ] {
             assert!(parse(args(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_naming_flag_and_value() {
+        for (bad, flag, value) in [
+            (
+                &["-hbi", "99999999999999999999h"][..],
+                "-hbi",
+                "99999999999999999999h",
+            ),
+            (&["-hbt=2562048h"], "-hbt", "2562048h"),
+            (
+                &["-ma", "9223372036854775808ns"],
+                "-ma",
+                "9223372036854775808ns",
+            ),
+            (&["-mi", "-1s"], "-mi", "-1s"),
+            (&["-hbi", "0"], "-hbi", "0"),
+            (&["-hbf", "4294967296"], "-hbf", "4294967296"),
+            (&["-hbf", "-1"], "-hbf", "-1"),
+            (
+                &["-mm", "99999999999999999999"],
+                "-mm",
+                "99999999999999999999",
+            ),
+            (&["-mm", "-1"], "-mm", "-1"),
+            (&["-mc", "-5"], "-mc", "-5"),
+            (&["-msu", "-5"], "-msu", "-5"),
+            (&["--io_batch_size", "-1"], "-io_batch_size", "-1"),
+            (&["-mb", "99999999999e"], "-mb", "99999999999e"),
+            (&["-mb", "-1"], "-mb", "-1"),
+            (&["-p", "70000"], "-p", "70000"),
+            (&["-p", "-1"], "-p", "-1"),
+        ] {
+            let e = parse(args(bad)).unwrap_err();
+            let OptionsError::Flag(FlagError::BadValue {
+                flag: f, value: v, ..
+            }) = &e
+            else {
+                panic!("{bad:?}: {e:?}");
+            };
+            assert_eq!((f.as_str(), v.as_str()), (flag, value), "{bad:?}");
+            let text = e.to_string();
+            assert!(
+                text.starts_with(&format!("invalid value {value:?} for flag {flag}: ")),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_largest_values_are_accepted() {
+        let o = serve(&[
+            "-hbi",
+            "2562047h47m16.854775807s",
+            "-hbt",
+            "2562047h",
+            "-ma",
+            "9223372036854775807ns",
+            "-mi",
+            "100000h",
+            "-hbf",
+            "4294967295",
+            "-mm",
+            "9223372036854775807",
+            "-mb",
+            "18e",
+        ]);
+        let e = &o.engine;
+        assert_eq!(e.hb_interval, flags::MAX_DURATION);
+        assert_eq!(e.hb_timeout, Duration::from_secs(2_562_047 * 3600));
+        assert_eq!(e.limits.channel.max_age, flags::MAX_DURATION);
+        assert_eq!(e.hb_fail_count, u32::MAX);
+        assert_eq!(e.limits.channel.max_msgs, i64::MAX as u64);
+        assert_eq!(e.limits.channel.max_bytes, 18_000_000_000_000_000_000);
     }
 }

@@ -17,6 +17,7 @@ use stan_tokio::{EngineHandle, RouterServer};
 const T: Duration = Duration::from_secs(20);
 const PUB: &str = env!("CARGO_BIN_EXE_stan-pub");
 const SUB: &str = env!("CARGO_BIN_EXE_stan-sub");
+const SERVER: &str = env!("CARGO_BIN_EXE_stan-server");
 
 /// A streaming server with its embedded NATS server, in this process.
 struct Server {
@@ -508,6 +509,16 @@ fn bad_command_lines_exit_2_with_a_message() {
             "flag provided but not defined: -x",
         ),
         (PUB, &["-id", "", "foo", "a"], "client ID"),
+        (
+            SUB,
+            &["--since", "99999999999999999999h", "foo"],
+            "invalid value \"99999999999999999999h\" for flag -since: duration",
+        ),
+        (
+            SUB,
+            &["--seq", "99999999999999999999", "foo"],
+            "invalid value \"99999999999999999999\" for flag -seq",
+        ),
     ];
     for (bin, args, message) in cases {
         let out = run(bin, args);
@@ -523,6 +534,49 @@ fn bad_command_lines_exit_2_with_a_message() {
         let out = run(bin, &["-h"]);
         assert!(out.status.success(), "{out:?}");
         assert!(out.stdout.starts_with(usage), "{out:?}");
+    }
+}
+
+#[test]
+fn out_of_range_server_flags_exit_2_with_the_usage() {
+    for (args, message) in [
+        (
+            &["-hbi", "99999999999999999999h"][..],
+            "stan-server: invalid value \"99999999999999999999h\" for flag -hbi: duration",
+        ),
+        (
+            &["-ma", "2562048h"],
+            "invalid value \"2562048h\" for flag -ma: duration",
+        ),
+        (
+            &["-hbf", "4294967296"],
+            "invalid value \"4294967296\" for flag -hbf: too large",
+        ),
+        (
+            &["-mm", "99999999999999999999"],
+            "invalid value \"99999999999999999999\" for flag -mm",
+        ),
+        (
+            &["-mb", "99999999999e"],
+            "invalid value \"99999999999e\" for flag -mb",
+        ),
+        (
+            &["-mc", "-1"],
+            "invalid value \"-1\" for flag -mc: cannot be negative",
+        ),
+        (
+            &["-p", "70000"],
+            "invalid value \"70000\" for flag -p: out of range",
+        ),
+    ] {
+        let out = run(SERVER, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(out.stderr.contains(message), "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("Usage: stan-server [options]"),
+            "{args:?}: {out:?}"
+        );
+        assert!(!out.stderr.contains("panicked"), "{args:?}: {out:?}");
     }
 }
 

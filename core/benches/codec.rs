@@ -2,6 +2,10 @@
 //! client reads) and encoding `PUB` ops (what a client writes), 128-byte
 //! payloads. Each is reported in bytes/s of wire data and in ops/s.
 
+// A test/bench driver, outside the library: the core's purity lints do not
+// apply (it reads files and the clock).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use stan_core::nats::codec::{write_msg, write_pub};

@@ -1,5 +1,5 @@
 //! NUID-compatible unique identifiers (inboxes, GUIDs, ack inboxes), from the
-//! core's seeded generator (fact sheet A.8): 22 characters of
+//! core's seeded generator (docs/protocol.md A.8): 22 characters of
 //! `0-9A-Za-z`, a 12-character random prefix followed by a 10-character
 //! sequence that advances by a random increment and re-randomises the prefix
 //! when it wraps, as the Go `nuid` package does.

@@ -11,7 +11,7 @@
 //! | role | state machine | inputs | outputs |
 //! |---|---|---|---|
 //! | embedded NATS server | [`Router`](crate::nats::router::Router) | `handle_accept`, `handle_input`, `handle_written`, `handle_transport_closed`, `handle_write_stalled`, `handle_timeout` | `poll_event`, `poll_transmit(conn)`, `is_input_paused(conn)`, `poll_timeout` |
-//! | streaming engine, in process | [`Server`](crate::stan::server::Server) attached with [`attach_local`](crate::stan::server::attach_local) | [`pump_local`](crate::stan::server::pump_local) | `poll_event` (logs), `poll_timeout` |
+//! | streaming engine, in process | [`Server`](crate::stan::server::Server) attached with [`Router::attach_local`](crate::nats::router::Router::attach_local) (its options from [`ServerConfig::local_options`](crate::stan::server::ServerConfig::local_options)) | [`pump_local`](crate::nats::router::pump_local) | `poll_event` (logs), `poll_timeout` |
 //! | a NATS client with an app on top (the STAN client, or the engine with `-ns`) | [`Stack`](crate::nats::stack::Stack) of a [`Connection`](crate::nats::client::Connection) and a [`NatsApp`](crate::nats::stack::NatsApp) ([`Session`](crate::stan::client::Session) or `Server`) | `handle_transport_connected`/`_failed`/`_closed`, `handle_input`, `handle_timeout`, app commands + `handle_app_commands` | `poll_transmit`, `poll_event`, `poll_timeout`, the app's own `poll_event` |
 //!
 //! Time is always an argument (`now: Instant`; never read a clock inside).
@@ -25,11 +25,12 @@
 //!    operations and leaves a partial tail), a transport that opened or
 //!    closed, or the passage of time (`handle_timeout(now)`, harmless when
 //!    early).
-//! 2. Drain the outputs in this order: `poll_transmit` (write each chunk;
-//!    a socket may take part of it: keep the rest and write it when the
-//!    socket is writable), then `poll_event`, then `poll_timeout` (sleep
-//!    until then, or until the next socket readiness or command, whichever
-//!    comes first).
+//! 2. Drain the outputs in the order of the crate's
+//!    [contract](crate::contract): `poll_event` (act on each), then
+//!    `poll_transmit` (write each chunk; a socket may take part of it: keep
+//!    the rest and write it when the socket is writable), then
+//!    `poll_timeout` (sleep until then, or until the next socket readiness
+//!    or command, whichever comes first).
 //! 3. Repeat. After `handle_timeout(now)` no deadline at or before `now`
 //!    remains, so the loop never spins.
 //!
@@ -72,8 +73,14 @@
 //!   drivers do with a semaphore sized `max_pub_acks_in_flight`).
 //! * The NATS options come from the core too:
 //!   `ConnectOptions::nats_options(url, name)` for the client,
-//!   `ServerConfig::nats_options(url)` for the engine with `-ns`. Seed both
-//!   from something random (time and process id) when the user gave none.
+//!   `ServerConfig::nats_options(url)` for the engine with `-ns`.
+//! * Seeds: every configuration (`RouterConfig`, `ServerConfig`,
+//!   `ConnectOptions`) has a `seed`, which the core turns into the ids it
+//!   publishes and, apart, the secret hash keys of its maps (see
+//!   [`crate::rand`]). The core never reads entropy, so when the user gave
+//!   no seed (0) the driver draws one from OS entropy (the shipped drivers
+//!   call `getrandom::u64()`), never the time or the process id, which a
+//!   peer can guess, and never 0, the public seed of the tests.
 //!
 //! ## A complete driver on plain `std::net`
 //!
@@ -93,11 +100,19 @@
 //! use stan_core::nats::router::{Router, RouterConfig, RouterEvent};
 //! use stan_core::nats::stack::Stack;
 //! use stan_core::stan::client::{ClientEvent, ConnectOptions, Session, StartAt, SubscriptionOptions};
-//! use stan_core::stan::server::{attach_local, pump_local, Server, ServerConfig};
+//! use stan_core::nats::router::pump_local;
+//! use stan_core::stan::server::{Server, ServerConfig};
 //! use stan_core::stan::store::MemStore;
 //!
 //! fn unix_ns() -> i64 {
 //!     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64
+//! }
+//!
+//! /// A seed from OS entropy. A real driver calls `getrandom::u64()`; this
+//! /// example keeps to `std`, whose `RandomState` keys come from the OS.
+//! fn os_seed() -> u64 {
+//!     use std::hash::{BuildHasher, RandomState};
+//!     RandomState::new().hash_one(unix_ns())
 //! }
 //!
 //! /// Writes queued chunks until the socket would block; the bytes written.
@@ -122,9 +137,10 @@
 //! fn serve(listener: TcpListener, stop: std::sync::mpsc::Receiver<()>) {
 //!     listener.set_nonblocking(true).unwrap();
 //!     let start = Instant::now();
-//!     let mut router = Router::new(RouterConfig::default(), start);
-//!     let engine_conn = attach_local(&mut router, start, "test-cluster");
-//!     let mut engine = Server::new(ServerConfig::default(), MemStore::new(100), start, unix_ns());
+//!     let mut router = Router::new(RouterConfig { seed: os_seed(), ..RouterConfig::default() }, start);
+//!     let engine_conn = router.attach_local(start, ServerConfig::default().local_options());
+//!     let config = ServerConfig { seed: os_seed(), ..ServerConfig::default() };
+//!     let mut engine = Server::new(config, MemStore::new(100), start, unix_ns());
 //!     let mut socks = HashMap::new(); // conn -> (socket, input buffer, unwritten output)
 //!     while stop.try_recv().is_err() {
 //!         let now = Instant::now();
@@ -249,7 +265,7 @@
 //! let (stop_tx, stop_rx) = std::sync::mpsc::channel();
 //! let server = std::thread::spawn(move || serve(listener, stop_rx));
 //!
-//! let options = ConnectOptions { seed: unix_ns() as u64, ..ConnectOptions::new("test-cluster", "porter") };
+//! let options = ConnectOptions { seed: os_seed(), ..ConnectOptions::new("test-cluster", "porter") };
 //! let nats = options.nats_options(&url, None).unwrap();
 //! let now = Instant::now();
 //! let session = Session::new(options, now, unix_ns()).unwrap();

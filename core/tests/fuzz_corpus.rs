@@ -1,6 +1,10 @@
 //! Replays the committed cargo-fuzz corpora through the same invariant checks
 //! the fuzz targets run, so CI covers them without a fuzzer.
 
+// A test/bench driver, outside the library: the core's purity lints do not
+// apply (it reads files and the clock).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 use std::path::PathBuf;
 
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {

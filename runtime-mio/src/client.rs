@@ -20,7 +20,7 @@ use stan_core::stan::client::{ClientError, ClientEvent, ConnectOptions, Session,
 use stan_proto::MsgProto;
 
 use crate::external::{EventLoop, LoopHandle};
-use crate::io::{seed, unix_now_ns};
+use crate::io::unix_now_ns;
 
 /// Options of [`Connection::connect`] beyond the URL and IDs.
 #[derive(Debug, Clone)]
@@ -200,9 +200,8 @@ impl Connection {
         let mut stan = options.stan;
         stan.cluster_id = cluster_id.to_owned();
         stan.client_id = client_id.to_owned();
-        if stan.seed == 0 {
-            stan.seed = seed();
-        }
+        // No seed chosen: one from OS entropy, never the public test seed.
+        stan.seed = crate::io::or_entropy(stan.seed);
         let nats = stan
             .nats_options(url, options.nats_name)
             .map_err(|e| ConnectError::Url(e.to_string()))?;
@@ -238,9 +237,7 @@ impl Connection {
                     |s| cell.borrow_mut().events(s),
                 );
                 // The NATS connection is gone for good.
-                stack
-                    .app
-                    .handle_nats_closed(&format!("nats: connection closed ({reason})"));
+                stack.app.handle_nats_closed(reason);
                 waiters.events(&mut stack);
                 waiters.fail_all();
             })

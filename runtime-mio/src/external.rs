@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
-use stan_core::nats::client::{Connection, Event, ServerAddr};
+use stan_core::nats::client::{CloseReason, Connection, Event, ServerAddr};
 use stan_core::nats::stack::{NatsApp, Stack};
 use stan_core::stan::server::{Server as Engine, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
@@ -124,7 +124,8 @@ impl<C> EventLoop<C> {
     }
 
     /// Runs `stack` on this thread until its connection closes for good or
-    /// [`LoopHandle::stop`] is called; returns the close reason.
+    /// [`LoopHandle::stop`] is called; returns the close reason
+    /// ([`CloseReason::Local`] when stopped).
     ///
     /// `on_command` receives each command sent with [`LoopHandle::send`]
     /// (call the app's commands on `stack.app`; the loop then calls
@@ -136,7 +137,7 @@ impl<C> EventLoop<C> {
         stack: &mut Stack<A>,
         mut on_command: impl FnMut(&mut Stack<A>, C),
         mut after_input: impl FnMut(&mut Stack<A>),
-    ) -> String {
+    ) -> CloseReason {
         let mut stopping = false;
         loop {
             after_input(stack);
@@ -148,7 +149,7 @@ impl<C> EventLoop<C> {
                     Event::Closed { reason } => {
                         self.flush_final(stack);
                         self.drop_socket();
-                        return reason.to_string();
+                        return reason;
                     }
                     _ => {}
                 }
@@ -156,7 +157,8 @@ impl<C> EventLoop<C> {
             if stopping {
                 self.flush_final(stack);
                 self.drop_socket();
-                return "stopped".into();
+                // `close` ended the connection with this reason.
+                return CloseReason::Local;
             }
             if self.shared.stop.load(Ordering::Acquire) {
                 stopping = true;
@@ -348,7 +350,7 @@ impl ExternalEngine {
     /// does not parse is an `InvalidInput` error.
     pub fn start<S, F>(
         url: &str,
-        config: ServerConfig,
+        mut config: ServerConfig,
         store: S,
         mut on_event: F,
     ) -> io::Result<ExternalEngine>
@@ -356,6 +358,8 @@ impl ExternalEngine {
         S: Store + Send + 'static,
         F: FnMut(ServerEvent) + Send + 'static,
     {
+        // No seed chosen: one from OS entropy, never the public test seed.
+        config.seed = crate::io::or_entropy(config.seed);
         let options = config
             .nats_options(url)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -378,7 +382,7 @@ impl ExternalEngine {
                         }
                     },
                 );
-                *done.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+                *done.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_string());
                 done.cv.notify_all();
             })?;
         Ok(ExternalEngine {

@@ -124,12 +124,33 @@ pub(crate) fn unix_now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-/// A seed for identifiers when the caller gave none.
-pub(crate) fn seed() -> u64 {
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    t ^ (u64::from(std::process::id()) << 32)
+/// A fresh seed from the operating system's entropy source (`getrandom`),
+/// never 0. Every public constructor of this crate uses it for a
+/// configuration whose seed is 0 ("not chosen"), so a served router,
+/// engine or client never runs on the core's public test seed (the core
+/// itself never reads entropy).
+///
+/// # Panics
+///
+/// When the operating system has no entropy source to read, as the
+/// standard library's `RandomState` does.
+pub fn entropy_seed() -> u64 {
+    loop {
+        match getrandom::u64() {
+            Ok(0) => continue,
+            Ok(seed) => return seed,
+            Err(e) => panic!("stan-mio: no OS entropy for a seed: {e}"),
+        }
+    }
+}
+
+/// `seed`, or a fresh one from OS entropy when it is 0 (not chosen).
+pub(crate) fn or_entropy(seed: u64) -> u64 {
+    if seed == 0 {
+        entropy_seed()
+    } else {
+        seed
+    }
 }
 
 /// The earliest of two optional deadlines.

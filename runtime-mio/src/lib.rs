@@ -16,6 +16,11 @@
 //! The adapter moves bytes and time only; the core's state machines make
 //! every decision.
 //!
+//! Seeds: every router, engine and client this crate starts whose
+//! configuration leaves `seed` at 0 ("not chosen") gets a fresh seed from
+//! OS entropy ([`entropy_seed`]); the core derives its identifiers and hash
+//! keys from it. Set a non-zero seed only to reproduce a run.
+//!
 //! A complete round trip, server included:
 //!
 //! ```
@@ -56,5 +61,6 @@ mod server;
 
 pub use client::{ConnectError, Connection, Msg, Options, PubAckHandle, Subscription};
 pub use external::{EventLoop, ExternalEngine, LoopHandle};
+pub use io::entropy_seed;
 pub use server::{Control, Server, ServerHandle};
 pub use stan_core::stan::client::{ClientError, ConnectOptions, StartAt, SubscriptionOptions};

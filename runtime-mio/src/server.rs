@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use stan_core::nats::router::{ConnId, LogRecord, Router, RouterConfig, RouterEvent, RouterStats};
-use stan_core::stan::server::{
-    attach_local, pump_local, Server as Engine, ServerConfig, ServerEvent,
+use stan_core::nats::router::{
+    pump_local, ConnId, LogRecord, Router, RouterConfig, RouterEvent, RouterStats,
 };
+use stan_core::stan::server::{Server as Engine, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
 
 use crate::io::{earliest, read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd};
@@ -203,6 +203,8 @@ impl Server {
         let mut listener = TcpListener::from_std(std_listener);
         let local_addr = listener.local_addr()?;
         config.port = local_addr.port();
+        // No seed chosen: one from OS entropy, never the public test seed.
+        config.seed = crate::io::or_entropy(config.seed);
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -245,16 +247,18 @@ impl Server {
     /// Attaches a STAN engine over `store` to the router, in process (no
     /// TCP hop). `on_event` receives its events (for logging) on the loop's
     /// thread. Replaces an engine attached before.
-    pub fn with_engine<S, F>(mut self, config: ServerConfig, store: S, on_event: F) -> Server
+    pub fn with_engine<S, F>(mut self, mut config: ServerConfig, store: S, on_event: F) -> Server
     where
         S: Store + Send + 'static,
         F: FnMut(ServerEvent) + Send + 'static,
     {
+        // No seed chosen: one from OS entropy, never the public test seed.
+        config.seed = crate::io::or_entropy(config.seed);
         let now = Instant::now();
         if let Some(old) = self.engine.take() {
             self.router.handle_transport_closed(now, old.conn());
         }
-        let conn = attach_local(&mut self.router, now, &config.cluster_id);
+        let conn = self.router.attach_local(now, config.local_options());
         let engine = Engine::new(config, store, now, unix_now_ns());
         self.engine = Some(Box::new(Attached {
             engine,

@@ -67,7 +67,10 @@ fn a_peer_that_stops_reading_is_declared_stale() {
         handle.stop();
     });
     let reason = event_loop.drive(&mut stack, |_, ()| {}, |_| {});
-    assert!(reason.to_lowercase().contains("stale"), "{reason}");
+    assert!(
+        reason.to_string().to_lowercase().contains("stale"),
+        "{reason}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     drop((server, watchdog));
 }

@@ -1,14 +1,15 @@
 //! The STAN engine on smol, attached in process to a [`RouterServer`]: one
 //! task that feeds the engine the router's deliveries and the clock, and
 //! hands its commands back to the router. Every decision is the engine's
-//! (`stan_core::stan::server::pump_local` moves the messages).
+//! (`stan_core::nats::router::pump_local` moves the messages).
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use smol::{future, Task};
+use stan_core::nats::router::pump_local;
 use stan_core::nats::router::ConnId;
-use stan_core::stan::server::{attach_local, pump_local, Server, ServerConfig, ServerEvent};
+use stan_core::stan::server::{Server, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
 
 use crate::router::{RouterServer, Shared, Signal};
@@ -50,17 +51,19 @@ impl Drop for EngineHandle {
 impl RouterServer {
     /// Runs a STAN engine over `store` against this router, in process.
     /// `on_event` receives the engine's events (for logging).
-    pub fn run_engine<S, F>(&self, config: ServerConfig, store: S, on_event: F) -> EngineHandle
+    pub fn run_engine<S, F>(&self, mut config: ServerConfig, store: S, on_event: F) -> EngineHandle
     where
         S: Store + Send + 'static,
         F: FnMut(ServerEvent) + Send + 'static,
     {
+        // No seed chosen: one from OS entropy, never the public test seed.
+        config.seed = crate::seed::or_entropy(config.seed);
         let shared = Arc::clone(&self.shared);
         let signal = Arc::new(Signal::default());
         let (conn, engine) = {
             let mut st = shared.lock();
             let now = Instant::now();
-            let conn = attach_local(&mut st.router, now, &config.cluster_id);
+            let conn = st.router.attach_local(now, config.local_options());
             st.signals.insert(conn, Arc::clone(&signal));
             (conn, Server::new(config, store, now, unix_now_ns()))
         };

@@ -14,7 +14,7 @@ use smol::channel::{self, Receiver, Sender};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
 use smol::{future, Task, Timer};
-use stan_core::nats::client::{Connection, Event, UrlError};
+use stan_core::nats::client::{CloseReason, Connection, Event, UrlError};
 use stan_core::nats::stack::{NatsApp, Stack};
 use stan_core::stan::server::{Server, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
@@ -28,12 +28,13 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Runs `stack` until its connection closes for good or a `()` arrives on
 /// `stop` (closing every sender of `stop` does not stop it). `after_input`
 /// runs after every input (to drain app-level outputs such as engine
-/// events). Returns the close reason.
+/// events). Returns the close reason ([`CloseReason::Local`] when
+/// stopped).
 pub async fn drive<A: NatsApp>(
     stack: &mut Stack<A>,
     stop: &Receiver<()>,
     after_input: impl FnMut(&mut Stack<A>),
-) -> String {
+) -> CloseReason {
     let (_keep, none) = channel::unbounded::<()>();
     drive_with(stack, stop, &none, |_, ()| {}, after_input).await
 }
@@ -55,7 +56,7 @@ pub async fn drive_with<A: NatsApp, C>(
     commands: &Receiver<C>,
     mut on_command: impl FnMut(&mut Stack<A>, C),
     mut after_input: impl FnMut(&mut Stack<A>),
-) -> String {
+) -> CloseReason {
     // Read and write handles of one socket (smol's `TcpStream` clones share it).
     let mut socket: Option<(TcpStream, TcpStream)> = None;
     let mut input = BytesMut::with_capacity(READ_CHUNK);
@@ -100,7 +101,7 @@ pub async fn drive_with<A: NatsApp, C>(
                 }
                 Event::Closed { reason } => {
                     final_flush(&mut socket, stack, &mut out).await;
-                    return reason.to_string();
+                    return reason;
                 }
                 _ => {}
             }
@@ -182,7 +183,8 @@ pub async fn drive_with<A: NatsApp, C>(
                 stack.close(Instant::now());
                 after_input(stack);
                 final_flush(&mut socket, stack, &mut out).await;
-                return "stopped".into();
+                // `close` ended the connection with this reason.
+                return CloseReason::Local;
             }
         }
     }
@@ -229,7 +231,7 @@ impl ExternalEngine {
     /// comma-separated for several servers). Reconnects forever.
     pub fn start<S, F>(
         url: &str,
-        config: ServerConfig,
+        mut config: ServerConfig,
         store: S,
         mut on_event: F,
     ) -> Result<Self, UrlError>
@@ -237,6 +239,8 @@ impl ExternalEngine {
         S: Store + Send + 'static,
         F: FnMut(ServerEvent) + Send + 'static,
     {
+        // No seed chosen: one from OS entropy, never the public test seed.
+        config.seed = crate::seed::or_entropy(config.seed);
         let options = config.nats_options(url)?;
         let now = Instant::now();
         let conn = Connection::new(options, now);
@@ -253,7 +257,7 @@ impl ExternalEngine {
                 }
             })
             .await;
-            task_closed.set(reason);
+            task_closed.set(reason.to_string());
         });
         Ok(ExternalEngine {
             stop,

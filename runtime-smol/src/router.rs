@@ -201,6 +201,8 @@ impl RouterServer {
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], config.port)));
         config.port = local_addr.port();
+        // No seed chosen: one from OS entropy, never the public test seed.
+        config.seed = crate::seed::or_entropy(config.seed);
         let write_deadline = config.write_deadline;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {

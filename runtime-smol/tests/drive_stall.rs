@@ -74,7 +74,10 @@ async fn stalled_peer() {
     )
     .await
     .expect("the driver is not stuck in a write");
-    assert!(reason.to_lowercase().contains("stale"), "{reason}");
+    assert!(
+        reason.to_string().to_lowercase().contains("stale"),
+        "{reason}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(server);
 }

@@ -135,13 +135,6 @@ fn unix_now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-fn seed() -> u64 {
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    t ^ (u64::from(std::process::id()) << 32)
-}
-
 impl Connection {
     /// Connects to the NATS server at `url` (`nats://[user:pass@]host:port`,
     /// comma-separated for several) and to the streaming server of
@@ -155,9 +148,8 @@ impl Connection {
         let mut stan = options.stan;
         stan.cluster_id = cluster_id.to_owned();
         stan.client_id = client_id.to_owned();
-        if stan.seed == 0 {
-            stan.seed = seed();
-        }
+        // No seed chosen: one from OS entropy, never the public test seed.
+        stan.seed = crate::seed::or_entropy(stan.seed);
         let nats = stan
             .nats_options(url, options.nats_name)
             .map_err(|e| ConnectError::Url(e.to_string()))?;
@@ -197,9 +189,7 @@ impl Connection {
             .await;
             let mut waiters = waiters.into_inner().unwrap_or_else(|e| e.into_inner());
             // The NATS connection is gone for good.
-            stack
-                .app
-                .handle_nats_closed(&format!("nats: connection closed ({reason})"));
+            stack.app.handle_nats_closed(reason);
             waiters.events(&mut stack);
             waiters.fail_all();
         });

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use stan_core::nats::client::{Connection, Event, UrlError};
+use stan_core::nats::client::{CloseReason, Connection, Event, UrlError};
 use stan_core::nats::stack::{NatsApp, Stack};
 use stan_core::stan::server::{Server, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
@@ -25,12 +25,13 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// Runs `stack` until its connection closes for good or `stop` is notified.
 /// `after_input` runs after every input (to drain app-level outputs such as
-/// engine events). Returns the close reason.
+/// engine events). Returns the close reason ([`CloseReason::Local`] when
+/// stopped).
 pub async fn drive<A: NatsApp>(
     stack: &mut Stack<A>,
     stop: &Notify,
     after_input: impl FnMut(&mut Stack<A>),
-) -> String {
+) -> CloseReason {
     let (_keep, mut none) = tokio::sync::mpsc::unbounded_channel::<()>();
     drive_with(stack, stop, &mut none, |_, ()| {}, after_input).await
 }
@@ -43,7 +44,7 @@ pub async fn drive_with<A: NatsApp, C>(
     commands: &mut tokio::sync::mpsc::UnboundedReceiver<C>,
     mut on_command: impl FnMut(&mut Stack<A>, C),
     mut after_input: impl FnMut(&mut Stack<A>),
-) -> String {
+) -> CloseReason {
     let mut socket: Option<(OwnedReadHalf, OwnedWriteHalf)> = None;
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     // Output the socket has not taken yet: written while reads, timers and
@@ -74,7 +75,7 @@ pub async fn drive_with<A: NatsApp, C>(
                 }
                 Event::Closed { reason } => {
                     final_flush(&mut socket, stack, &mut out).await;
-                    return reason.to_string();
+                    return reason;
                 }
                 _ => {}
             }
@@ -145,7 +146,8 @@ pub async fn drive_with<A: NatsApp, C>(
                 stack.close(Instant::now());
                 after_input(stack);
                 final_flush(&mut socket, stack, &mut out).await;
-                return "stopped".into();
+                // `close` ended the connection with this reason.
+                return CloseReason::Local;
             }
         }
     }
@@ -186,7 +188,7 @@ impl ExternalEngine {
     /// comma-separated for several servers). Reconnects forever.
     pub fn start<S, F>(
         url: &str,
-        config: ServerConfig,
+        mut config: ServerConfig,
         store: S,
         mut on_event: F,
     ) -> Result<Self, UrlError>
@@ -194,6 +196,8 @@ impl ExternalEngine {
         S: Store + Send + 'static,
         F: FnMut(ServerEvent) + Send + 'static,
     {
+        // No seed chosen: one from OS entropy, never the public test seed.
+        config.seed = crate::seed::or_entropy(config.seed);
         let options = config.nats_options(url)?;
         let now = Instant::now();
         let conn = Connection::new(options, now);
@@ -209,7 +213,7 @@ impl ExternalEngine {
                 }
             })
             .await;
-            let _ = tx.send(Some(reason));
+            let _ = tx.send(Some(reason.to_string()));
         });
         Ok(ExternalEngine { stop, closed, task })
     }

@@ -12,6 +12,11 @@
 //! The adapter moves bytes and time only; the core's state machines make
 //! every decision.
 //!
+//! Seeds: every router, engine and client this crate starts whose
+//! configuration leaves `seed` at 0 ("not chosen") gets a fresh seed from
+//! OS entropy ([`entropy_seed`]); the core derives its identifiers and hash
+//! keys from it. Set a non-zero seed only to reproduce a run.
+//!
 //! A complete round trip, server included:
 //!
 //! ```
@@ -49,6 +54,7 @@ mod client;
 mod engine;
 mod external;
 mod router;
+mod seed;
 
 pub use client::{
     ConnectError, Connection, Msg, Options, PubAckFuture, StartAt, Subscription,
@@ -57,4 +63,5 @@ pub use client::{
 pub use engine::EngineHandle;
 pub use external::{drive, drive_with, ExternalEngine};
 pub use router::{LocalSession, LogSink, RouterServer};
+pub use seed::entropy_seed;
 pub use stan_core::stan::client::ClientError;

@@ -422,24 +422,42 @@ struct Settings {
     runtime: String,
 }
 
+/// Largest message (`-ms`): 64 MiB, far above a NATS server's default
+/// `max_payload` (1 MiB); a larger payload buffer would only exhaust memory.
+const MAX_MSG_SIZE: i64 = 64 << 20;
+
 fn options(v: &flags::Values) -> Result<(Settings, bool), String> {
-    let int = |name: &str, default: i64, min: i64| -> Result<u64, String> {
+    let int = |name: &str, default: i64, min: i64, max: i64| -> Result<u64, String> {
         let n = v.int(name).unwrap_or(default);
-        if n < min {
-            return Err(format!("-{name} must be at least {min}"));
+        if n < min || n > max {
+            return Err(flags::FlagError::BadValue {
+                flag: format!("-{name}"),
+                value: n.to_string(),
+                why: if max == i64::MAX {
+                    format!("must be at least {min}")
+                } else {
+                    format!("out of range {min}..={max}")
+                },
+            }
+            .to_string());
         }
-        Ok(n as u64)
+        u64::try_from(n).map_err(|_| format!("-{name}: {n} cannot be negative"))
     };
-    let window = if v.flag("a") { int("mpa", 1000, 1)? } else { 1 };
+    let window = if v.flag("a") {
+        int("mpa", 1000, 1, i64::MAX)?
+    } else {
+        1
+    };
     Ok((
         Settings {
             url: v.get("s").unwrap_or("nats://127.0.0.1:4222").to_owned(),
             cluster: v.get("c").unwrap_or("test-cluster").to_owned(),
             prefix: v.get("id").unwrap_or("benchmark").to_owned(),
-            pubs: int("np", 1, 1)?,
-            subs: int("ns", 0, 0)?,
-            count: int("n", 100_000, 1)?,
-            size: int("ms", 128, 0)? as usize,
+            pubs: int("np", 1, 1, i64::MAX)?,
+            subs: int("ns", 0, 0, i64::MAX)?,
+            count: int("n", 100_000, 1, i64::MAX)?,
+            size: usize::try_from(int("ms", 128, 0, MAX_MSG_SIZE)?)
+                .map_err(|_| "-ms: too large".to_owned())?,
             window,
             raw: v.flag("raw"),
             runtime: match v
@@ -477,6 +495,7 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("stan-bench: {e}");
+            eprint!("{}", flags::usage("stan-bench", SPECS));
             return ExitCode::from(2);
         }
     };
@@ -906,6 +925,7 @@ fn spawn(
     let mut opts = ClientOptions::with_servers(&s.url).map_err(|e| e.to_string())?;
     opts.name = Some(app.id.clone());
     opts.max_reconnects = Some(0);
+    opts.seed = stan_tokio::entropy_seed();
     let now = Instant::now();
     let stop = Arc::new(Notify::new());
     let stop_task = Arc::clone(&stop);

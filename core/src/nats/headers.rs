@@ -1,4 +1,4 @@
-//! NATS header blocks (`HPUB`/`HMSG`), fact sheet A.5.
+//! NATS header blocks (`HPUB`/`HMSG`), docs/protocol.md A.5.
 //!
 //! A block is a status line `NATS/1.0[ <3-digit status>[ <description>]]`,
 //! zero or more `Name: Value` lines (names repeat for multiple values; case is

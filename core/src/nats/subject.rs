@@ -1,4 +1,4 @@
-//! Subject validation and wildcard matching (fact sheet A.6).
+//! Subject validation and wildcard matching (docs/protocol.md A.6).
 //!
 //! A subject is one or more non-empty tokens separated by `.`. Tokens may not
 //! contain space, tab, CR, LF or FF. In a subscription, a token that is exactly

@@ -1,60 +1,169 @@
-//! A deterministic world for tests and fuzzing: the embedded router, the
-//! STAN engine attached in process, and scripted STAN clients speaking the
-//! protocol as protobufs over local router sessions, all on one virtual
-//! clock. Hours of heartbeats pass in microseconds.
+//! The simulation world: every state machine of the crate on one virtual
+//! clock, for tests and fuzzing. Hours of heartbeats pass in microseconds.
+//!
+//! One [`World`] holds the embedded router and the streaming engine, and
+//! around them:
+//!
+//! * in-process peers of the router: scripted STAN clients speaking the
+//!   protocol as protobufs ([`World::client`], handle [`C`]) and client
+//!   sessions ([`World::session`], handle [`S`]), attached with
+//!   [`Router::attach_local`];
+//! * wire nodes, each joined to the router by a link (two byte pipes, one
+//!   per direction, set up by a [`LinkConfig`]) exactly as a driver joins
+//!   a socket to it: a raw text-protocol peer ([`World::peer`], known by
+//!   its [`ConnId`]), a NATS client [`Connection`] ([`World::nats_client`]),
+//!   a STAN client on a real NATS connection (a [`Stack`] of a
+//!   [`Session`](crate::stan::client::Session), [`World::stan_client`])
+//!   and, in the `-ns` setup ([`EngineSetup::Wire`]), the engine itself.
+//!
+//! The world is the driver of every machine, and drives them as
+//! [`porting`](crate::porting) says a driver must: it dials when a
+//! connection asks (or refuses, [`World::refuse_dials`]), writes the
+//! router's output one chunk at a time and confirms what the link took with
+//! `handle_written`, stops reading a producer the router paused and feeds
+//! it again on `InputResumed`, calls `handle_write_stalled` when a write
+//! made no progress for `RouterConfig::write_deadline`, flushes or drops a
+//! closing session's output as `flushes_output` says, and hands a NATS
+//! connection's end to a STAN session with `handle_nats_closed`.
+//!
+//! Links can delay, cut bytes into pieces ([`Chunking`]), be cut
+//! ([`World::cut`]) and stall ([`World::stall`]: the receiving side stops
+//! reading; bytes stay queued up to the link's capacity, then the sender's
+//! writes are no longer taken). They reorder nothing (TCP).
+//!
+//! Time only moves in [`World::advance`]: it fires every deadline of every
+//! machine and every arrival of bytes in order, and checks after each
+//! `handle_timeout(now)` that the machine left no deadline at or before
+//! `now` (which would make a real driver spin). [`World::pump`] moves
+//! everything that can move at the current instant.
 
-use std::collections::BTreeMap;
+// The test world reads the real clock once, as the virtual clock's origin
+// (the core's purity lints exempt it, as ../shared/tools/check-sans-io does).
+#![allow(clippy::disallowed_methods)]
+
+mod link;
+mod nodes;
+mod scripted;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use stan_proto::{
-    Ack, CloseRequest, CloseResponse, ConnectRequest, ConnectResponse, Message, MsgProto, Ping,
-    PingResponse, PubAck, PubMsg, SubscriptionRequest, SubscriptionResponse, UnsubscribeRequest,
-};
+pub use link::{Chunking, Dir, LinkConfig, PipeConfig, DEFAULT_CAPACITY};
+pub use nodes::{NodeRef, Traffic, N};
+pub use scripted::{SubHandle, C, S};
 
-use crate::nats::router::{ConnId, LocalOptions, Router, RouterConfig};
-use crate::stan::client::{ClientEvent, ConnectOptions, Session};
-use crate::stan::server::{attach_local, pump_local, Server, ServerConfig, ServerEvent};
+use crate::nats::client::Connection;
+use crate::nats::router::pump_local;
+use crate::nats::router::{ConnId, Router, RouterConfig, RouterEvent};
+use crate::nats::stack::Stack;
+use crate::stan::server::{Server, ServerConfig, ServerEvent};
 use crate::stan::store::MemStore;
 
 /// Unix time the world starts at (2026-01-01T00:00:00Z).
 pub const UNIX_START: i64 = 1_767_225_600_000_000_000;
 
-/// A scripted client in the world.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct C(pub usize);
+/// The URL wire nodes dial (every dial reaches the world's router).
+pub const SIM_URL: &str = "nats://127.0.0.1:4222";
 
-/// A subscription as a client knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubHandle {
-    /// Channel.
-    pub channel: String,
-    /// Delivery inbox.
-    pub inbox: String,
-    /// Ack inbox from the server.
-    pub ack_inbox: String,
+/// Rounds of [`World::pump`] at one instant before the world declares that
+/// it does not settle.
+const MAX_ROUNDS: u64 = 20_000_000;
+/// Clock steps at one instant before [`World::advance`] declares that the
+/// world spins.
+const MAX_STEPS_AT_ONE_INSTANT: u32 = 10_000;
+/// Router events kept for [`World::router_events`] (the oldest go first).
+const MAX_ROUTER_EVENTS: usize = 1_000_000;
+
+/// Where the world's streaming engine runs.
+#[derive(Debug, Clone)]
+pub enum EngineSetup {
+    /// No engine: a router-only world (the engine exists but is attached to
+    /// nothing and receives nothing).
+    None,
+    /// Attached to the router in process (the embedded default).
+    Local(ServerConfig),
+    /// Over a NATS connection through a link, as with `-ns` (a
+    /// `Stack<Server<MemStore>>`).
+    Wire(ServerConfig, LinkConfig),
+}
+
+/// The streaming engine of a world, wherever it runs. Dereferences to the
+/// [`Server`] for getters and checks.
+#[derive(Debug)]
+pub struct Engine {
+    host: Host,
 }
 
 #[derive(Debug)]
-struct ClientState {
-    conn: ConnId,
-    name: String,
-    client_id: String,
-    conn_id: Bytes,
-    hb_inbox: String,
-    answer_heartbeats: bool,
-    heartbeats: u64,
-    next_token: u64,
-    next_sid: u64,
-    responses: BTreeMap<u64, Bytes>,
-    pub_acks: Vec<PubAck>,
-    msgs: BTreeMap<String, Vec<MsgProto>>,
-    connect: Option<ConnectResponse>,
-    guid: u64,
-    detached: bool,
+enum Host {
+    Detached(Box<Server<MemStore>>),
+    Local {
+        conn: ConnId,
+        server: Box<Server<MemStore>>,
+    },
+    Wire {
+        node: usize,
+        stack: Box<Stack<Server<MemStore>>>,
+    },
 }
 
-/// The world.
+impl Engine {
+    /// The engine's in-process router session, when attached in process.
+    pub fn local_conn(&self) -> Option<ConnId> {
+        match &self.host {
+            Host::Local { conn, .. } => Some(*conn),
+            _ => None,
+        }
+    }
+
+    /// The engine's wire node, in the `-ns` setup.
+    pub fn node(&self) -> Option<N> {
+        match &self.host {
+            Host::Wire { node, .. } => Some(N(*node)),
+            _ => None,
+        }
+    }
+
+    /// The engine's stack (its NATS connection), in the `-ns` setup.
+    pub fn stack(&mut self) -> Option<&mut Stack<Server<MemStore>>> {
+        match &mut self.host {
+            Host::Wire { stack, .. } => Some(stack),
+            _ => None,
+        }
+    }
+
+    /// Whether the engine serves anyone (not a router-only world).
+    pub fn is_attached(&self) -> bool {
+        !matches!(self.host, Host::Detached(_))
+    }
+}
+
+impl Deref for Engine {
+    type Target = Server<MemStore>;
+
+    fn deref(&self) -> &Server<MemStore> {
+        match &self.host {
+            Host::Detached(s) | Host::Local { server: s, .. } => s,
+            Host::Wire { stack, .. } => &stack.app,
+        }
+    }
+}
+
+impl DerefMut for Engine {
+    fn deref_mut(&mut self) -> &mut Server<MemStore> {
+        match &mut self.host {
+            Host::Detached(s) | Host::Local { server: s, .. } => s,
+            Host::Wire { stack, .. } => &mut stack.app,
+        }
+    }
+}
+
+/// The world. See the [module docs](self).
 #[derive(Debug)]
 pub struct World {
     /// Virtual now.
@@ -62,49 +171,28 @@ pub struct World {
     /// The embedded NATS server.
     pub router: Router,
     /// The STAN engine.
-    pub engine: Server<MemStore>,
-    engine_conn: ConnId,
-    clients: Vec<ClientState>,
-    sessions: Vec<SessionState>,
+    pub engine: Engine,
+    clients: Vec<scripted::ClientState>,
+    sessions: Vec<scripted::SessionState>,
     /// Every event the engine emitted.
     pub events: Vec<ServerEvent>,
-    /// While true the engine receives nothing (a server that hangs).
+    /// While true the engine receives nothing and its deadlines do not fire
+    /// (a server that hangs).
     pub engine_paused: bool,
-}
-
-/// A client session (`stan::client::Session`) in the world.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct S(pub usize);
-
-#[derive(Debug)]
-struct SessionState {
-    conn: ConnId,
-    session: Session,
-    events: Vec<ClientEvent>,
-    paused: bool,
+    nodes: Vec<nodes::Node>,
+    links: BTreeMap<u64, wire::Link>,
+    next_link: u64,
+    /// Every router session a wire node ever had, with the node.
+    conn_nodes: BTreeMap<ConnId, usize>,
+    router_events: VecDeque<RouterEvent>,
+    steps: u64,
 }
 
 impl World {
-    /// A world with the engine configured by `config` and a store of
-    /// `max_channels`.
+    /// A world with the engine configured by `config` attached in process
+    /// to a router with default settings.
     pub fn new(config: ServerConfig) -> Self {
-        let now = Instant::now();
-        let mut router = Router::new(RouterConfig::default(), now);
-        let engine_conn = attach_local(&mut router, now, &config.cluster_id);
-        let store = MemStore::new(config.limits.max_channels);
-        let engine = Server::new(config, store, now, UNIX_START);
-        let mut w = World {
-            now,
-            router,
-            engine,
-            engine_conn,
-            clients: Vec::new(),
-            sessions: Vec::new(),
-            events: Vec::new(),
-            engine_paused: false,
-        };
-        w.pump();
-        w
+        World::with_setup(RouterConfig::default(), EngineSetup::Local(config))
     }
 
     /// A world with default settings.
@@ -112,441 +200,222 @@ impl World {
         World::new(ServerConfig::default())
     }
 
-    /// Moves messages until nothing moves.
-    pub fn pump(&mut self) {
-        loop {
-            let mut moved = 0;
-            if !self.engine_paused {
-                moved += pump_local(
-                    &mut self.router,
-                    self.engine_conn,
-                    &mut self.engine,
-                    self.now,
-                );
-            }
-            for st in &mut self.sessions {
-                if !st.paused {
-                    moved += pump_local(&mut self.router, st.conn, &mut st.session, self.now);
-                    while let Some(e) = st.session.poll_event() {
-                        st.events.push(e);
-                    }
-                }
-            }
-            while let Some(e) = self.engine.poll_event() {
-                self.events.push(e);
-            }
-            for i in 0..self.clients.len() {
-                moved += self.drain_client(i);
-            }
-            if moved == 0 {
-                self.engine.assert_consistent();
-                return;
-            }
-        }
+    /// A router-only world (no engine): for NATS-level tests.
+    pub fn with_router(config: RouterConfig) -> Self {
+        World::with_setup(config, EngineSetup::None)
     }
 
-    fn drain_client(&mut self, i: usize) -> usize {
-        let mut moved = 0;
-        let conn = self.clients[i].conn;
-        while let Some(d) = self.router.poll_delivery(conn) {
-            moved += 1;
-            let c = &mut self.clients[i];
-            let subject = String::from_utf8_lossy(&d.subject).into_owned();
-            if subject == c.hb_inbox {
-                c.heartbeats += 1;
-                if c.answer_heartbeats {
-                    if let Some(reply) = d.reply {
-                        let _ = self.router.local_publish(
-                            self.now,
-                            conn,
-                            reply,
-                            None,
-                            None,
-                            Bytes::new(),
-                        );
-                    }
+    /// A world with a router configured by `router` and the engine as
+    /// `engine` says.
+    pub fn with_setup(router: RouterConfig, engine: EngineSetup) -> Self {
+        let now = Instant::now();
+        let mut router = Router::new(router, now);
+        let server = |config: ServerConfig| {
+            let store = MemStore::new(config.limits.max_channels);
+            Box::new(Server::new(config, store, now, UNIX_START))
+        };
+        let mut wire_engine = None;
+        let host = match engine {
+            EngineSetup::None => Host::Detached(server(ServerConfig::default())),
+            EngineSetup::Local(config) => Host::Local {
+                conn: router.attach_local(now, config.local_options()),
+                server: server(config),
+            },
+            EngineSetup::Wire(config, link) => {
+                let nats = config
+                    .nats_options(SIM_URL)
+                    .expect("the world's URL parses");
+                let conn = Connection::new(nats, now);
+                let stack = Stack::new(conn, *server(config), now);
+                wire_engine = Some(link);
+                Host::Wire {
+                    node: 0,
+                    stack: Box::new(stack),
                 }
-            } else if let Some(token) = subject.strip_prefix(&format!("_INBOX.{}.", c.name)) {
-                if let Ok(t) = token.parse() {
-                    c.responses.insert(t, d.payload);
-                }
-            } else if subject == format!("_STAN.acks.{}", c.name) {
-                if let Ok(ack) = PubAck::decode(d.payload) {
-                    c.pub_acks.push(ack);
-                }
-            } else if let Ok(m) = MsgProto::decode(d.payload) {
-                c.msgs.entry(subject).or_default().push(m);
             }
+        };
+        let mut w = World {
+            now,
+            router,
+            engine: Engine { host },
+            clients: Vec::new(),
+            sessions: Vec::new(),
+            events: Vec::new(),
+            engine_paused: false,
+            nodes: Vec::new(),
+            links: BTreeMap::new(),
+            next_link: 1,
+            conn_nodes: BTreeMap::new(),
+            router_events: VecDeque::new(),
+            steps: 0,
+        };
+        if let Some(link) = wire_engine {
+            let node = w.add_node(nodes::Kind::Engine, "10.0.0.250:40000", link);
+            if let Host::Wire { node: n, .. } = &mut w.engine.host {
+                *n = node;
+            }
+        }
+        w.pump();
+        w
+    }
+
+    /// Clock steps taken so far (distinct moments at which a deadline fired
+    /// or bytes arrived): a bound on it shows that the world did not spin.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The router's events since the last call (all of them, `Log`
+    /// records included), after moving what can move.
+    pub fn router_events(&mut self) -> Vec<RouterEvent> {
+        self.pump();
+        self.router_events.drain(..).collect()
+    }
+
+    fn record_router_event(&mut self, event: RouterEvent) {
+        if self.router_events.len() == MAX_ROUTER_EVENTS {
+            self.router_events.pop_front();
+        }
+        self.router_events.push_back(event);
+    }
+
+    /// Moves messages, bytes and events until nothing moves at this
+    /// instant. Panics if that never happens (a machine that keeps
+    /// producing at one instant), and checks the engine's records.
+    pub fn pump(&mut self) {
+        let mut rounds = 0u64;
+        loop {
+            let moved = self.pump_in_process() + self.pump_nodes() + self.pump_router_side();
+            if moved == 0 {
+                break;
+            }
+            rounds += 1;
+            assert!(
+                rounds < MAX_ROUNDS,
+                "the world does not settle at one instant"
+            );
+        }
+        self.engine.assert_consistent();
+    }
+
+    /// The in-process side: the engine (when attached in process), client
+    /// sessions and scripted clients.
+    fn pump_in_process(&mut self) -> usize {
+        let mut moved = 0;
+        if !self.engine_paused {
+            if let Host::Local { conn, server } = &mut self.engine.host {
+                moved += pump_local(&mut self.router, *conn, &mut **server, self.now);
+                while let Some(e) = server.poll_event() {
+                    self.events.push(e);
+                }
+            }
+        }
+        moved += self.pump_sessions();
+        for i in 0..self.clients.len() {
+            moved += self.drain_client(i);
         }
         moved
     }
 
-    /// Advances virtual time by `by`, firing every deadline on the way.
+    /// Advances virtual time by `by`, firing every deadline and delivering
+    /// every byte on the way, in order.
     pub fn advance(&mut self, by: Duration) {
         let target = self.now + by;
-        loop {
-            let engine_next = if self.engine_paused {
-                None
+        self.advance_to(target);
+    }
+
+    /// Advances virtual time to `target` (see [`World::advance`]).
+    pub fn advance_to(&mut self, target: Instant) {
+        self.pump();
+        let mut same_instant = 0;
+        while let Some(t) = self.next_event().filter(|&t| t <= target) {
+            if t <= self.now {
+                same_instant += 1;
+                assert!(
+                    same_instant < MAX_STEPS_AT_ONE_INSTANT,
+                    "the world spins: something is due at {:?} but nothing moves",
+                    self.now
+                );
             } else {
-                self.engine.poll_timeout()
-            };
-            let next = [engine_next, self.router.poll_timeout()]
-                .into_iter()
-                .chain(
-                    self.sessions
-                        .iter()
-                        .filter(|s| !s.paused)
-                        .map(|s| s.session.poll_timeout()),
-                )
-                .flatten()
-                .min();
-            match next {
-                Some(t) if t <= target => {
-                    self.now = self.now.max(t);
-                    if !self.engine_paused {
-                        self.engine.handle_timeout(self.now);
-                    }
-                    self.router.handle_timeout(self.now);
-                    for st in &mut self.sessions {
-                        if !st.paused {
-                            st.session.handle_timeout(self.now);
-                        }
-                    }
-                    self.pump();
-                    assert!(
-                        self.engine_paused
-                            || self.engine.poll_timeout().is_none_or(|t| t > self.now),
-                        "engine left a deadline at or before now"
-                    );
-                    for st in &self.sessions {
+                same_instant = 0;
+                self.now = t;
+            }
+            self.steps += 1;
+            self.fire_due();
+            self.pump();
+        }
+        self.now = self.now.max(target);
+        self.pump();
+    }
+
+    /// The earliest moment something is due: a machine's deadline, bytes
+    /// arriving, a write deadline.
+    pub fn next_event(&self) -> Option<Instant> {
+        let mut next = self.router.poll_timeout();
+        let mut add = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        };
+        if !self.engine_paused {
+            add(match &self.engine.host {
+                Host::Detached(_) => None,
+                Host::Local { server, .. } => server.poll_timeout(),
+                Host::Wire { stack, .. } => stack.poll_timeout(),
+            });
+        }
+        for s in self.sessions.iter().filter(|s| !s.paused) {
+            add(s.session.poll_timeout());
+        }
+        for node in &self.nodes {
+            add(node.deadline());
+        }
+        for link in self.links.values() {
+            add(self.link_next_event(link));
+        }
+        next
+    }
+
+    /// Fires every deadline due at `now`, checking the contract: after
+    /// `handle_timeout(now)` no deadline at or before `now` remains.
+    fn fire_due(&mut self) {
+        let now = self.now;
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        let left = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        if due(self.router.poll_timeout()) {
+            self.router.handle_timeout(now);
+            assert!(
+                !left(self.router.poll_timeout()),
+                "the router left a deadline at or before now"
+            );
+        }
+        if !self.engine_paused {
+            match &mut self.engine.host {
+                Host::Detached(_) => {}
+                Host::Local { server, .. } => {
+                    if due(server.poll_timeout()) {
+                        server.handle_timeout(now);
                         assert!(
-                            st.paused || st.session.poll_timeout().is_none_or(|t| t > self.now),
-                            "a session left a deadline at or before now"
+                            !left(server.poll_timeout()),
+                            "the engine left a deadline at or before now"
                         );
                     }
                 }
-                _ => break,
+                Host::Wire { .. } => {} // a node: fired with the nodes
             }
         }
-        self.now = target;
-        self.pump();
-    }
-
-    /// A new client session named `name` (also its default client ID).
-    pub fn client(&mut self, name: &str) -> C {
-        let conn = self.router.attach_local(
-            self.now,
-            LocalOptions {
-                name: name.to_owned(),
-                echo: true,
-                headers: true,
-                no_responders: true,
-            },
-        );
-        let hb_inbox = format!("_HB.{name}");
-        let now = self.now;
-        let _ = self
-            .router
-            .local_subscribe(now, conn, hb_inbox.as_bytes(), None, b"hb");
-        let _ = self.router.local_subscribe(
-            now,
-            conn,
-            format!("_INBOX.{name}.*").as_bytes(),
-            None,
-            b"rq",
-        );
-        let _ = self.router.local_subscribe(
-            now,
-            conn,
-            format!("_STAN.acks.{name}").as_bytes(),
-            None,
-            b"acks",
-        );
-        self.clients.push(ClientState {
-            conn,
-            name: name.to_owned(),
-            client_id: name.to_owned(),
-            conn_id: Bytes::from(format!("conn-{name}")),
-            hb_inbox,
-            answer_heartbeats: true,
-            heartbeats: 0,
-            next_token: 1,
-            next_sid: 1,
-            responses: BTreeMap::new(),
-            pub_acks: Vec::new(),
-            msgs: BTreeMap::new(),
-            connect: None,
-            guid: 0,
-            detached: false,
-        });
-        C(self.clients.len() - 1)
-    }
-
-    /// Whether `c` answers heartbeats (a frozen client does not).
-    pub fn set_answer_heartbeats(&mut self, c: C, answer: bool) {
-        self.clients[c.0].answer_heartbeats = answer;
-    }
-
-    /// Heartbeats `c` has received.
-    pub fn heartbeats(&self, c: C) -> u64 {
-        self.clients[c.0].heartbeats
-    }
-
-    /// The client vanishes: its session leaves the router (no goodbye).
-    pub fn detach(&mut self, c: C) {
-        let conn = self.clients[c.0].conn;
-        self.router.handle_transport_closed(self.now, conn);
-        self.clients[c.0].detached = true;
-        self.pump();
-    }
-
-    /// Publishes raw bytes from `c` (no reply).
-    pub fn raw_publish(&mut self, c: C, subject: &str, reply: Option<&str>, payload: Bytes) {
-        let conn = self.clients[c.0].conn;
-        let _ = self.router.local_publish(
-            self.now,
-            conn,
-            Bytes::from(subject.to_owned()),
-            reply.map(|r| Bytes::from(r.to_owned())),
-            None,
-            payload,
-        );
-    }
-
-    /// A request from `c`; the response payload, if one came while pumping.
-    pub fn request(&mut self, c: C, subject: &str, payload: Bytes) -> Option<Bytes> {
-        let token = self.clients[c.0].next_token;
-        self.clients[c.0].next_token += 1;
-        let reply = format!("_INBOX.{}.{token}", self.clients[c.0].name);
-        self.raw_publish(c, subject, Some(&reply), payload);
-        self.pump();
-        self.clients[c.0].responses.remove(&token)
-    }
-
-    /// Connects `c` with `client_id`.
-    pub fn connect_as(&mut self, c: C, client_id: &str) -> ConnectResponse {
-        let st = &self.clients[c.0];
-        let req = ConnectRequest {
-            client_id: client_id.to_owned(),
-            heartbeat_inbox: st.hb_inbox.clone(),
-            protocol: 1,
-            conn_id: st.conn_id.clone(),
-            ping_interval: 5,
-            ping_max_out: 88,
-        };
-        let subject = format!("_STAN.discover.{}", self.engine.config().cluster_id);
-        let raw = self.request(c, &subject, req.encode_to_vec().into());
-        let resp = raw
-            .map(|r| ConnectResponse::decode(r).expect("ConnectResponse decodes"))
-            .unwrap_or_else(|| ConnectResponse {
-                error: "(no response)".into(),
-                ..ConnectResponse::default()
-            });
-        if resp.error.is_empty() {
-            self.clients[c.0].client_id = client_id.to_owned();
-            self.clients[c.0].connect = Some(resp.clone());
+        for st in self.sessions.iter_mut().filter(|s| !s.paused) {
+            if due(st.session.poll_timeout()) {
+                st.session.handle_timeout(now);
+                assert!(
+                    !left(st.session.poll_timeout()),
+                    "a session left a deadline at or before now"
+                );
+            }
         }
-        resp
-    }
-
-    /// A connected client named (and identified) `name`.
-    pub fn connected(&mut self, name: &str) -> C {
-        let c = self.client(name);
-        let resp = self.connect_as(c, name);
-        assert!(resp.error.is_empty(), "connect {name}: {}", resp.error);
-        c
-    }
-
-    fn responses(&self, c: C) -> &ConnectResponse {
-        self.clients[c.0]
-            .connect
-            .as_ref()
-            .expect("client is connected")
-    }
-
-    /// Publishes asynchronously (the PubAck arrives while pumping).
-    pub fn publish(&mut self, c: C, channel: &str, data: &[u8]) -> String {
-        let st = &mut self.clients[c.0];
-        st.guid += 1;
-        let guid = format!("{}-g{}", st.name, st.guid);
-        let msg = PubMsg {
-            client_id: st.client_id.clone(),
-            guid: guid.clone(),
-            subject: channel.to_owned(),
-            data: Bytes::copy_from_slice(data),
-            conn_id: st.conn_id.clone(),
-            ..PubMsg::default()
-        };
-        let reply = format!("_STAN.acks.{}", st.name);
-        let subject = format!("{}.{channel}", self.responses(c).pub_prefix);
-        self.raw_publish(c, &subject, Some(&reply), msg.encode_to_vec().into());
-        guid
-    }
-
-    /// Publishes and returns the PubAck's error (empty: stored).
-    pub fn publish_sync(&mut self, c: C, channel: &str, data: &[u8]) -> String {
-        let guid = self.publish(c, channel, data);
-        self.pump();
-        let acks = &mut self.clients[c.0].pub_acks;
-        let i = acks
-            .iter()
-            .position(|a| a.guid == guid)
-            .expect("PubAck received");
-        acks.remove(i).error
-    }
-
-    /// PubAcks received by `c` so far (drained).
-    pub fn take_pub_acks(&mut self, c: C) -> Vec<PubAck> {
-        std::mem::take(&mut self.clients[c.0].pub_acks)
-    }
-
-    /// Subscribes `c` with `req` (client ID and inbox filled in when empty).
-    pub fn subscribe(&mut self, c: C, mut req: SubscriptionRequest) -> Result<SubHandle, String> {
-        let st = &mut self.clients[c.0];
-        if req.client_id.is_empty() {
-            req.client_id = st.client_id.clone();
+        for i in 0..self.nodes.len() {
+            self.fire_node(i);
         }
-        if req.inbox.is_empty() {
-            req.inbox = format!("_DLV.{}.{}", st.name, st.next_sid);
-            st.next_sid += 1;
-            let _ = self.router.local_subscribe(
-                self.now,
-                st.conn,
-                req.inbox.as_bytes(),
-                None,
-                req.inbox.as_bytes(),
-            );
-        }
-        if req.max_in_flight == 0 {
-            req.max_in_flight = 1024;
-        }
-        if req.ack_wait_in_secs == 0 {
-            req.ack_wait_in_secs = 30;
-        }
-        let subject = self.responses(c).sub_requests.clone();
-        let resp = self
-            .request(c, &subject, req.encode_to_vec().into())
-            .map(|r| SubscriptionResponse::decode(r).expect("SubscriptionResponse decodes"));
-        match resp {
-            Some(r) if r.error.is_empty() => Ok(SubHandle {
-                channel: req.subject,
-                inbox: req.inbox,
-                ack_inbox: r.ack_inbox,
-            }),
-            Some(r) => Err(r.error),
-            None => Err("(no response)".into()),
-        }
-    }
-
-    /// Subscription request for `channel` with a start position.
-    pub fn sub_req(channel: &str, start: stan_proto::StartPosition) -> SubscriptionRequest {
-        SubscriptionRequest {
-            subject: channel.to_owned(),
-            start_position: start as i32,
-            ..SubscriptionRequest::default()
-        }
-    }
-
-    /// Messages `c` received on `sub`'s inbox so far (drained).
-    pub fn take_msgs(&mut self, c: C, sub: &SubHandle) -> Vec<MsgProto> {
-        self.clients[c.0]
-            .msgs
-            .remove(&sub.inbox)
-            .unwrap_or_default()
-    }
-
-    /// Sequences received on `sub` (drained).
-    pub fn take_seqs(&mut self, c: C, sub: &SubHandle) -> Vec<u64> {
-        self.take_msgs(c, sub).iter().map(|m| m.sequence).collect()
-    }
-
-    /// Acks `seq` on `sub`.
-    pub fn ack(&mut self, c: C, sub: &SubHandle, seq: u64) {
-        let ack = Ack {
-            subject: sub.channel.clone(),
-            sequence: seq,
-        };
-        self.raw_publish(c, &sub.ack_inbox, None, ack.encode_to_vec().into());
-        self.pump();
-    }
-
-    /// Unsubscribes (`close`: sub-close) `sub`; the response error.
-    pub fn unsubscribe(&mut self, c: C, sub: &SubHandle, close: bool) -> String {
-        let req = UnsubscribeRequest {
-            client_id: self.clients[c.0].client_id.clone(),
-            subject: sub.channel.clone(),
-            inbox: sub.ack_inbox.clone(),
-            durable_name: String::new(),
-        };
-        let r = self.responses(c);
-        let subject = if close {
-            r.sub_close_requests.clone()
-        } else {
-            r.unsub_requests.clone()
-        };
-        self.request(c, &subject, req.encode_to_vec().into())
-            .map(|r| SubscriptionResponse::decode(r).expect("decodes").error)
-            .unwrap_or_else(|| "(no response)".into())
-    }
-
-    /// Closes `c`'s STAN connection; the response error.
-    pub fn close(&mut self, c: C) -> String {
-        let req = CloseRequest {
-            client_id: self.clients[c.0].client_id.clone(),
-        };
-        let subject = self.responses(c).close_requests.clone();
-        self.request(c, &subject, req.encode_to_vec().into())
-            .map(|r| CloseResponse::decode(r).expect("decodes").error)
-            .unwrap_or_else(|| "(no response)".into())
-    }
-
-    /// Pings the server as `c`; `None` if nothing came back.
-    pub fn ping(&mut self, c: C) -> Option<PingResponse> {
-        let req = Ping {
-            conn_id: self.clients[c.0].conn_id.clone(),
-        };
-        let subject = self.responses(c).ping_requests.clone();
-        self.request(c, &subject, req.encode_to_vec().into())
-            .map(|r| PingResponse::decode(r).expect("decodes"))
-    }
-
-    /// A client session connecting with `options` (over its own router
-    /// session).
-    pub fn session(&mut self, mut options: ConnectOptions) -> S {
-        // Distinct identifiers per session (real drivers seed from the OS).
-        options.seed ^= 0x5eed_0000 + self.sessions.len() as u64;
-        let conn = self.router.attach_local(
-            self.now,
-            LocalOptions {
-                name: options.client_id.clone(),
-                echo: true,
-                headers: true,
-                no_responders: true,
-            },
-        );
-        let session = Session::new(options, self.now, UNIX_START).expect("valid options");
-        self.sessions.push(SessionState {
-            conn,
-            session,
-            events: Vec::new(),
-            paused: false,
-        });
-        self.pump();
-        S(self.sessions.len() - 1)
-    }
-
-    /// The session `s`, for commands.
-    pub fn sess(&mut self, s: S) -> &mut Session {
-        &mut self.sessions[s.0].session
-    }
-
-    /// Events of `s` so far (drained).
-    pub fn session_events(&mut self, s: S) -> Vec<ClientEvent> {
-        std::mem::take(&mut self.sessions[s.0].events)
-    }
-
-    /// Freezes (or thaws) a session: a frozen one processes nothing.
-    pub fn set_session_paused(&mut self, s: S, paused: bool) {
-        self.sessions[s.0].paused = paused;
+        self.fire_write_deadlines();
     }
 }

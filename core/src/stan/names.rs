@@ -1,4 +1,4 @@
-//! Validation of STAN client IDs and channel names (fact sheet B.5, C.1).
+//! Validation of STAN client IDs and channel names (docs/protocol.md B.5, C.1).
 
 /// True when `id` is a valid STAN client ID: non-empty, only ASCII letters,
 /// digits, `-` and `_`.

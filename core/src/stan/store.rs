@@ -2,7 +2,7 @@
 //! owns, and [`MemStore`], the in-memory implementation.
 //!
 //! The engine assigns sequences and timestamps; the store keeps messages per
-//! channel and applies the per-channel limits of fact sheet C.3 (oldest
+//! channel and applies the per-channel limits of docs/protocol.md C.3 (oldest
 //! messages dropped past `max_msgs`/`max_bytes`, the last one always kept;
 //! messages older than `max_age` removed on [`Store::expire`]). Appends are
 //! made durable by [`Store::flush`]: the engine stores a whole batch of

@@ -1,4 +1,4 @@
-//! What the handshake exchanges: the server's `INFO` (fact sheet A.3), our
+//! What the handshake exchanges: the server's `INFO` (docs/protocol.md A.3), our
 //! `CONNECT` (A.4), and how `-ERR` texts are classified (A.12).
 
 use serde::{Deserialize, Serialize};

@@ -7,6 +7,8 @@ mod error;
 mod handshake;
 mod options;
 mod out;
+mod protocol;
+mod state;
 
 #[cfg(test)]
 mod tests;
@@ -23,13 +25,16 @@ pub use error::{
 pub use handshake::ServerInfo;
 pub use options::{ClientOptions, Credentials, ServerAddr, UrlError, DEFAULT_PORT};
 
-use self::handshake::{classify_err, connect_json, ErrKind};
 use self::out::{pub_size, OutQueue};
-use crate::nats::codec::{self, Limits, MsgFrame, ServerOp, ServerOpDecoder};
+use self::protocol::{write_sub, write_unsub};
+use self::state::{Deadline, State};
+use crate::nats::codec::{self, Limits, ServerOpDecoder};
 use crate::nats::headers::HeaderMap;
-use crate::nats::message::{parse_sid, InboundMessage, NatsCommand};
+use crate::nats::message::{InboundMessage, NatsCommand};
 use crate::nats::subject;
 use crate::nuid::Nuid;
+use crate::rand::{derive_key, domain};
+use crate::time::{deadline_after, Clock, Timers};
 
 /// Longest control line accepted from a server (`INFO` may list many URLs).
 const MAX_CONTROL_LINE: usize = 64 * 1024;
@@ -91,29 +96,6 @@ pub enum Status {
     /// Connected before, now dialling or handshaking again.
     Reconnecting,
     /// Closed for good.
-    Closed,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum State {
-    /// A dial of the current server is due at `at`.
-    Waiting {
-        at: Instant,
-    },
-    /// `WantConnect` emitted; waiting for the driver's verdict.
-    Dialing,
-    /// Transport up; waiting for `INFO`.
-    AwaitInfo {
-        deadline: Instant,
-    },
-    /// `CONNECT` and `PING` sent; waiting for `PONG`.
-    AwaitPong {
-        deadline: Instant,
-    },
-    /// Open; `next_ping` is the keepalive tick (none if disabled).
-    Connected {
-        next_ping: Option<Instant>,
-    },
     Closed,
 }
 
@@ -197,8 +179,10 @@ struct Sub {
 #[derive(Debug)]
 pub struct Connection {
     options: ClientOptions,
-    now: Instant,
+    clock: Clock,
     state: State,
+    /// The current state's deadline (one at a time).
+    timers: Timers<Deadline>,
     servers: Vec<ServerAddr>,
     server_idx: usize,
     info: Option<ServerInfo>,
@@ -229,10 +213,11 @@ impl Connection {
     pub fn new(options: ClientOptions, now: Instant) -> Self {
         let mut c = Connection {
             servers: options.servers.clone(),
-            nuid: Nuid::new(options.seed),
+            nuid: Nuid::new(derive_key(options.seed, domain::NATS_CLIENT_NUID)),
             options,
-            now,
+            clock: Clock::new(now),
             state: State::Dialing,
+            timers: Timers::new(),
             server_idx: 0,
             info: None,
             ever_connected: false,
@@ -268,7 +253,7 @@ impl Connection {
     /// Where the connection stands.
     pub fn status(&self) -> Status {
         match self.state {
-            State::Connected { .. } => Status::Connected,
+            State::Connected => Status::Connected,
             State::Closed => Status::Closed,
             _ if self.ever_connected => Status::Reconnecting,
             _ => Status::Connecting,
@@ -277,7 +262,7 @@ impl Connection {
 
     /// True once the handshake is done and until the transport is lost.
     pub fn is_connected(&self) -> bool {
-        matches!(self.state, State::Connected { .. })
+        matches!(self.state, State::Connected)
     }
 
     /// The last `INFO` received, if any.
@@ -323,9 +308,11 @@ impl Connection {
                 max_payload: DEFAULT_MAX_PAYLOAD,
             });
             self.out.clear();
-            self.state = State::AwaitInfo {
-                deadline: now + self.options.connect_timeout,
-            };
+            self.enter(State::AwaitInfo);
+            self.timers.set(
+                Deadline::Handshake,
+                deadline_after(now, self.options.connect_timeout),
+            );
         }
     }
 
@@ -343,10 +330,10 @@ impl Connection {
         self.advance(now);
         match self.state {
             State::Dialing => self.handle_transport_failed(now),
-            State::AwaitInfo { .. } | State::AwaitPong { .. } | State::Connected { .. } => {
+            State::AwaitInfo | State::AwaitPong | State::Connected => {
                 self.lose(DisconnectReason::TransportClosed);
             }
-            State::Waiting { .. } | State::Closed => {}
+            State::Waiting | State::Closed => {}
         }
     }
 
@@ -376,33 +363,31 @@ impl Connection {
     /// keepalive `PING`s and stale detection.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
-        loop {
-            match self.state {
-                State::Waiting { at } if at <= now => {
-                    self.state = State::Dialing;
+        while let Some(deadline) = self.timers.pop_due(now) {
+            match (deadline, self.state) {
+                (Deadline::Dial, State::Waiting) => {
+                    self.enter(State::Dialing);
                     let server = self.servers[self.server_idx].clone();
                     self.events.push_back(Event::WantConnect { server });
                 }
-                State::AwaitInfo { deadline } | State::AwaitPong { deadline }
-                    if deadline <= now =>
-                {
+                (Deadline::Handshake, State::AwaitInfo | State::AwaitPong) => {
                     self.lose(DisconnectReason::ConnectTimeout);
                 }
-                State::Connected {
-                    next_ping: Some(at),
-                } if at <= now => {
+                (Deadline::Ping, State::Connected) => {
                     if self.pings_out >= self.options.max_pings_out {
                         self.lose(DisconnectReason::StaleConnection);
                     } else {
                         self.pings_out += 1;
                         self.out.put(codec::PING);
                         self.pongs.push_back(None);
-                        self.state = State::Connected {
-                            next_ping: Some(now + self.options.ping_interval),
-                        };
+                        self.timers.set(
+                            Deadline::Ping,
+                            deadline_after(now, self.options.ping_interval),
+                        );
                     }
                 }
-                _ => return,
+                // A deadline of a state already left (never armed past it).
+                _ => {}
             }
         }
     }
@@ -602,197 +587,20 @@ impl Connection {
     /// The next deadline; call [`handle_timeout`](Self::handle_timeout) then.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
-            State::Waiting { at } => Some(at),
-            State::AwaitInfo { deadline } | State::AwaitPong { deadline } => Some(deadline),
-            State::Connected { next_ping } => next_ping,
-            State::Dialing | State::Closed => None,
-        }
+        self.timers.next()
     }
 
     // ----- internals -----
 
+    /// The `now` of an input (never earlier than one already seen).
     fn advance(&mut self, now: Instant) -> Instant {
-        debug_assert!(now >= self.now, "time went backwards");
-        self.now = self.now.max(now);
-        self.now
+        self.clock.advance(now)
     }
 
     fn transport_up(&self) -> bool {
         matches!(
             self.state,
-            State::AwaitInfo { .. } | State::AwaitPong { .. } | State::Connected { .. }
+            State::AwaitInfo | State::AwaitPong | State::Connected
         )
     }
-
-    fn headers_enabled(&self) -> bool {
-        self.options.headers && self.info.as_ref().is_none_or(|i| i.headers)
-    }
-
-    fn process(&mut self, op: ServerOp) {
-        match op {
-            ServerOp::Ping => self.out.put(codec::PONG),
-            ServerOp::Ok => {}
-            ServerOp::Info(json) => self.on_info(&json),
-            ServerOp::Err(text) => {
-                let text = String::from_utf8_lossy(&text).into_owned();
-                match classify_err(&text) {
-                    ErrKind::NonFatal if self.is_connected() => {
-                        self.events.push_back(Event::ServerError(text));
-                    }
-                    ErrKind::Auth => self.lose(DisconnectReason::Authorization(text)),
-                    _ => self.lose(DisconnectReason::ServerError(text)),
-                }
-            }
-            ServerOp::Pong => match self.state {
-                State::AwaitPong { .. } => self.on_connected(),
-                State::Connected { .. } => {
-                    self.pings_out = 0;
-                    if let Some(Some(token)) = self.pongs.pop_front() {
-                        self.events.push_back(Event::Flushed { token });
-                    }
-                }
-                _ => self.lose(DisconnectReason::UnexpectedOp("PONG")),
-            },
-            ServerOp::Msg(frame) => match self.state {
-                State::Connected { .. } => self.deliver(&frame),
-                _ => self.lose(DisconnectReason::UnexpectedOp("MSG")),
-            },
-        }
-    }
-
-    fn on_info(&mut self, json: &[u8]) {
-        let info = match ServerInfo::parse(json) {
-            Ok(info) => info,
-            // A later, asynchronous INFO that we cannot read changes nothing.
-            Err(_) if !matches!(self.state, State::AwaitInfo { .. }) => return,
-            Err(e) => return self.lose(DisconnectReason::BadInfo(e)),
-        };
-        self.decoder.set_limits(Limits {
-            max_control_line: MAX_CONTROL_LINE,
-            max_payload: info.max_payload.max(DEFAULT_MAX_PAYLOAD),
-        });
-        for url in &info.connect_urls {
-            if let Ok(addr) = url.parse::<ServerAddr>() {
-                if !self.servers.iter().any(|s| s.same_endpoint(&addr)) {
-                    self.servers.push(addr);
-                }
-            }
-        }
-        if let State::AwaitInfo { deadline } = self.state {
-            let json = connect_json(&self.options, &self.servers[self.server_idx], &info);
-            self.out.write(|b| {
-                codec::write_connect(b, &json);
-                b.extend_from_slice(codec::PING);
-            });
-            self.state = State::AwaitPong { deadline };
-        }
-        self.info = Some(info);
-    }
-
-    fn on_connected(&mut self) {
-        let next_ping =
-            (!self.options.ping_interval.is_zero()).then(|| self.now + self.options.ping_interval);
-        self.state = State::Connected { next_ping };
-        self.attempts = 0;
-        self.last_reason = None;
-        self.pings_out = 0;
-        for (&sid, sub) in &self.subs {
-            write_sub(&mut self.out, sid, sub);
-            if let Some(max) = sub.max {
-                write_unsub(&mut self.out, sid, Some(max.saturating_sub(sub.delivered)));
-            }
-        }
-        self.out.append(&mut self.buffer);
-        for token in std::mem::take(&mut self.pending_flushes) {
-            self.out.put(codec::PING);
-            self.pongs.push_back(Some(token));
-        }
-        let server_info = self.info.clone().unwrap_or_default();
-        self.events.push_back(if self.ever_connected {
-            Event::Reconnected { server_info }
-        } else {
-            Event::Connected { server_info }
-        });
-        self.ever_connected = true;
-    }
-
-    fn deliver(&mut self, frame: &MsgFrame) {
-        let Some(sid) = parse_sid(frame.sid()) else {
-            return;
-        };
-        let Some(sub) = self.subs.get_mut(&sid) else {
-            return;
-        };
-        sub.delivered += 1;
-        if sub.max.is_some_and(|m| sub.delivered >= m) {
-            self.subs.remove(&sid);
-        }
-        self.events.push_back(Event::Message(InboundMessage {
-            subject: frame.subject_bytes(),
-            sid,
-            reply: frame.reply_bytes(),
-            headers: frame.headers_bytes(),
-            payload: frame.payload_bytes(),
-        }));
-    }
-
-    /// The transport is gone: tell the driver, then plan the next dial.
-    fn lose(&mut self, reason: DisconnectReason) {
-        self.out.clear();
-        self.pings_out = 0;
-        let mut flushes: Vec<u64> = self.pongs.drain(..).flatten().collect();
-        flushes.append(&mut self.pending_flushes);
-        self.pending_flushes = flushes;
-        self.events.push_back(Event::Disconnected {
-            reason: reason.clone(),
-        });
-        self.last_reason = Some(reason);
-        self.schedule_reconnect();
-    }
-
-    fn schedule_reconnect(&mut self) {
-        if self
-            .options
-            .max_reconnects
-            .is_some_and(|max| self.attempts >= max)
-        {
-            let last = self
-                .last_reason
-                .take()
-                .unwrap_or(DisconnectReason::TransportClosed);
-            return self.finish(CloseReason::ReconnectsExhausted {
-                attempts: self.attempts,
-                last,
-            });
-        }
-        self.attempts += 1;
-        self.server_idx = (self.server_idx + 1) % self.servers.len().max(1);
-        self.state = State::Waiting {
-            at: self.now + self.options.reconnect_wait,
-        };
-    }
-
-    fn finish(&mut self, reason: CloseReason) {
-        self.state = State::Closed;
-        self.buffer.clear();
-        self.pongs.clear();
-        self.pending_flushes.clear();
-        self.events.push_back(Event::Closed { reason });
-    }
-}
-
-fn write_sub(out: &mut OutQueue, sid: u64, sub: &Sub) {
-    out.write(|b| {
-        codec::write_sub(
-            b,
-            &sub.subject,
-            sub.queue.as_deref(),
-            itoa::Buffer::new().format(sid).as_bytes(),
-        );
-    });
-}
-
-fn write_unsub(out: &mut OutQueue, sid: u64, max: Option<u64>) {
-    out.write(|b| codec::write_unsub(b, itoa::Buffer::new().format(sid).as_bytes(), max));
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 /// The port a server address without one uses.
 pub const DEFAULT_PORT: u16 = 4222;
 
-/// Credentials presented in `CONNECT` (fact sheet A.11). `Debug` never
+/// Credentials presented in `CONNECT` (docs/protocol.md A.11). `Debug` never
 /// prints the secrets.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -215,7 +215,15 @@ pub struct ClientOptions {
     /// Bytes of publishes held while disconnected; 0 makes such publishes
     /// fail with [`PublishError::NotConnected`](super::PublishError::NotConnected).
     pub reconnect_buffer_size: usize,
-    /// Seed of the inbox generator.
+    /// Seed of the inbox generator (through a key derived from it with
+    /// [`derive_key`](crate::rand::derive_key), so the inboxes do not
+    /// reveal the seed).
+    ///
+    /// The options made by `ConnectOptions::nats_options` and
+    /// `ServerConfig::nats_options` carry a seed derived from theirs. A
+    /// driver that builds a connection from other options draws this seed
+    /// from OS entropy: the default 0 is deterministic and public, for tests
+    /// only.
     pub seed: u64,
 }
 

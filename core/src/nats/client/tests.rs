@@ -1,5 +1,6 @@
-//! Client tests on a virtual clock: the client is shuttled against the
-//! in-core router (or a scripted server) in memory; no sockets, no sleeps.
+//! Client tests on a virtual clock: the client runs against the in-core
+//! router in the simulation world (or against a scripted server); no
+//! sockets, no sleeps.
 
 use std::time::{Duration, Instant};
 
@@ -7,162 +8,38 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
 use super::*;
-use crate::nats::router::{Auth, ConnId, Router, RouterConfig, RouterEvent};
+use crate::nats::router::{Auth, RouterConfig};
 use crate::nats::subject::SubjectError;
+use crate::sim::{Dir, World, N};
 
-/// A client and a router joined by an in-memory link.
-struct Sim {
-    now: Instant,
-    router: Router,
-    client: Connection,
-    conn: Option<ConnId>,
-    to_client: BytesMut,
-    to_router: BytesMut,
-    /// Everything the client wrote, over all transports.
-    sent: Vec<u8>,
-    /// Events other than WantConnect.
-    events: Vec<Event>,
-    dials: usize,
-    refuse_dials: bool,
-    /// Drop traffic in both directions.
-    blackhole: bool,
+/// A router-only world with one client connection (`options`), dialing
+/// it. The router sends no keepalive PINGs of its own: these tests are
+/// about the client's.
+fn sim(router: RouterConfig, options: ClientOptions) -> (World, N) {
+    let mut w = World::with_router(RouterConfig {
+        ping_interval: Duration::from_secs(3600),
+        ..router
+    });
+    let n = w.nats_client(options);
+    (w, n)
 }
 
-impl Sim {
-    fn new(router: RouterConfig, options: ClientOptions) -> Sim {
-        let now = Instant::now();
-        let mut sim = Sim {
-            now,
-            router: Router::new(
-                RouterConfig {
-                    ping_interval: Duration::from_secs(3600),
-                    ..router
-                },
-                now,
-            ),
-            client: Connection::new(options, now),
-            conn: None,
-            to_client: BytesMut::new(),
-            to_router: BytesMut::new(),
-            sent: Vec::new(),
-            events: Vec::new(),
-            dials: 0,
-            refuse_dials: false,
-            blackhole: false,
-        };
-        sim.settle();
-        sim
-    }
+/// [`sim`] with a default router, once the client reports `Connected`.
+fn connected(options: ClientOptions) -> (World, N) {
+    let (mut w, n) = sim(RouterConfig::default(), options);
+    assert!(matches!(w.nats_events(n)[..], [Event::Connected { .. }]));
+    (w, n)
+}
 
-    fn connected(options: ClientOptions) -> Sim {
-        let mut sim = Sim::new(RouterConfig::default(), options);
-        assert!(matches!(sim.take()[..], [Event::Connected { .. }]));
-        sim
-    }
-
-    fn drop_transport(&mut self) {
-        if let Some(c) = self.conn.take() {
-            self.router.handle_transport_closed(self.now, c);
-        }
-        self.to_client.clear();
-        self.to_router.clear();
-    }
-
-    /// Moves bytes and events until nothing changes.
-    fn settle(&mut self) {
-        for _ in 0..1000 {
-            let mut progress = false;
-            while let Some(chunk) = self.client.poll_transmit() {
-                progress = true;
-                self.sent.extend_from_slice(&chunk);
-                if self.conn.is_some() && !self.blackhole {
-                    self.to_router.extend_from_slice(&chunk);
-                }
-            }
-            if let Some(c) = self.conn {
-                if !self.to_router.is_empty() {
-                    self.router.handle_input(self.now, c, &mut self.to_router);
-                }
-                while let Some(chunk) = self.router.poll_transmit(c) {
-                    self.router.handle_written(self.now, c, chunk.len());
-                    progress = true;
-                    if !self.blackhole {
-                        self.to_client.extend_from_slice(&chunk);
-                    }
-                }
-                if !self.to_client.is_empty() {
-                    self.client.handle_input(self.now, &mut self.to_client);
-                }
-            }
-            while let Some(ev) = self.router.poll_event() {
-                if let RouterEvent::SessionClosed { conn, .. } = ev {
-                    if self.conn == Some(conn) {
-                        // Its last output was delivered above.
-                        self.client.handle_transport_closed(self.now);
-                    }
-                }
-            }
-            while let Some(ev) = self.client.poll_event() {
-                progress = true;
-                match ev {
-                    Event::WantConnect { .. } => {
-                        self.dials += 1;
-                        if self.refuse_dials {
-                            self.client.handle_transport_failed(self.now);
-                        } else {
-                            self.conn = Some(self.router.handle_accept(self.now, "10.0.0.1:1"));
-                            self.client.handle_transport_connected(self.now);
-                        }
-                    }
-                    Event::Disconnected { .. } | Event::Closed { .. } => {
-                        self.drop_transport();
-                        self.events.push(ev);
-                    }
-                    ev => self.events.push(ev),
-                }
-            }
-            if !progress {
-                return;
-            }
-        }
-        panic!("no quiescence");
-    }
-
-    /// Advances virtual time by `d`, firing every deadline on the way.
-    fn advance(&mut self, d: Duration) {
-        let end = self.now + d;
-        loop {
-            let next = [self.client.poll_timeout(), self.router.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .filter(|&t| t <= end)
-                .min();
-            self.now = next.unwrap_or(end).max(self.now);
-            self.client.handle_timeout(self.now);
-            self.router.handle_timeout(self.now);
-            if let Some(t) = self.client.poll_timeout() {
-                assert!(t > self.now, "client left a due deadline");
-            }
-            self.settle();
-            if next.is_none() {
-                return;
-            }
-        }
-    }
-
-    fn take(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.events)
-    }
-
-    fn messages(&mut self) -> Vec<InboundMessage> {
-        self.take()
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::Message(m) => Some(m),
-                _ => None,
-            })
-            .collect()
-    }
+/// The messages among the client's events since the last look.
+fn messages(w: &mut World, n: N) -> Vec<InboundMessage> {
+    w.nats_events(n)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect()
 }
 
 fn opts(urls: &str) -> ClientOptions {
@@ -208,19 +85,20 @@ fn url_parsing() {
 
 #[test]
 fn handshake_against_router() {
-    let mut sim = Sim::new(
+    let (mut w, n) = sim(
         RouterConfig::default(),
         ClientOptions {
             name: Some("me".into()),
             ..opts("nats://127.0.0.1:4222")
         },
     );
-    let [Event::Connected { server_info }] = &sim.take()[..] else {
+    let events = w.nats_events(n);
+    let [Event::Connected { server_info }] = &events[..] else {
         panic!("not connected");
     };
-    assert_eq!(server_info.server_id, sim.router.server_id());
+    assert_eq!(server_info.server_id, w.router.server_id());
     assert!(server_info.headers && server_info.max_payload == 1024 * 1024);
-    let sent = String::from_utf8(sim.sent.clone()).unwrap();
+    let sent = String::from_utf8(w.sent(n).to_vec()).unwrap();
     assert!(
         sent.starts_with("CONNECT {\"verbose\":false,\"pedantic\":false"),
         "{sent}"
@@ -229,34 +107,36 @@ fn handshake_against_router() {
     assert!(sent.contains(
         "\"protocol\":1,\"echo\":true,\"headers\":true,\"no_responders\":true}\r\nPING\r\n"
     ));
-    let c = sim.conn.unwrap();
-    assert_eq!(sim.router.client_name(c), Some("me"));
-    assert_eq!(sim.client.status(), Status::Connected);
+    let c = w.conn_of(n).unwrap();
+    assert_eq!(w.router.client_name(c), Some("me"));
+    assert_eq!(w.nats(n).status(), Status::Connected);
+    let now = w.now;
     assert_eq!(
-        sim.client.poll_timeout(),
-        Some(sim.now + Duration::from_secs(120))
+        w.nats(n).poll_timeout(),
+        Some(now + Duration::from_secs(120))
     );
 }
 
 #[test]
 fn pub_sub_round_trip_flush_and_auto_unsubscribe() {
-    let mut sim = Sim::connected(ClientOptions::default());
-    let all = sim.client.subscribe("a.>", None).unwrap();
-    let few = sim.client.subscribe("a.b", Some(b"q")).unwrap();
-    sim.client.subscribe_with_sid(100, "x", None).unwrap();
+    let (mut w, n) = connected(ClientOptions::default());
+    let all = w.nats(n).subscribe("a.>", None).unwrap();
+    let few = w.nats(n).subscribe("a.b", Some(b"q")).unwrap();
+    w.nats(n).subscribe_with_sid(100, "x", None).unwrap();
     assert_eq!(
-        sim.client.subscribe_with_sid(100, "y", None),
+        w.nats(n).subscribe_with_sid(100, "y", None),
         Err(SubscribeError::SidInUse(100))
     );
-    sim.client.unsubscribe(few, Some(2)).unwrap();
+    w.nats(n).unsubscribe(few, Some(2)).unwrap();
     for i in 0..3 {
-        sim.client
+        w.nats(n)
             .publish("a.b", Some(b"r.1"), None, Bytes::from(format!("m{i}")))
             .unwrap();
     }
-    let token = sim.client.flush(sim.now).unwrap();
-    sim.settle();
-    let events = sim.take();
+    let now = w.now;
+    let token = w.nats(n).flush(now).unwrap();
+    w.pump();
+    let events = w.nats_events(n);
     let msgs: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
@@ -267,17 +147,17 @@ fn pub_sub_round_trip_flush_and_auto_unsubscribe() {
     assert_eq!(msgs.iter().filter(|m| m.0 == all).count(), 3);
     assert_eq!(msgs.iter().filter(|m| m.0 == few).count(), 2);
     assert_eq!(events.last(), Some(&Event::Flushed { token }));
-    assert_eq!(sim.client.subscription_count(), 2);
+    assert_eq!(w.nats(n).subscription_count(), 2);
     assert_eq!(
-        sim.client.unsubscribe(few, None),
+        w.nats(n).unsubscribe(few, None),
         Err(UnsubscribeError::UnknownSid(few))
     );
-    sim.client
-        .execute(sim.now, NatsCommand::Unsubscribe { sid: 100 })
+    w.nats(n)
+        .execute(now, NatsCommand::Unsubscribe { sid: 100 })
         .unwrap();
-    sim.client
+    w.nats(n)
         .execute(
-            sim.now,
+            now,
             NatsCommand::Publish {
                 subject: "a.c".into(),
                 reply: None,
@@ -285,19 +165,20 @@ fn pub_sub_round_trip_flush_and_auto_unsubscribe() {
             },
         )
         .unwrap();
-    sim.settle();
-    let m = sim.messages();
+    w.pump();
+    let m = messages(&mut w, n);
     assert_eq!(
         (m.len(), m[0].sid, &m[0].subject[..]),
         (1, all, &b"a.c"[..])
     );
-    assert!(sim.client.new_inbox().starts_with("_INBOX."));
+    assert!(w.nats(n).new_inbox().starts_with("_INBOX."));
 }
 
 #[test]
 fn command_validation() {
-    let mut sim = Sim::connected(ClientOptions::default());
-    let c = &mut sim.client;
+    let (mut w, n) = connected(ClientOptions::default());
+    let now = w.now;
+    let c = w.nats(n);
     let mut publish = |subject: &str, reply: Option<&[u8]>, headers: Option<&[u8]>, len| {
         c.publish(subject, reply, headers, Bytes::from(vec![0; len]))
     };
@@ -327,52 +208,52 @@ fn command_validation() {
         c.subscribe("a", Some(b"q 1")),
         Err(SubscribeError::InvalidQueue)
     );
-    c.close(sim.now);
+    c.close(now);
     assert_eq!(
         c.publish("a", None, None, Bytes::new()),
         Err(PublishError::Closed)
     );
     assert_eq!(c.subscribe("a", None), Err(SubscribeError::Closed));
-    assert_eq!(c.flush(sim.now), Err(FlushError::Closed));
-    c.close(sim.now);
-    sim.settle();
+    assert_eq!(c.flush(now), Err(FlushError::Closed));
+    c.close(now);
+    w.pump();
     assert_eq!(
-        sim.take(),
+        w.nats_events(n),
         [Event::Closed {
             reason: CloseReason::Local
         }]
     );
-    let mut no_headers = Sim::connected(ClientOptions {
+    let (mut no_headers, nh) = connected(ClientOptions {
         headers: false,
         ..ClientOptions::default()
     });
     let hdr = HeaderMap::new().to_bytes();
     assert_eq!(
         no_headers
-            .client
+            .nats(nh)
             .publish("a", None, Some(&hdr), Bytes::new()),
         Err(PublishError::HeadersNotSupported)
     );
-    assert!(String::from_utf8_lossy(&no_headers.sent)
+    assert!(String::from_utf8_lossy(no_headers.sent(nh))
         .contains("\"headers\":false,\"no_responders\":false"));
 }
 
 #[test]
 fn headers_and_no_responders() {
-    let mut sim = Sim::connected(ClientOptions::default());
-    let inbox = sim.client.new_inbox();
-    let sid = sim.client.subscribe(&inbox, None).unwrap();
-    sim.client.subscribe("svc", None).unwrap();
+    let (mut w, n) = connected(ClientOptions::default());
+    let inbox = w.nats(n).new_inbox();
+    let sid = w.nats(n).subscribe(&inbox, None).unwrap();
+    w.nats(n).subscribe("svc", None).unwrap();
     let mut h = HeaderMap::new();
     h.append("K", "v");
-    sim.client
+    w.nats(n)
         .publish("svc", None, Some(&h.to_bytes()), "body".into())
         .unwrap();
-    sim.client
+    w.nats(n)
         .publish("nobody.home", Some(inbox.as_bytes()), None, "req".into())
         .unwrap();
-    sim.settle();
-    let m = sim.messages();
+    w.pump();
+    let m = messages(&mut w, n);
     assert_eq!(m.len(), 2);
     assert_eq!(
         HeaderMap::parse(m[0].headers.as_deref().unwrap())
@@ -386,8 +267,8 @@ fn headers_and_no_responders() {
     assert!(m[1].is_no_responders());
 }
 
-fn auth_sim(auth: Auth, options: ClientOptions) -> Sim {
-    Sim::new(
+fn auth_sim(auth: Auth, options: ClientOptions) -> (World, N) {
+    sim(
         RouterConfig {
             auth,
             ..RouterConfig::default()
@@ -402,8 +283,8 @@ fn auth_user_pass_and_token() {
         user: "u".into(),
         pass: "p".into(),
     };
-    let mut s = auth_sim(user_pass.clone(), opts("nats://u:p@127.0.0.1:4222"));
-    assert!(matches!(s.take()[..], [Event::Connected { .. }]));
+    let (mut s, n) = auth_sim(user_pass.clone(), opts("nats://u:p@127.0.0.1:4222"));
+    assert!(matches!(s.nats_events(n)[..], [Event::Connected { .. }]));
     let creds = ClientOptions {
         credentials: Some(Credentials::UserPass {
             user: "u".into(),
@@ -411,10 +292,10 @@ fn auth_user_pass_and_token() {
         }),
         ..ClientOptions::default()
     };
-    let mut s = auth_sim(user_pass, creds);
-    assert!(matches!(s.take()[..], [Event::Connected { .. }]));
-    let mut s = auth_sim(Auth::Token("t0k".into()), opts("t0k@127.0.0.1"));
-    assert!(matches!(s.take()[..], [Event::Connected { .. }]));
+    let (mut s, n) = auth_sim(user_pass, creds);
+    assert!(matches!(s.nats_events(n)[..], [Event::Connected { .. }]));
+    let (mut s, n) = auth_sim(Auth::Token("t0k".into()), opts("t0k@127.0.0.1"));
+    assert!(matches!(s.nats_events(n)[..], [Event::Connected { .. }]));
 }
 
 #[test]
@@ -423,7 +304,7 @@ fn auth_failure_retries_then_closes() {
         max_reconnects: Some(2),
         ..opts("nats://u:wrong@a:1,nats://u:wrong@b:2")
     };
-    let mut sim = auth_sim(
+    let (mut w, n) = auth_sim(
         Auth::UserPass {
             user: "u".into(),
             pass: "p".into(),
@@ -432,19 +313,19 @@ fn auth_failure_retries_then_closes() {
     );
     let denied = DisconnectReason::Authorization("Authorization Violation".into());
     assert_eq!(
-        sim.take(),
+        w.nats_events(n),
         [Event::Disconnected {
             reason: denied.clone()
         }]
     );
     assert_eq!(
-        sim.client.current_server().map(|s| s.port),
+        w.nats(n).current_server().map(|s| s.port),
         Some(2),
         "round robin"
     );
-    sim.advance(Duration::from_secs(60));
-    let events = sim.take();
-    assert_eq!(sim.dials, 3);
+    w.advance(Duration::from_secs(60));
+    let events = w.nats_events(n);
+    assert_eq!(w.dials(n), 3);
     assert_eq!(
         events,
         [
@@ -462,8 +343,8 @@ fn auth_failure_retries_then_closes() {
             },
         ]
     );
-    assert_eq!(sim.client.status(), Status::Closed);
-    assert_eq!(sim.client.poll_timeout(), None);
+    assert_eq!(w.nats(n).status(), Status::Closed);
+    assert_eq!(w.nats(n).poll_timeout(), None);
 }
 
 #[test]
@@ -513,27 +394,33 @@ fn dial_failures_follow_reconnect_wait() {
 #[test]
 fn keepalive_answered_then_stale_detection() {
     let interval = Duration::from_secs(10);
-    let mut sim = Sim::connected(ClientOptions {
+    let (mut w, n) = connected(ClientOptions {
         ping_interval: interval,
         ..ClientOptions::default()
     });
-    let flush = sim.client.flush(sim.now).unwrap();
-    sim.advance(interval * 30);
-    assert_eq!(sim.take(), [Event::Flushed { token: flush }]);
-    sim.blackhole = true;
-    sim.advance(interval * 3 - Duration::from_millis(1));
-    assert!(sim.take().is_empty(), "two PINGs outstanding is tolerated");
-    let token = sim.client.flush(sim.now).unwrap();
-    sim.advance(Duration::from_millis(1));
+    let now = w.now;
+    let flush = w.nats(n).flush(now).unwrap();
+    w.advance(interval * 30);
+    assert_eq!(w.nats_events(n), [Event::Flushed { token: flush }]);
+    // The server stops answering: its side stops reading this link.
+    w.stall(n, Dir::Both);
+    w.advance(interval * 3 - Duration::from_millis(1));
+    assert!(
+        w.nats_events(n).is_empty(),
+        "two PINGs outstanding is tolerated"
+    );
+    let now = w.now;
+    let token = w.nats(n).flush(now).unwrap();
+    w.advance(Duration::from_millis(1));
     assert_eq!(
-        sim.take(),
+        w.nats_events(n),
         [Event::Disconnected {
             reason: DisconnectReason::StaleConnection
         }]
     );
-    sim.blackhole = false;
-    sim.advance(Duration::from_secs(2));
-    let ev = sim.take();
+    // (The stall was that link's: the next one is served.)
+    w.advance(Duration::from_secs(2));
+    let ev = w.nats_events(n);
     assert!(matches!(ev[0], Event::Reconnected { .. }), "{ev:?}");
     assert_eq!(
         ev[1..],
@@ -556,59 +443,54 @@ fn handshake_timeout_and_server_stale() {
         })
     );
     // A server declaring us stale: fatal, reconnect.
-    let mut sim = Sim::connected(ClientOptions::default());
-    sim.to_client
-        .extend_from_slice(b"-ERR 'Stale Connection'\r\n");
-    sim.client.handle_input(sim.now, &mut sim.to_client);
-    sim.settle();
+    let (mut w, n) = connected(ClientOptions::default());
+    w.inject(n, b"-ERR 'Stale Connection'\r\n");
     assert_eq!(
-        sim.take(),
+        w.nats_events(n),
         [Event::Disconnected {
             reason: DisconnectReason::ServerError("Stale Connection".into())
         }]
     );
-    sim.advance(Duration::from_secs(2));
-    assert!(matches!(sim.take()[..], [Event::Reconnected { .. }]));
+    w.advance(Duration::from_secs(2));
+    assert!(matches!(w.nats_events(n)[..], [Event::Reconnected { .. }]));
 }
 
 #[test]
 fn reconnect_replays_subscriptions_then_buffered_publishes() {
-    let mut sim = Sim::connected(ClientOptions {
+    let (mut w, n) = connected(ClientOptions {
         reconnect_buffer_size: 100,
         ..ClientOptions::default()
     });
-    let a = sim.client.subscribe("a", None).unwrap();
-    let b = sim.client.subscribe("b", Some(b"g")).unwrap();
-    sim.client.unsubscribe(b, Some(3)).unwrap();
-    sim.client.publish("b", None, None, "0".into()).unwrap();
-    sim.settle();
-    assert_eq!(sim.messages().len(), 1);
-    sim.drop_transport();
-    sim.client.handle_transport_closed(sim.now);
-    sim.settle();
+    let a = w.nats(n).subscribe("a", None).unwrap();
+    let b = w.nats(n).subscribe("b", Some(b"g")).unwrap();
+    w.nats(n).unsubscribe(b, Some(3)).unwrap();
+    w.nats(n).publish("b", None, None, "0".into()).unwrap();
+    w.pump();
+    assert_eq!(messages(&mut w, n).len(), 1);
+    w.cut(n);
     assert_eq!(
-        sim.take(),
+        w.nats_events(n),
         [Event::Disconnected {
             reason: DisconnectReason::TransportClosed
         }]
     );
-    assert_eq!(sim.client.status(), Status::Reconnecting);
-    sim.client.publish("a", None, None, "1".into()).unwrap();
-    sim.client.publish("b", None, None, "2".into()).unwrap();
-    let full = sim
-        .client
+    assert_eq!(w.nats(n).status(), Status::Reconnecting);
+    w.nats(n).publish("a", None, None, "1".into()).unwrap();
+    w.nats(n).publish("b", None, None, "2".into()).unwrap();
+    let full = w
+        .nats(n)
         .publish("a", None, None, Bytes::from(vec![b'x'; 80]));
     assert_eq!(full, Err(PublishError::ReconnectBufferFull { limit: 100 }));
-    assert_eq!(sim.client.buffered_bytes(), 2 * "PUB a 1\r\n1\r\n".len());
-    sim.sent.clear();
-    sim.advance(Duration::from_secs(2));
-    let sent = String::from_utf8(sim.sent.clone()).unwrap();
+    assert_eq!(w.nats(n).buffered_bytes(), 2 * "PUB a 1\r\n1\r\n".len());
+    w.take_sent(n);
+    w.advance(Duration::from_secs(2));
+    let sent = String::from_utf8(w.take_sent(n)).unwrap();
     let after_connect = &sent[sent.find("PING\r\n").unwrap() + 6..];
     assert_eq!(
         after_connect,
         "SUB a 1\r\nSUB b g 2\r\nUNSUB 2 2\r\nPUB a 1\r\n1\r\nPUB b 1\r\n2\r\n"
     );
-    let ev = sim.take();
+    let ev = w.nats_events(n);
     assert!(matches!(ev[0], Event::Reconnected { .. }));
     let got: Vec<_> = ev[1..]
         .iter()
@@ -618,14 +500,13 @@ fn reconnect_replays_subscriptions_then_buffered_publishes() {
         })
         .collect();
     assert_eq!(got, [(a, Bytes::from("1")), (b, Bytes::from("2"))]);
-    let mut off = Sim::connected(ClientOptions {
+    let (mut off, o) = connected(ClientOptions {
         reconnect_buffer_size: 0,
         ..ClientOptions::default()
     });
-    off.drop_transport();
-    off.client.handle_transport_closed(off.now);
+    off.cut(o);
     assert_eq!(
-        off.client.publish("a", None, None, "1".into()),
+        off.nats(o).publish("a", None, None, "1".into()),
         Err(PublishError::NotConnected)
     );
 }

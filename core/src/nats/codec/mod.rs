@@ -1,4 +1,4 @@
-//! NATS wire codec (fact sheet section A): an incremental zero-copy decoder
+//! NATS wire codec (docs/protocol.md section A): an incremental zero-copy decoder
 //! and an encoder for every op in both directions.
 //!
 //! * [`ClientOpDecoder`] reads what clients send (used by the router),

@@ -1,4 +1,4 @@
-//! Single-user and token authentication (fact sheet A.11).
+//! Single-user and token authentication (docs/protocol.md A.11).
 
 use super::connect::ConnectOptions;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::auth::Auth;
 
 /// Settings of a [`Router`](super::Router). `Default` gives nats-server's
-/// defaults (fact sheet A.9 to A.13).
+/// defaults (docs/protocol.md A.9 to A.13).
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
     /// Name in `INFO` (`server_name`); the generated server id when `None`.
@@ -39,7 +39,16 @@ pub struct RouterConfig {
     pub headers: bool,
     /// Number of published subjects whose lookups are cached.
     pub match_cache_size: usize,
-    /// Seed of the generator for the server id and queue-member picks.
+    /// Seed of the router's randomness (server id, queue-member picks) and
+    /// of its hash keys (subject index, sid maps). Every key is derived from
+    /// it ([`derive_key`](crate::rand::derive_key)), so the published server
+    /// id never reveals a hash key.
+    ///
+    /// 0 means "not chosen": the runtime adapters' constructors replace it
+    /// with a seed drawn from OS entropy. A router built directly from a
+    /// configuration whose seed is 0 uses 0 as is: deterministic and public,
+    /// for tests only. A test that needs determinism sets its own non-zero
+    /// seed.
     pub seed: u64,
     /// Log connections opened and closed, with the reason (nats-server's
     /// `debug`, `-D`).

@@ -1,5 +1,5 @@
 //! The `CONNECT` JSON a client sends, with nats-server's defaults for absent
-//! fields (fact sheet A.4).
+//! fields (docs/protocol.md A.4).
 
 use serde::Deserialize;
 

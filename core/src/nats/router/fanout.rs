@@ -9,8 +9,9 @@ use bytes::Bytes;
 use super::index::SubKey;
 use super::log::{msg_line_text, LogLevel, LogMessage, LogRecord};
 use super::out;
+use super::routing::Subscription;
 use super::session::{Delivery, SessionPhase, Transport};
-use super::{ConnId, RouterEvent, RouterStats, Slot, Subscription};
+use super::{ConnId, RouterEvent, RouterStats, Slot};
 use crate::nats::codec::{self as encode, MsgFrame};
 
 /// A message being routed: a decoded frame, or parts handed over in process.

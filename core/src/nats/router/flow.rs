@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::session::SessionPhase;
 use super::{ConnId, Router, RouterEvent};
+use crate::time::deadline_after;
 
 impl Router {
     /// The driver wrote `bytes` of what [`Router::poll_transmit`] handed
@@ -52,7 +53,7 @@ impl Router {
         if session.phase == SessionPhase::Closing {
             return;
         }
-        session.input_paused_until = Some(now + ttl);
+        session.input_paused_until = Some(deadline_after(now, ttl));
         session.paused_on = Some(consumer);
         self.rearm(slot);
         if let Some(c) = self.session_mut(consumer) {

@@ -119,10 +119,11 @@ impl Default for SubjectIndex {
 }
 
 impl SubjectIndex {
-    /// An empty index caching up to `cache_max` lookups, its maps keyed by
-    /// `seed`.
-    pub(crate) fn new(cache_max: usize, seed: u64) -> Self {
-        let hasher = SeededState::new(seed);
+    /// An empty index caching up to `cache_max` lookups, its maps hashed
+    /// with `hash_key` (derived from the router's seed, never the key of
+    /// its published randomness).
+    pub(crate) fn new(cache_max: usize, hash_key: u64) -> Self {
+        let hasher = SeededState::new(hash_key);
         SubjectIndex {
             root: Level::new(hasher),
             hasher,

@@ -1,4 +1,4 @@
-//! The `INFO` JSON a server sends on accept (fact sheet A.3).
+//! The `INFO` JSON a server sends on accept (docs/protocol.md A.3).
 
 use serde::Serialize;
 

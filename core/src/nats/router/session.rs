@@ -145,8 +145,6 @@ pub(crate) struct Session {
     pub(crate) signalled: bool,
     pub(crate) auth_deadline: Option<Instant>,
     pub(crate) ping_at: Option<Instant>,
-    /// The entry this session has in the router's timer table.
-    pub(crate) armed: Option<Instant>,
     pub(crate) pings_out: u32,
     pub(crate) rtt_probed: bool,
     pub(crate) last_activity: Instant,
@@ -182,7 +180,6 @@ impl Session {
             signalled: false,
             auth_deadline: None,
             ping_at: None,
-            armed: None,
             pings_out: 0,
             rtt_probed: false,
             last_activity: now,

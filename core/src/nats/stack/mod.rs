@@ -22,6 +22,11 @@ pub trait NatsApp {
     fn poll_command(&mut self) -> Option<NatsCommand>;
     /// The app's next deadline.
     fn poll_timeout(&self) -> Option<Instant>;
+    /// Every message available now was handed over: an app that batches
+    /// (the engine's group commit) finishes its batch here.
+    fn handle_burst_end(&mut self, now: Instant) {
+        let _ = now;
+    }
     /// Whether the app has finished for good (then the stack closes its
     /// NATS connection once the app's last commands are written).
     fn is_done(&self) -> bool {
@@ -29,8 +34,9 @@ pub trait NatsApp {
     }
 }
 
-/// An app over a connection. Drain after each input: [`Stack::poll_transmit`],
-/// then [`Stack::poll_event`], then [`Stack::poll_timeout`].
+/// An app over a connection. Drain after each input (the crate's
+/// [contract](crate::contract)): [`Stack::poll_event`], then
+/// [`Stack::poll_transmit`], then [`Stack::poll_timeout`].
 #[derive(Debug)]
 pub struct Stack<A> {
     /// The NATS connection.
@@ -141,14 +147,19 @@ impl<A: NatsApp> Stack<A> {
                     self.refused += 1;
                 }
             }
+            let mut delivered = false;
             while let Some(event) = self.conn.poll_event() {
                 match event {
                     Event::Message(msg) => {
-                        moved = true;
+                        delivered = true;
                         self.app.handle_message(now, msg);
                     }
                     other => self.events.push_back(other),
                 }
+            }
+            if delivered {
+                moved = true;
+                self.app.handle_burst_end(now);
             }
             if !moved {
                 break;
@@ -162,24 +173,6 @@ impl<A: NatsApp> Stack<A> {
                 }
             }
         }
-    }
-}
-
-impl<S: crate::stan::store::Store> NatsApp for crate::stan::server::Server<S> {
-    fn handle_message(&mut self, now: Instant, msg: InboundMessage) {
-        crate::stan::server::Server::handle_message(self, now, msg);
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        crate::stan::server::Server::handle_timeout(self, now);
-    }
-
-    fn poll_command(&mut self) -> Option<NatsCommand> {
-        crate::stan::server::Server::poll_command(self)
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        crate::stan::server::Server::poll_timeout(self)
     }
 }
 

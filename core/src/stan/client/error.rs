@@ -1,6 +1,17 @@
-//! Client errors, with stan.go's exact texts (fact sheet D.2).
+//! Client errors, with stan.go's exact texts (docs/protocol.md D.2).
+
+use stan_proto::DecodeError;
+
+use crate::nats::client::CloseReason;
 
 /// Why a client operation failed.
+///
+/// The variants fall in five groups: a request that got no answer in time
+/// (the `...Timeout` variants, see [`is_timeout`](Self::is_timeout)), the
+/// connection closed or lost ([`ConnectionClosed`](Self::ConnectionClosed),
+/// [`MaxPings`](Self::MaxPings), [`Nats`](Self::Nats)), a refusal by the
+/// server with its text verbatim ([`Server`](Self::Server)), a response
+/// that did not decode ([`Decode`](Self::Decode)), and misuse of the API.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -52,10 +63,41 @@ pub enum ClientError {
     /// The connect handshake has not completed.
     #[error("stan: not connected yet")]
     NotConnected,
-    /// An error text from the server, verbatim.
+    /// The server refused the request: its error text, verbatim (e.g.
+    /// `stan: clientID already registered`).
     #[error("{0}")]
     Server(String),
-    /// The NATS connection failed (`nats: connection closed`, ...).
-    #[error("{0}")]
-    Nats(String),
+    /// The server's response (ConnectResponse, SubscriptionResponse or
+    /// CloseResponse) is not a valid protobuf message: the decoder's text.
+    #[error(transparent)]
+    Decode(DecodeError),
+    /// The NATS connection under the session closed for good:
+    /// `nats: connection closed (<reason>)`.
+    #[error("nats: connection closed ({0})")]
+    Nats(CloseReason),
+}
+
+impl ClientError {
+    /// Whether a request got no answer in time (connect, close, subscribe,
+    /// unsubscribe or PubAck).
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            ClientError::ConnectRequestTimeout
+                | ClientError::CloseRequestTimeout
+                | ClientError::SubscribeRequestTimeout
+                | ClientError::UnsubscribeRequestTimeout
+                | ClientError::PubAckTimeout
+        )
+    }
+
+    /// Whether the connection is closed or lost (closed by the
+    /// application, by too many unanswered pings, or with the NATS
+    /// connection under it).
+    pub fn is_closed(&self) -> bool {
+        matches!(
+            self,
+            ClientError::ConnectionClosed | ClientError::MaxPings | ClientError::Nats(_)
+        )
+    }
 }

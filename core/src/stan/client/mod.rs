@@ -1,5 +1,5 @@
 //! The STAN client session: the client side of NATS Streaming as a state
-//! machine over NATS-level messages (fact sheet B.5 to B.16, D).
+//! machine over NATS-level messages (docs/protocol.md B.5 to B.16, D).
 //!
 //! A [`Session`] implements [`NatsApp`](crate::nats::stack::NatsApp): stack
 //! it on a NATS client connection ([`Stack`](crate::nats::stack::Stack)),
@@ -10,30 +10,38 @@
 //! [`ClientEvent::PubAck`] and retry), subscribes with every option, acks,
 //! answers heartbeats, pings the server and reports a lost connection once.
 //!
-//! Drain order after each input or command: [`Session::poll_command`], then
-//! [`Session::poll_event`], then [`Session::poll_timeout`].
+//! Drain order after each input or command (the crate's
+//! [contract](crate::contract)): [`Session::poll_event`], then
+//! [`Session::poll_command`], then [`Session::poll_timeout`].
 
+mod app;
 mod error;
 mod options;
+mod ping;
+mod publish;
+mod requests;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
 
 use bytes::Bytes;
 use stan_proto::{
-    Ack, CloseRequest, CloseResponse, ConnectRequest, ConnectResponse, Message, MsgProto, Ping,
-    PingResponse, PubAck, PubMsg, StartPosition, SubscriptionRequest, SubscriptionResponse,
-    UnsubscribeRequest,
+    Ack, CloseRequest, ConnectRequest, ConnectResponse, Message, MsgProto, StartPosition,
+    SubscriptionRequest, UnsubscribeRequest,
 };
 
 pub use error::ClientError;
 pub use options::{ConnectOptions, StartAt, SubscriptionOptions};
 
+use crate::hash::{SeededHashMap, SeededState};
+use crate::nats::client::CloseReason;
 use crate::nats::{InboundMessage, NatsCommand};
 use crate::nuid::Nuid;
+use crate::rand::{derive_key, domain};
+use crate::time::Timers;
 
 /// A subscription of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -109,10 +117,15 @@ struct Sub {
     active: bool,
 }
 
+/// What a deadline of the session is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
+    /// The request with this token gets no answer in time.
     Request(u64),
+    /// Send a ping to the server.
     Ping,
+    /// The oldest publish awaiting its PubAck times out.
+    PubAck,
 }
 
 const SID_HEARTBEAT: u64 = 1;
@@ -135,15 +148,17 @@ pub struct Session {
     connect: Option<ConnectResponse>,
     start: Instant,
     start_unix: i64,
-    last_now: Instant,
+    /// The latest `now` seen (time never goes backwards inside).
+    clock: crate::time::Clock,
     commands: VecDeque<NatsCommand>,
     events: VecDeque<ClientEvent>,
-    timers: BTreeSet<(Instant, Timer)>,
+    timers: Timers<Timer>,
     next_token: u64,
-    requests: BTreeMap<u64, (Pending, Instant)>,
-    /// Publish serial -> (guid, deadline).
-    /// Publishes awaiting their PubAck: GUID -> serial.
-    pub_pending: std::collections::HashMap<String, u64>,
+    requests: BTreeMap<u64, Pending>,
+    /// Publishes awaiting their PubAck: GUID -> serial. Keyed by a hash key
+    /// derived from the seed apart from the NUIDs' (the server chooses the
+    /// GUIDs it acks).
+    pub_pending: SeededHashMap<String, u64>,
     /// PubAck deadlines in publish order (pub ack wait is constant, so this
     /// is time order); entries already acked are skipped lazily.
     pub_deadlines: VecDeque<(Instant, u64, String)>,
@@ -163,7 +178,10 @@ impl Session {
         unix_now_ns: i64,
     ) -> Result<Self, ClientError> {
         options.validate()?;
-        let mut nuid = Nuid::new(options.seed);
+        // The NUIDs are published (connID, inboxes, GUIDs); the map's hash
+        // key is derived apart, so they reveal nothing about it.
+        let mut nuid = Nuid::new(derive_key(options.seed, domain::STAN_CLIENT_NUID));
+        let hash_key = derive_key(options.seed, domain::STAN_CLIENT_HASH);
         let conn_id = Bytes::from(nuid.next_id());
         let hb_inbox = Bytes::from(nuid.inbox());
         let ping_inbox = Bytes::from(nuid.inbox());
@@ -180,13 +198,13 @@ impl Session {
             connect: None,
             start: now,
             start_unix: unix_now_ns,
-            last_now: now,
+            clock: crate::time::Clock::new(now),
             commands: VecDeque::new(),
             events: VecDeque::new(),
-            timers: BTreeSet::new(),
+            timers: Timers::new(),
             next_token: 1,
             requests: BTreeMap::new(),
-            pub_pending: std::collections::HashMap::new(),
+            pub_pending: SeededHashMap::with_hasher(SeededState::new(hash_key)),
             pub_deadlines: VecDeque::new(),
             next_serial: 1,
             subs: BTreeMap::new(),
@@ -252,10 +270,7 @@ impl Session {
     }
 
     fn advance(&mut self, now: Instant) -> Instant {
-        if now > self.last_now {
-            self.last_now = now;
-        }
-        self.last_now
+        self.clock.advance(now)
     }
 
     fn unix_at(&self, now: Instant) -> i64 {
@@ -264,70 +279,7 @@ impl Session {
         self.start_unix.saturating_add(elapsed)
     }
 
-    fn request(&mut self, now: Instant, subject: Bytes, payload: Vec<u8>, pending: Pending) -> u64 {
-        let token = self.next_token;
-        self.next_token += 1;
-        let reply = format!("{}{token}", self.reply_prefix);
-        let deadline = now + self.options.connect_wait;
-        self.requests.insert(token, (pending, deadline));
-        self.timers.insert((deadline, Timer::Request(token)));
-        self.commands.push_back(NatsCommand::Publish {
-            subject,
-            reply: Some(Bytes::from(reply)),
-            payload: Bytes::from(payload),
-        });
-        token
-    }
-
-    fn response(&self) -> Result<&ConnectResponse, ClientError> {
-        match (self.phase, &self.connect) {
-            (Phase::Connected, Some(c)) => Ok(c),
-            (Phase::Connecting, _) => Err(ClientError::NotConnected),
-            _ => Err(ClientError::ConnectionClosed),
-        }
-    }
-
     // --- commands -------------------------------------------------------------
-
-    /// Publishes `data` to `channel`; returns the GUID its
-    /// [`ClientEvent::PubAck`] will carry.
-    pub fn publish(
-        &mut self,
-        now: Instant,
-        channel: &str,
-        data: Bytes,
-    ) -> Result<String, ClientError> {
-        let now = self.advance(now);
-        let prefix = self.response()?.pub_prefix.clone();
-        if self.pub_pending.len() >= self.options.max_pub_acks_in_flight.max(1) {
-            return Err(ClientError::TooManyPubAcksInFlight);
-        }
-        let guid = self.nuid.next_id();
-        let msg = PubMsg {
-            client_id: self.options.client_id.clone(),
-            guid: guid.clone(),
-            subject: channel.to_owned(),
-            data,
-            conn_id: self.conn_id.clone(),
-            ..PubMsg::default()
-        };
-        let mut subject = String::with_capacity(prefix.len() + 1 + channel.len());
-        subject.push_str(&prefix);
-        subject.push('.');
-        subject.push_str(channel);
-        let serial = self.next_serial;
-        self.next_serial += 1;
-        let deadline = now + self.options.pub_ack_wait;
-        self.pub_pending.insert(guid.clone(), serial);
-        self.pub_deadlines
-            .push_back((deadline, serial, guid.clone()));
-        self.commands.push_back(NatsCommand::Publish {
-            subject: Bytes::from(subject),
-            reply: Some(self.ack_subject.clone()),
-            payload: Bytes::from(msg.encode_to_vec()),
-        });
-        Ok(guid)
-    }
 
     /// Subscribes to `channel`; the outcome comes as
     /// [`ClientEvent::Subscribed`], messages as [`ClientEvent::Message`].
@@ -478,7 +430,7 @@ impl Session {
         let subject = self.response()?.close_requests.clone();
         self.phase = Phase::Closing;
         self.fail_publishes();
-        self.timers.retain(|(_, t)| *t != Timer::Ping);
+        self.timers.cancel(Timer::Ping);
         let req = CloseRequest {
             client_id: self.options.client_id.clone(),
         };
@@ -491,19 +443,16 @@ impl Session {
         Ok(())
     }
 
-    /// The NATS connection under the session closed for good (`reason`, e.g.
-    /// `nats: connection closed`): the session is lost.
-    pub fn handle_nats_closed(&mut self, reason: &str) {
+    /// The NATS connection under the session closed for good (the
+    /// connection's [`Event::Closed`](crate::nats::client::Event::Closed)
+    /// `reason`): the session is lost, with [`ClientError::Nats`]
+    /// (`nats: connection closed (<reason>)`).
+    pub fn handle_nats_closed(&mut self, reason: CloseReason) {
+        let error = ClientError::Nats(reason);
         match self.phase {
-            Phase::Connecting => self.finish(ClientEvent::ConnectFailed(ClientError::Nats(
-                reason.to_owned(),
-            ))),
-            Phase::Connected => self.finish(ClientEvent::ConnectionLost(ClientError::Nats(
-                reason.to_owned(),
-            ))),
-            Phase::Closing => self.finish(ClientEvent::Closed(Err(ClientError::Nats(
-                reason.to_owned(),
-            )))),
+            Phase::Connecting => self.finish(ClientEvent::ConnectFailed(error)),
+            Phase::Connected => self.finish(ClientEvent::ConnectionLost(error)),
+            Phase::Closing => self.finish(ClientEvent::Closed(Err(error))),
             Phase::Done => {}
         }
     }
@@ -525,12 +474,7 @@ impl Session {
     /// The next deadline.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let timer = self.timers.first().map(|(t, _)| *t);
-        let pub_ack = self.pub_deadlines.front().map(|(t, _, _)| *t);
-        match (timer, pub_ack) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.timers.next()
     }
 
     // --- inputs ---------------------------------------------------------------
@@ -561,107 +505,16 @@ impl Session {
     /// Time passed: request and PubAck timeouts, pings.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
-        while self
-            .pub_deadlines
-            .front()
-            .is_some_and(|(at, _, _)| *at <= now)
-        {
-            let Some((_, serial, guid)) = self.pub_deadlines.pop_front() else {
-                break;
-            };
-            if self.pub_pending.get(&guid) == Some(&serial) {
-                self.pub_pending.remove(&guid);
-                self.events.push_back(ClientEvent::PubAck {
-                    guid,
-                    result: Err(ClientError::PubAckTimeout),
-                });
+        while let Some(timer) = self.timers.pop_due(now) {
+            if self.phase == Phase::Done {
+                continue;
             }
-        }
-        while let Some(&(at, timer)) = self.timers.first() {
-            if at > now || self.phase == Phase::Done {
-                break;
-            }
-            self.timers.remove(&(at, timer));
             match timer {
                 Timer::Request(token) => self.request_timed_out(token),
                 Timer::Ping => self.send_ping(now),
+                Timer::PubAck => self.expire_publishes(now),
             }
         }
-    }
-
-    fn send_ping(&mut self, now: Instant) {
-        if self.phase != Phase::Connected {
-            return;
-        }
-        self.pings_out += 1;
-        if self.pings_out > self.options.ping_max_out {
-            return self.finish(ClientEvent::ConnectionLost(ClientError::MaxPings));
-        }
-        let Some(subject) = self.connect.as_ref().map(|c| c.ping_requests.clone()) else {
-            return;
-        };
-        let ping = Ping {
-            conn_id: self.conn_id.clone(),
-        };
-        self.commands.push_back(NatsCommand::Publish {
-            subject: Bytes::from(subject),
-            reply: Some(self.ping_inbox.clone()),
-            payload: Bytes::from(ping.encode_to_vec()),
-        });
-        self.arm_ping(now);
-    }
-
-    fn arm_ping(&mut self, now: Instant) {
-        let interval = self
-            .connect
-            .as_ref()
-            .map_or(0, |c| u64::try_from(c.ping_interval).unwrap_or(0));
-        if interval > 0 {
-            self.timers
-                .insert((now + Duration::from_secs(interval), Timer::Ping));
-        }
-    }
-
-    fn handle_ping_response(&mut self, msg: InboundMessage) {
-        if msg.is_no_responders() {
-            return; // counts as missed
-        }
-        if !msg.payload.is_empty() {
-            if let Ok(resp) = PingResponse::decode(msg.payload) {
-                if !resp.error.is_empty() {
-                    return self
-                        .finish(ClientEvent::ConnectionLost(ClientError::Server(resp.error)));
-                }
-            }
-        }
-        self.pings_out = 0;
-    }
-
-    fn handle_pub_ack(&mut self, msg: InboundMessage) {
-        let Ok(ack) = PubAck::decode(msg.payload) else {
-            return;
-        };
-        if self.pub_pending.remove(&ack.guid).is_none() {
-            return; // unknown, late (timed out) or duplicate
-        }
-        // Acked entries at the front are done with: keep the front live so
-        // `poll_timeout` does not wake for them.
-        while self
-            .pub_deadlines
-            .front()
-            .is_some_and(|(_, serial, guid)| self.pub_pending.get(guid) != Some(serial))
-        {
-            self.pub_deadlines.pop_front();
-        }
-        let result = if ack.error.is_empty() {
-            Ok(())
-        } else {
-            Err(ClientError::Server(ack.error))
-        };
-        self.events.push_back(ClientEvent::PubAck {
-            guid: ack.guid,
-            result,
-        });
     }
 
     fn handle_delivery(&mut self, sid: u64, msg: InboundMessage) {
@@ -689,132 +542,6 @@ impl Session {
             .push_back(ClientEvent::Message { sub: id, msg: m });
     }
 
-    fn handle_reply(&mut self, now: Instant, msg: InboundMessage) {
-        let token = msg
-            .subject
-            .strip_prefix(self.reply_prefix.as_bytes())
-            .and_then(crate::nats::parse_sid);
-        let Some(token) = token else { return };
-        let Some((pending, deadline)) = self.requests.remove(&token) else {
-            return;
-        };
-        self.timers.remove(&(deadline, Timer::Request(token)));
-        if msg.is_no_responders() {
-            return self.request_failed(pending, true);
-        }
-        match pending {
-            Pending::Connect => match ConnectResponse::decode(msg.payload) {
-                Ok(r) if r.error.is_empty() => {
-                    let pings = r.protocol >= 1 && r.ping_interval != 0;
-                    self.connect = Some(r);
-                    self.phase = Phase::Connected;
-                    if pings {
-                        self.arm_ping(now);
-                    } else {
-                        self.commands
-                            .push_back(NatsCommand::Unsubscribe { sid: SID_PING });
-                    }
-                    self.events.push_back(ClientEvent::Connected);
-                }
-                Ok(r) => self.finish(ClientEvent::ConnectFailed(ClientError::Server(r.error))),
-                Err(e) => self.finish(ClientEvent::ConnectFailed(ClientError::Server(
-                    e.to_string(),
-                ))),
-            },
-            Pending::Subscribe(id) => {
-                let result = match SubscriptionResponse::decode(msg.payload) {
-                    Ok(r) if r.error.is_empty() => {
-                        if let Some(s) = self.subs.get_mut(&id) {
-                            s.ack_inbox = Some(Bytes::from(r.ack_inbox));
-                            s.active = true;
-                        }
-                        Ok(())
-                    }
-                    Ok(r) => Err(ClientError::Server(r.error)),
-                    Err(e) => Err(ClientError::Server(e.to_string())),
-                };
-                if result.is_err() {
-                    self.drop_sub(id);
-                }
-                self.events
-                    .push_back(ClientEvent::Subscribed { sub: id, result });
-            }
-            Pending::Unsubscribe(id, _) => {
-                let result = match SubscriptionResponse::decode(msg.payload) {
-                    Ok(r) if r.error.is_empty() => Ok(()),
-                    Ok(r) => Err(ClientError::Server(r.error)),
-                    Err(e) => Err(ClientError::Server(e.to_string())),
-                };
-                self.subs.remove(&id);
-                self.events
-                    .push_back(ClientEvent::Unsubscribed { sub: id, result });
-            }
-            Pending::Close => {
-                let result = match CloseResponse::decode(msg.payload) {
-                    Ok(r) if r.error.is_empty() => Ok(()),
-                    Ok(r) => Err(ClientError::Server(r.error)),
-                    Err(e) => Err(ClientError::Server(e.to_string())),
-                };
-                self.finish(ClientEvent::Closed(result));
-            }
-        }
-    }
-
-    fn request_timed_out(&mut self, token: u64) {
-        if let Some((pending, _)) = self.requests.remove(&token) {
-            self.request_failed(pending, false);
-        }
-    }
-
-    /// A request got no answer (`no_responders`: nobody was listening).
-    fn request_failed(&mut self, pending: Pending, no_responders: bool) {
-        match pending {
-            Pending::Connect => self.finish(ClientEvent::ConnectFailed(
-                ClientError::ConnectRequestTimeout,
-            )),
-            Pending::Subscribe(id) => {
-                if let (false, Some(s), Some(c)) =
-                    (no_responders, self.subs.get(&id), self.connect.as_ref())
-                {
-                    // Best-effort clean-up of a subscription the server may
-                    // have created after all.
-                    let req = UnsubscribeRequest {
-                        client_id: self.options.client_id.clone(),
-                        subject: s.channel.clone(),
-                        inbox: String::from_utf8_lossy(&s.inbox).into_owned(),
-                        durable_name: String::new(),
-                    };
-                    let subject = Bytes::from(c.sub_close_requests.clone());
-                    self.commands.push_back(NatsCommand::Publish {
-                        subject,
-                        reply: None,
-                        payload: Bytes::from(req.encode_to_vec()),
-                    });
-                }
-                self.drop_sub(id);
-                self.events.push_back(ClientEvent::Subscribed {
-                    sub: id,
-                    result: Err(ClientError::SubscribeRequestTimeout),
-                });
-            }
-            Pending::Unsubscribe(id, close) => {
-                self.subs.remove(&id);
-                let error = if close {
-                    ClientError::CloseRequestTimeout
-                } else {
-                    ClientError::UnsubscribeRequestTimeout
-                };
-                self.events.push_back(ClientEvent::Unsubscribed {
-                    sub: id,
-                    result: Err(error),
-                });
-            }
-            Pending::Close => {
-                self.finish(ClientEvent::Closed(Err(ClientError::CloseRequestTimeout)))
-            }
-        }
-    }
-
     fn drop_sub(&mut self, id: SubId) {
         if let Some(s) = self.subs.remove(&id) {
             self.sid_subs.remove(&s.sid);
@@ -823,25 +550,13 @@ impl Session {
         }
     }
 
-    fn fail_publishes(&mut self) {
-        for (_, serial, guid) in std::mem::take(&mut self.pub_deadlines) {
-            if self.pub_pending.get(&guid) == Some(&serial) {
-                self.events.push_back(ClientEvent::PubAck {
-                    guid,
-                    result: Err(ClientError::ConnectionClosed),
-                });
-            }
-        }
-        self.pub_pending.clear();
-    }
-
     /// Ends the session with a terminal event.
     fn finish(&mut self, event: ClientEvent) {
         if self.phase == Phase::Done {
             return;
         }
         self.fail_publishes();
-        for (_, (pending, _)) in std::mem::take(&mut self.requests) {
+        for (_, pending) in std::mem::take(&mut self.requests) {
             match pending {
                 Pending::Subscribe(sub) => self.events.push_back(ClientEvent::Subscribed {
                     sub,
@@ -854,32 +569,10 @@ impl Session {
                 Pending::Connect | Pending::Close => {}
             }
         }
-        self.timers.clear();
+        self.timers = Timers::new();
         self.subs.clear();
         self.sid_subs.clear();
         self.phase = Phase::Done;
         self.events.push_back(event);
-    }
-}
-
-impl crate::nats::stack::NatsApp for Session {
-    fn handle_message(&mut self, now: Instant, msg: InboundMessage) {
-        Session::handle_message(self, now, msg);
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        Session::handle_timeout(self, now);
-    }
-
-    fn poll_command(&mut self) -> Option<NatsCommand> {
-        Session::poll_command(self)
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        Session::poll_timeout(self)
-    }
-
-    fn is_done(&self) -> bool {
-        Session::is_done(self)
     }
 }

@@ -1,5 +1,5 @@
 //! Options of a STAN client connection and of its subscriptions, with
-//! stan.go's defaults (fact sheet D.1).
+//! stan.go's defaults (docs/protocol.md D.1).
 
 use std::time::Duration;
 
@@ -25,7 +25,15 @@ pub struct ConnectOptions {
     /// Unanswered pings before the connection is declared lost (88); at
     /// least 2.
     pub ping_max_out: u32,
-    /// Seed of the identifiers (inboxes, connID, GUIDs).
+    /// Seed of the identifiers (inboxes, connID, GUIDs) and map keys. Every key is derived from it
+    /// ([`derive_key`](crate::rand::derive_key)), so published identifiers
+    /// never reveal the hash keys of the maps.
+    ///
+    /// 0 means "not chosen": the runtime adapters' constructors replace it
+    /// with a seed drawn from OS entropy. A state machine built directly
+    /// from a configuration whose seed is 0 uses 0 as is: deterministic and
+    /// public, for tests only. A test that needs determinism sets its own
+    /// non-zero seed.
     pub seed: u64,
 }
 
@@ -48,7 +56,8 @@ impl ConnectOptions {
     /// The options of the NATS connection under a STAN client for `url`
     /// (`nats://[user:pass@]host:port`, comma-separated for several), as
     /// stan.go sets them: named `name` or else after the client ID,
-    /// reconnecting forever; identifiers seeded from `self.seed`.
+    /// reconnecting forever; identifiers seeded from a key derived from
+    /// `self.seed`.
     pub fn nats_options(
         &self,
         url: &str,
@@ -57,7 +66,7 @@ impl ConnectOptions {
         let mut nats = crate::nats::client::ClientOptions::with_servers(url)?;
         nats.name = Some(name.unwrap_or_else(|| self.client_id.clone()));
         nats.max_reconnects = None;
-        nats.seed = self.seed ^ 0x6e61_7473;
+        nats.seed = crate::rand::derive_key(self.seed, crate::rand::domain::STAN_CLIENT_NATS);
         Ok(nats)
     }
 
@@ -73,7 +82,7 @@ impl ConnectOptions {
     }
 }
 
-/// Where a subscription starts (fact sheet B.8).
+/// Where a subscription starts (docs/protocol.md B.8).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum StartAt {
     /// Only messages published after the subscription (default).

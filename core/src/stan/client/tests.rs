@@ -405,3 +405,128 @@ fn invalid_ping_values_are_refused() {
         Some("invalid ping values: interval=5 (min>0) maxOut=1 (min=2)".to_string())
     );
 }
+
+#[test]
+fn an_undecodable_response_is_a_decode_error() {
+    let w = World::default_world();
+    let now = w.now;
+    let mut s = Session::new(opts("me"), now, 0).unwrap();
+    while s.poll_command().is_some() {}
+    // Field 1 (error) announces 5 bytes but 2 follow.
+    let payload = Bytes::from_static(b"\x0a\x05ab");
+    let decoder_text = ConnectResponse::decode(payload.clone())
+        .unwrap_err()
+        .to_string();
+    s.handle_message(
+        now,
+        InboundMessage {
+            subject: Bytes::from(format!("{}1", s.reply_prefix)),
+            sid: SID_REPLIES,
+            reply: None,
+            headers: None,
+            payload,
+        },
+    );
+    let Some(ClientEvent::ConnectFailed(e)) = s.poll_event() else {
+        panic!("expected ConnectFailed");
+    };
+    assert!(matches!(e, ClientError::Decode(_)), "{e:?}");
+    assert_eq!(e.to_string(), decoder_text);
+    assert!(!e.is_timeout() && !e.is_closed());
+}
+
+#[test]
+fn a_closed_nats_connection_is_typed_with_the_same_text() {
+    use crate::nats::client::{CloseReason, DisconnectReason};
+
+    let mut w = World::default_world();
+    let s = connected(&mut w, "me");
+    let now = w.now;
+    w.sess(s).publish(now, "foo", Bytes::new()).unwrap();
+    let reason = CloseReason::ReconnectsExhausted {
+        attempts: 3,
+        last: DisconnectReason::StaleConnection,
+    };
+    w.sess(s).handle_nats_closed(reason.clone());
+    let ev: Vec<ClientEvent> = std::iter::from_fn(|| w.sess(s).poll_event()).collect();
+    assert_eq!(acks(&ev), [Err(ClientError::ConnectionClosed)]);
+    let lost = ClientError::Nats(reason);
+    assert_eq!(ev.last(), Some(&ClientEvent::ConnectionLost(lost.clone())));
+    assert_eq!(
+        lost.to_string(),
+        "nats: connection closed (gave up after 3 reconnect attempts (last: stale connection))"
+    );
+    assert!(lost.is_closed() && !lost.is_timeout());
+    assert_eq!(
+        ClientError::Nats(CloseReason::Local).to_string(),
+        "nats: connection closed (closed by the application)"
+    );
+    // Reported once.
+    w.sess(s).handle_nats_closed(CloseReason::Local);
+    assert!(w.sess(s).poll_event().is_none());
+}
+
+#[test]
+fn timeouts_and_refusals_are_told_apart() {
+    for e in [
+        ClientError::ConnectRequestTimeout,
+        ClientError::CloseRequestTimeout,
+        ClientError::SubscribeRequestTimeout,
+        ClientError::UnsubscribeRequestTimeout,
+        ClientError::PubAckTimeout,
+    ] {
+        assert!(e.is_timeout() && !e.is_closed(), "{e:?}");
+    }
+    let refused = ClientError::Server(INVALID_PUB_REQ.into());
+    assert_eq!(refused.to_string(), INVALID_PUB_REQ);
+    assert!(!refused.is_timeout() && !refused.is_closed());
+    assert!(ClientError::ConnectionClosed.is_closed());
+    assert!(ClientError::MaxPings.is_closed());
+}
+
+#[test]
+fn huge_configured_waits_saturate_instead_of_overflowing() {
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let mut w = World::default_world();
+    let mut o = opts("me");
+    o.connect_wait = Duration::MAX;
+    o.pub_ack_wait = Duration::MAX;
+    o.ping_interval = u32::MAX;
+    o.ping_max_out = u32::MAX;
+    let s = w.session(o);
+    assert_eq!(w.session_events(s), [ClientEvent::Connected]);
+    // Requests and publishes that the server does not answer wait (far)
+    // out instead of overflowing their deadlines.
+    w.engine_paused = true;
+    let now = w.now;
+    w.sess(s).publish(now, "foo", Bytes::new()).unwrap();
+    let sub = w
+        .sess(s)
+        .subscribe(now, "foo", &SubscriptionOptions::default())
+        .unwrap();
+    w.pump();
+    w.advance(Duration::from_secs(3600));
+    assert!(w.session_events(s).is_empty());
+    let next = w.sess(s).poll_timeout().expect("deadlines armed");
+    assert!(next > w.now, "{next:?}");
+    let sess = w.sess(s);
+    let far = [
+        sess.requests
+            .keys()
+            .filter_map(|t| sess.timers.get(super::Timer::Request(*t)))
+            .max(),
+        sess.pub_deadlines.front().map(|(at, _, _)| *at),
+    ];
+    for at in far {
+        assert!(at.is_some_and(|at| at > now + year), "{at:?}");
+    }
+    // Once the server answers, all goes on.
+    w.engine_paused = false;
+    w.pump();
+    let ev = w.session_events(s);
+    assert_eq!(acks(&ev), [Ok(())]);
+    assert!(ev.contains(&ClientEvent::Subscribed {
+        sub,
+        result: Ok(())
+    }));
+}

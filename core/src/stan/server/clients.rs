@@ -1,5 +1,5 @@
 //! Clients: connect (with the duplicate-ID probe), heartbeats, pings and
-//! close (fact sheet B.5, B.6, B.14 to B.16).
+//! close (docs/protocol.md B.5, B.6, B.14 to B.16).
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +8,7 @@ use stan_proto::{
     CloseRequest, CloseResponse, ConnectRequest, ConnectResponse, Ping, PingResponse,
 };
 
-use super::errors::*;
+use super::errors::Refusal;
 use super::slab::Key;
 use super::state::{Client, Request};
 use super::timers::TimerKey;
@@ -16,6 +16,7 @@ use super::{decode, ClientCloseReason, Server, ServerEvent};
 use crate::nats::{subject, InboundMessage};
 use crate::stan::names::is_valid_client_id;
 use crate::stan::store::Store;
+use crate::time::deadline_after;
 
 /// How long the holder of a client ID has to answer a duplicate probe.
 const DUPLICATE_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -25,13 +26,13 @@ impl<S: Store> Server<S> {
         let reply = msg.reply.as_ref();
         let request = match decode::<ConnectRequest>(&msg.payload) {
             Some(r) if subject::validate_publish(r.heartbeat_inbox.as_bytes()).is_ok() => r,
-            _ => return self.connect_refused(reply, INVALID_CONN_REQ),
+            _ => return self.connect_refused(reply, Refusal::InvalidConnRequest),
         };
         if !is_valid_client_id(&request.client_id) {
-            return self.connect_refused(reply, INVALID_CLIENT_ID);
+            return self.connect_refused(reply, Refusal::InvalidClientId);
         }
         if self.probing.contains_key(&request.client_id) {
-            return self.connect_refused(reply, CLIENT_ID_REGISTERED);
+            return self.connect_refused(reply, Refusal::ClientIdRegistered);
         }
         if let Some(&old) = self.client_ids.get(&request.client_id) {
             let Some(hb_inbox) = self.clients.get(old).map(|c| c.hb_inbox.clone()) else {
@@ -53,12 +54,13 @@ impl<S: Store> Server<S> {
         self.register(now, request, msg.reply.as_ref());
     }
 
-    fn connect_refused(&mut self, reply: Option<&Bytes>, error: &str) {
-        self.refused("connect", error);
+    fn connect_refused(&mut self, reply: Option<&Bytes>, refusal: Refusal) {
+        let error = refusal.to_string();
+        self.refused("connect", refusal);
         self.respond(
             reply,
             &ConnectResponse {
-                error: error.to_owned(),
+                error,
                 ..ConnectResponse::default()
             },
         );
@@ -78,8 +80,10 @@ impl<S: Store> Server<S> {
         if !request.conn_id.is_empty() {
             self.conn_ids.insert(request.conn_id, key);
         }
-        self.timers
-            .set(TimerKey::Heartbeat(key), now + self.config.hb_interval);
+        self.timers.set(
+            TimerKey::Heartbeat(key),
+            deadline_after(now, self.config.hb_interval),
+        );
         let s = &self.subjects;
         let mut response = ConnectResponse {
             pub_prefix: s.pub_prefix.clone(),
@@ -118,7 +122,7 @@ impl<S: Store> Server<S> {
     pub(super) fn request_answered(&mut self, now: Instant, req: Request) {
         match req {
             Request::Heartbeat { client } => {
-                let next = now + self.config.hb_interval;
+                let next = deadline_after(now, self.config.hb_interval);
                 if let Some(c) = self.clients.get_mut(client) {
                     c.hb_request = None;
                     c.hb_failures = 0;
@@ -127,7 +131,7 @@ impl<S: Store> Server<S> {
             }
             Request::DuplicateProbe { request, reply, .. } => {
                 self.probing.remove(&request.client_id);
-                self.connect_refused(Some(&reply), CLIENT_ID_REGISTERED);
+                self.connect_refused(Some(&reply), Refusal::ClientIdRegistered);
             }
         }
     }
@@ -136,7 +140,7 @@ impl<S: Store> Server<S> {
         match req {
             Request::Heartbeat { client } => {
                 let limit = self.config.hb_fail_count;
-                let next = now + self.config.hb_interval;
+                let next = deadline_after(now, self.config.hb_interval);
                 let Some(c) = self.clients.get_mut(client) else {
                     return;
                 };
@@ -166,7 +170,7 @@ impl<S: Store> Server<S> {
                 if self.client_ids.contains_key(&request.client_id) {
                     // Registered again meanwhile (cannot happen while
                     // probing, but never register an ID twice).
-                    self.connect_refused(Some(&reply), CLIENT_ID_REGISTERED);
+                    self.connect_refused(Some(&reply), Refusal::ClientIdRegistered);
                 } else {
                     self.register(now, request, Some(&reply));
                 }
@@ -187,13 +191,15 @@ impl<S: Store> Server<S> {
                 // A client with failed heartbeats that pings is alive: check
                 // it again right away.
                 if self.clients.get(key).is_some_and(|c| c.hb_failures > 0) {
-                    self.timers
-                        .set(TimerKey::Heartbeat(key), now + Duration::from_millis(1));
+                    self.timers.set(
+                        TimerKey::Heartbeat(key),
+                        deadline_after(now, Duration::from_millis(1)),
+                    );
                 }
                 PingResponse::default()
             }
             None => PingResponse {
-                error: CLIENT_REPLACED.to_owned(),
+                error: Refusal::ClientReplaced.to_string(),
             },
         };
         self.respond(msg.reply.as_ref(), &response);
@@ -202,25 +208,19 @@ impl<S: Store> Server<S> {
     pub(super) fn handle_close(&mut self, now: Instant, msg: InboundMessage) {
         let reply = msg.reply.as_ref();
         let Some(request) = decode::<CloseRequest>(&msg.payload) else {
-            self.refused("close", INVALID_CLOSE_REQ);
-            return self.respond(
-                reply,
-                &CloseResponse {
-                    error: INVALID_CLOSE_REQ.to_owned(),
-                },
-            );
+            return self.close_refused(reply, Refusal::InvalidCloseRequest);
         };
         let Some(&key) = self.client_ids.get(&request.client_id) else {
-            self.refused("close", UNKNOWN_CLIENT);
-            return self.respond(
-                reply,
-                &CloseResponse {
-                    error: UNKNOWN_CLIENT.to_owned(),
-                },
-            );
+            return self.close_refused(reply, Refusal::UnknownClient);
         };
         self.close_client(now, key, ClientCloseReason::Requested);
         self.respond(reply, &CloseResponse::default());
+    }
+
+    fn close_refused(&mut self, reply: Option<&Bytes>, refusal: Refusal) {
+        let error = refusal.to_string();
+        self.refused("close", refusal);
+        self.respond(reply, &CloseResponse { error });
     }
 
     /// Unregisters a client: non-durable subscriptions removed, durables

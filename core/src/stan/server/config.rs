@@ -23,7 +23,15 @@ pub struct ServerConfig {
     pub limits: StoreLimits,
     /// Most publishes stored before one flush (`--io_batch_size`, 1024).
     pub io_batch_size: usize,
-    /// Seed of the engine's identifiers (inboxes).
+    /// Seed of the engine's identifiers (inboxes) and map keys. Every key is derived from it
+    /// ([`derive_key`](crate::rand::derive_key)), so published identifiers
+    /// never reveal the hash keys of the maps.
+    ///
+    /// 0 means "not chosen": the runtime adapters' constructors replace it
+    /// with a seed drawn from OS entropy. A state machine built directly
+    /// from a configuration whose seed is 0 uses 0 as is: deterministic and
+    /// public, for tests only. A test that needs determinism sets its own
+    /// non-zero seed.
     pub seed: u64,
     /// Emit a [`ServerEvent::Trace`](super::ServerEvent::Trace) for every
     /// request received and response (PubAcks included) sent (`-SV`);
@@ -59,7 +67,7 @@ impl ServerConfig {
         options.name = Some(format!("_NSS-{}-general", self.cluster_id));
         options.max_reconnects = None;
         options.reconnect_wait = Duration::from_millis(250);
-        options.seed = self.seed ^ 0x9e37_79b9;
+        options.seed = crate::rand::derive_key(self.seed, crate::rand::domain::STAN_SERVER_NATS);
         Ok(options)
     }
 }

@@ -1,5 +1,5 @@
 //! Delivery: sending stored messages to subscriptions within max-in-flight,
-//! queue member choice, ack-wait redelivery (fact sheet B.10, B.12).
+//! queue member choice, ack-wait redelivery (docs/protocol.md B.10, B.12).
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use super::timers::TimerKey;
 use super::Server;
 use crate::nats::NatsCommand;
 use crate::stan::store::{Store, StoredMsg};
+use crate::time::deadline_after;
 
 /// Expired messages this close to their deadline go in the same pass.
 const REDELIVERY_SLACK: Duration = Duration::from_millis(15);
@@ -90,7 +91,7 @@ impl<S: Store> Server<S> {
         } else {
             st.first_seq
         };
-        let expiry = now + sub.ack_wait;
+        let expiry = deadline_after(now, sub.ack_wait);
         let was_empty = sub.pending.is_empty();
         while sub.pending.len() < sub.max_in_flight && sub.last_sent < st.last_seq {
             let seq = (sub.last_sent + 1).max(first);
@@ -187,7 +188,7 @@ impl<S: Store> Server<S> {
             if sub.is_stalled() {
                 return;
             }
-            let expiry = now + sub.ack_wait;
+            let expiry = deadline_after(now, sub.ack_wait);
             if sub.pending.is_empty() {
                 self.timers
                     .set_earliest(TimerKey::Redelivery(member), expiry);
@@ -228,11 +229,11 @@ impl<S: Store> Server<S> {
         }
         if sub.group.is_none() && self.client_failing(&sub.client_id) {
             // Its client may be gone: do not pile up redeliveries.
-            let at = now + sub.ack_wait;
+            let at = deadline_after(now, sub.ack_wait);
             self.timers.set(TimerKey::Redelivery(sk), at);
             return;
         }
-        let limit = now + REDELIVERY_SLACK;
+        let limit = deadline_after(now, REDELIVERY_SLACK);
         let mut due: Vec<(Instant, u64)> = sub
             .pending
             .iter()
@@ -285,8 +286,8 @@ impl<S: Store> Server<S> {
             // The next deadline is the old one plus ack wait, and always in
             // the future (a late timer must not redeliver in a loop).
             let next = match expiry.checked_add(t.ack_wait) {
-                Some(n) if target == sk && n > now + REDELIVERY_SLACK => n,
-                _ => now + t.ack_wait,
+                Some(n) if target == sk && n > deadline_after(now, REDELIVERY_SLACK) => n,
+                _ => deadline_after(now, t.ack_wait),
             };
             t.pending.insert(seq, next);
             let inbox = t.inbox.clone();

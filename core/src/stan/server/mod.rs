@@ -8,12 +8,16 @@
 //! time ([`Server::handle_timeout`]), and asks its connection to publish,
 //! subscribe and unsubscribe ([`Server::poll_command`]).
 //!
-//! Drain order after each input: [`Server::poll_command`] until `None`, then
-//! [`Server::poll_event`], then [`Server::poll_timeout`]. Publishes are
+//! Drain order after each input (the crate's [contract](crate::contract)):
+//! [`Server::poll_event`], then [`Server::poll_command`] until `None`, then
+//! [`Server::poll_timeout`]. Publishes are
 //! stored as they arrive and committed as a group: one [`Store::flush`] per
-//! burst (the first `poll_command` after a run of inputs, or every
-//! `io_batch_size` publishes), then deliveries, then the PubAcks. A PubAck
-//! therefore always means the message is stored.
+//! burst, then deliveries, then the PubAcks. A burst ends when the driver
+//! has handed over every message it has ([`Server::handle_burst_end`];
+//! [`Stack`](crate::nats::stack::Stack) and
+//! [`pump_local`](crate::nats::router::pump_local) call it), when
+//! `io_batch_size` publishes are staged, or before any other input. A
+//! PubAck therefore always means the message is stored.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -52,6 +56,7 @@
 //!     headers: None,
 //!     payload: request.encode_to_vec().into(),
 //! });
+//! server.handle_burst_end(now); // nothing more to hand over for now
 //! let Some(NatsCommand::Publish { subject, payload, .. }) = server.poll_command() else {
 //!     panic!("expected the ConnectResponse");
 //! };
@@ -85,12 +90,13 @@ use bytes::Bytes;
 
 pub use config::{LimitsOverride, ServerConfig, StoreLimits};
 pub use errors::*;
-pub use local::{attach_local, pump_local};
 
 use crate::hash::{SeededHashMap, SeededState};
 use crate::nats::{InboundMessage, NatsCommand};
 use crate::nuid::Nuid;
+use crate::rand::{derive_key, domain};
 use crate::stan::store::Store;
+use crate::time::deadline_after;
 use slab::{Key, Slab};
 use state::{Channel, Client, Group, Names, Request, Sub, Target};
 use timers::{TimerKey, Timers};
@@ -177,8 +183,8 @@ pub enum ServerEvent {
     Refused {
         /// The request kind (`connect`, `publish`, `subscribe`, ...).
         request: &'static str,
-        /// The error text sent.
-        error: String,
+        /// Why; its `Display` is the error text sent.
+        error: Refusal,
     },
     /// A protocol request received or a response sent (with `trace` on).
     Trace {
@@ -194,7 +200,7 @@ pub enum ServerEvent {
     /// The store failed to flush; the batch's PubAcks carry the error.
     StoreFailed {
         /// The store's error.
-        error: String,
+        error: crate::stan::store::StoreError,
     },
 }
 
@@ -235,7 +241,8 @@ pub struct Server<S: Store> {
     subjects: Subjects,
     start: Instant,
     start_unix: i64,
-    last_now: Instant,
+    /// The latest `now` seen (time never goes backwards inside).
+    clock: crate::time::Clock,
     nuid: Nuid,
     commands: VecDeque<NatsCommand>,
     events: VecDeque<ServerEvent>,
@@ -260,7 +267,7 @@ pub struct Server<S: Store> {
     /// Stored but not yet flushed: the PubAcks to send after the flush.
     batch_acks: Vec<(Bytes, String)>,
     /// Errors of refused publishes in the batch, by index in `batch_acks`.
-    batch_errors: std::collections::BTreeMap<usize, String>,
+    batch_errors: std::collections::BTreeMap<usize, Refusal>,
     /// Channels with messages stored in this batch.
     batch_channels: Vec<Key>,
     stats: ServerStats,
@@ -271,7 +278,10 @@ impl<S: Store> Server<S> {
     /// nanoseconds) at `now`. The first commands subscribe to the request
     /// subjects.
     pub fn new(config: ServerConfig, store: S, now: Instant, unix_now_ns: i64) -> Self {
-        let mut nuid = Nuid::new(config.seed);
+        // The NUIDs are published (reply inboxes); the maps' hash keys are
+        // derived apart, so that a client who sees the inboxes learns
+        // nothing about them.
+        let mut nuid = Nuid::new(derive_key(config.seed, domain::STAN_SERVER_NUID));
         let cid = &config.cluster_id;
         let discover = format!("{}.{cid}", config.discover_prefix);
         let subjects = Subjects {
@@ -284,18 +294,19 @@ impl<S: Store> Server<S> {
             close: Bytes::from(format!("_STAN.close.{cid}")),
             replies: format!("{}.", nuid.inbox()),
         };
-        let seed = config.seed;
-        let state = |salt: u64| SeededState::new(seed ^ salt);
+        let hash_key = derive_key(config.seed, domain::STAN_SERVER_HASH);
+        // One key per map, so that no two maps order their keys alike.
+        let state = |salt: u64| SeededState::new(hash_key ^ salt);
         let mut server = Server {
             store,
             subjects,
             start: now,
             start_unix: unix_now_ns,
-            last_now: now,
+            clock: crate::time::Clock::new(now),
             nuid,
             commands: VecDeque::new(),
             events: VecDeque::new(),
-            timers: Timers::new(seed ^ 1),
+            timers: Timers::new(),
             next_sid: 1,
             next_token: 1,
             targets: SeededHashMap::with_hasher(state(2)),
@@ -400,10 +411,7 @@ impl<S: Store> Server<S> {
     }
 
     fn advance(&mut self, now: Instant) -> Instant {
-        if now > self.last_now {
-            self.last_now = now;
-        }
-        self.last_now
+        self.clock.advance(now)
     }
 
     /// A message arrived on one of our subscriptions.
@@ -464,14 +472,18 @@ impl<S: Store> Server<S> {
         self.commit(now);
     }
 
-    /// The next command for the NATS connection. Commits the pending batch
-    /// of publishes first.
+    /// The driver has handed over every message it has for now: the staged
+    /// publishes are committed (one store flush, then their deliveries and
+    /// PubAcks are queued).
+    pub fn handle_burst_end(&mut self, now: Instant) {
+        let now = self.advance(now);
+        self.commit(now);
+    }
+
+    /// The next command for the NATS connection (what is ready; nothing is
+    /// committed here: see [`Server::handle_burst_end`]).
     #[must_use]
     pub fn poll_command(&mut self) -> Option<NatsCommand> {
-        if !self.batch_acks.is_empty() || !self.batch_channels.is_empty() {
-            let now = self.last_now;
-            self.commit(now);
-        }
         self.commands.pop_front()
     }
 
@@ -538,11 +550,9 @@ impl<S: Store> Server<S> {
         }
     }
 
-    fn refused(&mut self, request: &'static str, error: &str) {
-        self.events.push_back(ServerEvent::Refused {
-            request,
-            error: error.to_owned(),
-        });
+    fn refused(&mut self, request: &'static str, error: Refusal) {
+        self.events
+            .push_back(ServerEvent::Refused { request, error });
     }
 
     /// A NATS request to `subject` (a client's heartbeat inbox) answered on
@@ -554,7 +564,8 @@ impl<S: Store> Server<S> {
         reply.push_str(&self.subjects.replies);
         reply.push_str(itoa::Buffer::new().format(token));
         self.requests.insert(token, req);
-        self.timers.set(TimerKey::Request(token), now + timeout);
+        self.timers
+            .set(TimerKey::Request(token), deadline_after(now, timeout));
         self.publish(subject, Some(Bytes::from(reply)), Bytes::new());
         token
     }

@@ -1,5 +1,5 @@
 //! Publishes and channels: validation, sequencing, group commit, PubAcks,
-//! channel creation, max-age expiry and max-inactivity deletion (fact sheet
+//! channel creation, max-age expiry and max-inactivity deletion (docs/protocol.md
 //! B.7, C.1 to C.4).
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use stan_proto::{MsgProto, PubAck, PubMsg};
 
-use super::errors::*;
+use super::errors::Refusal;
 use super::slab::Key;
 use super::state::Channel;
 use super::timers::TimerKey;
@@ -16,6 +16,7 @@ use super::{decode, Server, ServerEvent};
 use crate::nats::InboundMessage;
 use crate::stan::names::is_valid_channel;
 use crate::stan::store::{Store, StoredMsg};
+use crate::time::deadline_after;
 
 impl<S: Store> Server<S> {
     pub(super) fn handle_publish(&mut self, now: Instant, msg: InboundMessage) {
@@ -28,7 +29,7 @@ impl<S: Store> Server<S> {
             return;
         };
         let Some(pm) = decode::<PubMsg>(&msg.payload) else {
-            return self.pub_refused(reply, String::new(), INVALID_PUB_REQ.to_owned());
+            return self.pub_refused(reply, String::new(), Refusal::InvalidPubRequest);
         };
         match self.store_publish(now, &pm, msg.payload.len()) {
             Ok(()) => self.batch_acks.push((reply, pm.guid)),
@@ -36,17 +37,17 @@ impl<S: Store> Server<S> {
         }
     }
 
-    fn pub_refused(&mut self, reply: Bytes, guid: String, error: String) {
-        self.refused("publish", &error);
+    fn pub_refused(&mut self, reply: Bytes, guid: String, error: Refusal) {
+        self.refused("publish", error.clone());
         // Sent after the batch so PubAcks keep the order of the publishes.
         self.batch_acks.push((reply, guid));
         self.batch_errors.insert(self.batch_acks.len() - 1, error);
     }
 
     /// Validates and stores one publish; the error is the PubAck text.
-    fn store_publish(&mut self, now: Instant, pm: &PubMsg, size: usize) -> Result<(), String> {
+    fn store_publish(&mut self, now: Instant, pm: &PubMsg, size: usize) -> Result<(), Refusal> {
         if pm.guid.is_empty() || !is_valid_channel(&pm.subject) {
-            return Err(INVALID_PUB_REQ.to_owned());
+            return Err(Refusal::InvalidPubRequest);
         }
         let known = if pm.conn_id.is_empty() {
             self.client_ids.contains_key(&pm.client_id)
@@ -57,12 +58,12 @@ impl<S: Store> Server<S> {
                 .is_some_and(|c| c.id == pm.client_id)
         };
         if !known {
-            return Err(INVALID_PUB_REQ.to_owned());
+            return Err(Refusal::InvalidPubRequest);
         }
         let ck = self.channel(now, &pm.subject)?;
         let unix = self.unix_at(now);
         let Some(ch) = self.channels.get_mut(ck) else {
-            return Err(INVALID_PUB_REQ.to_owned());
+            return Err(Refusal::InvalidPubRequest);
         };
         let last = self.store.stats(&ch.name).map_or(0, |s| s.last_seq);
         let timestamp = unix.max(ch.last_timestamp);
@@ -74,9 +75,7 @@ impl<S: Store> Server<S> {
             timestamp,
             ..MsgProto::default()
         });
-        self.store
-            .append(&ch.name, stored)
-            .map_err(|e| e.to_string())?;
+        self.store.append(&ch.name, stored)?;
         ch.last_timestamp = timestamp;
         ch.last_activity = now;
         let max_age = ch.limits.max_age;
@@ -86,7 +85,8 @@ impl<S: Store> Server<S> {
             self.batch_channels.push(ck);
         }
         if !max_age.is_zero() && !self.timers.is_armed(TimerKey::MaxAge(ck)) {
-            self.timers.set(TimerKey::MaxAge(ck), now + max_age);
+            self.timers
+                .set(TimerKey::MaxAge(ck), deadline_after(now, max_age));
         }
         Ok(())
     }
@@ -100,12 +100,9 @@ impl<S: Store> Server<S> {
         let mut flush_error = None;
         if !self.batch_channels.is_empty() {
             self.stats.flushes += 1;
-            if let Err(e) = self.store.flush() {
-                let error = e.to_string();
-                self.events.push_back(ServerEvent::StoreFailed {
-                    error: error.clone(),
-                });
-                flush_error = Some(error);
+            if let Err(error) = self.store.flush() {
+                flush_error = Some(error.to_string());
+                self.events.push_back(ServerEvent::StoreFailed { error });
             }
         }
         let channels = std::mem::take(&mut self.batch_channels);
@@ -119,6 +116,7 @@ impl<S: Store> Server<S> {
         for (i, (reply, guid)) in acks.into_iter().enumerate() {
             let error = errors
                 .remove(&i)
+                .map(|refusal| refusal.to_string())
                 .or_else(|| flush_error.clone())
                 .unwrap_or_default();
             let ack = PubAck { guid, error };
@@ -127,18 +125,19 @@ impl<S: Store> Server<S> {
     }
 
     /// The channel named `name`, created (with its limits) if new.
-    pub(super) fn channel(&mut self, now: Instant, name: &str) -> Result<Key, String> {
+    pub(super) fn channel(&mut self, now: Instant, name: &str) -> Result<Key, Refusal> {
         if let Some(&key) = self.channel_names.get(name) {
             return Ok(key);
         }
         let folded = name.to_lowercase();
         if let Some(existing) = self.channel_folded.get(&folded) {
-            return Err(channel_case_collision(name, existing));
+            return Err(Refusal::ChannelCaseCollision {
+                channel: name.to_owned(),
+                existing: existing.clone(),
+            });
         }
         let limits = self.config.limits.for_channel(name);
-        self.store
-            .create_channel(name, limits)
-            .map_err(|e| e.to_string())?;
+        self.store.create_channel(name, limits)?;
         let key = self.channels.insert(Channel {
             name: name.to_owned(),
             limits,
@@ -151,8 +150,10 @@ impl<S: Store> Server<S> {
         self.channel_names.insert(name.to_owned(), key);
         self.channel_folded.insert(folded, name.to_owned());
         if !limits.max_inactivity.is_zero() {
-            self.timers
-                .set(TimerKey::Inactivity(key), now + limits.max_inactivity);
+            self.timers.set(
+                TimerKey::Inactivity(key),
+                deadline_after(now, limits.max_inactivity),
+            );
         }
         self.events.push_back(ServerEvent::ChannelCreated {
             channel: name.to_owned(),
@@ -167,8 +168,10 @@ impl<S: Store> Server<S> {
         };
         if let Some(next) = self.store.expire(&ch.name, unix) {
             let wait = u64::try_from(next.saturating_sub(unix)).unwrap_or(0);
-            self.timers
-                .set(TimerKey::MaxAge(ck), now + Duration::from_nanos(wait));
+            self.timers.set(
+                TimerKey::MaxAge(ck),
+                deadline_after(now, Duration::from_nanos(wait)),
+            );
         }
     }
 
@@ -179,7 +182,7 @@ impl<S: Store> Server<S> {
         if self.has_active_subs(ck) {
             return; // re-armed when the last active subscription leaves
         }
-        let due = ch.last_activity + ch.limits.max_inactivity;
+        let due = deadline_after(ch.last_activity, ch.limits.max_inactivity);
         if due > now {
             self.timers.set(TimerKey::Inactivity(ck), due);
             return;
@@ -213,7 +216,8 @@ impl<S: Store> Server<S> {
             if let Some(ch) = self.channels.get_mut(ck) {
                 ch.last_activity = now;
             }
-            self.timers.set(TimerKey::Inactivity(ck), now + mi);
+            self.timers
+                .set(TimerKey::Inactivity(ck), deadline_after(now, mi));
         }
     }
 

@@ -1,5 +1,5 @@
 //! Subscriptions: subscribe (start positions, durables, queue groups),
-//! unsubscribe and close, acks (fact sheet B.8, B.9, B.11, B.13).
+//! unsubscribe and close, acks (docs/protocol.md B.8, B.9, B.11, B.13).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use stan_proto::{
     Ack, StartPosition, SubscriptionRequest, SubscriptionResponse, UnsubscribeRequest,
 };
 
-use super::errors::*;
+use super::errors::Refusal;
 use super::slab::Key;
 use super::state::{Group, Sub, Target};
 use super::timers::TimerKey;
@@ -17,21 +17,21 @@ use super::{decode, Server, ServerEvent};
 use crate::nats::{subject, InboundMessage};
 use crate::stan::names::is_valid_channel;
 use crate::stan::store::Store;
+use crate::time::deadline_after;
 
 /// How long after a queue member leaves its unacked messages are
 /// redelivered to the remaining members.
 const REASSIGN_DELAY: Duration = Duration::from_millis(100);
 
 impl<S: Store> Server<S> {
-    fn sub_response(&mut self, reply: Option<&Bytes>, request: &'static str, error: &str) {
-        if !error.is_empty() {
-            self.refused(request, error);
-        }
+    fn sub_refused(&mut self, reply: Option<&Bytes>, request: &'static str, refusal: Refusal) {
+        let error = refusal.to_string();
+        self.refused(request, refusal);
         self.respond(
             reply,
             &SubscriptionResponse {
                 ack_inbox: String::new(),
-                error: error.to_owned(),
+                error,
             },
         );
     }
@@ -40,17 +40,17 @@ impl<S: Store> Server<S> {
         let reply = msg.reply.as_ref();
         let req = match self.validate_subscribe(&msg.payload) {
             Ok(req) => req,
-            Err(error) => return self.sub_response(reply, "subscribe", error),
+            Err(error) => return self.sub_refused(reply, "subscribe", error),
         };
         let Some(&client) = self.client_ids.get(&req.client_id) else {
-            return self.sub_response(reply, "subscribe", UNKNOWN_CLIENT);
+            return self.sub_refused(reply, "subscribe", Refusal::UnknownClient);
         };
         let ck = match self.channel(now, &req.subject) {
             Ok(ck) => ck,
-            Err(error) => return self.sub_response(reply, "subscribe", &error),
+            Err(error) => return self.sub_refused(reply, "subscribe", error),
         };
         if !req.q_group.is_empty() && req.durable_name.contains(':') {
-            return self.sub_response(reply, "subscribe", INVALID_DURABLE_NAME);
+            return self.sub_refused(reply, "subscribe", Refusal::InvalidDurableName);
         }
         let created = if req.q_group.is_empty() {
             self.plain_subscribe(now, ck, &req)
@@ -59,7 +59,7 @@ impl<S: Store> Server<S> {
         };
         let (sk, resumed) = match created {
             Ok(c) => c,
-            Err(error) => return self.sub_response(reply, "subscribe", error),
+            Err(error) => return self.sub_refused(reply, "subscribe", error),
         };
         if let Some(c) = self.clients.get_mut(client) {
             c.subs.push(sk);
@@ -92,26 +92,26 @@ impl<S: Store> Server<S> {
         self.deliver_after_change(now, sk);
     }
 
-    fn validate_subscribe(&self, payload: &Bytes) -> Result<SubscriptionRequest, &'static str> {
-        let req = decode::<SubscriptionRequest>(payload).ok_or(INVALID_SUB_REQ)?;
+    fn validate_subscribe(&self, payload: &Bytes) -> Result<SubscriptionRequest, Refusal> {
+        let req = decode::<SubscriptionRequest>(payload).ok_or(Refusal::InvalidSubRequest)?;
         if req.client_id.is_empty() {
-            return Err(MISSING_CLIENT);
+            return Err(Refusal::MissingClient);
         }
         if req.ack_wait_in_secs <= 0 {
-            return Err(INVALID_ACK_WAIT);
+            return Err(Refusal::InvalidAckWait);
         }
         if req.max_in_flight <= 0 {
-            return Err(INVALID_MAX_IN_FLIGHT);
+            return Err(Refusal::InvalidMaxInFlight);
         }
         if StartPosition::try_from(req.start_position).is_err() {
-            return Err(INVALID_START);
+            return Err(Refusal::InvalidStart);
         }
         if !is_valid_channel(&req.subject) {
-            return Err(INVALID_SUBJECT);
+            return Err(Refusal::InvalidSubject);
         }
         // We must be able to publish to the inbox.
         if subject::validate_publish(req.inbox.as_bytes()).is_err() {
-            return Err(INVALID_SUB_REQ);
+            return Err(Refusal::InvalidSubRequest);
         }
         Ok(req)
     }
@@ -149,13 +149,13 @@ impl<S: Store> Server<S> {
         }
     }
 
-    fn check_max_subs(&self, ck: Key) -> Result<(), &'static str> {
+    fn check_max_subs(&self, ck: Key) -> Result<(), Refusal> {
         let Some(ch) = self.channels.get(ck) else {
-            return Err(INVALID_SUB_REQ);
+            return Err(Refusal::InvalidSubRequest);
         };
         let max = ch.limits.max_subs;
         if max > 0 && ch.sub_count(&self.groups) >= max {
-            return Err(TOO_MANY_SUBS);
+            return Err(Refusal::TooManySubs);
         }
         Ok(())
     }
@@ -209,7 +209,7 @@ impl<S: Store> Server<S> {
         now: Instant,
         ck: Key,
         req: &SubscriptionRequest,
-    ) -> Result<(Key, bool), &'static str> {
+    ) -> Result<(Key, bool), Refusal> {
         let durable_key = (!req.durable_name.is_empty())
             .then(|| format!("{}-{}-{}", req.client_id, req.subject, req.durable_name));
         if let Some(dk) = &durable_key {
@@ -220,7 +220,7 @@ impl<S: Store> Server<S> {
                 .copied();
             if let Some(sk) = existing {
                 if self.subs.get(sk).is_some_and(|s| !s.offline) {
-                    return Err(DUP_DURABLE);
+                    return Err(Refusal::DuplicateDurable);
                 }
                 self.bring_online(sk, req);
                 return Ok((sk, true));
@@ -251,7 +251,7 @@ impl<S: Store> Server<S> {
         now: Instant,
         ck: Key,
         req: &SubscriptionRequest,
-    ) -> Result<(Key, bool), &'static str> {
+    ) -> Result<(Key, bool), Refusal> {
         let durable = !req.durable_name.is_empty();
         let name = if durable {
             format!("{}:{}", req.durable_name, req.q_group)
@@ -327,10 +327,10 @@ impl<S: Store> Server<S> {
             "subscription close"
         };
         let Some(req) = decode::<UnsubscribeRequest>(&msg.payload) else {
-            return self.sub_response(reply, what, INVALID_UNSUB_REQ);
+            return self.sub_refused(reply, what, Refusal::InvalidUnsubRequest);
         };
         let Some(&ck) = self.channel_names.get(&req.subject) else {
-            return self.sub_response(reply, what, UNKNOWN_CHANNEL);
+            return self.sub_refused(reply, what, Refusal::UnknownChannel);
         };
         let by_ack = self
             .sub_inboxes
@@ -344,17 +344,17 @@ impl<S: Store> Server<S> {
                 .map(|(k, _)| k)
         });
         let Some(sk) = found else {
-            return self.sub_response(reply, what, INVALID_SUB);
+            return self.sub_refused(reply, what, Refusal::InvalidSubscription);
         };
         if self
             .subs
             .get(sk)
             .is_some_and(|s| s.client_id != req.client_id)
         {
-            return self.sub_response(reply, what, UNKNOWN_CLIENT);
+            return self.sub_refused(reply, what, Refusal::UnknownClient);
         }
         self.remove_sub(now, sk, unsubscribe);
-        self.sub_response(reply, what, "");
+        self.respond(reply, &SubscriptionResponse::default());
     }
 
     /// Removes (`unsubscribe`, or not durable) or closes (durables go
@@ -436,8 +436,10 @@ impl<S: Store> Server<S> {
                 let member = members[i % members.len()];
                 if let Some(m) = self.subs.get_mut(member) {
                     m.pending.insert(seq, now);
-                    self.timers
-                        .set_earliest(TimerKey::Redelivery(member), now + REASSIGN_DELAY);
+                    self.timers.set_earliest(
+                        TimerKey::Redelivery(member),
+                        deadline_after(now, REASSIGN_DELAY),
+                    );
                 }
             }
             return false;

@@ -1,15 +1,18 @@
-//! Flow control on a virtual clock: fast producers are stalled for slow
-//! consumers, as nats-server does, and consumers are cut off only under
-//! nats-server's conditions (pending output over `max_pending`, a write
-//! blocked for `write_deadline`).
+//! Flow control in the simulation world: fast producers are stalled for
+//! slow consumers, as nats-server does, and consumers are cut off only
+//! under nats-server's conditions (pending output over `max_pending`, a
+//! write blocked for `write_deadline`). The world is the driver: it writes
+//! what a consumer's link takes, confirms it with `handle_written`, feeds
+//! resumed producers and reports blocked writes.
 
 use super::*;
+use crate::sim::{Chunking, DEFAULT_CAPACITY};
 
 const MAX_PENDING: usize = 64 * 1024;
 const PAYLOAD: usize = 1000;
 
 fn small_world() -> World {
-    World::new(RouterConfig {
+    world(RouterConfig {
         max_pending: MAX_PENDING,
         ..RouterConfig::default()
     })
@@ -23,6 +26,23 @@ fn burst(subject: &str, n: usize) -> String {
         .collect()
 }
 
+/// `c` stops reading and its link is full: the world holds the output
+/// chunk it took from the router, unconfirmed.
+fn block(w: &mut World, c: ConnId) {
+    w.configure(c, Dir::Down, |p| {
+        p.capacity = 0;
+        p.stalled = true;
+    });
+}
+
+/// `c` reads again, over a link with room.
+fn unblock(w: &mut World, c: ConnId) {
+    w.configure(c, Dir::Down, |p| {
+        p.capacity = DEFAULT_CAPACITY;
+        p.stalled = false;
+    });
+}
+
 /// What the events since the last call say: resumed inputs, closes, logs.
 #[derive(Default)]
 struct Seen {
@@ -33,7 +53,7 @@ struct Seen {
 
 fn seen(w: &mut World) -> Seen {
     let mut s = Seen::default();
-    for e in w.events() {
+    for e in w.router_events() {
         match e {
             RouterEvent::InputResumed(c) => s.resumed.push(c),
             RouterEvent::SessionClosed { conn, reason } => s.closed.push((conn, reason)),
@@ -66,18 +86,23 @@ fn stall_duration_follows_nats_server() {
 #[test]
 fn output_handed_out_counts_as_pending_until_written() {
     let mut w = small_world();
-    let s = w.client(QUIET);
-    let p = w.client(QUIET);
+    let s = w.peer_connected(QUIET);
+    let p = w.peer_connected(QUIET);
     w.send(s, "SUB data 1\r\n");
+    block(&mut w, s);
     w.send(p, &burst("data", 10));
     let queued = w.router.pending_output_bytes(s);
     assert!(queued > 10 * PAYLOAD);
-    let taken = w.take_unwritten(s);
-    assert_eq!(taken.len(), queued);
+    // The world took it from poll_transmit; the link took none of it.
+    let taken = w.unwritten(s);
+    assert_eq!(taken, queued);
     assert_eq!(w.router.pending_output_bytes(s), queued, "in flight");
-    w.router.handle_written(w.now, s, taken.len() - 100);
+    // The link takes all but 100 bytes, then the rest.
+    w.configure(s, Dir::Down, |p| p.capacity = taken - 100);
+    w.pump();
     assert_eq!(w.router.pending_output_bytes(s), 100);
-    w.router.handle_written(w.now, s, 100);
+    w.configure(s, Dir::Down, |p| p.capacity = taken);
+    w.pump();
     assert_eq!(w.router.pending_output_bytes(s), 0);
 }
 
@@ -88,10 +113,16 @@ fn output_handed_out_counts_as_pending_until_written() {
 #[test]
 fn a_burst_to_a_slow_reader_is_paced_not_cut_off() {
     let mut w = small_world();
-    let s = w.client(QUIET);
-    let p = w.client(QUIET);
+    let s = w.peer_connected(QUIET);
+    let p = w.peer_connected(QUIET);
     w.send(s, "SUB data 1\r\n");
-    w.events();
+    // The reader takes 16 KiB a millisecond; its link holds 16 KiB.
+    w.configure(s, Dir::Down, |c| {
+        c.capacity = 16 * 1024;
+        c.chunking = Chunking::Fixed(16 * 1024);
+        c.read_gap = Duration::from_millis(1);
+    });
+    w.router_events();
     let n = 500; // about 8 times max_pending
     w.send(p, &burst("data", n));
     assert!(w.router.is_input_paused(p), "the producer is stalled");
@@ -104,29 +135,13 @@ fn a_burst_to_a_slow_reader_is_paced_not_cut_off() {
         if w.router.is_input_paused(p) {
             stalls += 1;
         }
-        // The reader takes one 16 KiB write per turn.
-        let chunk = w.router.poll_transmit(s).expect("output is pending");
-        let take = chunk.len().min(16 * 1024);
-        w.router.handle_written(w.now, s, take);
-        if take < chunk.len() {
-            // Partial write: the rest is still in flight; write it next.
-            w.router.handle_written(w.now, s, chunk.len() - take);
-        }
-        let mut dec = ServerOpDecoder::new(Limits {
-            max_control_line: 4096,
-            max_payload: 1 << 20,
-        });
-        let mut bytes = BytesMut::from(&chunk[..]);
-        while let Ok(Some(op)) = dec.decode(&mut bytes) {
-            if matches!(op, ServerOp::Msg(_)) {
-                received += 1;
-            }
-        }
+        // One turn: the reader takes its 16 KiB.
+        w.advance(Duration::from_millis(1));
+        received += msgs(&w.read(s)).len();
         let ev = seen(&mut w);
         assert!(ev.closed.is_empty(), "nobody is cut off: {:?}", ev.closed);
         for c in ev.resumed {
             assert_eq!(c, p);
-            w.resume(c);
         }
     }
     assert_eq!(received, n);
@@ -148,15 +163,18 @@ fn a_burst_to_a_slow_reader_is_paced_not_cut_off() {
 /// limit by more than a message, and the producer goes on.
 #[test]
 fn a_consumer_that_stops_reading_is_cut_off_at_max_pending() {
-    let mut w = World::new(RouterConfig {
+    let mut w = world(RouterConfig {
         max_pending: MAX_PENDING,
         debug: true,
+        // The write deadline is another test's subject.
+        write_deadline: Duration::from_secs(3600),
         ..RouterConfig::default()
     });
-    let s = w.client(QUIET);
-    let p = w.client(QUIET);
+    let s = w.peer_connected(QUIET);
+    let p = w.peer_connected(QUIET);
     w.send(s, "SUB data 1\r\n");
-    w.events();
+    block(&mut w, s);
+    w.router_events();
     w.send(p, &burst("data", 200));
     let started = w.now;
     let mut timed_out = 0;
@@ -186,12 +204,7 @@ fn a_consumer_that_stops_reading_is_cut_off_at_max_pending() {
             .iter()
             .filter(|r| matches!(r.message, LogMessage::StallTimedOut(_)))
             .count();
-        for c in ev.resumed {
-            w.resume(c);
-        }
-        if !w.router.is_input_paused(p) {
-            continue; // the consumer went over; its close is seen next turn
-        }
+        // (The world feeds a resumed producer's backlog itself.)
         let at = w.router.poll_timeout().expect("the stall has a deadline");
         w.advance_to(at);
     }
@@ -201,13 +214,14 @@ fn a_consumer_that_stops_reading_is_cut_off_at_max_pending() {
         "cut off after {:?} of stalls",
         w.now - started
     );
+    w.unstall(s, Dir::Down);
     assert!(w.raw(s).is_empty(), "a slow consumer's output is dropped");
+    assert!(w.peer_closed(s));
     assert_eq!(w.router.stats().slow_consumers, 1);
     assert!(
         !w.router.is_input_paused(p),
         "released when the consumer goes"
     );
-    w.resume(p);
     assert_eq!(w.unread(p), 0, "the producer went on");
     assert_eq!(w.router.session_phase(p), Some(SessionPhase::Open));
 }
@@ -215,14 +229,19 @@ fn a_consumer_that_stops_reading_is_cut_off_at_max_pending() {
 #[test]
 fn a_write_blocked_past_the_deadline_cuts_the_consumer_off() {
     let mut w = small_world();
-    let s = w.client(QUIET);
-    let p = w.client(QUIET);
+    let s = w.peer_connected(QUIET);
+    let p = w.peer_connected(QUIET);
     w.send(s, "SUB data 1\r\n");
+    block(&mut w, s);
     w.send(p, &burst("data", 20));
-    let taken = w.take_unwritten(s);
-    assert!(!taken.is_empty());
-    w.events();
-    w.router.handle_write_stalled(w.now, s);
+    let taken = w.unwritten(s);
+    assert!(taken > 0);
+    w.router_events();
+    // The world reports the write stalled once it made no progress for
+    // the write deadline, as the drivers do.
+    w.advance(Duration::from_millis(9999));
+    assert!(seen(&mut w).closed.is_empty(), "not before the deadline");
+    w.advance(Duration::from_millis(1));
     let ev = seen(&mut w);
     assert_eq!(
         ev.closed,
@@ -236,11 +255,11 @@ fn a_write_blocked_past_the_deadline_cuts_the_consumer_off() {
         .expect("logged at the default level");
     assert!(
         line.ends_with(&format!(
-            "Slow Consumer Detected: WriteDeadline of 10s exceeded with 1 chunks of {} total bytes.",
-            taken.len()
+            "Slow Consumer Detected: WriteDeadline of 10s exceeded with 1 chunks of {taken} total bytes."
         )),
         "{line}"
     );
+    w.unstall(s, Dir::Down);
     assert!(w.raw(s).is_empty());
     assert_eq!(w.router.stats().slow_consumers, 1);
 }
@@ -248,12 +267,13 @@ fn a_write_blocked_past_the_deadline_cuts_the_consumer_off() {
 #[test]
 fn stalling_one_producer_leaves_unrelated_clients_alone() {
     let mut w = small_world();
-    let slow = w.client(QUIET);
-    let fast = w.client(QUIET);
-    let p1 = w.client(QUIET);
-    let p2 = w.client(QUIET);
+    let slow = w.peer_connected(QUIET);
+    let fast = w.peer_connected(QUIET);
+    let p1 = w.peer_connected(QUIET);
+    let p2 = w.peer_connected(QUIET);
     w.send(slow, "SUB slow 1\r\n");
     w.send(fast, "SUB fast 1\r\n");
+    block(&mut w, slow);
     w.send(p1, &burst("slow", 100));
     assert!(w.router.is_input_paused(p1));
     w.send(p2, &burst("fast", 20));
@@ -269,18 +289,22 @@ fn stalling_one_producer_leaves_unrelated_clients_alone() {
 #[test]
 fn a_publisher_feeding_many_slow_subscribers_waits_for_the_most_behind() {
     let mut w = small_world();
-    let a = w.client(QUIET);
-    let b = w.client(QUIET);
-    let p = w.client(QUIET);
+    let a = w.peer_connected(QUIET);
+    let b = w.peer_connected(QUIET);
+    let p = w.peer_connected(QUIET);
     w.send(a, "SUB data 1\r\n");
     w.send(b, "SUB data 1\r\n");
+    block(&mut w, a);
+    block(&mut w, b);
+    // The router reads p 16 KiB at a time (a driver's read buffer).
+    w.configure(p, Dir::Up, |c| c.chunking = Chunking::Fixed(16 * 1024));
     w.send(p, &burst("data", 100));
     assert!(w.router.is_input_paused(p));
-    w.events();
+    w.router_events();
     // One of them catching up is not enough when the other one is the
     // one the producer waits on; draining both always is.
-    w.raw(a);
-    w.raw(b);
+    unblock(&mut w, a);
+    unblock(&mut w, b);
     let ev = seen(&mut w);
     assert_eq!(ev.resumed, vec![p]);
     assert!(!w.router.is_input_paused(p));
@@ -296,41 +320,33 @@ fn an_in_process_session_is_never_cut_off_and_its_producers_wait() {
     w.router
         .local_subscribe(w.now, local, b"_STAN.pub.>", None, b"1")
         .unwrap();
-    let p = w.client(QUIET);
+    let p = w.peer_connected(QUIET);
     w.send(p, &burst("_STAN.pub.x.foo", 500));
     assert!(w.router.is_input_paused(p));
     // Stall after stall timed out, past max_pending: still open. (Not for
     // minutes: a stalled client cannot answer keepalive PINGs, in
-    // nats-server either.)
+    // nats-server either.) The world feeds the resumed producer.
     for _ in 0..60 {
-        for c in seen(&mut w).resumed {
-            w.resume(c);
-        }
         let at = w.router.poll_timeout().unwrap();
         w.advance_to(at);
     }
     assert!(w.router.pending_output_bytes(local) > MAX_PENDING);
     let ev = seen(&mut w);
     assert!(ev.closed.is_empty());
-    for c in ev.resumed {
-        w.resume(c);
-    }
     assert_eq!(w.router.session_phase(local), Some(SessionPhase::Open));
     // It takes its deliveries: the producer goes on at once.
-    let mut taken = 0;
-    while w.router.poll_delivery(local).is_some() {
-        taken += 1;
-    }
-    w.router.handle_drained(w.now, local);
-    let mut resumed = seen(&mut w).resumed;
-    let mut total = taken;
-    while let Some(c) = resumed.pop() {
-        w.resume(c);
+    let mut total = 0;
+    loop {
+        let mut taken = 0;
         while w.router.poll_delivery(local).is_some() {
-            total += 1;
+            taken += 1;
         }
         w.router.handle_drained(w.now, local);
-        resumed.extend(seen(&mut w).resumed);
+        w.pump(); // resumes and feeds the producer
+        if taken == 0 {
+            break;
+        }
+        total += taken;
     }
     assert_eq!(total, 500, "every message reached the engine");
     assert_eq!(w.unread(p), 0);
@@ -342,8 +358,9 @@ fn an_in_process_session_is_never_cut_off_and_its_producers_wait() {
 fn an_in_process_producer_is_never_stalled() {
     let mut w = small_world();
     let local = w.router.attach_local(w.now, LocalOptions::default());
-    let s = w.client(QUIET);
+    let s = w.peer_connected(QUIET);
     w.send(s, "SUB deliveries 1\r\n");
+    block(&mut w, s);
     let payload = Bytes::from(vec![b'x'; PAYLOAD]);
     for _ in 0..40 {
         w.router
@@ -357,36 +374,40 @@ fn an_in_process_producer_is_never_stalled() {
             )
             .unwrap();
     }
+    w.pump();
     assert!(!w.router.is_input_paused(local));
     assert!(w.router.pending_output_bytes(s) > MAX_PENDING / 2);
+    unblock(&mut w, s);
     assert_eq!(msgs(&w.read(s)).len(), 40);
 }
 
 #[test]
 fn a_stalled_producer_is_released_when_its_consumer_goes_away() {
     let mut w = small_world();
-    let s = w.client(QUIET);
-    let p = w.client(QUIET);
+    let s = w.peer_connected(QUIET);
+    let p = w.peer_connected(QUIET);
     w.send(s, "SUB data 1\r\n");
+    block(&mut w, s);
     w.send(p, &burst("data", 100));
     assert!(w.router.is_input_paused(p));
-    w.events();
-    w.router.handle_transport_closed(w.now, s);
+    w.router_events();
+    w.cut(s);
     assert_eq!(seen(&mut w).resumed, vec![p]);
-    w.resume(p);
     assert_eq!(w.unread(p), 0);
 }
 
 #[test]
 fn a_closed_producer_leaves_no_stall_timer_behind() {
     let mut w = small_world();
-    let s = w.client(QUIET);
-    let p = w.client(QUIET);
+    let s = w.peer_connected(QUIET);
+    let p = w.peer_connected(QUIET);
     w.send(s, "SUB data 1\r\n");
+    block(&mut w, s);
     w.send(p, &burst("data", 100));
     assert!(w.router.is_input_paused(p));
-    w.router.handle_transport_closed(w.now, p);
+    w.cut(p);
     w.advance(Duration::from_secs(2));
     assert!(seen(&mut w).resumed.is_empty());
+    unblock(&mut w, s);
     assert_eq!(msgs(&w.read(s)).len(), 33, "what was routed is delivered");
 }

@@ -5,7 +5,7 @@
 use super::*;
 
 fn lines(w: &mut World) -> Vec<(LogLevel, String)> {
-    w.events()
+    w.router_events()
         .into_iter()
         .filter_map(|e| match e {
             RouterEvent::Log(r) => Some((r.level, r.to_string())),
@@ -15,7 +15,7 @@ fn lines(w: &mut World) -> Vec<(LogLevel, String)> {
 }
 
 fn debug_world() -> World {
-    World::new(RouterConfig {
+    world(RouterConfig {
         debug: true,
         ..RouterConfig::default()
     })
@@ -23,19 +23,19 @@ fn debug_world() -> World {
 
 #[test]
 fn connections_are_logged_under_debug_only() {
-    let mut w = World::new(RouterConfig::default());
-    let c = w.client(QUIET);
-    w.router.handle_transport_closed(w.now, c);
+    let mut w = world(RouterConfig::default());
+    let c = w.peer_connected(QUIET);
+    w.hang_up(c);
     assert!(lines(&mut w).is_empty(), "nothing at the default level");
 
     let mut w = debug_world();
-    let c = w.accept();
+    let c = w.peer();
     w.send(
         c,
         r#"CONNECT {"verbose":false,"name":"nm","lang":"python3","version":"1.2.3"}"#,
     );
     w.send(c, "\r\n");
-    w.router.handle_transport_closed(w.now, c);
+    w.hang_up(c);
     assert_eq!(
         lines(&mut w),
         vec![
@@ -54,8 +54,8 @@ fn connections_are_logged_under_debug_only() {
 
 #[test]
 fn protocol_errors_are_logged_at_error_level() {
-    let mut w = World::new(RouterConfig::default());
-    let c = w.client(QUIET);
+    let mut w = world(RouterConfig::default());
+    let c = w.peer_connected(QUIET);
     w.send(c, "FOO\r\n");
     let l = lines(&mut w);
     assert_eq!(l.len(), 1, "{l:?}");
@@ -65,7 +65,7 @@ fn protocol_errors_are_logged_at_error_level() {
 
 #[test]
 fn authentication_failures_are_logged_at_error_level() {
-    let mut w = World::new(RouterConfig {
+    let mut w = world(RouterConfig {
         auth: Auth::UserPass {
             user: "bob".into(),
             pass: "pw".into(),
@@ -73,7 +73,7 @@ fn authentication_failures_are_logged_at_error_level() {
         debug: true,
         ..RouterConfig::default()
     });
-    let c = w.accept();
+    let c = w.peer();
     w.send(
         c,
         "CONNECT {\"verbose\":false,\"lang\":\"go\",\"version\":\"1.0\",\"user\":\"bob\",\"pass\":\"bad\"}\r\n",
@@ -94,8 +94,8 @@ fn authentication_failures_are_logged_at_error_level() {
         ]
     );
     // An authentication timeout is a debug line, as in nats-server.
-    let c = w.accept();
-    w.events();
+    let c = w.peer();
+    w.router_events();
     w.advance(Duration::from_secs(3));
     let l = lines(&mut w);
     assert_eq!(
@@ -111,17 +111,18 @@ fn authentication_failures_are_logged_at_error_level() {
             ),
         ]
     );
-    assert_eq!(w.router.session_phase(c), Some(SessionPhase::Closing));
+    assert!(w.peer_closed(c), "closed by the router");
+    assert_eq!(w.router.session_phase(c), None);
 }
 
 #[test]
 fn trace_shows_every_operation_in_and_out() {
-    let mut w = World::new(RouterConfig {
+    let mut w = world(RouterConfig {
         trace: true,
         ..RouterConfig::default()
     });
-    let c = w.client(QUIET);
-    w.events();
+    let c = w.peer_connected(QUIET);
+    w.router_events();
     w.send(c, "SUB foo 1\r\nPUB foo 5\r\nhello\r\nPING\r\n");
     let texts: Vec<String> = lines(&mut w)
         .into_iter()
@@ -145,9 +146,9 @@ fn trace_shows_every_operation_in_and_out() {
 
 #[test]
 fn nothing_is_built_for_disabled_levels() {
-    let mut w = World::new(RouterConfig::default());
-    let c = w.client(QUIET);
+    let mut w = world(RouterConfig::default());
+    let c = w.peer_connected(QUIET);
     w.send(c, "SUB foo 1\r\nPUB foo 5\r\nhello\r\nPING\r\n");
-    w.router.handle_transport_closed(w.now, c);
+    w.hang_up(c);
     assert!(lines(&mut w).is_empty());
 }

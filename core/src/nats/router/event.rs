@@ -1,0 +1,121 @@
+//! What the router tells its driver: events, and why a session ended.
+
+use super::log::LogRecord;
+use super::ConnId;
+use crate::nats::codec::DecodeError;
+
+/// Why the router ended a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The byte stream could not be decoded (`-ERR` sent when nats-server
+    /// sends one).
+    Protocol(DecodeError),
+    /// The `CONNECT` JSON was malformed.
+    BadConnect,
+    /// `HPUB` from a client that did not declare header support.
+    HeadersNotSupported,
+    /// Wrong or missing credentials (`-ERR 'Authorization Violation'`).
+    AuthorizationViolation,
+    /// No `CONNECT` within the authentication timeout.
+    AuthenticationTimeout,
+    /// `CONNECT` with a protocol other than 0 or 1.
+    BadClientProtocol,
+    /// `no_responders` without `headers`.
+    NoRespondersRequiresHeaders,
+    /// Too many connections.
+    MaxConnectionsExceeded,
+    /// Too many keepalive `PING`s left unanswered.
+    StaleConnection,
+    /// Cut off as a slow consumer; the output was dropped.
+    SlowConsumer(SlowConsumer),
+    /// The router is shutting down.
+    ServerShutdown,
+}
+
+/// Which of nats-server's slow-consumer conditions a session met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowConsumer {
+    /// Pending output passed `max_pending`.
+    MaxPending,
+    /// A write stayed blocked for `write_deadline`.
+    WriteDeadline,
+}
+
+impl CloseReason {
+    /// Whether the driver writes the session's remaining output before
+    /// closing the socket. A slow consumer is cut off at once (its output
+    /// is what it could not take); every other close flushes first (the
+    /// `-ERR`, the last replies).
+    pub fn flushes_output(&self) -> bool {
+        !matches!(self, CloseReason::SlowConsumer(_))
+    }
+
+    /// nats-server's name of the closed state (as in its log and `/connz`).
+    pub fn state_text(&self) -> &'static str {
+        match self {
+            CloseReason::Protocol(DecodeError::PayloadTooLarge { .. }) => {
+                "Maximum Message Payload Exceeded"
+            }
+            CloseReason::Protocol(DecodeError::ControlLineTooLong { .. }) => {
+                "Maximum Control Line Exceeded"
+            }
+            CloseReason::Protocol(_)
+            | CloseReason::BadConnect
+            | CloseReason::HeadersNotSupported => "Protocol Violation",
+            CloseReason::AuthorizationViolation => "Authentication Failure",
+            CloseReason::AuthenticationTimeout => "Authentication Timeout",
+            CloseReason::BadClientProtocol => "Bad Client Protocol Version",
+            CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
+            CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::StaleConnection => "Stale Connection",
+            CloseReason::SlowConsumer(SlowConsumer::MaxPending) => "Slow Consumer (Pending Bytes)",
+            CloseReason::SlowConsumer(SlowConsumer::WriteDeadline) => {
+                "Slow Consumer (Write Deadline)"
+            }
+            CloseReason::ServerShutdown => "Server Shutdown",
+        }
+    }
+
+    /// The `-ERR` text sent before closing, if any.
+    pub fn err_text(&self) -> Option<&'static str> {
+        match self {
+            CloseReason::Protocol(e) => e.server_err_text(),
+            CloseReason::HeadersNotSupported => Some("Unknown Protocol Operation"),
+            CloseReason::AuthorizationViolation => Some("Authorization Violation"),
+            CloseReason::AuthenticationTimeout => Some("Authentication Timeout"),
+            CloseReason::BadClientProtocol => Some("invalid client protocol"),
+            CloseReason::NoRespondersRequiresHeaders => {
+                Some("no responders requires headers support")
+            }
+            CloseReason::MaxConnectionsExceeded => Some("maximum connections exceeded"),
+            CloseReason::StaleConnection => Some("Stale Connection"),
+            CloseReason::BadConnect
+            | CloseReason::SlowConsumer(_)
+            | CloseReason::ServerShutdown => None,
+        }
+    }
+}
+
+/// Something a driver must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouterEvent {
+    /// The session has output (bytes or deliveries). Emitted once; again only
+    /// after its output was drained to empty.
+    OutputReady(ConnId),
+    /// The router ended the session: transmit what is left, then close the
+    /// transport and call [`Router::handle_transport_closed`](super::Router::handle_transport_closed).
+    SessionClosed {
+        /// The session.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The session's stall is over: feed the input left in the driver's
+    /// buffer to [`Router::handle_input`](super::Router::handle_input) again, then read the transport
+    /// again.
+    InputResumed(ConnId),
+    /// A line for the operator's log.
+    Log(LogRecord),
+}
