@@ -1,6 +1,5 @@
-//! A session's pending output: small writes coalesced into chunks of at most
-//! [`MAX_CHUNK`] bytes, large payloads passed through as their own `Bytes`
-//! chunks. Bytes handed to the driver stay counted as pending until the
+//! A session's pending output: small writes coalesced into one buffer, large
+//! payloads passed through as their own `Bytes` chunks. Bytes handed to the driver stay counted as pending until the
 //! driver confirms they were written ([`OutBuf::confirm`]), as nats-server
 //! counts a write in progress: the slow-consumer limit and the producer
 //! stall see what the peer has not taken yet, not what the router still
@@ -12,9 +11,6 @@ use bytes::{Bytes, BytesMut};
 
 /// Payloads at least this large are queued by reference instead of copied.
 pub(crate) const PASS_THROUGH: usize = 16 * 1024;
-/// Coalesced output is cut into chunks of about this size, so a driver's
-/// batch of chunks (and the write the write deadline times) stays bounded.
-pub(crate) const MAX_CHUNK: usize = 64 * 1024;
 
 /// Pending bytes for one peer.
 #[derive(Debug, Default)]
@@ -54,7 +50,6 @@ impl OutBuf {
     pub(crate) fn put(&mut self, bytes: &[u8]) {
         self.tail.extend_from_slice(bytes);
         self.pending += bytes.len();
-        self.cut_tail();
     }
 
     /// Appends with a writer into the coalescing buffer.
@@ -63,15 +58,6 @@ impl OutBuf {
         let before = self.tail.len();
         write(&mut self.tail);
         self.pending += self.tail.len() - before;
-        self.cut_tail();
-    }
-
-    /// Moves a full coalescing buffer to the chunk queue.
-    #[inline]
-    fn cut_tail(&mut self) {
-        if self.tail.len() >= MAX_CHUNK {
-            self.chunks.push_back(self.tail.split().freeze());
-        }
     }
 
     /// Appends a chunk by reference (for large payloads: no copy).
@@ -147,20 +133,5 @@ mod tests {
         want.extend_from_slice(&big);
         want.extend_from_slice(b"\r\n");
         assert_eq!(all, want);
-    }
-
-    #[test]
-    fn coalesced_output_is_cut_into_bounded_chunks() {
-        let mut out = OutBuf::default();
-        for _ in 0..1000 {
-            out.put(&[b'x'; 1000]);
-        }
-        let mut sizes = Vec::new();
-        while let Some(c) = out.pop() {
-            sizes.push(c.len());
-        }
-        assert_eq!(sizes.iter().sum::<usize>(), 1_000_000);
-        assert!(sizes.iter().all(|&n| n < MAX_CHUNK + 1000), "{sizes:?}");
-        assert_eq!(out.pending_chunks(), sizes.len());
     }
 }
