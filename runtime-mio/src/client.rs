@@ -237,7 +237,7 @@ impl Connection {
                     |s| cell.borrow_mut().events(s),
                 );
                 // The NATS connection is gone for good.
-                stack.app.handle_nats_closed(reason);
+                stack.app.handle_nats_closed(Instant::now(), reason);
                 waiters.events(&mut stack);
                 waiters.fail_all();
             })

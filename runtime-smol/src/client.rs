@@ -189,7 +189,7 @@ impl Connection {
             .await;
             let mut waiters = waiters.into_inner().unwrap_or_else(|e| e.into_inner());
             // The NATS connection is gone for good.
-            stack.app.handle_nats_closed(reason);
+            stack.app.handle_nats_closed(Instant::now(), reason);
             waiters.events(&mut stack);
             // Refuse new requests; dropping the queued ones fails their replies.
             cmd_rx.close();

@@ -134,7 +134,7 @@ pub(super) trait Machine {
     fn event(&mut self) -> Option<Event>;
     fn deadline(&self) -> Option<Instant>;
     /// The NATS connection closed for good (a STAN session is told).
-    fn nats_closed(&mut self, reason: CloseReason);
+    fn nats_closed(&mut self, now: Instant, reason: CloseReason);
 }
 
 impl Machine for Connection {
@@ -163,22 +163,22 @@ impl Machine for Connection {
     fn deadline(&self) -> Option<Instant> {
         self.poll_timeout()
     }
-    fn nats_closed(&mut self, _reason: CloseReason) {}
+    fn nats_closed(&mut self, _now: Instant, _reason: CloseReason) {}
 }
 
 /// What differs between the apps the world stacks on connections.
 pub(super) trait App: NatsApp {
-    fn nats_closed(&mut self, reason: CloseReason);
+    fn nats_closed(&mut self, now: Instant, reason: CloseReason);
 }
 
 impl App for Session {
-    fn nats_closed(&mut self, reason: CloseReason) {
-        self.handle_nats_closed(reason);
+    fn nats_closed(&mut self, now: Instant, reason: CloseReason) {
+        self.handle_nats_closed(now, reason);
     }
 }
 
 impl App for Server<MemStore> {
-    fn nats_closed(&mut self, _reason: CloseReason) {}
+    fn nats_closed(&mut self, _now: Instant, _reason: CloseReason) {}
 }
 
 impl<A: App> Machine for Stack<A> {
@@ -209,8 +209,8 @@ impl<A: App> Machine for Stack<A> {
     fn deadline(&self) -> Option<Instant> {
         self.poll_timeout()
     }
-    fn nats_closed(&mut self, reason: CloseReason) {
-        self.app.nats_closed(reason);
+    fn nats_closed(&mut self, now: Instant, reason: CloseReason) {
+        self.app.nats_closed(now, reason);
     }
 }
 
@@ -507,7 +507,7 @@ impl World {
                 Event::Closed { ref reason } => {
                     self.node_close(i, true);
                     if let Some(m) = self.machine(i) {
-                        m.nats_closed(reason.clone());
+                        m.nats_closed(now, reason.clone());
                     }
                     self.nodes[i].events.push(event);
                 }

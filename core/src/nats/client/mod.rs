@@ -151,8 +151,8 @@ struct Sub {
 /// client.handle_transport_connected(now);
 ///
 /// // Commands may be issued before the handshake completes.
-/// let sid = client.subscribe("greet.*", None)?;
-/// client.publish("greet.joe", None, None, "hello".into())?;
+/// let sid = client.subscribe(now, "greet.*", None)?;
+/// client.publish(now, "greet.joe", None, None, "hello".into())?;
 ///
 /// let (mut to_client, mut to_router) = (BytesMut::new(), BytesMut::new());
 /// let mut events = Vec::new();
@@ -398,6 +398,7 @@ impl Connection {
     /// returns the sid allocated for it.
     pub fn subscribe(
         &mut self,
+        now: Instant,
         subject: impl AsRef<[u8]>,
         queue: Option<&[u8]>,
     ) -> Result<u64, SubscribeError> {
@@ -405,7 +406,7 @@ impl Connection {
             self.next_sid += 1;
         }
         let sid = self.next_sid;
-        self.subscribe_with_sid(sid, subject, queue)?;
+        self.subscribe_with_sid(now, sid, subject, queue)?;
         self.next_sid += 1;
         Ok(sid)
     }
@@ -413,10 +414,12 @@ impl Connection {
     /// Subscribes with a sid chosen by the caller (unique among live ones).
     pub fn subscribe_with_sid(
         &mut self,
+        now: Instant,
         sid: u64,
         subject: impl AsRef<[u8]>,
         queue: Option<&[u8]>,
     ) -> Result<(), SubscribeError> {
+        self.advance(now);
         let subject = subject.as_ref();
         if matches!(self.state, State::Closed) {
             return Err(SubscribeError::Closed);
@@ -442,7 +445,13 @@ impl Connection {
     }
 
     /// Removes subscription `sid` now, or after `max` deliveries in total.
-    pub fn unsubscribe(&mut self, sid: u64, max: Option<u64>) -> Result<(), UnsubscribeError> {
+    pub fn unsubscribe(
+        &mut self,
+        now: Instant,
+        sid: u64,
+        max: Option<u64>,
+    ) -> Result<(), UnsubscribeError> {
+        self.advance(now);
         if matches!(self.state, State::Closed) {
             return Err(UnsubscribeError::Closed);
         }
@@ -467,11 +476,13 @@ impl Connection {
     /// the next connection, up to `reconnect_buffer_size`.
     pub fn publish(
         &mut self,
+        now: Instant,
         subject: impl AsRef<[u8]>,
         reply: Option<&[u8]>,
         headers: Option<&[u8]>,
         payload: Bytes,
     ) -> Result<(), PublishError> {
+        self.advance(now);
         let subject = subject.as_ref();
         if matches!(self.state, State::Closed) {
             return Err(PublishError::Closed);
@@ -519,19 +530,18 @@ impl Connection {
 
     /// Carries out a command of a layer above (the STAN engine or client).
     pub fn execute(&mut self, now: Instant, command: NatsCommand) -> Result<(), CommandError> {
-        self.advance(now);
         match command {
             NatsCommand::Publish {
                 subject,
                 reply,
                 payload,
-            } => self.publish(&subject, reply.as_deref(), None, payload)?,
+            } => self.publish(now, &subject, reply.as_deref(), None, payload)?,
             NatsCommand::Subscribe {
                 sid,
                 subject,
                 queue,
-            } => self.subscribe_with_sid(sid, &subject, queue.as_deref())?,
-            NatsCommand::Unsubscribe { sid } => self.unsubscribe(sid, None)?,
+            } => self.subscribe_with_sid(now, sid, &subject, queue.as_deref())?,
+            NatsCommand::Unsubscribe { sid } => self.unsubscribe(now, sid, None)?,
         }
         Ok(())
     }

@@ -120,17 +120,18 @@ fn handshake_against_router() {
 #[test]
 fn pub_sub_round_trip_flush_and_auto_unsubscribe() {
     let (mut w, n) = connected(ClientOptions::default());
-    let all = w.nats(n).subscribe("a.>", None).unwrap();
-    let few = w.nats(n).subscribe("a.b", Some(b"q")).unwrap();
-    w.nats(n).subscribe_with_sid(100, "x", None).unwrap();
+    let now = w.now;
+    let all = w.nats(n).subscribe(now, "a.>", None).unwrap();
+    let few = w.nats(n).subscribe(now, "a.b", Some(b"q")).unwrap();
+    w.nats(n).subscribe_with_sid(now, 100, "x", None).unwrap();
     assert_eq!(
-        w.nats(n).subscribe_with_sid(100, "y", None),
+        w.nats(n).subscribe_with_sid(now, 100, "y", None),
         Err(SubscribeError::SidInUse(100))
     );
-    w.nats(n).unsubscribe(few, Some(2)).unwrap();
+    w.nats(n).unsubscribe(now, few, Some(2)).unwrap();
     for i in 0..3 {
         w.nats(n)
-            .publish("a.b", Some(b"r.1"), None, Bytes::from(format!("m{i}")))
+            .publish(now, "a.b", Some(b"r.1"), None, Bytes::from(format!("m{i}")))
             .unwrap();
     }
     let now = w.now;
@@ -149,7 +150,7 @@ fn pub_sub_round_trip_flush_and_auto_unsubscribe() {
     assert_eq!(events.last(), Some(&Event::Flushed { token }));
     assert_eq!(w.nats(n).subscription_count(), 2);
     assert_eq!(
-        w.nats(n).unsubscribe(few, None),
+        w.nats(n).unsubscribe(now, few, None),
         Err(UnsubscribeError::UnknownSid(few))
     );
     w.nats(n)
@@ -180,7 +181,7 @@ fn command_validation() {
     let now = w.now;
     let c = w.nats(n);
     let mut publish = |subject: &str, reply: Option<&[u8]>, headers: Option<&[u8]>, len| {
-        c.publish(subject, reply, headers, Bytes::from(vec![0; len]))
+        c.publish(now, subject, reply, headers, Bytes::from(vec![0; len]))
     };
     let invalid = Err(PublishError::InvalidSubject(SubjectError::Wildcard));
     assert_eq!(publish("a.*", None, None, 0), invalid);
@@ -201,19 +202,19 @@ fn command_validation() {
     let too_big = Err(PublishError::MaxPayloadExceeded { size, max });
     assert_eq!(publish("a", None, None, size), too_big);
     assert!(matches!(
-        c.subscribe("a..b", None),
+        c.subscribe(now, "a..b", None),
         Err(SubscribeError::InvalidSubject(_))
     ));
     assert_eq!(
-        c.subscribe("a", Some(b"q 1")),
+        c.subscribe(now, "a", Some(b"q 1")),
         Err(SubscribeError::InvalidQueue)
     );
     c.close(now);
     assert_eq!(
-        c.publish("a", None, None, Bytes::new()),
+        c.publish(now, "a", None, None, Bytes::new()),
         Err(PublishError::Closed)
     );
-    assert_eq!(c.subscribe("a", None), Err(SubscribeError::Closed));
+    assert_eq!(c.subscribe(now, "a", None), Err(SubscribeError::Closed));
     assert_eq!(c.flush(now), Err(FlushError::Closed));
     c.close(now);
     w.pump();
@@ -231,7 +232,7 @@ fn command_validation() {
     assert_eq!(
         no_headers
             .nats(nh)
-            .publish("a", None, Some(&hdr), Bytes::new()),
+            .publish(now, "a", None, Some(&hdr), Bytes::new()),
         Err(PublishError::HeadersNotSupported)
     );
     assert!(String::from_utf8_lossy(no_headers.sent(nh))
@@ -241,16 +242,23 @@ fn command_validation() {
 #[test]
 fn headers_and_no_responders() {
     let (mut w, n) = connected(ClientOptions::default());
+    let now = w.now;
     let inbox = w.nats(n).new_inbox();
-    let sid = w.nats(n).subscribe(&inbox, None).unwrap();
-    w.nats(n).subscribe("svc", None).unwrap();
+    let sid = w.nats(n).subscribe(now, &inbox, None).unwrap();
+    w.nats(n).subscribe(now, "svc", None).unwrap();
     let mut h = HeaderMap::new();
     h.append("K", "v");
     w.nats(n)
-        .publish("svc", None, Some(&h.to_bytes()), "body".into())
+        .publish(now, "svc", None, Some(&h.to_bytes()), "body".into())
         .unwrap();
     w.nats(n)
-        .publish("nobody.home", Some(inbox.as_bytes()), None, "req".into())
+        .publish(
+            now,
+            "nobody.home",
+            Some(inbox.as_bytes()),
+            None,
+            "req".into(),
+        )
         .unwrap();
     w.pump();
     let m = messages(&mut w, n);
@@ -461,10 +469,11 @@ fn reconnect_replays_subscriptions_then_buffered_publishes() {
         reconnect_buffer_size: 100,
         ..ClientOptions::default()
     });
-    let a = w.nats(n).subscribe("a", None).unwrap();
-    let b = w.nats(n).subscribe("b", Some(b"g")).unwrap();
-    w.nats(n).unsubscribe(b, Some(3)).unwrap();
-    w.nats(n).publish("b", None, None, "0".into()).unwrap();
+    let now = w.now;
+    let a = w.nats(n).subscribe(now, "a", None).unwrap();
+    let b = w.nats(n).subscribe(now, "b", Some(b"g")).unwrap();
+    w.nats(n).unsubscribe(now, b, Some(3)).unwrap();
+    w.nats(n).publish(now, "b", None, None, "0".into()).unwrap();
     w.pump();
     assert_eq!(messages(&mut w, n).len(), 1);
     w.cut(n);
@@ -475,11 +484,11 @@ fn reconnect_replays_subscriptions_then_buffered_publishes() {
         }]
     );
     assert_eq!(w.nats(n).status(), Status::Reconnecting);
-    w.nats(n).publish("a", None, None, "1".into()).unwrap();
-    w.nats(n).publish("b", None, None, "2".into()).unwrap();
+    w.nats(n).publish(now, "a", None, None, "1".into()).unwrap();
+    w.nats(n).publish(now, "b", None, None, "2".into()).unwrap();
     let full = w
         .nats(n)
-        .publish("a", None, None, Bytes::from(vec![b'x'; 80]));
+        .publish(now, "a", None, None, Bytes::from(vec![b'x'; 80]));
     assert_eq!(full, Err(PublishError::ReconnectBufferFull { limit: 100 }));
     assert_eq!(w.nats(n).buffered_bytes(), 2 * "PUB a 1\r\n1\r\n".len());
     w.take_sent(n);
@@ -506,7 +515,7 @@ fn reconnect_replays_subscriptions_then_buffered_publishes() {
     });
     off.cut(o);
     assert_eq!(
-        off.nats(o).publish("a", None, None, "1".into()),
+        off.nats(o).publish(now, "a", None, None, "1".into()),
         Err(PublishError::NotConnected)
     );
 }
@@ -518,7 +527,7 @@ fn scripted(input: &[u8], chunks: &[usize]) -> (Vec<Event>, Connection) {
     let mut c = Connection::new(ClientOptions::default(), now);
     let _ = c.poll_event();
     c.handle_transport_connected(now);
-    c.subscribe("foo", None).unwrap();
+    c.subscribe(now, "foo", None).unwrap();
     let mut buf = BytesMut::new();
     let mut events = Vec::new();
     let mut rest = input;

@@ -53,6 +53,7 @@ fn a_subscriber_stalled_for_an_hour() {
         ..RouterConfig::default()
     };
     let mut w = World::with_setup(config, EngineSetup::Local(ServerConfig::default()));
+    let now = w.now;
     let start = w.now;
     let hour = Duration::from_secs(3600);
     // The subscriber that stops reading pings less often than the hour, so
@@ -64,8 +65,8 @@ fn a_subscriber_stalled_for_an_hour() {
     for n in [stuck, healthy, publisher] {
         assert!(matches!(w.nats_events(n)[..], [Event::Connected { .. }]));
     }
-    w.nats(stuck).subscribe("data", None).unwrap();
-    w.nats(healthy).subscribe("data", None).unwrap();
+    w.nats(stuck).subscribe(now, "data", None).unwrap();
+    w.nats(healthy).subscribe(now, "data", None).unwrap();
     let now = w.now;
     let news = w
         .stan(stan)
@@ -92,7 +93,7 @@ fn a_subscriber_stalled_for_an_hour() {
     w.stall(stuck, Dir::Down);
     for i in 0..BURST {
         w.nats(publisher)
-            .publish("data", None, None, numbered(i))
+            .publish(now, "data", None, None, numbered(i))
             .unwrap();
     }
     w.pump();
@@ -128,7 +129,7 @@ fn a_subscriber_stalled_for_an_hour() {
     let mut news_sent = 0;
     while w.now < start + hour {
         w.nats(publisher)
-            .publish("data", None, None, numbered(next))
+            .publish(now, "data", None, None, numbered(next))
             .unwrap();
         next += 1;
         if next % 6 == 0 {
@@ -187,7 +188,7 @@ fn a_subscriber_stalled_for_an_hour() {
     let (_, ev) = received(&mut w, stuck);
     assert!(matches!(ev[..], [Event::Reconnected { .. }]), "{ev:?}");
     w.nats(publisher)
-        .publish("data", None, None, numbered(next))
+        .publish(now, "data", None, None, numbered(next))
         .unwrap();
     w.pump();
     assert_eq!(received(&mut w, stuck).0, [next]);

@@ -447,7 +447,8 @@ impl Session {
     /// connection's [`Event::Closed`](crate::nats::client::Event::Closed)
     /// `reason`): the session is lost, with [`ClientError::Nats`]
     /// (`nats: connection closed (<reason>)`).
-    pub fn handle_nats_closed(&mut self, reason: CloseReason) {
+    pub fn handle_nats_closed(&mut self, now: Instant, reason: CloseReason) {
+        self.advance(now);
         let error = ClientError::Nats(reason);
         match self.phase {
             Phase::Connecting => self.finish(ClientEvent::ConnectFailed(error)),

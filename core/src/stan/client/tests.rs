@@ -447,7 +447,7 @@ fn a_closed_nats_connection_is_typed_with_the_same_text() {
         attempts: 3,
         last: DisconnectReason::StaleConnection,
     };
-    w.sess(s).handle_nats_closed(reason.clone());
+    w.sess(s).handle_nats_closed(now, reason.clone());
     let ev: Vec<ClientEvent> = std::iter::from_fn(|| w.sess(s).poll_event()).collect();
     assert_eq!(acks(&ev), [Err(ClientError::ConnectionClosed)]);
     let lost = ClientError::Nats(reason);
@@ -462,7 +462,7 @@ fn a_closed_nats_connection_is_typed_with_the_same_text() {
         "nats: connection closed (closed by the application)"
     );
     // Reported once.
-    w.sess(s).handle_nats_closed(CloseReason::Local);
+    w.sess(s).handle_nats_closed(now, CloseReason::Local);
     assert!(w.sess(s).poll_event().is_none());
 }
 
