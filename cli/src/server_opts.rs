@@ -128,6 +128,12 @@ pub const SPECS: &[Spec] = &[
         help: "Max number of messages stored per flush (default: 1024)",
     },
     Spec {
+        names: &["replace_durable"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Replace the existing durable subscription instead of reporting a duplicate durable error",
+    },
+    Spec {
         names: &["runtime"],
         kind: Kind::Str,
         value: "name",
@@ -392,6 +398,7 @@ fn engine_config(v: &Values) -> Result<ServerConfig, OptionsError> {
         io_batch_size: count(v, "io_batch_size", 1024, usize::MAX)?.max(1),
         seed: seed(),
         trace: v.flag("SV") || v.flag("SDV"),
+        replace_durable: v.flag("replace_durable"),
         ..defaults
     })
 }
@@ -527,6 +534,16 @@ mod tests {
         assert_eq!(d.runtime, RuntimeKind::Tokio);
         assert_eq!(serve(&["--runtime", "mio"]).runtime, RuntimeKind::Mio);
         assert_eq!(serve(&["--runtime=SMOL"]).runtime, RuntimeKind::Smol);
+    }
+
+    #[test]
+    fn replace_durable_flag() {
+        assert!(!serve(&[]).engine.replace_durable, "off by default");
+        assert!(serve(&["--replace_durable"]).engine.replace_durable);
+        assert!(serve(&["-replace_durable"]).engine.replace_durable);
+        assert!(serve(&["--replace_durable=true"]).engine.replace_durable);
+        assert!(!serve(&["--replace_durable=false"]).engine.replace_durable);
+        assert!(parse(args(&["--replace_durable=maybe"])).is_err());
     }
 
     #[test]

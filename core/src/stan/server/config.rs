@@ -37,6 +37,13 @@ pub struct ServerConfig {
     /// request received and response (PubAcks included) sent (`-SV`);
     /// deliveries and acks are not traced.
     pub trace: bool,
+    /// A plain durable subscription request for a durable that is already
+    /// active replaces it instead of being refused with
+    /// `stan: duplicate durable registration` (`--replace_durable`, false).
+    /// The active one is closed as if by its client (its unacked messages
+    /// stay pending on the durable), then the durable resumes for the new
+    /// request. Durable queue groups are not affected.
+    pub replace_durable: bool,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +58,7 @@ impl Default for ServerConfig {
             io_batch_size: 1024,
             seed: 0,
             trace: false,
+            replace_durable: false,
         }
     }
 }

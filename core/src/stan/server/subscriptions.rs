@@ -220,7 +220,14 @@ impl<S: Store> Server<S> {
                 .copied();
             if let Some(sk) = existing {
                 if self.subs.get(sk).is_some_and(|s| !s.offline) {
-                    return Err(Refusal::DuplicateDurable);
+                    if !self.config.replace_durable {
+                        return Err(Refusal::DuplicateDurable);
+                    }
+                    // `--replace_durable`: close the active one as its
+                    // client would (unacked messages stay pending on the
+                    // durable), then resume it for this request.
+                    self.remove_sub(now, sk, false);
+                    self.timers.cancel(TimerKey::Inactivity(ck));
                 }
                 self.bring_online(sk, req);
                 return Ok((sk, true));

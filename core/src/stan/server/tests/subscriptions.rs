@@ -359,6 +359,168 @@ fn durable_resumes_after_close_with_pending_first() {
 }
 
 #[test]
+fn active_durable_registered_again_is_refused_by_default() {
+    let mut w = World::default_world();
+    assert!(!w.engine.config().replace_durable, "off by default");
+    let a = w.connected("a");
+    let mut req = World::sub_req("foo", StartPosition::First);
+    req.durable_name = "dur".into();
+    let s = w.subscribe(a, req.clone()).unwrap();
+    publish_n(&mut w, a, "foo", 1);
+    assert_eq!(w.take_seqs(a, &s), [1]);
+    w.events.clear();
+    assert_eq!(
+        w.subscribe(a, req),
+        Err("stan: duplicate durable registration".to_owned())
+    );
+    assert!(w.events.contains(&ServerEvent::Refused {
+        request: "subscribe",
+        error: Refusal::DuplicateDurable,
+    }));
+    assert!(
+        !w.events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::Unsubscribed { .. })),
+        "the active one is left alone"
+    );
+    assert_eq!(w.engine.subscription_count(), 1);
+    publish_n(&mut w, a, "foo", 1);
+    assert_eq!(w.take_seqs(a, &s), [2], "it keeps receiving");
+}
+
+#[test]
+fn replace_durable_closes_the_active_one_and_resumes_for_the_new() {
+    let mut w = World::new(ServerConfig {
+        replace_durable: true,
+        ..ServerConfig::default()
+    });
+    let a = w.connected("a");
+    let mut req = World::sub_req("foo", StartPosition::First);
+    req.durable_name = "dur".into();
+    let old = w.subscribe(a, req.clone()).unwrap();
+    let other = sub_from(&mut w, a, "bar", StartPosition::First);
+    publish_n(&mut w, a, "foo", 3);
+    assert_eq!(w.take_seqs(a, &old), [1, 2, 3]);
+    w.ack(a, &old, 2);
+    w.events.clear();
+    // Settings of the new request apply; its start position is ignored (a
+    // resume).
+    req.start_position = StartPosition::NewOnly as i32;
+    req.max_in_flight = 10;
+    let new = w.subscribe(a, req.clone()).expect("replaced, not refused");
+    assert_ne!(new.inbox, old.inbox);
+    assert_ne!(new.ack_inbox, old.ack_inbox);
+    // The log shows the old one closed (kept as a durable), then the new one.
+    let log: Vec<&ServerEvent> = w
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                ServerEvent::Unsubscribed { .. } | ServerEvent::Subscribed { .. }
+            )
+        })
+        .collect();
+    assert_eq!(
+        log,
+        [
+            &ServerEvent::Unsubscribed {
+                client_id: "a".into(),
+                channel: "foo".into(),
+                closed: true,
+            },
+            &ServerEvent::Subscribed {
+                client_id: "a".into(),
+                channel: "foo".into(),
+                inbox: new.inbox.clone(),
+                durable: "dur".into(),
+                queue: String::new(),
+            },
+        ]
+    );
+    assert!(!w
+        .events
+        .iter()
+        .any(|e| matches!(e, ServerEvent::Refused { .. })));
+    // The old one's unacked messages go to the new one first, redelivered.
+    let first = w.take_msgs(a, &new);
+    assert_eq!(
+        first
+            .iter()
+            .map(|m| (m.sequence, m.redelivered))
+            .collect::<Vec<_>>(),
+        [(1, true), (3, true)]
+    );
+    assert_eq!(w.engine.subscription_count(), 2, "the durable and `bar`");
+    // Then new messages, to the new inbox only; sequences continue.
+    publish_n(&mut w, a, "foo", 2);
+    let next = w.take_msgs(a, &new);
+    assert_eq!(
+        next.iter()
+            .map(|m| (m.sequence, m.redelivered))
+            .collect::<Vec<_>>(),
+        [(4, false), (5, false)]
+    );
+    assert!(
+        w.take_msgs(a, &old).is_empty(),
+        "the old inbox gets nothing"
+    );
+    // Acks go through the new ack inbox; nothing is redelivered after that.
+    for seq in [1, 3, 4, 5] {
+        w.ack(a, &new, seq);
+    }
+    w.advance(secs(60));
+    assert!(w.take_msgs(a, &new).is_empty(), "all acked");
+    assert!(w.take_msgs(a, &old).is_empty());
+    // The client keeps its connection and its other subscription.
+    publish_n(&mut w, a, "bar", 1);
+    assert_eq!(w.take_seqs(a, &other), [1]);
+    // The old handle no longer names a subscription; the new one does.
+    assert_eq!(w.unsubscribe(a, &old, true), "stan: invalid subscription");
+    assert_eq!(w.unsubscribe(a, &new, true), "");
+    assert_eq!(w.engine.subscription_count(), 2, "closed, kept offline");
+}
+
+#[test]
+fn replace_durable_leaves_offline_durables_and_queue_groups_as_they_were() {
+    let mut w = World::new(ServerConfig {
+        replace_durable: true,
+        ..ServerConfig::default()
+    });
+    let a = w.connected("a");
+    // An offline durable simply resumes.
+    let mut req = World::sub_req("foo", StartPosition::First);
+    req.durable_name = "dur".into();
+    let s = w.subscribe(a, req.clone()).unwrap();
+    publish_n(&mut w, a, "foo", 1);
+    assert_eq!(w.take_seqs(a, &s), [1]);
+    assert_eq!(w.unsubscribe(a, &s, true), "");
+    w.events.clear();
+    let s2 = w.subscribe(a, req).unwrap();
+    assert!(!w
+        .events
+        .iter()
+        .any(|e| matches!(e, ServerEvent::Unsubscribed { .. })));
+    let m = w.take_msgs(a, &s2);
+    assert_eq!((m.len(), m[0].sequence, m[0].redelivered), (1, 1, true));
+    // A second member of a durable queue group joins it: nothing replaced.
+    let mut q = World::sub_req("foo", StartPosition::NewOnly);
+    q.durable_name = "qdur".into();
+    q.q_group = "g".into();
+    let m1 = w.subscribe(a, q.clone()).unwrap();
+    w.events.clear();
+    let m2 = w.subscribe(a, q).unwrap();
+    assert!(!w
+        .events
+        .iter()
+        .any(|e| matches!(e, ServerEvent::Unsubscribed { .. })));
+    assert_eq!(w.engine.subscription_count(), 3);
+    publish_n(&mut w, a, "foo", 2);
+    let (n1, n2) = (w.take_msgs(a, &m1).len(), w.take_msgs(a, &m2).len());
+    assert_eq!((n1, n2), (1, 1), "both members still share the group");
+}
+
+#[test]
 fn durable_survives_connection_close_and_is_per_client_id() {
     let mut w = World::default_world();
     let a = w.connected("a");
