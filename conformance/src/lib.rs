@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod flow;
+pub mod seeds;
 
 use std::time::Duration;
 

@@ -9,3 +9,4 @@ stan_conformance::conformance_suite!(mio_server_mio_client, MioServer, MioClient
 stan_conformance::conformance_suite!(mio_server_tokio_client, MioServer, TokioClient);
 stan_conformance::conformance_suite!(tokio_server_mio_client, TokioServer, MioClient);
 stan_conformance::flow_suite!(mio_server_flow, MioServer);
+stan_conformance::seed_suite!(mio_server_seeds, MioServer);

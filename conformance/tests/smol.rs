@@ -11,3 +11,4 @@ stan_conformance::conformance_suite!(smol_server_tokio_client, SmolServer, Tokio
 stan_conformance::conformance_suite!(tokio_server_smol_client, TokioServer, SmolClient);
 stan_conformance::conformance_suite!(mio_server_smol_client, MioServer, SmolClient);
 stan_conformance::flow_suite!(smol_server_flow, SmolServer);
+stan_conformance::seed_suite!(smol_server_seeds, SmolServer);
