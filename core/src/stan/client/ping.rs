@@ -48,6 +48,12 @@ impl Session {
     }
 
     pub(super) fn handle_ping_response(&mut self, msg: InboundMessage) {
+        // Pings belong to a connected session: an answer before the
+        // handshake or during `close` must not end it with `ConnectionLost`
+        // (stan.go only listens on its ping inbox while connected).
+        if self.phase != Phase::Connected {
+            return;
+        }
         if msg.is_no_responders() {
             return; // counts as missed
         }

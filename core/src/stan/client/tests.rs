@@ -530,3 +530,64 @@ fn huge_configured_waits_saturate_instead_of_overflowing() {
         result: Ok(())
     }));
 }
+
+/// A message on the session's reply inbox (request `token`).
+fn reply(s: &Session, token: u64, payload: Vec<u8>) -> InboundMessage {
+    InboundMessage {
+        subject: Bytes::from(format!("{}{token}", s.reply_prefix)),
+        sid: SID_REPLIES,
+        reply: None,
+        headers: None,
+        payload: Bytes::from(payload),
+    }
+}
+
+/// A PingResponse carrying `error` on the session's ping inbox.
+fn ping_error(s: &Session) -> InboundMessage {
+    let resp = stan_proto::PingResponse {
+        error: "stan: client has been replaced or is no longer registered".into(),
+    };
+    InboundMessage {
+        subject: s.ping_inbox.clone(),
+        sid: SID_PING,
+        reply: None,
+        headers: None,
+        payload: Bytes::from(resp.encode_to_vec()),
+    }
+}
+
+// Found by the `client_session` fuzz target: a PingResponse with an error
+// before the connect handshake completed ended the session with
+// `ConnectionLost` (a connection never made cannot be lost), and one during
+// `close` replaced the `Closed` the application waits for. Pings belong to a
+// connected session only (stan.go subscribes its ping inbox after connecting
+// and unsubscribes it on close).
+#[test]
+fn ping_responses_outside_the_connected_phase_are_ignored() {
+    let w = World::default_world();
+    let now = w.now;
+    let mut s = Session::new(opts("me"), now, 0).unwrap();
+    while s.poll_command().is_some() {}
+    let m = ping_error(&s);
+    s.handle_message(now, m);
+    assert_eq!(s.poll_event(), None);
+    let connect = ConnectResponse {
+        pub_prefix: "_STAN.pub.x".into(),
+        close_requests: "_STAN.close.x".into(),
+        ping_requests: "_STAN.ping.x".into(),
+        ping_interval: 1,
+        protocol: 1,
+        ..ConnectResponse::default()
+    };
+    let m = reply(&s, 1, connect.encode_to_vec());
+    s.handle_message(now, m);
+    assert_eq!(s.poll_event(), Some(ClientEvent::Connected));
+    s.close(now).unwrap();
+    let m = ping_error(&s);
+    s.handle_message(now, m);
+    assert_eq!(s.poll_event(), None);
+    assert!(!s.is_done());
+    let m = reply(&s, 2, stan_proto::CloseResponse::default().encode_to_vec());
+    s.handle_message(now, m);
+    assert_eq!(s.poll_event(), Some(ClientEvent::Closed(Ok(()))));
+}
