@@ -57,3 +57,12 @@ fn engine_session_corpus() {
         assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
     }
 }
+
+#[test]
+fn client_session_corpus() {
+    let start = std::time::Instant::now();
+    for (name, data) in corpus("client_session") {
+        let outcome = std::panic::catch_unwind(|| stan_core::fuzzing::client_session(start, &data));
+        assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
+    }
+}
