@@ -53,6 +53,7 @@ pub mod contract;
 pub mod hash;
 pub mod nats;
 pub mod nuid;
+pub mod outbox;
 pub mod porting;
 pub mod rand;
 pub mod stan;

@@ -49,6 +49,11 @@ impl Nuid {
 
     /// The next identifier.
     pub fn next_id(&mut self) -> String {
+        self.next_bytes().iter().map(|&b| char::from(b)).collect()
+    }
+
+    /// The next identifier as its ASCII bytes (no allocation).
+    pub fn next_bytes(&mut self) -> [u8; NUID_LEN] {
         self.seq += self.inc;
         if self.seq >= MAX_SEQ {
             self.reset();
@@ -60,7 +65,7 @@ impl Nuid {
             *slot = DIGITS[(seq % 62) as usize];
             seq /= 62;
         }
-        out.iter().map(|&b| char::from(b)).collect()
+        out
     }
 
     /// A new inbox subject: `_INBOX.<nuid>`.

@@ -3,8 +3,10 @@
 //! Everything that decides anything lives in this crate. A driver (a
 //! runtime adapter) only moves bytes and time between sockets, timers and
 //! these state machines. This page is all a porter needs: what to call, in
-//! what order, and what to do with each output. `stan-tokio`, `stan-smol`
-//! and `stan-mio` are three drivers written this way.
+//! what order, and what to do with each output. `stan-mio` is a driver
+//! written this way; `stan-async` is one written once for every async
+//! runtime, and `stan-tokio` and `stan-smol` are its two runtimes (see
+//! [the async path](#an-async-runtime-implement-one-trait)).
 //!
 //! ## The state machines a driver runs
 //!
@@ -56,21 +58,31 @@
 //!   &mut engine, now)`: it fires the engine's due deadlines and moves
 //!   messages both ways in memory. Then handle the router's events (the
 //!   engine's publishes produce `OutputReady`).
-//! * `client::Event::WantConnect { server }`: dial `server.host:server.port`
-//!   (bounded by `ClientOptions::connect_timeout`), then call
-//!   `handle_transport_connected(now)` or `handle_transport_failed(now)`.
-//! * `client::Event::Disconnected { .. }`: close the socket and drop unwritten
-//!   output; the connection will ask to dial again after its reconnect wait.
+//! * `client::Event::WantConnect { server }`: dial `server.host:server.port`,
+//!   then call `handle_transport_connected(now)` or
+//!   `handle_transport_failed(now)`. The dial needs no timer of its own: the
+//!   connection abandons a dial with no outcome after
+//!   `ClientOptions::connect_timeout` (`Disconnected` with
+//!   `DisconnectReason::DialTimeout`), so a non-blocking dial can be one
+//!   branch of the loop.
+//! * `client::Event::Disconnected { .. }`: close the socket (or drop the
+//!   dial in progress, reporting nothing of it) and drop unwritten output;
+//!   the connection will ask to dial again after its reconnect wait.
 //! * `client::Event::Closed { .. }`: terminal; write what `poll_transmit`
-//!   returns, close the socket, stop.
+//!   returns (for at most `ClientOptions::close_flush_timeout`, then drop
+//!   the rest), close the socket (or drop the dial in progress), stop.
 //! * Application commands (publish, subscribe, ack, close) are calls on
 //!   `stack.app`, followed by `stack.handle_app_commands(now)`; their
-//!   outcomes come back as the app's events (`ClientEvent::PubAck`,
-//!   `Subscribed`, `Message`, `ConnectionLost`, `Closed`, ...): hand each to
-//!   whoever waits for it. A publish refused with
-//!   `ClientError::TooManyPubAcksInFlight` is retried after the next
-//!   `PubAck` event (or keep callers waiting for a slot, as the shipped
-//!   drivers do with a semaphore sized `max_pub_acks_in_flight`).
+//!   outcomes come back as the app's events (`ClientEvent::PubAck` with the
+//!   `PubId` that `publish` returned, `Subscribed`, `Message`,
+//!   `ConnectionLost`, `Closed`, ...): hand each to whoever waits for it.
+//!   The session sends up to `max_pub_acks_in_flight` publishes awaiting
+//!   their PubAck and queues up to `max_queued_publishes` more; a publish
+//!   beyond both is refused with `ClientError::TooManyPubAcksInFlight`
+//!   (`Session::can_publish` tells beforehand): retry it after the next
+//!   `PubAck` event, or keep callers waiting for a slot (`stan-mio` does,
+//!   with a semaphore of `max_pub_acks_in_flight + max_queued_publishes`
+//!   slots).
 //! * The NATS options come from the core too:
 //!   `ConnectOptions::nats_options(url, name)` for the client,
 //!   `ServerConfig::nats_options(url)` for the engine with `-ns`.
@@ -292,3 +304,30 @@
 //! stop_tx.send(()).unwrap();
 //! server.join().unwrap();
 //! ```
+//!
+//! ## An async runtime: implement one trait
+//!
+//! For an async runtime, the loop above is already written: `stan-async`
+//! (folder `runtime-async/`) holds the client `Connection`, the embedded
+//! server's accept, read, write and timer loops, the in-process engine, the
+//! NATS client driver and the external engine, on `futures` traits and
+//! runtime-neutral primitives only. It reaches the runtime through
+//! `stan_async::Runtime`: spawn a task, sleep until an instant, dial, take
+//! over a bound listener, accept, and split a stream into a read half
+//! (`read_buf` into a `BytesMut`) and a write half (`write_vectored`,
+//! `shutdown`). `stan-tokio` and `stan-smol` are each that trait, about
+//! 80 lines, plus `stan_async::runtime_api!(Tokio, "tokio")`, which names
+//! `Connection`, `RouterServer` and `ExternalEngine` on it.
+//!
+//! A complete implementation over `async-io` and `async-executor`, which
+//! `stan-async`'s own tests and its crate example run on (so it is compiled
+//! and exercised by the test command), is
+//! `runtime-async/tests/common/mod.rs`:
+//!
+//! ```ignore
+#![doc = include_str!("../../runtime-async/tests/common/mod.rs")]
+//! ```
+//!
+//! With it, `stan_async::Connection::<AsyncIo>::connect(..)`,
+//! `stan_async::RouterServer::<AsyncIo>::bind(..)` and the rest work as
+//! they do on tokio.

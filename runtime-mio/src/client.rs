@@ -2,8 +2,9 @@
 //! [`Session`] stacked on a NATS client connection, driven by an
 //! [`EventLoop`] on a background thread. API calls are commands to that
 //! loop, answered over channels; every protocol decision is the session's.
-//! Publishing beyond `max_pub_acks_in_flight` unacknowledged publishes
-//! blocks until one is acknowledged.
+//! The session sends up to `max_pub_acks_in_flight` publishes awaiting
+//! their PubAck and queues up to `max_queued_publishes` more; publishing
+//! beyond both blocks until one is acknowledged.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -13,34 +14,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use stan_core::nats::client::Connection as NatsConnection;
 use stan_core::nats::stack::Stack;
 use stan_core::stan::client::SubscriptionOptions;
-use stan_core::stan::client::{ClientError, ClientEvent, ConnectOptions, Session, SubId};
+use stan_core::stan::client::{ClientError, ClientEvent, PubId, Session, SubId};
 use stan_proto::MsgProto;
 
 use crate::external::{EventLoop, LoopHandle};
 use crate::io::unix_now_ns;
 
-/// Options of [`Connection::connect`] beyond the URL and IDs.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// STAN settings (`cluster_id` and `client_id` are overwritten by
-    /// `connect`'s arguments).
-    pub stan: ConnectOptions,
-    /// Name of the NATS connection (default: the client ID). Credentials
-    /// for the NATS server go in the URL (`nats://user:pass@host:port`).
-    pub nats_name: Option<String>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            stan: ConnectOptions::new("", ""),
-            nats_name: None,
-        }
-    }
-}
+pub use stan_core::stan::client::Options;
 
 /// Why [`Connection::connect`] failed.
 #[derive(Debug)]
@@ -54,6 +36,15 @@ pub enum ConnectError {
 }
 
 impl std::error::Error for ConnectError {}
+
+impl From<stan_core::stan::client::ConnectError> for ConnectError {
+    fn from(e: stan_core::stan::client::ConnectError) -> Self {
+        match e {
+            stan_core::stan::client::ConnectError::Url(u) => ConnectError::Url(u),
+            stan_core::stan::client::ConnectError::Stan(c) => ConnectError::Stan(c),
+        }
+    }
+}
 
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,8 +67,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// In-flight publish slots: `max_pub_acks_in_flight` of them, closed when
-/// the connection ends.
+/// Publish slots: as many as the session accepts unacknowledged
+/// publishes (`max_pub_acks_in_flight` sent plus `max_queued_publishes`
+/// queued), closed when the connection ends.
 #[derive(Debug)]
 struct Slots {
     /// (free slots, closed)
@@ -118,8 +110,17 @@ impl Drop for Slot {
     }
 }
 
-/// A publish on its way: where its outcome goes, and the slot it holds.
+/// A publish on its way: where its id (once the session accepted it) and
+/// its outcome go, and the slot it holds.
 struct PublishReply {
+    accepted: Reply<PubId>,
+    ack: Reply<()>,
+    slot: Slot,
+}
+
+/// An accepted publish awaiting its PubAck: where the outcome goes, and
+/// the slot it holds until then.
+struct PendingAck {
     ack: Reply<()>,
     _slot: Slot,
 }
@@ -149,7 +150,7 @@ impl Lost {
 /// What the loop keeps between events (all on the loop's thread).
 struct Waiters {
     connected: Option<Reply<()>>,
-    pub_acks: HashMap<String, PublishReply>,
+    pub_acks: HashMap<PubId, PendingAck>,
     subscribing: HashMap<SubId, (Reply<Subscription>, Subscription)>,
     subs: HashMap<SubId, mpsc::Sender<Msg>>,
     unsubscribing: HashMap<SubId, Reply<()>>,
@@ -197,20 +198,18 @@ impl Connection {
         client_id: &str,
         options: Options,
     ) -> Result<Connection, ConnectError> {
-        let mut stan = options.stan;
-        stan.cluster_id = cluster_id.to_owned();
-        stan.client_id = client_id.to_owned();
+        let (window, queue) = (
+            options.stan.max_pub_acks_in_flight,
+            options.stan.max_queued_publishes,
+        );
         // No seed chosen: one from OS entropy, never the public test seed.
-        stan.seed = crate::io::or_entropy(stan.seed);
-        let nats = stan
-            .nats_options(url, options.nats_name)
-            .map_err(|e| ConnectError::Url(e.to_string()))?;
+        let seed = crate::io::or_entropy(options.stan.seed);
         let now = Instant::now();
+        let mut stack = options.start(url, cluster_id, client_id, seed, now, unix_now_ns())?;
         let slots = Arc::new(Slots {
-            state: Mutex::new((stan.max_pub_acks_in_flight.max(1), false)),
+            state: Mutex::new((window.max(1).saturating_add(queue), false)),
             cv: Condvar::new(),
         });
-        let session = Session::new(stan, now, unix_now_ns()).map_err(ConnectError::Stan)?;
         let (mut event_loop, handle) = EventLoop::new().map_err(ConnectError::Io)?;
         let (connected_tx, connected) = reply_channel();
         let lost = Arc::new(Lost::default());
@@ -228,7 +227,6 @@ impl Connection {
         let thread = std::thread::Builder::new()
             .name("stan-mio-client".into())
             .spawn(move || {
-                let mut stack = Stack::new(NatsConnection::new(nats, now), session, now);
                 // Both callbacks need the waiters; they never run at once.
                 let cell = RefCell::new(&mut waiters);
                 let reason = event_loop.drive(
@@ -268,19 +266,29 @@ impl Connection {
         self.publish_async(channel, data)?.wait()
     }
 
-    /// Publishes; returns once the message is handed to the connection
-    /// (blocking while `max_pub_acks_in_flight` publishes are
-    /// unacknowledged) with a [`PubAckHandle`] for its PubAck's outcome.
+    /// Publishes; returns once the session accepted the message (sent it,
+    /// or queued it behind `max_pub_acks_in_flight` publishes awaiting
+    /// their PubAck) with a [`PubAckHandle`] for its [`PubId`] and its
+    /// PubAck's outcome. Blocks while `max_pub_acks_in_flight +
+    /// max_queued_publishes` publishes are unacknowledged.
     pub fn publish_async(
         &self,
         channel: &str,
         data: impl Into<Bytes>,
     ) -> Result<PubAckHandle, ClientError> {
         let slot = self.slots.acquire().ok_or(ClientError::ConnectionClosed)?;
+        let (accepted, accepted_rx) = reply_channel();
         let (ack, rx) = reply_channel();
-        let reply = PublishReply { ack, _slot: slot };
+        let reply = PublishReply {
+            accepted,
+            ack,
+            slot,
+        };
         self.send(Cmd::Publish(channel.to_owned(), data.into(), reply))?;
-        Ok(PubAckHandle { rx })
+        let id = accepted_rx
+            .recv()
+            .unwrap_or(Err(ClientError::ConnectionClosed))?;
+        Ok(PubAckHandle { id, rx })
     }
 
     /// Subscribes to `channel`; returns once the server confirmed.
@@ -342,11 +350,16 @@ impl Waiters {
         let now = Instant::now();
         match cmd {
             Cmd::Publish(channel, data, reply) => match s.app.publish(now, &channel, data) {
-                Ok(guid) => {
-                    self.pub_acks.insert(guid, reply);
+                Ok(id) => {
+                    let _ = reply.accepted.send(Ok(id));
+                    let pending = PendingAck {
+                        ack: reply.ack,
+                        _slot: reply.slot,
+                    };
+                    self.pub_acks.insert(id, pending);
                 }
                 Err(e) => {
-                    let _ = reply.ack.send(Err(e));
+                    let _ = reply.accepted.send(Err(e));
                 }
             },
             Cmd::Subscribe(channel, options, reply) => {
@@ -401,9 +414,9 @@ impl Waiters {
                         let _ = tx.send(Err(e));
                     }
                 }
-                ClientEvent::PubAck { guid, result } => {
-                    if let Some(reply) = self.pub_acks.remove(&guid) {
-                        let _ = reply.ack.send(result);
+                ClientEvent::PubAck { id, result } => {
+                    if let Some(pending) = self.pub_acks.remove(&id) {
+                        let _ = pending.ack.send(result);
                     }
                 }
                 ClientEvent::Subscribed { sub, result } => {
@@ -464,10 +477,16 @@ impl Waiters {
 /// The outcome of one [`Connection::publish_async`].
 #[derive(Debug)]
 pub struct PubAckHandle {
+    id: PubId,
     rx: mpsc::Receiver<Result<(), ClientError>>,
 }
 
 impl PubAckHandle {
+    /// The publish's id in its session (sequential from 1).
+    pub fn id(&self) -> PubId {
+        self.id
+    }
+
     /// Waits for the PubAck (bounded by the connection's `pub_ack_wait`).
     pub fn wait(self) -> Result<(), ClientError> {
         self.rx.recv().unwrap_or(Err(ClientError::ConnectionClosed))

@@ -1,10 +1,11 @@
 //! A [`Stack`] (a NATS-level state machine over a NATS client connection)
 //! driven over TCP by a blocking mio loop, and the STAN engine run that way
 //! against an external NATS server (`-ns`). The loop dials when the core
-//! asks, moves bytes, commands and time, and makes no protocol decision.
+//! asks (without blocking: the core's dial deadline bounds the dial), moves
+//! bytes, commands and time, and makes no protocol decision.
 
 use std::io;
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -22,8 +23,13 @@ use crate::io::{read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd, READ_
 
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
-/// How long the last output may take to leave once the connection closed.
-const FINAL_FLUSH: Duration = Duration::from_secs(1);
+
+/// A non-blocking dial in progress: the socket connecting (registered for
+/// `WRITABLE` under [`SOCKET`]) and the resolved addresses left to try.
+struct Dialing {
+    socket: TcpStream,
+    rest: std::vec::IntoIter<SocketAddr>,
+}
 
 #[derive(Debug)]
 struct LoopShared {
@@ -77,6 +83,8 @@ pub struct EventLoop<C> {
     commands: mpsc::Receiver<C>,
     shared: Arc<LoopShared>,
     socket: Option<TcpStream>,
+    /// The dial in progress, if any (never together with `socket`).
+    dialing: Option<Dialing>,
     /// `WRITABLE` interest registered.
     writable: bool,
     /// The read budget ran out: read again before waiting.
@@ -114,6 +122,7 @@ impl<C> EventLoop<C> {
             commands,
             shared,
             socket: None,
+            dialing: None,
             writable: false,
             again: false,
             input: BytesMut::new(),
@@ -131,7 +140,10 @@ impl<C> EventLoop<C> {
     /// (call the app's commands on `stack.app`; the loop then calls
     /// [`Stack::handle_app_commands`]). `after_input` runs before every wait
     /// (drain app-level outputs such as engine or client events there).
-    /// Dials block the loop for at most the connection's `connect_timeout`.
+    /// Dials do not block the loop (name resolution does): a dial is one
+    /// more readiness source, which the connection abandons after its
+    /// `connect_timeout`; the last output is written for at most its
+    /// `close_flush_timeout`.
     pub fn drive<A: NatsApp>(
         &mut self,
         stack: &mut Stack<A>,
@@ -183,12 +195,19 @@ impl<C> EventLoop<C> {
                 }
             }
             let now = Instant::now();
-            let readable = std::mem::take(&mut self.again)
-                || self.events.iter().any(|e| {
-                    e.token() == SOCKET && (e.is_readable() || e.is_read_closed() || e.is_error())
-                });
-            if readable {
-                self.read(stack, now);
+            if self.dialing.is_some() {
+                if self.events.iter().any(|e| e.token() == SOCKET) {
+                    self.dial_progress(stack, now);
+                }
+            } else {
+                let readable = std::mem::take(&mut self.again)
+                    || self.events.iter().any(|e| {
+                        e.token() == SOCKET
+                            && (e.is_readable() || e.is_read_closed() || e.is_error())
+                    });
+                if readable {
+                    self.read(stack, now);
+                }
             }
             let mut commanded = false;
             while let Ok(command) = self.commands.try_recv() {
@@ -204,30 +223,86 @@ impl<C> EventLoop<C> {
         }
     }
 
-    /// Dials `server` (each resolved address in turn, bounded by the
-    /// connection's `connect_timeout`) and reports the outcome.
+    /// Starts dialing `server` (each resolved address in turn); the outcome
+    /// is reported from [`dial_progress`](Self::dial_progress). The
+    /// connection's own deadline bounds the whole dial: on its
+    /// `Disconnected` the dial is dropped.
     fn dial<A: NatsApp>(&mut self, stack: &mut Stack<A>, server: &ServerAddr) {
         self.drop_socket();
-        let timeout = stack
-            .conn
-            .options()
-            .connect_timeout
-            .max(Duration::from_millis(1));
-        match connect(&server.host, server.port, timeout) {
-            Ok(mut socket) => {
-                let registered =
-                    self.poll
-                        .registry()
-                        .register(&mut socket, SOCKET, Interest::READABLE);
-                if registered.is_err() {
-                    return stack.handle_transport_failed(Instant::now());
-                }
-                self.socket = Some(socket);
-                self.input.clear();
-                stack.handle_transport_connected(Instant::now());
+        match (server.host.as_str(), server.port).to_socket_addrs() {
+            Ok(addrs) => {
+                let addrs: Vec<SocketAddr> = addrs.collect();
+                self.dial_from(stack, addrs.into_iter());
             }
             Err(_) => stack.handle_transport_failed(Instant::now()),
         }
+    }
+
+    /// Starts a non-blocking connect to the first of `rest` that takes
+    /// one; reports a failed dial when none is left.
+    fn dial_from<A: NatsApp>(
+        &mut self,
+        stack: &mut Stack<A>,
+        mut rest: std::vec::IntoIter<SocketAddr>,
+    ) {
+        while let Some(addr) = rest.next() {
+            let Ok(mut socket) = TcpStream::connect(addr) else {
+                continue;
+            };
+            let registry = self.poll.registry();
+            if registry
+                .register(&mut socket, SOCKET, Interest::WRITABLE)
+                .is_ok()
+            {
+                self.dialing = Some(Dialing { socket, rest });
+                return;
+            }
+        }
+        stack.handle_transport_failed(Instant::now());
+    }
+
+    /// The socket being dialled had an event: connected (report it), failed
+    /// (try the next address), or not yet.
+    fn dial_progress<A: NatsApp>(&mut self, stack: &mut Stack<A>, now: Instant) {
+        let Some(dialing) = self.dialing.as_mut() else {
+            return;
+        };
+        let connected = match dialing.socket.take_error() {
+            Ok(None) => match dialing.socket.peer_addr() {
+                Ok(_) => true,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotConnected | io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    return; // still connecting
+                }
+                Err(_) => false,
+            },
+            Ok(Some(_)) | Err(_) => false,
+        };
+        let Some(Dialing { mut socket, rest }) = self.dialing.take() else {
+            return;
+        };
+        if connected {
+            let registered =
+                self.poll
+                    .registry()
+                    .reregister(&mut socket, SOCKET, Interest::READABLE);
+            if registered.is_ok() {
+                let _ = socket.set_nodelay(true);
+                self.socket = Some(socket);
+                self.writable = false;
+                // Read at once: the server may have spoken already.
+                self.again = true;
+                self.input.clear();
+                return stack.handle_transport_connected(now);
+            }
+        }
+        let _ = self.poll.registry().deregister(&mut socket);
+        drop(socket);
+        self.dial_from(stack, rest);
     }
 
     fn read<A: NatsApp>(&mut self, stack: &mut Stack<A>, now: Instant) {
@@ -271,9 +346,12 @@ impl<C> EventLoop<C> {
         Ok(())
     }
 
-    /// Writes the last output, waiting up to [`FINAL_FLUSH`] for the socket.
+    /// Writes the last output, waiting up to the connection's
+    /// `close_flush_timeout` for the socket.
     fn flush_final<A: NatsApp>(&mut self, stack: &mut Stack<A>) {
-        let deadline = Instant::now() + FINAL_FLUSH;
+        let limit = stack.conn.options().close_flush_timeout;
+        let now = Instant::now();
+        let deadline = now.checked_add(limit).unwrap_or(now);
         loop {
             if self.flush(stack).is_err() || self.out.is_empty() || self.socket.is_none() {
                 return;
@@ -286,29 +364,18 @@ impl<C> EventLoop<C> {
         }
     }
 
+    /// Closes the socket, or drops the dial in progress.
     fn drop_socket(&mut self) {
         if let Some(mut socket) = self.socket.take() {
             let _ = self.poll.registry().deregister(&mut socket);
+        }
+        if let Some(mut dialing) = self.dialing.take() {
+            let _ = self.poll.registry().deregister(&mut dialing.socket);
         }
         self.writable = false;
         self.again = false;
         self.out.clear();
     }
-}
-
-fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-    for addr in (host, port).to_socket_addrs()? {
-        match std::net::TcpStream::connect_timeout(&addr, timeout) {
-            Ok(s) => {
-                s.set_nonblocking(true)?;
-                let _ = s.set_nodelay(true);
-                return Ok(TcpStream::from_std(s));
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
 }
 
 /// The close reason, once known, and its waiters.

@@ -2,11 +2,11 @@
 //! to `WouldBlock` (with a budget), a queue of output chunks written
 //! vectored, the clock values the core is given at construction.
 
-use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
+use stan_core::outbox::Outbox;
 
 /// Bytes asked of one `read` call.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
@@ -56,60 +56,44 @@ pub(crate) fn read_burst(
     ReadEnd::Budget
 }
 
-/// Output chunks not yet written (the remainder of a partial write first).
+/// Output chunks not yet written: the core's [`Outbox`] (which keeps the
+/// partial-write bookkeeping), written vectored to a non-blocking socket.
 #[derive(Debug, Default)]
-pub(crate) struct OutQueue {
-    chunks: VecDeque<Bytes>,
-}
+pub(crate) struct OutQueue(Outbox);
 
 impl OutQueue {
     pub(crate) fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
+        self.0.is_empty()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.chunks.len()
+        self.0.len()
     }
 
     pub(crate) fn push(&mut self, chunk: Bytes) {
-        if !chunk.is_empty() {
-            self.chunks.push_back(chunk);
-        }
+        self.0.push(chunk);
     }
 
     pub(crate) fn clear(&mut self) {
-        self.chunks.clear();
+        self.0.clear();
     }
 
     /// Writes until the queue is empty (`Ok(true)`) or the socket would
     /// block (`Ok(false)`), adding the bytes written to `total`.
     pub(crate) fn write_to(&mut self, dst: &mut impl Write, total: &mut usize) -> io::Result<bool> {
-        while !self.chunks.is_empty() {
+        while !self.0.is_empty() {
             let mut iov = [IoSlice::new(&[]); MAX_IOVECS];
-            let n = self.chunks.len().min(MAX_IOVECS);
-            for (slot, chunk) in iov.iter_mut().zip(self.chunks.iter()) {
+            let mut n = 0;
+            for (slot, chunk) in iov.iter_mut().zip(self.0.chunks()) {
                 *slot = IoSlice::new(chunk);
+                n += 1;
             }
-            let result = dst.write_vectored(&iov[..n]);
-            let mut written = match result {
+            match dst.write_vectored(&iov[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(w) => w,
+                Ok(w) => *total += self.0.advance(w),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
-            };
-            *total += written;
-            while written > 0 {
-                let Some(front) = self.chunks.front_mut() else {
-                    break;
-                };
-                if written >= front.len() {
-                    written -= front.len();
-                    self.chunks.pop_front();
-                } else {
-                    front.advance(written);
-                    written = 0;
-                }
             }
         }
         Ok(true)

@@ -1,7 +1,8 @@
 //! `stan-mio`: the mio adapter of `stan-core`, with a blocking API.
 //!
 //! * The client: [`Connection`] (connect, [`Connection::publish`] waiting
-//!   for the ack, [`Connection::publish_async`] with a [`PubAckHandle`],
+//!   for the ack, [`Connection::publish_async`] with a [`PubAckHandle`]
+//!   (the publish's [`PubId`] and its outcome),
 //!   subscriptions with every STAN option as blocking receivers /
 //!   iterators of [`Msg`] with manual [`Msg::ack`], unsubscribe or close,
 //!   connection close, [`Connection::connection_lost`]). Each connection
@@ -63,4 +64,6 @@ pub use client::{ConnectError, Connection, Msg, Options, PubAckHandle, Subscript
 pub use external::{EventLoop, ExternalEngine, LoopHandle};
 pub use io::entropy_seed;
 pub use server::{Control, Server, ServerHandle};
-pub use stan_core::stan::client::{ClientError, ConnectOptions, StartAt, SubscriptionOptions};
+pub use stan_core::stan::client::{
+    ClientError, ConnectOptions, PubId, StartAt, SubscriptionOptions,
+};

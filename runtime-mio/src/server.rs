@@ -28,14 +28,11 @@ use stan_core::stan::store::Store;
 
 use crate::io::{earliest, read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd};
 use crate::io::{MAX_IOVECS, READ_CHUNK};
+use stan_core::time::deadline_after;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const FIRST_CONN: usize = 2;
-/// How long shutdown waits for sessions to flush.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Pause before accepting again after an accept error (out of descriptors).
-const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 type Request = Box<dyn FnOnce(&Router) + Send>;
 
@@ -181,6 +178,12 @@ pub struct Server {
     accept_retry: Option<Instant>,
     scratch: Vec<u8>,
     write_deadline: Duration,
+    /// How long shutdown waits for sessions to flush (the router's
+    /// configuration).
+    shutdown_grace: Duration,
+    /// Pause before accepting again after an accept error (out of
+    /// descriptors; the router's configuration).
+    accept_backoff: Duration,
     on_log: Box<dyn FnMut(LogRecord) + Send>,
 }
 
@@ -222,6 +225,8 @@ impl Server {
             listener: Some(listener),
             local_addr,
             write_deadline: config.write_deadline,
+            shutdown_grace: config.shutdown_grace,
+            accept_backoff: config.accept_backoff,
             router: Router::new(config, Instant::now()),
             engine: None,
             conns: HashMap::new(),
@@ -333,7 +338,7 @@ impl Server {
                 request(&self.router);
             }
             if shutdown_deadline.is_none() && self.control.shared.stop.load(Ordering::Acquire) {
-                shutdown_deadline = Some(now + SHUTDOWN_GRACE);
+                shutdown_deadline = Some(deadline_after(now, self.shutdown_grace));
                 self.begin_shutdown(now);
             }
             self.turn(now);
@@ -464,7 +469,7 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    self.accept_retry = Some(now + ACCEPT_RETRY);
+                    self.accept_retry = Some(deadline_after(now, self.accept_backoff));
                     return;
                 }
             }

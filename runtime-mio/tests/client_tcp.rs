@@ -305,6 +305,7 @@ fn publish_async_blocks_at_the_in_flight_limit_and_recovers() {
     within(T * 2, move || {
         let mut stan = ConnectOptions::new("", "");
         stan.max_pub_acks_in_flight = 2;
+        stan.max_queued_publishes = 3;
         let options = Options {
             stan,
             nats_name: Some("limited".into()),
@@ -313,6 +314,8 @@ fn publish_async_blocks_at_the_in_flight_limit_and_recovers() {
         let acks: Vec<_> = (0..50)
             .map(|i| c.publish_async("bulk", format!("{i}")).unwrap())
             .collect();
+        let ids: Vec<u64> = acks.iter().map(|a| a.id().0).collect();
+        assert_eq!(ids, (1..=50).collect::<Vec<_>>(), "ids in publish order");
         for a in acks {
             assert_eq!(a.wait_timeout(T), Some(Ok(())));
         }

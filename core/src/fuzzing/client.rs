@@ -5,11 +5,20 @@
 /// time steps, checking after every step:
 /// * after `handle_timeout(now)` no deadline at or before `now` remains, and
 ///   a finished session has no deadline at all;
-/// * `pub_acks_in_flight()` never exceeds `max_pub_acks_in_flight` and
-///   equals the accepted publishes not yet answered;
-/// * every accepted publish gets at most one `PubAck` event, only accepted
-///   GUIDs are acked, and a publish is refused only when the session is not
-///   connected or the window is full;
+/// * `pub_acks_in_flight()` never exceeds `max_pub_acks_in_flight`,
+///   `queued_publishes()` never exceeds `max_queued_publishes`, together
+///   they are the accepted publishes not yet answered, and publishes are
+///   queued only while the window is full;
+/// * [`PubId`](crate::stan::client::PubId)s are sequential from 1; every
+///   accepted publish gets at most one `PubAck` event (one for its id, at
+///   once, when the server acks its GUID while it is in flight), only
+///   accepted ids are acked, and publishes that fail together with
+///   `ConnectionClosed` fail in id order;
+/// * publishes are sent in id order, each accepted one is sent or still
+///   queued while the session is connected, and a publish is refused only
+///   when the session is not connected or the window and the queue are
+///   both full ([`can_publish`](crate::stan::client::Session::can_publish)
+///   agrees);
 /// * commands succeed exactly when the state allows them (subscribe and
 ///   publish when connected, ack and unsubscribe on an active subscription);
 /// * events follow the phases: `Connected` and `ConnectFailed` only while
@@ -25,7 +34,8 @@
 ///
 /// Input format: byte 0 is the configuration (bits 0-1: max PubAcks in
 /// flight − 1; bits 2-3: connect wait 0/1/2/30 s; bits 4-5: PubAck wait
-/// 0/1/3/30 s; bits 6-7: ping max out − 2). Then a sequence of ops, one byte
+/// 0/1/3/30 s; bits 6-7: ping max out − 2; max queued publishes: bits 2-3
+/// xor bits 6-7, 0 to 3). Then a sequence of ops, one byte
 /// `op` (taken modulo 15) and the bytes its arguments consume (missing bytes
 /// read as 0):
 /// * `0 i f ..`: answer request `i` (every request the session ever sent,
@@ -33,8 +43,9 @@
 ///   request's type (a ConnectResponse's ping interval, protocol and
 ///   subclose support come from `f`), 4 a response carrying an error, 5 a
 ///   no-responders status, 6 `n` raw bytes (`n` then the bytes), 7 empty;
-/// * `1 c n`: publish `n` bytes on channel `c`;
-/// * `2 i e`: PubAck for accepted GUID `i` (an unknown GUID when `i` has bit
+/// * `1 c n`: publish on channel `c` (the data is the expected id, `:`
+///   and `n` bytes);
+/// * `2 i e`: PubAck for sent GUID `i` (an unknown GUID when `i` has bit
 ///   7), with an error when `e` is odd, raw bytes when `e % 4 == 2`;
 /// * `3 f g`: subscribe with options from `f` and `g`;
 /// * `4 i s r`: deliver MsgProto sequence `s` on subscription sid `i` (raw
@@ -56,11 +67,12 @@ pub fn client_session(start: std::time::Instant, input: &[u8]) {
     use crate::nats::client::CloseReason;
     use crate::nats::{InboundMessage, NatsCommand};
     use crate::stan::client::{
-        ClientError, ClientEvent, ConnectOptions, Session, StartAt, SubId, SubscriptionOptions,
+        ClientError, ClientEvent, ConnectOptions, PubId, Session, StartAt, SubId,
+        SubscriptionOptions,
     };
     use bytes::Bytes;
     use stan_proto::{
-        CloseResponse, ConnectResponse, Message, MsgProto, PingResponse, PubAck,
+        CloseResponse, ConnectResponse, Message, MsgProto, PingResponse, PubAck, PubMsg,
         SubscriptionResponse,
     };
     use std::collections::{BTreeMap, BTreeSet};
@@ -104,9 +116,11 @@ pub fn client_session(start: std::time::Instant, input: &[u8]) {
     let mut next = move || bytes.next();
     let Some(cfg) = next() else { return };
     let max_in_flight = 1 + usize::from(cfg & 3);
+    let max_queued = usize::from(((cfg >> 2) ^ (cfg >> 6)) & 3);
     let secs = |i: u8, table: [u64; 4]| Duration::from_secs(table[usize::from(i & 3)]);
     let mut options = ConnectOptions::new("test-cluster", "me");
     options.max_pub_acks_in_flight = max_in_flight;
+    options.max_queued_publishes = max_queued;
     options.connect_wait = secs(cfg >> 2, [0, 1, 2, 30]);
     options.pub_ack_wait = secs(cfg >> 4, [0, 1, 3, 30]);
     options.ping_interval = 1;
@@ -125,9 +139,14 @@ pub fn client_session(start: std::time::Instant, input: &[u8]) {
     let mut sub_sids: Vec<u64> = Vec::new();
     let mut reply_prefix: Option<Bytes> = None;
     let mut requests: Vec<(Bytes, Kind)> = Vec::new();
-    let mut guids: Vec<String> = Vec::new();
-    let mut acked: BTreeMap<String, u32> = BTreeMap::new();
-    let mut outstanding: BTreeSet<String> = BTreeSet::new();
+    // Publishes accepted (ids 1..=accepted), the last one sent, the GUIDs
+    // sent (in order) and whose they are.
+    let mut accepted = 0u64;
+    let mut last_sent = 0u64;
+    let mut sent_guids: Vec<String> = Vec::new();
+    let mut guid_ids: BTreeMap<String, PubId> = BTreeMap::new();
+    let mut acked: BTreeMap<PubId, u32> = BTreeMap::new();
+    let mut outstanding: BTreeSet<PubId> = BTreeSet::new();
     let mut subs: Vec<Sub> = Vec::new();
     let mut terminals = 0u32;
     let mut published_replies: BTreeSet<Bytes> = BTreeSet::new();
@@ -157,6 +176,7 @@ pub fn client_session(start: std::time::Instant, input: &[u8]) {
     // Drains events and commands, checking them against the model.
     macro_rules! drain {
         () => {{
+            let mut closed_ids: Vec<PubId> = Vec::new();
             while let Some(ev) = s.poll_event() {
                 assert_ne!(model, Model::Done, "event after a terminal event: {ev:?}");
                 match ev {
@@ -180,12 +200,18 @@ pub fn client_session(start: std::time::Instant, input: &[u8]) {
                         model = Model::Done;
                         terminals += 1;
                     }
-                    ClientEvent::PubAck { guid, .. } => {
-                        assert!(guids.contains(&guid), "PubAck for an unknown GUID {guid}");
-                        let n = acked.entry(guid.clone()).or_default();
+                    ClientEvent::PubAck { id, result } => {
+                        assert!(
+                            (1..=accepted).contains(&id.0),
+                            "PubAck for an unknown id {id:?}"
+                        );
+                        let n = acked.entry(id).or_default();
                         *n += 1;
-                        assert_eq!(*n, 1, "two PubAcks for {guid}");
-                        outstanding.remove(&guid);
+                        assert_eq!(*n, 1, "two PubAcks for {id:?}");
+                        outstanding.remove(&id);
+                        if result == Err(ClientError::ConnectionClosed) {
+                            closed_ids.push(id);
+                        }
                     }
                     ClientEvent::Subscribed { sub, result } => {
                         let e = subs
@@ -224,6 +250,10 @@ pub fn client_session(start: std::time::Instant, input: &[u8]) {
                     }
                 }
             }
+            assert!(
+                closed_ids.windows(2).all(|w| w[0] < w[1]),
+                "publishes failed out of id order: {closed_ids:?}"
+            );
             if model == Model::Done {
                 // The session's own view (no more events can come).
                 for e in subs.iter_mut() {
@@ -268,6 +298,36 @@ pub fn client_session(start: std::time::Instant, input: &[u8]) {
                             requests.push((reply, kind));
                         }
                     }
+                    NatsCommand::Publish {
+                        subject,
+                        reply: Some(reply),
+                        payload,
+                    } if sid_subjects.get(&4) == Some(&reply) => {
+                        let m = PubMsg::decode(payload).expect("a PubMsg");
+                        let c = connect.as_ref().expect("a publish before connecting");
+                        assert_eq!(
+                            subject,
+                            format!("{}.{}", c.pub_prefix, m.subject),
+                            "publish subject"
+                        );
+                        let id = m
+                            .data
+                            .split(|&b| b == b':')
+                            .next()
+                            .and_then(|d| std::str::from_utf8(d).ok())
+                            .and_then(|d| d.parse::<u64>().ok())
+                            .expect("the data starts with the id");
+                        assert_eq!(id, last_sent + 1, "publishes sent out of order");
+                        assert!(id <= accepted, "a publish sent before it was accepted");
+                        last_sent = id;
+                        assert!(
+                            guid_ids.insert(m.guid.clone(), PubId(id)).is_none(),
+                            "GUID reused"
+                        );
+                        if sent_guids.len() < 256 {
+                            sent_guids.push(m.guid);
+                        }
+                    }
                     NatsCommand::Publish { subject, .. } => {
                         published_replies.insert(subject);
                     }
@@ -283,14 +343,29 @@ pub fn client_session(start: std::time::Instant, input: &[u8]) {
                 );
                 assert!(outstanding.is_empty(), "publishes unanswered at the end");
             }
-            assert!(
-                s.pub_acks_in_flight() <= max_in_flight,
-                "PubAck window exceeded"
-            );
+            let (in_flight, queued) = (s.pub_acks_in_flight(), s.queued_publishes());
+            assert!(in_flight <= max_in_flight, "PubAck window exceeded");
+            assert!(queued <= max_queued, "publish queue exceeded");
             assert_eq!(
-                s.pub_acks_in_flight(),
+                in_flight + queued,
                 outstanding.len(),
-                "pub_acks_in_flight drifted"
+                "pub_acks_in_flight + queued_publishes drifted"
+            );
+            assert!(
+                queued == 0 || in_flight == max_in_flight,
+                "publishes queued while the window has room"
+            );
+            if model == Model::Connected {
+                assert_eq!(
+                    last_sent + queued as u64,
+                    accepted,
+                    "an accepted publish neither sent nor queued"
+                );
+            }
+            assert_eq!(
+                s.can_publish(),
+                model == Model::Connected && (in_flight < max_in_flight || queued < max_queued),
+                "can_publish"
             );
         }};
     }
@@ -373,17 +448,27 @@ pub fn client_session(start: std::time::Instant, input: &[u8]) {
             1 => {
                 let channel = CHANNELS[usize::from(next().unwrap_or(0)) % CHANNELS.len()];
                 let n = usize::from(next().unwrap_or(0));
-                let before = outstanding.len();
-                match s.publish(now, channel, Bytes::from(vec![b'x'; n])) {
-                    Ok(guid) => {
+                let mut data = format!("{}:", accepted + 1).into_bytes();
+                data.resize(data.len() + n, b'x');
+                let (in_flight, queued) = (s.pub_acks_in_flight(), s.queued_publishes());
+                match s.publish(now, channel, Bytes::from(data)) {
+                    Ok(id) => {
                         assert_eq!(model, Model::Connected, "publish accepted while {model:?}");
-                        assert!(before < max_in_flight, "publish beyond the window");
-                        assert!(!guids.contains(&guid), "GUID reused");
-                        guids.push(guid.clone());
-                        outstanding.insert(guid);
+                        assert!(
+                            in_flight < max_in_flight || queued < max_queued,
+                            "publish beyond the window and the queue"
+                        );
+                        assert_eq!(id, PubId(accepted + 1), "PubIds not sequential");
+                        accepted += 1;
+                        outstanding.insert(id);
                     }
                     Err(ClientError::TooManyPubAcksInFlight) => {
-                        assert_eq!(before, max_in_flight, "window refused while not full");
+                        assert_eq!(model, Model::Connected, "window refusal while {model:?}");
+                        assert_eq!(
+                            (in_flight, queued),
+                            (max_in_flight, max_queued),
+                            "refused while the window or the queue has room"
+                        );
                     }
                     Err(e) => assert_ne!(model, Model::Connected, "publish refused: {e}"),
                 }
@@ -391,10 +476,15 @@ pub fn client_session(start: std::time::Instant, input: &[u8]) {
             2 => {
                 let i = next().unwrap_or(0);
                 let e = next().unwrap_or(0);
-                let guid = match pick(guids.len(), i) {
-                    Some(k) if i & 0x80 == 0 => guids[k].clone(),
+                let guid = match pick(sent_guids.len(), i) {
+                    Some(k) if i & 0x80 == 0 => sent_guids[k].clone(),
                     _ => format!("unknown{i}"),
                 };
+                // A well-formed PubAck for a publish in flight answers it.
+                let answers = (e % 4 != 2)
+                    .then(|| guid_ids.get(&guid).copied())
+                    .flatten()
+                    .filter(|id| outstanding.contains(id) && model != Model::Done);
                 let payload = if e % 4 == 2 {
                     let n = next().unwrap_or(0) % 64;
                     raw!(n)
@@ -408,6 +498,10 @@ pub fn client_session(start: std::time::Instant, input: &[u8]) {
                 };
                 let subject = sid_subjects.get(&4).cloned().unwrap_or_default();
                 s.handle_message(now, msg(subject, 4, payload));
+                if let Some(id) = answers {
+                    drain!();
+                    assert_eq!(acked.get(&id), Some(&1), "PubAck of {id:?} not reported");
+                }
             }
             3 => {
                 let f = next().unwrap_or(0);
@@ -619,13 +713,14 @@ pub fn client_session(start: std::time::Instant, input: &[u8]) {
         "still {model:?} after the connection closed"
     );
     assert_eq!(terminals, 1, "terminal events");
-    for g in &guids {
+    for id in (1..=accepted).map(PubId) {
         assert_eq!(
-            acked.get(g),
+            acked.get(&id),
             Some(&1),
-            "publish {g} without exactly one PubAck"
+            "publish {id:?} without exactly one PubAck"
         );
     }
+    assert!(outstanding.is_empty());
     for e in &subs {
         assert_eq!(e.subscribed, 1, "subscribe {:?} without an outcome", e.id);
         assert_eq!(

@@ -102,6 +102,10 @@ pub enum DisconnectReason {
     /// The adapter could not dial the server.
     #[error("dial failed")]
     DialFailed,
+    /// The adapter reported no outcome of its dial within `connect_timeout`
+    /// (the connection abandoned it).
+    #[error("dial timeout")]
+    DialTimeout,
     /// The adapter reported the transport closed (EOF or IO error).
     #[error("transport closed")]
     TransportClosed,

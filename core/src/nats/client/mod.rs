@@ -47,6 +47,14 @@ const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 pub enum Event {
     /// Dial `server`, then call [`Connection::handle_transport_connected`]
     /// or [`Connection::handle_transport_failed`].
+    ///
+    /// The dial has [`ClientOptions::connect_timeout`]: if neither input
+    /// came by then, [`Connection::handle_timeout`] abandons it with
+    /// [`Event::Disconnected`] ([`DisconnectReason::DialTimeout`]) and the
+    /// next dial follows after the reconnect wait, so a driver may dial as
+    /// one branch of its loop with no timer of its own. On
+    /// [`Event::Disconnected`] or [`Event::Closed`] a driver drops its dial
+    /// in progress and reports nothing of it.
     WantConnect {
         /// The server to dial.
         server: ServerAddr,
@@ -62,8 +70,10 @@ pub enum Event {
         /// The new server's `INFO`.
         server_info: ServerInfo,
     },
-    /// The transport is finished with: the driver must close its socket and
-    /// drop any unwritten output. Also emitted when a handshake fails.
+    /// The transport is finished with: the driver must close its socket (or
+    /// drop its dial in progress) and drop any unwritten output. Also
+    /// emitted when a handshake fails or a dial takes longer than
+    /// [`ClientOptions::connect_timeout`].
     Disconnected {
         /// Why.
         reason: DisconnectReason,
@@ -79,7 +89,9 @@ pub enum Event {
     /// A non-fatal `-ERR` (e.g. a permissions violation); the connection stays up.
     ServerError(String),
     /// Terminal: nothing more will happen. Transmit what
-    /// [`Connection::poll_transmit`] still returns, then close the transport.
+    /// [`Connection::poll_transmit`] still returns (for at most
+    /// [`ClientOptions::close_flush_timeout`]), then close the transport; a
+    /// dial in progress is dropped.
     Closed {
         /// Why.
         reason: CloseReason,
@@ -216,7 +228,7 @@ impl Connection {
             nuid: Nuid::new(derive_key(options.seed, domain::NATS_CLIENT_NUID)),
             options,
             clock: Clock::new(now),
-            state: State::Dialing,
+            state: State::Waiting,
             timers: Timers::new(),
             server_idx: 0,
             info: None,
@@ -234,12 +246,7 @@ impl Connection {
             next_token: 1,
             pings_out: 0,
         };
-        match c.servers.first() {
-            Some(server) => c.events.push_back(Event::WantConnect {
-                server: server.clone(),
-            }),
-            None => c.finish(CloseReason::NoServers),
-        }
+        c.want_connect(now);
         c
     }
 
@@ -316,7 +323,8 @@ impl Connection {
         }
     }
 
-    /// The dial asked for by [`Event::WantConnect`] failed.
+    /// The dial asked for by [`Event::WantConnect`] failed. The next dial
+    /// follows after the reconnect wait (no event).
     pub fn handle_transport_failed(&mut self, now: Instant) {
         self.advance(now);
         if matches!(self.state, State::Dialing) {
@@ -359,16 +367,16 @@ impl Connection {
         }
     }
 
-    /// Fires every deadline at or before `now`: dials, handshake timeouts,
-    /// keepalive `PING`s and stale detection.
+    /// Fires every deadline at or before `now`: dials, dial and handshake
+    /// timeouts, keepalive `PING`s and stale detection.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
         while let Some(deadline) = self.timers.pop_due(now) {
             match (deadline, self.state) {
-                (Deadline::Dial, State::Waiting) => {
-                    self.enter(State::Dialing);
-                    let server = self.servers[self.server_idx].clone();
-                    self.events.push_back(Event::WantConnect { server });
+                (Deadline::Dial, State::Waiting) => self.want_connect(now),
+                (Deadline::DialTimeout, State::Dialing) => {
+                    // The driver drops its dial on `Disconnected`.
+                    self.lose(DisconnectReason::DialTimeout);
                 }
                 (Deadline::Handshake, State::AwaitInfo | State::AwaitPong) => {
                     self.lose(DisconnectReason::ConnectTimeout);
@@ -570,9 +578,10 @@ impl Connection {
         self.nuid.inbox()
     }
 
-    /// Closes the connection for good ([`Event::Closed`]). Output already
-    /// queued is still returned by [`poll_transmit`](Self::poll_transmit);
-    /// buffered publishes are dropped.
+    /// Closes the connection for good ([`Event::Closed`]), also during a
+    /// dial (which the driver then drops). Output already queued is still
+    /// returned by [`poll_transmit`](Self::poll_transmit); buffered
+    /// publishes are dropped.
     pub fn close(&mut self, now: Instant) {
         self.advance(now);
         if !matches!(self.state, State::Closed) {

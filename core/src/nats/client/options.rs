@@ -204,14 +204,20 @@ pub struct ClientOptions {
     pub ping_interval: Duration,
     /// Unanswered keepalive `PING`s tolerated before the connection is stale.
     pub max_pings_out: u32,
-    /// Time allowed from transport connected to the `PONG` of the handshake.
-    /// The adapter should also bound its dial by it.
+    /// Time allowed for a dial (from [`Event::WantConnect`](super::Event::WantConnect)
+    /// to the driver's verdict; the connection abandons a dial that takes
+    /// longer, so a driver needs no dial timeout of its own), and then again
+    /// from transport connected to the `PONG` of the handshake.
     pub connect_timeout: Duration,
     /// Dial attempts after a loss or failed attempt before giving up; `None`
     /// retries forever (nats.go's negative value).
     pub max_reconnects: Option<u32>,
     /// Pause before each reconnect dial.
     pub reconnect_wait: Duration,
+    /// How long a driver keeps writing the output left when the connection
+    /// closes ([`Event::Closed`](super::Event::Closed)), before it drops
+    /// that output and closes the transport (1 s).
+    pub close_flush_timeout: Duration,
     /// Bytes of publishes held while disconnected; 0 makes such publishes
     /// fail with [`PublishError::NotConnected`](super::PublishError::NotConnected).
     pub reconnect_buffer_size: usize,
@@ -243,6 +249,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(2),
             max_reconnects: Some(60),
             reconnect_wait: Duration::from_secs(2),
+            close_flush_timeout: Duration::from_secs(1),
             reconnect_buffer_size: 8 * 1024 * 1024,
             seed: 0,
         }

@@ -2,6 +2,8 @@
 //! keepalive), losing a transport, scheduling the reconnect, and closing
 //! for good.
 
+use std::time::Instant;
+
 use super::{CloseReason, Connection, DisconnectReason, Event};
 use crate::time::deadline_after;
 
@@ -9,7 +11,8 @@ use crate::time::deadline_after;
 pub(super) enum State {
     /// A dial of the current server is due ([`Deadline::Dial`]).
     Waiting,
-    /// `WantConnect` emitted; waiting for the driver's verdict.
+    /// `WantConnect` emitted; waiting for the driver's verdict
+    /// ([`Deadline::DialTimeout`]).
     Dialing,
     /// Transport up; waiting for `INFO` ([`Deadline::Handshake`]).
     AwaitInfo,
@@ -26,6 +29,9 @@ pub(super) enum State {
 pub(super) enum Deadline {
     /// Dial the current server (after the reconnect wait).
     Dial,
+    /// The driver's dial must be over by then (`connect_timeout` after
+    /// `WantConnect`); otherwise it is abandoned.
+    DialTimeout,
     /// The handshake (`INFO`, then `PONG`) must be done by then.
     Handshake,
     /// Send a keepalive `PING` (or declare the connection stale).
@@ -37,9 +43,10 @@ impl State {
     pub(super) fn deadline(self) -> Option<Deadline> {
         match self {
             State::Waiting => Some(Deadline::Dial),
+            State::Dialing => Some(Deadline::DialTimeout),
             State::AwaitInfo | State::AwaitPong => Some(Deadline::Handshake),
             State::Connected => Some(Deadline::Ping),
-            State::Dialing | State::Closed => None,
+            State::Closed => None,
         }
     }
 }
@@ -57,6 +64,20 @@ impl Connection {
         });
         self.last_reason = Some(reason);
         self.schedule_reconnect();
+    }
+
+    /// Asks the driver to dial the current server ([`Event::WantConnect`]),
+    /// within `connect_timeout` ([`Deadline::DialTimeout`]).
+    pub(super) fn want_connect(&mut self, now: Instant) {
+        let Some(server) = self.servers.get(self.server_idx).cloned() else {
+            return self.finish(CloseReason::NoServers);
+        };
+        self.enter(State::Dialing);
+        self.timers.set(
+            Deadline::DialTimeout,
+            deadline_after(now, self.options.connect_timeout),
+        );
+        self.events.push_back(Event::WantConnect { server });
     }
 
     pub(super) fn schedule_reconnect(&mut self) {
@@ -94,7 +115,12 @@ impl Connection {
     /// Moves to `state`, disarming every deadline it does not keep.
     pub(super) fn enter(&mut self, state: State) {
         self.state = state;
-        for d in [Deadline::Dial, Deadline::Handshake, Deadline::Ping] {
+        for d in [
+            Deadline::Dial,
+            Deadline::DialTimeout,
+            Deadline::Handshake,
+            Deadline::Ping,
+        ] {
             if state.deadline() != Some(d) {
                 self.timers.cancel(d);
             }

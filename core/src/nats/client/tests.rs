@@ -400,6 +400,111 @@ fn dial_failures_follow_reconnect_wait() {
 }
 
 #[test]
+fn a_dial_without_an_outcome_is_abandoned_at_connect_timeout() {
+    let t0 = Instant::now();
+    let secs = |n: u64| t0 + Duration::from_secs(n);
+    let mut c = Connection::new(
+        ClientOptions {
+            max_reconnects: Some(1),
+            ..ClientOptions::default()
+        },
+        t0,
+    );
+    assert_eq!(c.options().close_flush_timeout, Duration::from_secs(1));
+    assert!(matches!(c.poll_event(), Some(Event::WantConnect { .. })));
+    // The dial's deadline is connect_timeout (2 s) after WantConnect.
+    assert_eq!(c.poll_timeout(), Some(secs(2)));
+    c.handle_timeout(secs(2) - Duration::from_millis(1));
+    assert_eq!(c.poll_event(), None);
+    c.handle_timeout(secs(2));
+    assert_eq!(
+        c.poll_event(),
+        Some(Event::Disconnected {
+            reason: DisconnectReason::DialTimeout
+        })
+    );
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.status(), Status::Connecting);
+    // The next dial after the reconnect wait, as after a failed dial.
+    assert_eq!(c.poll_timeout(), Some(secs(4)));
+    // A late outcome of the abandoned dial is not taken for the next one.
+    c.handle_transport_connected(secs(3));
+    assert_eq!((c.poll_event(), c.poll_timeout()), (None, Some(secs(4))));
+    // The driver is late for the dial: its deadline counts from WantConnect.
+    c.handle_timeout(secs(5));
+    assert!(matches!(c.poll_event(), Some(Event::WantConnect { .. })));
+    assert_eq!(c.poll_timeout(), Some(secs(7)));
+    c.handle_timeout(secs(7));
+    let exhausted = CloseReason::ReconnectsExhausted {
+        attempts: 1,
+        last: DisconnectReason::DialTimeout,
+    };
+    assert_eq!(
+        std::iter::from_fn(|| c.poll_event()).collect::<Vec<_>>(),
+        [
+            Event::Disconnected {
+                reason: DisconnectReason::DialTimeout
+            },
+            Event::Closed { reason: exhausted }
+        ]
+    );
+    assert_eq!(c.poll_timeout(), None);
+    assert_eq!(DisconnectReason::DialTimeout.to_string(), "dial timeout");
+}
+
+#[test]
+fn a_dial_outcome_in_time_disarms_the_dial_deadline() {
+    let t0 = Instant::now();
+    let secs = |n: u64| t0 + Duration::from_secs(n);
+    // Connected after 1 s: the handshake deadline replaces the dial's.
+    let mut c = Connection::new(ClientOptions::default(), t0);
+    let _ = c.poll_event();
+    c.handle_transport_connected(secs(1));
+    assert_eq!(c.poll_timeout(), Some(secs(3)));
+    c.handle_timeout(secs(2));
+    assert_eq!(c.poll_event(), None);
+    // Failed after 1 s: only the reconnect wait remains, with no event.
+    let mut c = Connection::new(ClientOptions::default(), t0);
+    let _ = c.poll_event();
+    c.handle_transport_failed(secs(1));
+    assert_eq!((c.poll_event(), c.poll_timeout()), (None, Some(secs(3))));
+    c.handle_timeout(secs(3));
+    assert!(matches!(c.poll_event(), Some(Event::WantConnect { .. })));
+    assert_eq!(c.poll_timeout(), Some(secs(5)));
+}
+
+#[test]
+fn close_during_a_dial_ends_it() {
+    let t0 = Instant::now();
+    let mut c = Connection::new(ClientOptions::default(), t0);
+    assert!(matches!(c.poll_event(), Some(Event::WantConnect { .. })));
+    c.close(t0 + Duration::from_secs(1));
+    assert_eq!(
+        c.poll_event(),
+        Some(Event::Closed {
+            reason: CloseReason::Local
+        })
+    );
+    assert_eq!(c.poll_timeout(), None, "no dial deadline left");
+    assert_eq!(c.status(), Status::Closed);
+    // Whatever the dropped dial would have said changes nothing.
+    c.handle_transport_connected(t0 + Duration::from_secs(1));
+    c.handle_transport_failed(t0 + Duration::from_secs(1));
+    c.handle_timeout(t0 + Duration::from_secs(60));
+    assert_eq!((c.poll_event(), c.poll_timeout()), (None, None));
+    assert_eq!(c.poll_transmit(), None);
+    // A reconnect dial is ended the same way.
+    let mut c = Connection::new(ClientOptions::default(), t0);
+    let _ = c.poll_event();
+    c.handle_transport_failed(t0);
+    c.handle_timeout(t0 + Duration::from_secs(2));
+    assert!(matches!(c.poll_event(), Some(Event::WantConnect { .. })));
+    c.close(t0 + Duration::from_secs(3));
+    assert!(matches!(c.poll_event(), Some(Event::Closed { .. })));
+    assert_eq!(c.poll_timeout(), None);
+}
+
+#[test]
 fn keepalive_answered_then_stale_detection() {
     let interval = Duration::from_secs(10);
     let (mut w, n) = connected(ClientOptions {

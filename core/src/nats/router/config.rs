@@ -31,6 +31,12 @@ pub struct RouterConfig {
     /// How long a driver lets one write to a client block before it reports
     /// the session stalled ([`Router::handle_write_stalled`](super::Router::handle_write_stalled)).
     pub write_deadline: Duration,
+    /// How long a driver's graceful shutdown waits for the sessions to
+    /// flush what is pending and close, before it drops the rest.
+    pub shutdown_grace: Duration,
+    /// How long a driver pauses accepting after an accept error (out of
+    /// file descriptors and the like) before trying again.
+    pub accept_backoff: Duration,
     /// Maximum simultaneous client connections.
     pub max_connections: usize,
     /// Maximum subscriptions per connection; 0 means unlimited.
@@ -72,6 +78,8 @@ impl Default for RouterConfig {
             max_payload: 1024 * 1024,
             max_pending: 64 * 1024 * 1024,
             write_deadline: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+            accept_backoff: Duration::from_millis(50),
             max_connections: 65536,
             max_subscriptions: 0,
             headers: true,

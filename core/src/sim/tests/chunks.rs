@@ -28,7 +28,7 @@ fn stan_session(w: &mut World, n: N) -> Vec<ClientEvent> {
     all.extend(ev);
 
     let now = w.now;
-    let guids: Vec<String> = (0..3)
+    let ids: Vec<PubId> = (0..3)
         .map(|i| {
             let data = Bytes::from(format!("order {i}"));
             w.stan(n).publish(now, "orders", data).unwrap()
@@ -36,12 +36,9 @@ fn stan_session(w: &mut World, n: N) -> Vec<ClientEvent> {
         .collect();
     w.pump();
     let ev = w.stan_events(n);
-    let acked: Vec<ClientEvent> = guids
+    let acked: Vec<ClientEvent> = ids
         .into_iter()
-        .map(|guid| ClientEvent::PubAck {
-            guid,
-            result: Ok(()),
-        })
+        .map(|id| ClientEvent::PubAck { id, result: Ok(()) })
         .collect();
     assert_eq!(ev, acked);
     all.extend(ev);
@@ -72,16 +69,14 @@ fn stan_session(w: &mut World, n: N) -> Vec<ClientEvent> {
     for seq in 1..=3 {
         w.stan(n).ack(now, sub, seq).unwrap();
     }
-    let guid = w
+    let id = w
         .stan(n)
         .publish(now, "orders", Bytes::from("order 3"))
         .unwrap();
+    assert_eq!(id, PubId(4));
     w.pump();
     let ev = w.stan_events(n);
-    assert!(ev.contains(&ClientEvent::PubAck {
-        guid,
-        result: Ok(())
-    }));
+    assert!(ev.contains(&ClientEvent::PubAck { id, result: Ok(()) }));
     assert_eq!(messages(&ev), [(sub, 4, false, Bytes::from("order 3"))]);
     all.extend(ev);
     w.stan(n).ack(now, sub, 4).unwrap();

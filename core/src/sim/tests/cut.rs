@@ -33,14 +33,14 @@ fn slow_link() -> LinkConfig {
 }
 
 /// Publishes the burst from `n` (data `m<i>`), then lets time pass until
-/// some PubAcks came back but far from all. The publishes by GUID, and the
+/// some PubAcks came back but far from all. The publishes by id, and the
 /// PubAck results seen so far.
 fn start_burst(
     w: &mut World,
     n: N,
 ) -> (
-    BTreeMap<String, Bytes>,
-    BTreeMap<String, Result<(), ClientError>>,
+    BTreeMap<PubId, Bytes>,
+    BTreeMap<PubId, Result<(), ClientError>>,
 ) {
     let ev = until(w, n, ms(1), Duration::from_secs(1), |e| !e.is_empty());
     assert_eq!(ev, [ClientEvent::Connected]);
@@ -48,8 +48,8 @@ fn start_burst(
     let mut sent = BTreeMap::new();
     for i in 0..BURST {
         let data = Bytes::from(format!("m{i}"));
-        let guid = w.stan(n).publish(now, "burst", data.clone()).unwrap();
-        sent.insert(guid, data);
+        let id = w.stan(n).publish(now, "burst", data.clone()).unwrap();
+        sent.insert(id, data);
     }
     let mut results = BTreeMap::new();
     while results.len() < BURST / 3 {
@@ -61,18 +61,18 @@ fn start_burst(
     (sent, results)
 }
 
-/// Adds the PubAck outcomes among `events` to `results` (each GUID at most
+/// Adds the PubAck outcomes among `events` to `results` (each id at most
 /// once); returns the other events.
 fn collect_acks(
     events: Vec<ClientEvent>,
-    results: &mut BTreeMap<String, Result<(), ClientError>>,
+    results: &mut BTreeMap<PubId, Result<(), ClientError>>,
 ) -> Vec<ClientEvent> {
     let mut others = Vec::new();
     for e in events {
         match e {
-            ClientEvent::PubAck { guid, result } => {
-                let previous = results.insert(guid.clone(), result);
-                assert!(previous.is_none(), "two outcomes for {guid}");
+            ClientEvent::PubAck { id, result } => {
+                let previous = results.insert(id, result);
+                assert!(previous.is_none(), "two outcomes for {id:?}");
             }
             other => others.push(other),
         }
@@ -96,8 +96,8 @@ fn stored(w: &World, channel: &str) -> Vec<Bytes> {
 /// twice or that was not published.
 fn check_channel(
     w: &World,
-    sent: &BTreeMap<String, Bytes>,
-    results: &BTreeMap<String, Result<(), ClientError>>,
+    sent: &BTreeMap<PubId, Bytes>,
+    results: &BTreeMap<PubId, Result<(), ClientError>>,
 ) -> usize {
     let stored = stored(w, "burst");
     for data in &stored {
@@ -105,9 +105,9 @@ fn check_channel(
         assert_eq!(copies, 1, "{data:?} stored {copies} times");
         assert!(sent.values().any(|d| d == data), "{data:?} was never sent");
     }
-    for (guid, result) in results {
+    for (id, result) in results {
         if result.is_ok() {
-            assert!(stored.contains(&sent[guid]), "acked {guid} is not stored");
+            assert!(stored.contains(&sent[id]), "acked {id:?} is not stored");
         }
     }
     stored.len()
@@ -218,18 +218,13 @@ fn a_cut_midway_with_a_reconnect_times_out_the_lost_pub_acks() {
 
     // The session goes on over the new connection.
     let now = w.now;
-    let guid = w
+    let id = w
         .stan(n)
         .publish(now, "burst", Bytes::from("after"))
         .unwrap();
+    assert_eq!(id, PubId(BURST as u64 + 1));
     let ev = until(&mut w, n, ms(1), Duration::from_secs(1), |e| !e.is_empty());
-    assert_eq!(
-        ev,
-        [ClientEvent::PubAck {
-            guid,
-            result: Ok(())
-        }]
-    );
+    assert_eq!(ev, [ClientEvent::PubAck { id, result: Ok(()) }]);
     assert!(w.engine.has_client("burst"));
     assert_eq!(stored(&w, "burst").last(), Some(&Bytes::from("after")));
 }

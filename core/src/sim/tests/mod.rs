@@ -8,7 +8,9 @@ use bytes::Bytes;
 
 use super::*;
 use crate::nats::client::Event;
-use crate::stan::client::{ClientEvent, ConnectOptions, StartAt, SubId, SubscriptionOptions};
+use crate::stan::client::{
+    ClientEvent, ConnectOptions, PubId, StartAt, SubId, SubscriptionOptions,
+};
 
 mod chunks;
 mod cut;
@@ -61,7 +63,7 @@ fn round_trip(w: &mut World, n: N) {
     );
     assert_eq!(ev, [ClientEvent::Connected]);
     let now = w.now;
-    let guid = w.stan(n).publish(now, "foo", Bytes::from("hello")).unwrap();
+    let id = w.stan(n).publish(now, "foo", Bytes::from("hello")).unwrap();
     let options = SubscriptionOptions {
         start: StartAt::First,
         ..SubscriptionOptions::default()
@@ -74,10 +76,7 @@ fn round_trip(w: &mut World, n: N) {
         Duration::from_secs(5),
         |e| e.len() >= 3,
     );
-    assert!(ev.contains(&ClientEvent::PubAck {
-        guid,
-        result: Ok(())
-    }));
+    assert!(ev.contains(&ClientEvent::PubAck { id, result: Ok(()) }));
     assert!(ev.contains(&ClientEvent::Subscribed {
         sub,
         result: Ok(())

@@ -56,8 +56,9 @@ pub enum ClientError {
         /// The max out given.
         max_out: u32,
     },
-    /// `max_pub_acks_in_flight` publishes are awaiting their PubAck: wait
-    /// for one, then publish again.
+    /// `max_pub_acks_in_flight` publishes are awaiting their PubAck and
+    /// `max_queued_publishes` more are queued: wait for a PubAck, then
+    /// publish again.
     #[error("stan: too many publishes awaiting their ack")]
     TooManyPubAcksInFlight,
     /// The connect handshake has not completed.

@@ -4,11 +4,15 @@
 //! A [`Session`] implements [`NatsApp`](crate::nats::stack::NatsApp): stack
 //! it on a NATS client connection ([`Stack`](crate::nats::stack::Stack)),
 //! or attach it to the embedded router in process. It connects as soon as it
-//! is created, publishes with GUIDs and per-publish ack timeouts, keeps at
-//! most `max_pub_acks_in_flight` publishes outstanding (a publish beyond
-//! that is refused with [`ClientError::TooManyPubAcksInFlight`]; wait for a
-//! [`ClientEvent::PubAck`] and retry), subscribes with every option, acks,
-//! answers heartbeats, pings the server and reports a lost connection once.
+//! is created, publishes (each publish is a [`PubId`], its PubAck a
+//! [`ClientEvent::PubAck`]) with per-publish ack timeouts, keeps at most
+//! `max_pub_acks_in_flight` publishes awaiting their PubAck and queues at
+//! most `max_queued_publishes` more, sent in order as the window frees (a
+//! publish beyond both is refused with
+//! [`ClientError::TooManyPubAcksInFlight`]: wait for a
+//! [`ClientEvent::PubAck`], or check [`Session::can_publish`], and retry),
+//! subscribes with every option, acks, answers heartbeats, pings the server
+//! and reports a lost connection once.
 //!
 //! Drain order after each input or command (the crate's
 //! [contract](crate::contract)): [`Session::poll_event`], then
@@ -20,6 +24,7 @@ mod options;
 mod ping;
 mod publish;
 mod requests;
+mod start;
 
 #[cfg(test)]
 mod tests;
@@ -29,12 +34,13 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use stan_proto::{
-    Ack, CloseRequest, ConnectRequest, ConnectResponse, Message, MsgProto, StartPosition,
+    Ack, CloseRequest, ConnectRequest, ConnectResponse, Message, MsgProto, PubMsg, StartPosition,
     SubscriptionRequest, UnsubscribeRequest,
 };
 
 pub use error::ClientError;
 pub use options::{ConnectOptions, StartAt, SubscriptionOptions};
+pub use start::{ConnectError, Options};
 
 use crate::hash::{SeededHashMap, SeededState};
 use crate::nats::client::CloseReason;
@@ -43,9 +49,16 @@ use crate::nuid::Nuid;
 use crate::rand::{derive_key, domain};
 use crate::time::Timers;
 
+use self::publish::{Guid, InFlight, Queued};
+
 /// A subscription of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SubId(pub u64);
+
+/// A publish of a session, as [`Session::publish`] returns it and its
+/// [`ClientEvent::PubAck`] carries it: sequential per session from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PubId(pub u64);
 
 /// What the application learns.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,12 +68,13 @@ pub enum ClientEvent {
     Connected,
     /// The connection could not be made (terminal).
     ConnectFailed(ClientError),
-    /// The outcome of a publish.
+    /// The outcome of a publish (exactly one per accepted publish).
     PubAck {
-        /// The publish's GUID.
-        guid: String,
+        /// The publish.
+        id: PubId,
         /// `Ok` once stored; the server's error, a timeout, or
-        /// `ConnectionClosed`.
+        /// `ConnectionClosed` (also for a publish still queued when the
+        /// session ended).
         result: Result<(), ClientError>,
     },
     /// The outcome of a subscribe.
@@ -155,14 +169,20 @@ pub struct Session {
     timers: Timers<Timer>,
     next_token: u64,
     requests: BTreeMap<u64, Pending>,
-    /// Publishes awaiting their PubAck: GUID -> serial. Keyed by a hash key
+    /// Publishes awaiting their PubAck: GUID -> id. Keyed by a hash key
     /// derived from the seed apart from the NUIDs' (the server chooses the
     /// GUIDs it acks).
-    pub_pending: SeededHashMap<String, u64>,
-    /// PubAck deadlines in publish order (pub ack wait is constant, so this
-    /// is time order); entries already acked are skipped lazily.
-    pub_deadlines: VecDeque<(Instant, u64, String)>,
-    next_serial: u64,
+    pub_pending: SeededHashMap<Guid, PubId>,
+    /// Sent publishes in send order with their PubAck deadlines (pub ack
+    /// wait is constant, so this is time order); entries already acked are
+    /// skipped lazily.
+    pub_deadlines: VecDeque<InFlight>,
+    /// Publishes waiting for room in the window, in order.
+    pub_queue: VecDeque<Queued>,
+    /// The PubMsg template: client and connection IDs set once.
+    pub_msg: PubMsg,
+    /// The next [`PubId`].
+    next_pub: u64,
     subs: BTreeMap<SubId, Sub>,
     sid_subs: BTreeMap<u64, SubId>,
     next_sid: u64,
@@ -206,13 +226,17 @@ impl Session {
             requests: BTreeMap::new(),
             pub_pending: SeededHashMap::with_hasher(SeededState::new(hash_key)),
             pub_deadlines: VecDeque::new(),
-            next_serial: 1,
+            pub_queue: VecDeque::new(),
+            pub_msg: PubMsg::default(),
+            next_pub: 1,
             subs: BTreeMap::new(),
             sid_subs: BTreeMap::new(),
             next_sid: FIRST_SUB_SID,
             pings_out: 0,
             options,
         };
+        s.pub_msg.client_id = s.options.client_id.clone();
+        s.pub_msg.conn_id = s.conn_id.clone();
         let subs = [
             (SID_HEARTBEAT, s.hb_inbox.clone()),
             (SID_PING, s.ping_inbox.clone()),
@@ -257,11 +281,6 @@ impl Session {
     /// Whether the session has ended (closed, lost or never connected).
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done
-    }
-
-    /// Publishes awaiting their PubAck.
-    pub fn pub_acks_in_flight(&self) -> usize {
-        self.pub_pending.len()
     }
 
     /// The connID sent to the server.
@@ -422,8 +441,8 @@ impl Session {
         Ok(())
     }
 
-    /// Closes the connection: pending publishes fail with
-    /// `ConnectionClosed`, then the server is asked to forget this client;
+    /// Closes the connection: pending publishes (in flight or queued) fail
+    /// with `ConnectionClosed`, then the server is asked to forget this client;
     /// [`ClientEvent::Closed`] follows.
     pub fn close(&mut self, now: Instant) -> Result<(), ClientError> {
         let now = self.advance(now);
@@ -498,7 +517,7 @@ impl Session {
             }
             SID_PING => self.handle_ping_response(msg),
             SID_REPLIES => self.handle_reply(now, msg),
-            SID_PUB_ACKS => self.handle_pub_ack(msg),
+            SID_PUB_ACKS => self.handle_pub_ack(now, msg),
             sid => self.handle_delivery(sid, msg),
         }
     }

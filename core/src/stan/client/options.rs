@@ -18,8 +18,15 @@ pub struct ConnectOptions {
     pub connect_wait: Duration,
     /// How long a publish waits for its PubAck (30 s).
     pub pub_ack_wait: Duration,
-    /// Most publishes awaiting their PubAck (16384).
+    /// Most publishes awaiting their PubAck (16384); the PubAck window.
     pub max_pub_acks_in_flight: usize,
+    /// Most publishes queued, in order, behind a full PubAck window (1024).
+    /// They are sent as PubAcks or PubAck timeouts free the window (each
+    /// one's PubAck wait starts when it is sent). A publish beyond the
+    /// window and the queue is refused with
+    /// [`ClientError::TooManyPubAcksInFlight`]; 0 means no queue: a publish
+    /// beyond the window is refused at once.
+    pub max_queued_publishes: usize,
     /// Seconds between client pings (5); at least 1.
     pub ping_interval: u32,
     /// Unanswered pings before the connection is declared lost (88); at
@@ -47,6 +54,7 @@ impl ConnectOptions {
             connect_wait: Duration::from_secs(2),
             pub_ack_wait: Duration::from_secs(30),
             max_pub_acks_in_flight: 16384,
+            max_queued_publishes: 1024,
             ping_interval: 5,
             ping_max_out: 88,
             seed: 0,

@@ -46,17 +46,15 @@ fn connect_publish_subscribe_auto_ack() {
     let mut w = World::default_world();
     let s = connected(&mut w, "me");
     let now = w.now;
-    let g = w
+    let id = w
         .sess(s)
         .publish(now, "foo", Bytes::from_static(b"one"))
         .unwrap();
+    assert_eq!(id, PubId(1));
     w.pump();
     assert_eq!(
         w.session_events(s),
-        [ClientEvent::PubAck {
-            guid: g,
-            result: Ok(())
-        }]
+        [ClientEvent::PubAck { id, result: Ok(()) }]
     );
     let sub = w
         .sess(s)
@@ -220,6 +218,7 @@ fn pub_ack_timeout_and_in_flight_limit() {
     let mut w = World::default_world();
     let mut o = opts("me");
     o.max_pub_acks_in_flight = 2;
+    o.max_queued_publishes = 0;
     o.pub_ack_wait = Duration::from_secs(3);
     let s = w.session(o);
     w.session_events(s);
@@ -515,7 +514,7 @@ fn huge_configured_waits_saturate_instead_of_overflowing() {
             .keys()
             .filter_map(|t| sess.timers.get(super::Timer::Request(*t)))
             .max(),
-        sess.pub_deadlines.front().map(|(at, _, _)| *at),
+        sess.pub_deadlines.front().map(|entry| entry.deadline),
     ];
     for at in far {
         assert!(at.is_some_and(|at| at > now + year), "{at:?}");
@@ -590,4 +589,358 @@ fn ping_responses_outside_the_connected_phase_are_ignored() {
     let m = reply(&s, 2, stan_proto::CloseResponse::default().encode_to_vec());
     s.handle_message(now, m);
     assert_eq!(s.poll_event(), Some(ClientEvent::Closed(Ok(()))));
+}
+
+// --- the PubAck window and the publish queue, against a scripted server ---
+
+const PUB_PREFIX: &str = "_STAN.pub.x";
+
+/// A session that the scripted server accepted at `now` (no pings), with
+/// its commands drained.
+fn scripted_session(o: ConnectOptions, now: Instant) -> Session {
+    let mut s = Session::new(o, now, 0).unwrap();
+    while s.poll_command().is_some() {}
+    let connect = ConnectResponse {
+        pub_prefix: PUB_PREFIX.into(),
+        close_requests: "_STAN.close.x".into(),
+        ping_requests: "_STAN.ping.x".into(),
+        ..ConnectResponse::default()
+    };
+    let m = reply(&s, 1, connect.encode_to_vec());
+    s.handle_message(now, m);
+    assert_eq!(s.poll_event(), Some(ClientEvent::Connected));
+    while s.poll_command().is_some() {}
+    assert_eq!(
+        s.poll_timeout(),
+        None,
+        "no request, ping or publish pending"
+    );
+    s
+}
+
+/// Options with a window of `window` and a queue of `queue` publishes.
+fn windowed(window: usize, queue: usize, wait: Duration) -> ConnectOptions {
+    let mut o = opts("me");
+    o.max_pub_acks_in_flight = window;
+    o.max_queued_publishes = queue;
+    o.pub_ack_wait = wait;
+    o
+}
+
+/// The publishes the session sent since the last call: (GUID, data).
+fn sent(s: &mut Session) -> Vec<(String, Bytes)> {
+    let mut out = Vec::new();
+    while let Some(cmd) = s.poll_command() {
+        if let NatsCommand::Publish {
+            subject,
+            reply,
+            payload,
+        } = cmd
+        {
+            if subject.starts_with(PUB_PREFIX.as_bytes()) {
+                assert_eq!(reply.as_ref(), Some(&s.ack_subject));
+                let m = PubMsg::decode(payload).unwrap();
+                assert_eq!(subject, format!("{PUB_PREFIX}.{}", m.subject));
+                assert_eq!((m.client_id.as_str(), &m.conn_id), ("me", s.conn_id()));
+                out.push((m.guid, m.data));
+            }
+        }
+    }
+    out
+}
+
+/// The data of `sent`.
+fn data(sent: &[(String, Bytes)]) -> Vec<Bytes> {
+    sent.iter().map(|(_, d)| d.clone()).collect()
+}
+
+/// The server's PubAck for `guid` (with `error` unless empty).
+fn pub_ack(s: &Session, guid: &str, error: &str) -> InboundMessage {
+    let ack = stan_proto::PubAck {
+        guid: guid.into(),
+        error: error.into(),
+    };
+    InboundMessage {
+        subject: s.ack_subject.clone(),
+        sid: SID_PUB_ACKS,
+        reply: None,
+        headers: None,
+        payload: Bytes::from(ack.encode_to_vec()),
+    }
+}
+
+fn events(s: &mut Session) -> Vec<ClientEvent> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+fn pub_acks(s: &mut Session) -> Vec<(PubId, Result<(), ClientError>)> {
+    events(s)
+        .into_iter()
+        .map(|e| match e {
+            ClientEvent::PubAck { id, result } => (id, result),
+            other => panic!("not a PubAck: {other:?}"),
+        })
+        .collect()
+}
+
+fn n(i: u32) -> Bytes {
+    Bytes::from(i.to_string())
+}
+
+#[test]
+fn the_window_fills_then_the_queue_then_publishes_are_refused() {
+    let now = Instant::now();
+    let mut s = scripted_session(windowed(2, 3, Duration::from_secs(30)), now);
+    assert!(s.can_publish());
+    let ids: Vec<PubId> = (0..5)
+        .map(|i| s.publish(now, "foo", n(i)).unwrap())
+        .collect();
+    assert_eq!(ids, (1..=5).map(PubId).collect::<Vec<_>>(), "sequential");
+    let first = sent(&mut s);
+    assert_eq!(data(&first), [n(0), n(1)], "the window only");
+    assert_eq!((s.pub_acks_in_flight(), s.queued_publishes()), (2, 3));
+    assert!(!s.can_publish());
+    assert_eq!(
+        s.publish(now, "foo", n(99)),
+        Err(ClientError::TooManyPubAcksInFlight)
+    );
+    assert_eq!((s.pub_acks_in_flight(), s.queued_publishes()), (2, 3));
+    assert!(sent(&mut s).is_empty() && events(&mut s).is_empty());
+    // A PubAck frees a slot: the oldest queued publish goes out.
+    let m = pub_ack(&s, &first[0].0, "");
+    s.handle_message(now, m);
+    assert_eq!(pub_acks(&mut s), [(PubId(1), Ok(()))]);
+    let second = sent(&mut s);
+    assert_eq!(data(&second), [n(2)]);
+    assert_eq!((s.pub_acks_in_flight(), s.queued_publishes()), (2, 2));
+    assert!(s.can_publish());
+    // The refused publish took no id.
+    assert_eq!(s.publish(now, "foo", n(5)), Ok(PubId(6)));
+    // An error PubAck frees a slot too; late, unknown and malformed ones
+    // change nothing.
+    let m = pub_ack(&s, &first[1].0, "stan: invalid publish request");
+    s.handle_message(now, m);
+    for guid in [first[0].0.as_str(), "unknown-guid-of-22-chr", "short", ""] {
+        let m = pub_ack(&s, guid, "");
+        s.handle_message(now, m);
+    }
+    assert_eq!(
+        pub_acks(&mut s),
+        [(
+            PubId(2),
+            Err(ClientError::Server("stan: invalid publish request".into()))
+        )]
+    );
+    let third = sent(&mut s);
+    assert_eq!(data(&third), [n(3)]);
+    // The rest, acked newest first: the queue drains in order regardless.
+    let mut in_flight = vec![second[0].0.clone(), third[0].0.clone()];
+    let mut order = Vec::new();
+    while let Some(guid) = in_flight.pop() {
+        let m = pub_ack(&s, &guid, "");
+        s.handle_message(now, m);
+        order.extend(pub_acks(&mut s).into_iter().map(|(id, r)| {
+            assert_eq!(r, Ok(()));
+            id
+        }));
+        for (guid, d) in sent(&mut s) {
+            order.push(PubId(0)); // marks a send
+            assert!(d == n(4) || d == n(5), "{d:?}");
+            in_flight.insert(0, guid);
+        }
+    }
+    assert_eq!(
+        order,
+        [PubId(4), PubId(0), PubId(3), PubId(0), PubId(5), PubId(6)]
+    );
+    assert_eq!((s.pub_acks_in_flight(), s.queued_publishes()), (0, 0));
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn queued_publishes_wait_for_their_pub_ack_from_when_they_are_sent() {
+    let t0 = Instant::now();
+    let secs = |n: u64| t0 + Duration::from_secs(n);
+    let mut s = scripted_session(windowed(1, 2, Duration::from_secs(10)), t0);
+    s.publish(t0, "foo", n(0)).unwrap();
+    s.publish(t0, "foo", n(1)).unwrap();
+    let a = sent(&mut s);
+    assert_eq!(data(&a), [n(0)]);
+    assert_eq!(s.poll_timeout(), Some(secs(10)));
+    // Acked at 4 s: the queued one is sent then, and waits until 14 s.
+    let m = pub_ack(&s, &a[0].0, "");
+    s.handle_message(secs(4), m);
+    assert_eq!(pub_acks(&mut s), [(PubId(1), Ok(()))]);
+    assert_eq!(data(&sent(&mut s)), [n(1)]);
+    assert_eq!(s.poll_timeout(), Some(secs(14)));
+    s.publish(secs(5), "foo", n(2)).unwrap();
+    assert!(sent(&mut s).is_empty(), "queued");
+    s.handle_timeout(secs(10));
+    assert!(
+        events(&mut s).is_empty(),
+        "not the first publish's deadline"
+    );
+    s.handle_timeout(secs(14) - Duration::from_millis(1));
+    assert!(events(&mut s).is_empty());
+    // Its timeout frees the slot in turn: the next queued one goes out
+    // and waits from then.
+    s.handle_timeout(secs(14));
+    assert_eq!(
+        pub_acks(&mut s),
+        [(PubId(2), Err(ClientError::PubAckTimeout))]
+    );
+    let c = sent(&mut s);
+    assert_eq!(data(&c), [n(2)]);
+    assert_eq!(s.poll_timeout(), Some(secs(24)));
+    assert_eq!((s.pub_acks_in_flight(), s.queued_publishes()), (1, 0));
+    // A driver late for the deadline: the wait still counts from the send.
+    s.handle_timeout(secs(30));
+    assert_eq!(
+        pub_acks(&mut s),
+        [(PubId(3), Err(ClientError::PubAckTimeout))]
+    );
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn with_a_zero_pub_ack_wait_queued_publishes_time_out_as_they_are_sent() {
+    let t0 = Instant::now();
+    let mut s = scripted_session(windowed(1, 3, Duration::ZERO), t0);
+    for i in 0..4 {
+        s.publish(t0, "foo", n(i)).unwrap();
+    }
+    assert_eq!(data(&sent(&mut s)), [n(0)]);
+    s.handle_timeout(t0);
+    let acks = pub_acks(&mut s);
+    assert_eq!(
+        acks,
+        (1..=4)
+            .map(|i| (PubId(i), Err(ClientError::PubAckTimeout)))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(data(&sent(&mut s)), [n(1), n(2), n(3)]);
+    assert_eq!(s.poll_timeout(), None, "no deadline at or before now left");
+}
+
+#[test]
+fn no_queue_refuses_beyond_the_window_and_no_publish_before_connected() {
+    let now = Instant::now();
+    let mut s = Session::new(opts("me"), now, 0).unwrap();
+    assert!(!s.can_publish());
+    assert_eq!(s.publish(now, "foo", n(0)), Err(ClientError::NotConnected));
+    let mut s = scripted_session(windowed(1, 0, Duration::from_secs(30)), now);
+    assert_eq!(s.publish(now, "foo", n(0)), Ok(PubId(1)));
+    assert!(!s.can_publish());
+    assert_eq!(
+        s.publish(now, "foo", n(1)),
+        Err(ClientError::TooManyPubAcksInFlight)
+    );
+    assert_eq!(s.queued_publishes(), 0);
+}
+
+#[test]
+fn queued_publishes_fail_on_close_in_id_order() {
+    let now = Instant::now();
+    let mut s = scripted_session(windowed(2, 2, Duration::from_secs(30)), now);
+    for i in 0..4 {
+        s.publish(now, "foo", n(i)).unwrap();
+    }
+    assert_eq!(sent(&mut s).len(), 2);
+    s.close(now).unwrap();
+    let closed = (1..=4)
+        .map(|i| (PubId(i), Err(ClientError::ConnectionClosed)))
+        .collect::<Vec<_>>();
+    assert_eq!(pub_acks(&mut s), closed);
+    assert!(sent(&mut s).is_empty(), "queued publishes are never sent");
+    assert_eq!((s.pub_acks_in_flight(), s.queued_publishes()), (0, 0));
+    assert!(!s.can_publish());
+    assert_eq!(
+        s.publish(now, "foo", n(9)),
+        Err(ClientError::ConnectionClosed)
+    );
+    let m = reply(&s, 2, stan_proto::CloseResponse::default().encode_to_vec());
+    s.handle_message(now, m);
+    assert_eq!(events(&mut s), [ClientEvent::Closed(Ok(()))]);
+}
+
+#[test]
+fn queued_publishes_fail_when_the_connection_is_lost() {
+    use crate::nats::client::CloseReason;
+
+    let now = Instant::now();
+    let closed = (1..=3)
+        .map(|i| ClientEvent::PubAck {
+            id: PubId(i),
+            result: Err(ClientError::ConnectionClosed),
+        })
+        .collect::<Vec<_>>();
+    // The server forgot the client (a ping answered with an error).
+    let mut s = scripted_session(windowed(1, 2, Duration::from_secs(30)), now);
+    for i in 0..3 {
+        s.publish(now, "foo", n(i)).unwrap();
+    }
+    let m = ping_error(&s);
+    s.handle_message(now, m);
+    let ev = events(&mut s);
+    assert_eq!(ev[..3], closed[..]);
+    assert!(
+        matches!(ev[3..], [ClientEvent::ConnectionLost(_)]),
+        "{ev:?}"
+    );
+    // The NATS connection closed for good.
+    let mut s = scripted_session(windowed(1, 2, Duration::from_secs(30)), now);
+    for i in 0..3 {
+        s.publish(now, "foo", n(i)).unwrap();
+    }
+    s.handle_nats_closed(now, CloseReason::Local);
+    let ev = events(&mut s);
+    assert_eq!(ev[..3], closed[..]);
+    assert_eq!(
+        ev[3..],
+        [ClientEvent::ConnectionLost(ClientError::Nats(
+            CloseReason::Local
+        ))]
+    );
+    assert_eq!((s.pub_acks_in_flight(), s.queued_publishes()), (0, 0));
+    assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn queued_publishes_reach_the_server_in_order() {
+    let mut w = World::default_world();
+    let s = w.session(windowed(2, 100, Duration::from_secs(30)));
+    assert_eq!(w.session_events(s), [ClientEvent::Connected]);
+    let now = w.now;
+    for i in 0..20 {
+        assert_eq!(
+            w.sess(s).publish(now, "foo", n(i)),
+            Ok(PubId(u64::from(i) + 1))
+        );
+    }
+    assert_eq!(w.sess(s).queued_publishes(), 18);
+    w.pump();
+    let ev = w.session_events(s);
+    let want: Vec<ClientEvent> = (1..=20)
+        .map(|i| ClientEvent::PubAck {
+            id: PubId(i),
+            result: Ok(()),
+        })
+        .collect();
+    assert_eq!(ev, want);
+    w.sess(s)
+        .subscribe(
+            now,
+            "foo",
+            &SubscriptionOptions {
+                start: StartAt::First,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    w.pump();
+    let got = messages(&w.session_events(s));
+    let want: Vec<_> = (0..20u32)
+        .map(|i| (u64::from(i) + 1, false, n(i)))
+        .collect();
+    assert_eq!(got, want);
 }
