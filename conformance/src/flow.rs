@@ -170,7 +170,8 @@ pub fn stopped_reader_is_cut_off_others_unaffected(server: Box<dyn ServerHandle>
     server.stop();
 }
 
-/// Expands the flow scenarios into tests for one server runtime.
+/// Expands the flow scenarios into tests for one server runtime, each
+/// bounded in time.
 #[macro_export]
 macro_rules! flow_suite {
     ($name:ident, $s:ty) => {
@@ -180,16 +181,20 @@ macro_rules! flow_suite {
 
             #[test]
             fn slow_reader_receives_every_message() {
-                $crate::flow::slow_reader_receives_every_message(<$s>::nats_only(
-                    $crate::flow::config(),
-                ));
+                $crate::bounded($crate::LIMIT, || {
+                    $crate::flow::slow_reader_receives_every_message(<$s>::nats_only(
+                        $crate::flow::config(),
+                    ))
+                });
             }
 
             #[test]
             fn stopped_reader_is_cut_off_others_unaffected() {
-                $crate::flow::stopped_reader_is_cut_off_others_unaffected(<$s>::nats_only(
-                    $crate::flow::config(),
-                ));
+                $crate::bounded($crate::LIMIT, || {
+                    $crate::flow::stopped_reader_is_cut_off_others_unaffected(<$s>::nats_only(
+                        $crate::flow::config(),
+                    ))
+                });
             }
         }
     };

@@ -2,8 +2,10 @@
 
 mod adapters;
 
-use adapters::tokio_rt::{TokioClient, TokioServer};
+use adapters::async_rt::{TokioClient, TokioServer};
 
 stan_conformance::conformance_suite!(tokio_server_tokio_client, TokioServer, TokioClient);
+stan_conformance::server_suite!(tokio_server, TokioServer);
 stan_conformance::flow_suite!(tokio_server_flow, TokioServer);
+stan_conformance::driver_suite!(tokio_client_driver, TokioClient);
 stan_conformance::seed_suite!(tokio_server_seeds, TokioServer);

@@ -11,9 +11,11 @@
 //!
 //! Tasks run on smol's global executor ([`smol::spawn`]; one thread unless
 //! `SMOL_THREADS` says more); the caller may await on any executor (e.g.
-//! [`smol::block_on`]). The public surface is the same as `stan-tokio`'s,
-//! except that [`drive`] takes its stop signal as a channel receiver. The adapter moves bytes and time only; the
-//! core's state machines make every decision.
+//! [`smol::block_on`]). The public surface is the same as `stan-tokio`'s:
+//! this crate is the [`Runtime`] implementation for smol ([`Smol`]) and
+//! names for `stan-async`'s types on it, where the loops, the waiters and
+//! the client API are written once; the core's state machines make every
+//! decision.
 //!
 //! Seeds: every router, engine and client this crate starts whose
 //! configuration leaves `seed` at 0 ("not chosen") gets a fresh seed from
@@ -54,19 +56,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod client;
-mod engine;
-mod external;
-mod router;
-mod seed;
-mod wake;
+mod runtime;
 
-pub use client::{
-    ConnectError, Connection, Msg, Options, PubAckFuture, StartAt, Subscription,
-    SubscriptionOptions,
-};
-pub use engine::EngineHandle;
-pub use external::{drive, drive_with, ExternalEngine};
-pub use router::{LocalSession, LogSink, RouterServer};
-pub use seed::entropy_seed;
-pub use stan_core::stan::client::ClientError;
+pub use runtime::{Reader, Smol, Writer};
+stan_async::runtime_api!(Smol, "smol");

@@ -9,8 +9,10 @@
 //!   process against it; [`ExternalEngine`] runs the engine against an
 //!   external NATS server instead (`-ns`).
 //!
-//! The adapter moves bytes and time only; the core's state machines make
-//! every decision.
+//! This crate is the [`Runtime`] implementation for tokio ([`Tokio`]) and
+//! names for `stan-async`'s types on it: the loops, the waiters and the
+//! client API are written once in `stan-async`; the core's state machines
+//! make every decision.
 //!
 //! Seeds: every router, engine and client this crate starts whose
 //! configuration leaves `seed` at 0 ("not chosen") gets a fresh seed from
@@ -50,18 +52,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod client;
-mod engine;
-mod external;
-mod router;
-mod seed;
+mod runtime;
 
-pub use client::{
-    ConnectError, Connection, Msg, Options, PubAckFuture, StartAt, Subscription,
-    SubscriptionOptions,
-};
-pub use engine::EngineHandle;
-pub use external::{drive, drive_with, ExternalEngine};
-pub use router::{LocalSession, LogSink, RouterServer};
-pub use seed::entropy_seed;
-pub use stan_core::stan::client::ClientError;
+pub use runtime::{Reader, Tokio, Writer};
+stan_async::runtime_api!(Tokio, "tokio");

@@ -31,8 +31,8 @@ use stan_proto::{
     Ack, CloseRequest, ConnectRequest, ConnectResponse, Message, MsgProto, PubAck, PubMsg,
     SubscriptionRequest, SubscriptionResponse,
 };
+use stan_tokio::{Latch, Notify, Tokio};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
-use tokio::sync::Notify;
 
 const SPECS: &[Spec] = &[
     Spec {
@@ -903,7 +903,7 @@ async fn run_raw(s: &Settings) -> Result<(), String> {
     };
     let finished = tokio::time::timeout(limit, all_done).await;
     for (stop, task) in clients {
-        stop.notify_one();
+        stop.set(());
         let _ = task.await;
     }
     if finished.is_err() {
@@ -921,17 +921,17 @@ async fn run_raw(s: &Settings) -> Result<(), String> {
 fn spawn(
     s: &Settings,
     app: BenchClient,
-) -> Result<(Arc<Notify>, tokio::task::JoinHandle<()>), String> {
+) -> Result<(Arc<Latch<()>>, tokio::task::JoinHandle<()>), String> {
     let mut opts = ClientOptions::with_servers(&s.url).map_err(|e| e.to_string())?;
     opts.name = Some(app.id.clone());
     opts.max_reconnects = Some(0);
     opts.seed = stan_tokio::entropy_seed();
     let now = Instant::now();
-    let stop = Arc::new(Notify::new());
+    let stop = Arc::new(Latch::default());
     let stop_task = Arc::clone(&stop);
     let task = tokio::spawn(async move {
-        let mut stack = Stack::new(Connection::new(opts, now), app, now);
-        let _ = stan_tokio::drive(&mut stack, &stop_task, |_| {}).await;
+        let cell = std::sync::Mutex::new(Stack::new(Connection::new(opts, now), app, now));
+        let _ = stan_tokio::drive(&Tokio, &cell, &Notify::default(), &stop_task).await;
     });
     Ok((stop, task))
 }

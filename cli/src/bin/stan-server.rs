@@ -9,7 +9,12 @@ use stan_cli::server_opts::{self, Command, OptionsError, RuntimeKind};
 use stan_core::nats::router::{LogLevel, LogRecord};
 use stan_core::stan::server::{ServerConfig, ServerEvent};
 use stan_core::stan::store::MemStore;
-use stan_tokio::RouterServer;
+use std::future::Future;
+
+use futures_lite::future;
+use stan_async::{ExternalEngine, RouterServer, Runtime};
+use stan_smol::Smol;
+use stan_tokio::Tokio;
 
 fn main() -> ExitCode {
     let opts = match server_opts::parse(std::env::args().skip(1)) {
@@ -50,29 +55,36 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(*opts))
+    runtime.block_on(serve::<Tokio>(*opts, "", wait_for_signal()))
 }
 
-async fn serve(opts: server_opts::ServerOptions) -> ExitCode {
+/// Serves on an async runtime (`stan-async`'s server, engine and external
+/// engine on `R`) until `stop` resolves.
+async fn serve<R: Runtime + Default>(
+    opts: server_opts::ServerOptions,
+    label: &str,
+    stop: impl Future<Output = ()>,
+) -> ExitCode {
     let engine = opts.engine.clone();
     log!(
         Info,
-        "STREAM: Starting stan-server[{}] version {}",
+        "STREAM: Starting stan-server[{}] version {}{label}",
         engine.cluster_id,
         env!("CARGO_PKG_VERSION")
     );
     if let Some(url) = opts.nats_server.clone() {
-        return serve_external(engine, url).await;
+        return serve_external::<R>(engine, url, stop).await;
     }
     log!(Info, "Starting embedded NATS server");
     let addr = format!("{}:{}", opts.host, opts.port);
-    let server = match RouterServer::bind_with_log(addr.as_str(), opts.router, log_router).await {
-        Ok(s) => s,
-        Err(e) => {
-            log!(Fatal, "Error listening on port: {addr}, {e:?}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let server =
+        match RouterServer::<R>::bind_with_log(addr.as_str(), opts.router, log_router).await {
+            Ok(s) => s,
+            Err(e) => {
+                log!(Fatal, "Error listening on port: {addr}, {e:?}");
+                return ExitCode::FAILURE;
+            }
+        };
     log!(
         Info,
         "Listening for client connections on {}",
@@ -82,17 +94,21 @@ async fn serve(opts: server_opts::ServerOptions) -> ExitCode {
     let store = MemStore::new(engine.limits.max_channels);
     let handle = server.run_engine(engine, store, log_event);
     log!(Info, "STREAM: Streaming Server is ready");
-    wait_for_signal().await;
+    stop.await;
     log!(Info, "STREAM: Shutting down.");
     handle.stop().await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }
 
-async fn serve_external(engine: ServerConfig, url: String) -> ExitCode {
+async fn serve_external<R: Runtime + Default>(
+    engine: ServerConfig,
+    url: String,
+    stop: impl Future<Output = ()>,
+) -> ExitCode {
     log_settings(&engine);
     let store = MemStore::new(engine.limits.max_channels);
-    let runner = match stan_tokio::ExternalEngine::start(&url, engine, store, log_event) {
+    let runner = match ExternalEngine::<R>::start(&url, engine, store, log_event) {
         Ok(r) => r,
         Err(e) => {
             log!(Fatal, "STREAM: -ns {url:?}: {e}");
@@ -103,12 +119,18 @@ async fn serve_external(engine: ServerConfig, url: String) -> ExitCode {
         Info,
         "STREAM: Streaming Server is ready (NATS server at {url})"
     );
-    tokio::select! {
-        _ = wait_for_signal() => {}
-        reason = runner.closed() => {
-            log!(Fatal, "STREAM: NATS connection closed: {reason}");
-            return ExitCode::FAILURE;
-        }
+    let closed = future::or(
+        async {
+            stop.await;
+            None
+        },
+        async { Some(runner.closed().await) },
+    )
+    .await;
+    if let Some(reason) = closed {
+        let reason = reason.map_or_else(|| "engine task ended".to_owned(), |r| r.to_string());
+        log!(Fatal, "STREAM: NATS connection closed: {reason}");
+        return ExitCode::FAILURE;
     }
     log!(Info, "STREAM: Shutting down.");
     runner.stop().await;
@@ -288,62 +310,15 @@ fn serve_mio(opts: server_opts::ServerOptions) -> ExitCode {
 
 /// Serves on the smol adapter (smol's executor; signals on a side thread).
 fn serve_smol(opts: server_opts::ServerOptions) -> ExitCode {
-    let engine = opts.engine.clone();
-    log!(
-        Info,
-        "STREAM: Starting stan-server[{}] version {} (smol)",
-        engine.cluster_id,
-        env!("CARGO_PKG_VERSION")
-    );
-    log_settings(&engine);
-    let store = MemStore::new(engine.limits.max_channels);
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
     std::thread::spawn(move || {
         block_on_signal();
         let _ = stop_tx.send_blocking(());
     });
-    smol::block_on(async move {
-        if let Some(url) = opts.nats_server {
-            let runner = match stan_smol::ExternalEngine::start(&url, engine, store, log_event) {
-                Ok(r) => r,
-                Err(e) => {
-                    log!(Fatal, "STREAM: -ns {url:?}: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            log!(
-                Info,
-                "STREAM: Streaming Server is ready (NATS server at {url})"
-            );
-            let _ = stop_rx.recv().await;
-            log!(Info, "STREAM: Shutting down.");
-            runner.stop().await;
-            return ExitCode::SUCCESS;
-        }
-        let addr = format!("{}:{}", opts.host, opts.port);
-        let server =
-            match stan_smol::RouterServer::bind_with_log(addr.as_str(), opts.router, log_router)
-                .await
-            {
-                Ok(s) => s,
-                Err(e) => {
-                    log!(Fatal, "Error listening on port: {addr}, {e:?}");
-                    return ExitCode::FAILURE;
-                }
-            };
-        log!(
-            Info,
-            "Listening for client connections on {}",
-            server.local_addr()
-        );
-        let handle = server.run_engine(engine, store, log_event);
-        log!(Info, "STREAM: Streaming Server is ready");
+    let stop = async move {
         let _ = stop_rx.recv().await;
-        log!(Info, "STREAM: Shutting down.");
-        handle.stop().await;
-        server.shutdown().await;
-        ExitCode::SUCCESS
-    })
+    };
+    smol::block_on(serve::<Smol>(opts, " (smol)", stop))
 }
 
 async fn wait_for_signal() {

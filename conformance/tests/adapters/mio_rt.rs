@@ -1,43 +1,74 @@
 //! stan-mio behind the suite's blocking interface.
 
 use std::collections::BTreeMap;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use stan_conformance::{
-    Client, ClientError, ClientRuntime, Received, ServerHandle, ServerRuntime, Sub,
-    SubscriptionOptions,
+    Client, ClientError, ClientRuntime, CloseReason, ConnectOptions, NatsApp, PubAck, Received,
+    RouterStats, ServerHandle, ServerRuntime, Stack, Sub, SubscriptionOptions,
 };
 use stan_core::nats::router::RouterConfig;
 use stan_core::stan::server::ServerConfig;
 use stan_core::stan::store::MemStore;
-use stan_mio::{Connection, ExternalEngine, Msg, Options, Server, Subscription};
+use stan_mio::{
+    Connection, EventLoop, ExternalEngine, Msg, Options, PubAckHandle, Server, Subscription,
+};
 
 /// Servers on mio (each on its own event-loop thread).
 pub struct MioServer;
 
-enum Running {
-    Embedded(stan_mio::ServerHandle),
-    External(stan_mio::ServerHandle, ExternalEngine),
+/// A running server: the NATS server (its engine in process, if any) and
+/// the external engine, if any.
+struct Handle {
+    server: stan_mio::ServerHandle,
+    external: Option<ExternalEngine>,
+    url: String,
 }
 
-struct Handle(Option<Running>, String);
+impl Handle {
+    fn boxed(
+        server: stan_mio::ServerHandle,
+        external: Option<ExternalEngine>,
+    ) -> Box<dyn ServerHandle> {
+        let url = format!("nats://{}", server.local_addr());
+        Box::new(Handle {
+            server,
+            external,
+            url,
+        })
+    }
+}
 
 impl ServerHandle for Handle {
     fn url(&self) -> String {
-        self.1.clone()
+        self.url.clone()
     }
 
-    fn stop(mut self: Box<Self>) {
-        match self.0.take() {
-            Some(Running::Embedded(s)) => {
-                let _ = s.shutdown();
-            }
-            Some(Running::External(s, e)) => {
-                e.stop();
-                let _ = s.shutdown();
-            }
-            None => {}
+    fn stats(&self) -> RouterStats {
+        self.server.stats().expect("the server loop is running")
+    }
+
+    fn connection_count(&self) -> usize {
+        self.server
+            .control()
+            .connection_count()
+            .expect("the server loop is running")
+    }
+
+    fn stop_engine(&mut self) {
+        // An engine in process lives as long as its server loop.
+        self.external
+            .take()
+            .expect("an external engine to stop")
+            .stop();
+    }
+
+    fn stop(self: Box<Self>) {
+        if let Some(e) = self.external {
+            e.stop();
         }
+        let _ = self.server.shutdown();
     }
 }
 
@@ -47,18 +78,16 @@ impl ServerRuntime for MioServer {
             .expect("bind")
             .spawn()
             .expect("spawn");
-        let url = format!("nats://{}", s.local_addr());
-        Box::new(Handle(Some(Running::Embedded(s)), url))
+        Handle::boxed(s, None)
     }
 
-    fn embedded() -> Box<dyn ServerHandle> {
-        let s = Server::bind("127.0.0.1:0", RouterConfig::default())
+    fn embedded_at(addr: &str) -> Box<dyn ServerHandle> {
+        let s = Server::bind(addr, RouterConfig::default())
             .expect("bind")
             .with_engine(ServerConfig::default(), MemStore::new(100), |_| {})
             .spawn()
             .expect("spawn");
-        let url = format!("nats://{}", s.local_addr());
-        Box::new(Handle(Some(Running::Embedded(s)), url))
+        Handle::boxed(s, None)
     }
 
     fn external() -> Box<dyn ServerHandle> {
@@ -69,7 +98,7 @@ impl ServerRuntime for MioServer {
         let url = format!("nats://{}", s.local_addr());
         let e = ExternalEngine::start(&url, ServerConfig::default(), MemStore::new(100), |_| {})
             .expect("valid URL");
-        Box::new(Handle(Some(Running::External(s, e)), url))
+        Handle::boxed(s, Some(e))
     }
 }
 
@@ -90,6 +119,7 @@ impl Sub for S {
             sequence: m.sequence(),
             data: m.data().clone(),
             redelivered: m.redelivered(),
+            redelivery_count: m.redelivery_count(),
         };
         self.unacked.insert(m.sequence(), m);
         Some(r)
@@ -112,6 +142,18 @@ impl Sub for S {
     }
 }
 
+struct A(PubAckHandle);
+
+impl PubAck for A {
+    fn id(&self) -> u64 {
+        self.0.id().0
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Option<Result<(), ClientError>> {
+        self.0.wait_timeout(timeout)
+    }
+}
+
 impl C {
     fn conn(&self) -> &Connection {
         self.0.as_ref().expect("open")
@@ -121,6 +163,11 @@ impl C {
 impl Client for C {
     fn publish(&self, channel: &str, data: &str) -> Result<(), ClientError> {
         self.conn().publish(channel, data.to_owned())
+    }
+
+    fn publish_async(&self, channel: &str, data: &str) -> Result<Box<dyn PubAck>, ClientError> {
+        let ack = self.conn().publish_async(channel, data.to_owned())?;
+        Ok(Box::new(A(ack)))
     }
 
     fn publish_many(&self, channel: &str, n: usize) -> Result<(), ClientError> {
@@ -153,14 +200,29 @@ impl Client for C {
 }
 
 impl ClientRuntime for MioClient {
-    fn connect(url: &str, client_id: &str, fast_pings: bool) -> Result<Box<dyn Client>, String> {
-        let mut o = Options::default();
-        if fast_pings {
-            o.stan.ping_interval = 1;
-            o.stan.ping_max_out = 2;
-        }
-        Connection::connect(url, "test-cluster", client_id, o)
+    fn connect(url: &str, options: ConnectOptions) -> Result<Box<dyn Client>, String> {
+        let (cluster, id) = (options.cluster_id.clone(), options.client_id.clone());
+        let options = Options {
+            stan: options,
+            nats_name: None,
+        };
+        Connection::connect(url, &cluster, &id, options)
             .map(|c| Box::new(C(Some(c))) as Box<dyn Client>)
             .map_err(|e| e.to_string())
+    }
+
+    fn drive<A: NatsApp + Send + 'static>(mut stack: Stack<A>, limit: Duration) -> CloseReason {
+        let (mut event_loop, handle) = EventLoop::<()>::new().expect("event loop");
+        let (done, finished) = mpsc::channel::<()>();
+        // Stops the loop at `limit`, unless it ended before.
+        let watchdog = std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
+                handle.stop();
+            }
+        });
+        let reason = event_loop.drive(&mut stack, |_, ()| {}, |_| {});
+        drop(done);
+        let _ = watchdog.join();
+        reason
     }
 }

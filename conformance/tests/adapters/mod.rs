@@ -1,6 +1,6 @@
-//! The blocking wrappers of each runtime adapter for the suite.
+//! The blocking wrappers of each runtime adapter for the suite: mio's own,
+//! and one for `stan-async` over any runtime (tokio, smol).
 #![allow(dead_code)]
 
+pub mod async_rt;
 pub mod mio_rt;
-pub mod smol_rt;
-pub mod tokio_rt;

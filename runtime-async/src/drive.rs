@@ -1,0 +1,335 @@
+//! A [`Stack`] (a NATS-level state machine over a NATS client connection)
+//! driven over TCP: the loop under the client [`Connection`](crate::Connection)
+//! and the [`ExternalEngine`]. It dials when the core asks (as one more
+//! branch of its select, bounded by the core's dial deadline), moves bytes
+//! and time, and makes no protocol decision.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::BytesMut;
+use futures_lite::future;
+use stan_core::nats::client::{CloseReason, Connection, Event, UrlError};
+use stan_core::nats::stack::{NatsApp, Stack};
+use stan_core::outbox::Outbox;
+use stan_core::stan::server::{Server, ServerConfig, ServerEvent};
+use stan_core::stan::store::Store;
+use stan_core::time::deadline_after;
+
+use crate::io::{sleep_opt, until, write_all, write_some, READ_CHUNK};
+use crate::runtime::{ReadHalf, Runtime};
+use crate::wake::{Latch, Notify, SetOnDrop};
+
+/// What [`drive`] drives: a stack, and what to drain after every input.
+pub trait Driven: Send + 'static {
+    /// The NATS-level state machine on the connection.
+    type App: NatsApp;
+
+    /// The stack.
+    fn stack(&mut self) -> &mut Stack<Self::App>;
+
+    /// Drains the application's own outputs (events) after every input.
+    fn after_input(&mut self) {}
+}
+
+impl<A: NatsApp + Send + 'static> Driven for Stack<A> {
+    type App = A;
+
+    fn stack(&mut self) -> &mut Stack<A> {
+        self
+    }
+}
+
+fn lock<D>(cell: &Mutex<D>) -> MutexGuard<'_, D> {
+    // A panic while holding the lock is a bug; keep going.
+    cell.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A dial in progress.
+type Dial<R> = Pin<
+    Box<dyn Future<Output = io::Result<(<R as Runtime>::Reader, <R as Runtime>::Writer)>> + Send>,
+>;
+
+/// What woke the driver.
+enum Wake<R: Runtime> {
+    Read(io::Result<usize>),
+    Wrote(io::Result<()>),
+    Dialed(io::Result<(R::Reader, R::Writer)>),
+    Timer,
+    Notified,
+    Stop,
+}
+
+/// Runs the stack in `cell` on `rt` until its connection closes for good
+/// or `stop` is set; returns the close reason ([`CloseReason::Local`] when
+/// stopped). Whoever else changes the stack (a client API call) locks
+/// `cell` and then notifies `wake`, so the loop picks up the new output
+/// and deadline.
+pub async fn drive<R: Runtime, D: Driven>(
+    rt: &R,
+    cell: &Mutex<D>,
+    wake: &Notify,
+    stop: &Latch<()>,
+) -> CloseReason {
+    let mut socket: Option<(R::Reader, R::Writer)> = None;
+    let mut dial: Option<Dial<R>> = None;
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    // Output the socket has not taken yet: written while reads, timers and
+    // commands keep being served, so a peer that stops reading cannot stall
+    // the connection's own keepalive.
+    let mut out = Outbox::default();
+    loop {
+        let mut closed = None;
+        let deadline = {
+            let mut d = lock(cell);
+            d.after_input();
+            let stack = d.stack();
+            // Events first: they tell us to dial or drop the socket.
+            while let Some(event) = stack.poll_event() {
+                match event {
+                    Event::WantConnect { server } => {
+                        socket = None;
+                        out.clear();
+                        let rt = rt.clone();
+                        dial = Some(Box::pin(async move {
+                            R::split(rt.connect(&server.host, server.port).await?)
+                        }));
+                    }
+                    Event::Disconnected { .. } => {
+                        socket = None;
+                        dial = None;
+                        out.clear();
+                    }
+                    Event::Closed { reason } => {
+                        closed = Some(reason);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            while let Some(chunk) = stack.poll_transmit() {
+                out.push(chunk);
+            }
+            if socket.is_none() {
+                out.clear();
+            }
+            stack.poll_timeout()
+        };
+        if let Some(reason) = closed {
+            final_flush(rt, cell, socket, out).await;
+            return reason;
+        }
+        let woke = {
+            let (read, write) = match socket.as_mut() {
+                Some((r, w)) => (Some(r), Some(w)),
+                None => (None, None),
+            };
+            let read = async {
+                match read {
+                    Some(r) => {
+                        input.reserve(READ_CHUNK);
+                        Wake::<R>::Read(r.read_buf(&mut input).await)
+                    }
+                    None => future::pending().await,
+                }
+            };
+            let write = async {
+                match write {
+                    Some(w) if !out.is_empty() => {
+                        Wake::Wrote(write_some(w, &mut out).await.map(drop))
+                    }
+                    _ => future::pending().await,
+                }
+            };
+            let dialing = async {
+                match dial.as_mut() {
+                    Some(d) => Wake::Dialed(d.await),
+                    None => future::pending().await,
+                }
+            };
+            let timer = async {
+                sleep_opt(rt, deadline).await;
+                Wake::Timer
+            };
+            let notified = async {
+                wake.notified().await;
+                Wake::Notified
+            };
+            let stopped = async {
+                stop.wait().await;
+                Wake::Stop
+            };
+            future::or(
+                future::or(future::or(read, write), future::or(dialing, timer)),
+                future::or(notified, stopped),
+            )
+            .await
+        };
+        let now = Instant::now();
+        match woke {
+            Wake::Read(Ok(n)) if n > 0 => lock(cell).stack().handle_input(now, &mut input),
+            Wake::Read(_) | Wake::Wrote(Err(_)) => {
+                socket = None;
+                lock(cell).stack().handle_transport_closed(now);
+            }
+            Wake::Wrote(Ok(())) | Wake::Notified => {}
+            Wake::Dialed(result) => {
+                dial = None;
+                match result {
+                    Ok(s) => {
+                        socket = Some(s);
+                        input.clear();
+                        lock(cell).stack().handle_transport_connected(now);
+                    }
+                    Err(_) => lock(cell).stack().handle_transport_failed(now),
+                }
+            }
+            Wake::Timer => lock(cell).stack().handle_timeout(now),
+            Wake::Stop => {
+                {
+                    let mut d = lock(cell);
+                    d.stack().close(now);
+                    d.after_input();
+                    while d.stack().poll_event().is_some() {}
+                    while let Some(chunk) = d.stack().poll_transmit() {
+                        out.push(chunk);
+                    }
+                }
+                final_flush(rt, cell, socket, out).await;
+                // `close` ended the connection with this reason.
+                return CloseReason::Local;
+            }
+        }
+    }
+}
+
+/// Writes what is left, bounded by the connection's `close_flush_timeout`
+/// (a peer that does not read does not hold the end up).
+async fn final_flush<R: Runtime, D: Driven>(
+    rt: &R,
+    cell: &Mutex<D>,
+    socket: Option<(R::Reader, R::Writer)>,
+    mut out: Outbox,
+) {
+    let limit = {
+        let mut d = lock(cell);
+        let stack = d.stack();
+        while let Some(chunk) = stack.poll_transmit() {
+            out.push(chunk);
+        }
+        deadline_after(Instant::now(), stack.conn.options().close_flush_timeout)
+    };
+    let Some((_, mut w)) = socket else {
+        return;
+    };
+    let _ = until(rt, limit, async {
+        write_all(&mut w, &mut out).await?;
+        crate::runtime::WriteHalf::shutdown(&mut w).await
+    })
+    .await;
+}
+
+/// The engine and where its events go.
+struct EngineCell<S: Store, F> {
+    stack: Stack<Server<S>>,
+    on_event: F,
+}
+
+impl<S, F> Driven for EngineCell<S, F>
+where
+    S: Store + Send + 'static,
+    F: FnMut(ServerEvent) + Send + 'static,
+{
+    type App = Server<S>;
+
+    fn stack(&mut self) -> &mut Stack<Server<S>> {
+        &mut self.stack
+    }
+
+    fn after_input(&mut self) {
+        while let Some(e) = self.stack.app.poll_event() {
+            (self.on_event)(e);
+        }
+    }
+}
+
+/// The STAN engine against an external NATS server, on runtime `R`.
+#[derive(Debug)]
+pub struct ExternalEngine<R: Runtime> {
+    stop: Arc<Latch<()>>,
+    closed: Arc<Latch<Option<CloseReason>>>,
+    _rt: std::marker::PhantomData<R>,
+}
+
+impl<R: Runtime + Default> ExternalEngine<R> {
+    /// Starts the engine connecting to `url` (`nats://[user:pass@]host:port`,
+    /// comma-separated for several servers). Reconnects forever.
+    pub fn start<S, F>(
+        url: &str,
+        config: ServerConfig,
+        store: S,
+        on_event: F,
+    ) -> Result<Self, UrlError>
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        Self::start_on(R::default(), url, config, store, on_event)
+    }
+}
+
+impl<R: Runtime> ExternalEngine<R> {
+    /// [`start`](Self::start) on runtime `rt`.
+    pub fn start_on<S, F>(
+        rt: R,
+        url: &str,
+        mut config: ServerConfig,
+        store: S,
+        on_event: F,
+    ) -> Result<Self, UrlError>
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        // No seed chosen: one from OS entropy, never the public test seed.
+        config.seed = crate::seed::or_entropy(config.seed);
+        let options = config.nats_options(url)?;
+        let now = Instant::now();
+        let conn = Connection::new(options, now);
+        let engine = Server::new(config, store, now, crate::seed::unix_now_ns());
+        let stop = Arc::new(Latch::default());
+        let closed = Arc::new(Latch::default());
+        let (task_stop, task_closed) = (Arc::clone(&stop), Arc::clone(&closed));
+        let task_rt = rt.clone();
+        rt.spawn(Box::pin(async move {
+            // A panicking engine still wakes `closed` and `stop`'s waiter.
+            let ended = SetOnDrop(task_closed, None);
+            let cell = Mutex::new(EngineCell {
+                stack: Stack::new(conn, engine, now),
+                on_event,
+            });
+            let reason = drive(&task_rt, &cell, &Notify::default(), &task_stop).await;
+            ended.0.set(Some(reason));
+        }));
+        Ok(ExternalEngine {
+            stop,
+            closed,
+            _rt: std::marker::PhantomData,
+        })
+    }
+
+    /// Resolves when the NATS connection closed for good, with the reason
+    /// (`None`: the engine task ended without one, which is a bug).
+    pub async fn closed(&self) -> Option<CloseReason> {
+        self.closed.wait().await
+    }
+
+    /// Closes the NATS connection and waits for the task.
+    pub async fn stop(self) {
+        self.stop.set(());
+        self.closed.wait().await;
+    }
+}

@@ -1,0 +1,108 @@
+//! `stan-async`: the runtime-agnostic async layer over `stan-core`.
+//!
+//! Everything that is async but not specific to one runtime is written
+//! here once:
+//!
+//! * the client: [`Connection`] (connect, publish and wait for the ack,
+//!   [`Connection::publish_async`], subscriptions as
+//!   [`Stream`](futures_core::Stream)s of [`Msg`] with manual [`Msg::ack`],
+//!   unsubscribe or close, connection close, [`Connection::connection_lost`]);
+//! * the embedded NATS server: [`RouterServer`] (its accept, per-connection
+//!   read and write, and timer loops), in-process [`LocalSession`]s, and
+//!   [`RouterServer::run_engine`], the streaming engine attached in process;
+//! * [`drive`], the loop under a NATS client connection, and
+//!   [`ExternalEngine`], the engine against an external NATS server.
+//!
+//! A runtime plugs in through [`Runtime`]: spawn, a timer, dial, listen and
+//! accept, and a TCP stream's two halves. `stan-tokio` and `stan-smol` are
+//! that trait's implementations plus type aliases (`stan_tokio::Connection
+//! = stan_async::Connection<Tokio>`); a new runtime is one more. Only
+//! `std`, `futures-core` and runtime-neutral primitives (`async-channel`,
+//! `event-listener`, `futures-lite`) are used here; every protocol decision
+//! stays in the core.
+//!
+//! Seeds: every router, engine and client this crate starts whose
+//! configuration leaves `seed` at 0 ("not chosen") gets a fresh seed from
+//! OS entropy ([`entropy_seed`]).
+//!
+//! A complete round trip on the test runtime of this crate's tests (an
+//! `async-io` reactor and an `async-executor` thread; see
+//! `tests/common/mod.rs`, which is all there is to porting):
+//!
+//! ```
+//! # #[path = "../tests/common/mod.rs"] mod common;
+//! use common::AsyncIo;
+//! use stan_async::{Connection, Options, RouterServer, StartAt, SubscriptionOptions};
+//! use stan_core::nats::router::RouterConfig;
+//! use stan_core::stan::server::ServerConfig;
+//! use stan_core::stan::store::MemStore;
+//!
+//! futures_lite::future::block_on(async {
+//!     let server = RouterServer::<AsyncIo>::bind("127.0.0.1:0", RouterConfig::default()).await?;
+//!     let engine = server.run_engine(ServerConfig::default(), MemStore::new(100), |_| {});
+//!     let url = format!("nats://{}", server.local_addr());
+//!
+//!     let conn = Connection::<AsyncIo>::connect(&url, "test-cluster", "example", Options::default()).await?;
+//!     conn.publish("greetings", "hello").await?;
+//!     let opts = SubscriptionOptions { start: StartAt::First, ..Default::default() };
+//!     let mut sub = conn.subscribe("greetings", opts).await?;
+//!     let msg = sub.next().await.expect("a message");
+//!     assert_eq!((msg.sequence(), msg.data().as_ref()), (1, &b"hello"[..]));
+//!     sub.unsubscribe().await?;
+//!     conn.close().await?;
+//!
+//!     engine.stop().await;
+//!     server.shutdown().await;
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod client;
+mod drive;
+mod engine;
+mod io;
+mod router;
+mod runtime;
+mod seed;
+mod wake;
+
+pub use client::{Connection, Msg, PubAckFuture, Subscription};
+pub use drive::{drive, Driven, ExternalEngine};
+pub use engine::EngineHandle;
+pub use router::{LocalSession, LogSink, RouterServer};
+pub use runtime::{BoxFuture, ReadHalf, Runtime, WriteHalf};
+pub use seed::entropy_seed;
+pub use stan_core::stan::client::{
+    ClientError, ConnectError, Options, PubId, StartAt, SubId, SubscriptionOptions,
+};
+pub use wake::{Latch, Notify};
+
+/// Declares a runtime crate's public names: `Connection`, `RouterServer`
+/// and `ExternalEngine` on runtime `$rt`, and the runtime-independent
+/// types re-exported, so every runtime crate offers the same API.
+///
+/// ```ignore
+/// stan_async::runtime_api!(Tokio, "tokio");
+/// ```
+#[macro_export]
+macro_rules! runtime_api {
+    ($rt:ty, $name:literal) => {
+        pub use $crate::{
+            drive, entropy_seed, ClientError, ConnectError, Driven, EngineHandle, Latch,
+            LocalSession, LogSink, Msg, Notify, Options, PubAckFuture, PubId, Runtime, StartAt,
+            SubId, Subscription, SubscriptionOptions,
+        };
+
+        #[doc = concat!("A NATS Streaming connection on ", $name, ".")]
+        pub type Connection = $crate::Connection<$rt>;
+
+        #[doc = concat!("The embedded NATS server on a ", $name, " TCP listener.")]
+        pub type RouterServer = $crate::RouterServer<$rt>;
+
+        #[doc = concat!("The streaming engine against an external NATS server, on ", $name, ".")]
+        pub type ExternalEngine = $crate::ExternalEngine<$rt>;
+    };
+}

@@ -1,0 +1,321 @@
+//! The embedded NATS server: a [`Router`] behind a mutex, one reader and
+//! one writer task per TCP connection, one timer task, and in-process
+//! sessions ([`LocalSession`]).
+//!
+//! The loops only move bytes and time: every decision (what to answer,
+//! whom to deliver to, when to close, how long a write may block) is the
+//! router's. After each call into the router, [`Shared::dispatch`] turns
+//! its events into wake-ups.
+
+mod conn;
+mod local;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use stan_core::nats::router::{
+    ConnId, LocalOptions, LogRecord, Router, RouterConfig, RouterEvent, RouterStats,
+};
+
+pub use local::LocalSession;
+
+use crate::io::until;
+use crate::runtime::Runtime;
+use crate::wake::{Latch, Notify};
+
+/// Wake-ups for one session's tasks.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    /// Output is ready, or the session is closing.
+    pub(crate) ready: Notify,
+    /// The router ended the session.
+    closing: AtomicBool,
+    /// Stop at once (slow consumer, peer gone): the output was dropped.
+    /// Wakes a reader or writer blocked in IO.
+    killed: Latch<()>,
+    /// The router resumed the session's input (or it is closing).
+    resumed: Notify,
+}
+
+impl Signal {
+    /// Whether the router ended the session.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.ready.notify();
+        self.resumed.notify();
+    }
+
+    fn kill(&self) {
+        self.killed.set(());
+        self.close();
+    }
+}
+
+/// The router and the wake-ups of its sessions.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) router: Router,
+    pub(crate) signals: HashMap<ConnId, Arc<Signal>>,
+    /// The deadline the timer task sleeps until.
+    timer_armed: Option<Instant>,
+}
+
+/// Receives the router's log lines (called with the router locked: keep it
+/// short).
+pub type LogSink = Box<dyn Fn(LogRecord) + Send + Sync>;
+
+/// What every task of one server shares.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    timer_wake: Notify,
+    /// Set by shutdown: the accept loop ends.
+    stopping: Latch<()>,
+    /// Set once shutdown is over: the timer loop ends.
+    halted: Latch<()>,
+    /// Connections whose tasks have not finished.
+    live_tasks: AtomicUsize,
+    all_done: Notify,
+    config: RouterConfig,
+    on_log: LogSink,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug; keep serving the rest.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Turns router events into wake-ups. Called with the lock held after
+    /// every router input.
+    pub(crate) fn dispatch(&self, st: &mut State) {
+        while let Some(event) = st.router.poll_event() {
+            match event {
+                RouterEvent::OutputReady(conn) => {
+                    if let Some(sig) = st.signals.get(&conn) {
+                        sig.ready.notify();
+                    }
+                }
+                RouterEvent::SessionClosed { conn, reason } => {
+                    if let Some(sig) = st.signals.get(&conn) {
+                        if reason.flushes_output() {
+                            sig.close();
+                        } else {
+                            sig.kill();
+                        }
+                    }
+                }
+                RouterEvent::InputResumed(conn) => {
+                    if let Some(sig) = st.signals.get(&conn) {
+                        sig.resumed.notify();
+                    }
+                }
+                RouterEvent::Log(record) => (self.on_log)(record),
+                _ => {}
+            }
+        }
+        let next = st.router.poll_timeout();
+        if next.is_some() && (st.timer_armed.is_none() || next < st.timer_armed) {
+            self.timer_wake.notify();
+        }
+    }
+
+    /// Registers a new session's wake-ups.
+    pub(crate) fn register(&self, st: &mut State, conn: ConnId) -> Arc<Signal> {
+        let signal = Arc::new(Signal::default());
+        st.signals.insert(conn, Arc::clone(&signal));
+        signal
+    }
+
+    /// The session's transport is gone.
+    pub(crate) fn forget(&self, st: &mut State, conn: ConnId) {
+        st.router.handle_transport_closed(Instant::now(), conn);
+        st.signals.remove(&conn);
+    }
+}
+
+/// The embedded NATS server, serving a [`Router`] on a TCP listener of
+/// runtime `R`.
+#[derive(Debug)]
+pub struct RouterServer<R: Runtime> {
+    rt: R,
+    pub(crate) shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    /// Set when the accept loop ended.
+    accept_done: Arc<Latch<()>>,
+}
+
+impl<R: Runtime + Default> RouterServer<R> {
+    /// Binds `addr` (`host:port`) and starts serving. The router's `INFO`
+    /// announces the bound port.
+    pub async fn bind(addr: &str, config: RouterConfig) -> io::Result<Self> {
+        Self::bind_on(R::default(), addr, config, Box::new(|_| {})).await
+    }
+
+    /// [`bind`](Self::bind); the router's log lines go to `on_log`.
+    pub async fn bind_with_log(
+        addr: &str,
+        config: RouterConfig,
+        on_log: impl Fn(LogRecord) + Send + Sync + 'static,
+    ) -> io::Result<Self> {
+        Self::bind_on(R::default(), addr, config, Box::new(on_log)).await
+    }
+
+    /// Serves on an already bound listener.
+    pub fn serve(listener: std::net::TcpListener, config: RouterConfig) -> io::Result<Self> {
+        Self::serve_on(R::default(), listener, config, Box::new(|_| {}))
+    }
+}
+
+impl<R: Runtime> RouterServer<R> {
+    /// Binds `addr` on runtime `rt` and serves; log lines go to `on_log`.
+    pub async fn bind_on(
+        rt: R,
+        addr: &str,
+        config: RouterConfig,
+        on_log: LogSink,
+    ) -> io::Result<Self> {
+        // A bind does not block: `std`'s serves every runtime.
+        let listener = std::net::TcpListener::bind(addr)?;
+        Self::serve_on(rt, listener, config, on_log)
+    }
+
+    /// Serves on an already bound listener on runtime `rt`; log lines go to
+    /// `on_log`.
+    pub fn serve_on(
+        rt: R,
+        listener: std::net::TcpListener,
+        mut config: RouterConfig,
+        on_log: LogSink,
+    ) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        let local_addr = listener.local_addr()?;
+        let listener = rt.listen(listener)?;
+        config.port = local_addr.port();
+        // No seed chosen: one from OS entropy, never the public test seed.
+        config.seed = crate::seed::or_entropy(config.seed);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                router: Router::new(config.clone(), Instant::now()),
+                signals: HashMap::new(),
+                timer_armed: None,
+            }),
+            timer_wake: Notify::default(),
+            stopping: Latch::default(),
+            halted: Latch::default(),
+            live_tasks: AtomicUsize::new(0),
+            all_done: Notify::default(),
+            config,
+            on_log,
+        });
+        let accept_done = Arc::new(Latch::default());
+        rt.spawn(Box::pin(conn::accept_loop(
+            rt.clone(),
+            listener,
+            Arc::clone(&shared),
+            Arc::clone(&accept_done),
+        )));
+        rt.spawn(Box::pin(timer_loop(rt.clone(), Arc::clone(&shared))));
+        Ok(RouterServer {
+            rt,
+            shared,
+            local_addr,
+            accept_done,
+        })
+    }
+
+    /// The runtime the server runs on.
+    pub fn runtime(&self) -> &R {
+        &self.rt
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Router counters.
+    pub fn stats(&self) -> RouterStats {
+        self.shared.lock().router.stats()
+    }
+
+    /// Open client sessions.
+    pub fn connection_count(&self) -> usize {
+        self.shared.lock().router.connection_count()
+    }
+
+    /// Attaches an in-process session (no TCP, no text protocol).
+    pub fn attach_local(&self, options: LocalOptions) -> LocalSession {
+        LocalSession::attach(Arc::clone(&self.shared), options)
+    }
+
+    /// Stops accepting, closes every session (flushing what is pending) and
+    /// waits up to the configuration's `shutdown_grace` for the
+    /// connections to finish.
+    pub async fn shutdown(self) {
+        self.shared.stopping.set(());
+        self.accept_done.wait().await;
+        {
+            let mut st = self.shared.lock();
+            st.router.shutdown(Instant::now());
+            self.shared.dispatch(&mut st);
+        }
+        let grace =
+            stan_core::time::deadline_after(Instant::now(), self.shared.config.shutdown_grace);
+        let wait = async {
+            loop {
+                if self.shared.live_tasks.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                self.shared.all_done.notified().await;
+            }
+        };
+        let _ = until(&self.rt, grace, wait).await;
+        self.shared.halted.set(());
+    }
+}
+
+/// Fires the router's deadlines.
+async fn timer_loop<R: Runtime>(rt: R, shared: Arc<Shared>) {
+    loop {
+        let deadline = {
+            let mut st = shared.lock();
+            let next = st.router.poll_timeout();
+            st.timer_armed = next;
+            next
+        };
+        let woken = futures_lite::future::or(
+            async {
+                crate::io::sleep_opt(&rt, deadline).await;
+                true
+            },
+            async {
+                futures_lite::future::or(shared.timer_wake.notified(), shared.halted.wait()).await;
+                false
+            },
+        )
+        .await;
+        if shared.halted.is_set() {
+            return;
+        }
+        if woken {
+            let mut st = shared.lock();
+            // The clock decides expiry, not the sleep.
+            st.router.handle_timeout(Instant::now());
+            shared.dispatch(&mut st);
+        }
+    }
+}
