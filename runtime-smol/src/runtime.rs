@@ -67,22 +67,22 @@ impl Runtime for Smol {
         }
     }
 
-    async fn connect(&self, host: &str, port: u16) -> io::Result<TcpStream> {
-        TcpStream::connect((host, port)).await
+    /// smol's streams are shared handles: the halves are two of them.
+    fn split(stream: TcpStream) -> io::Result<(Reader, Writer)> {
+        stream.set_nodelay(true)?;
+        let scratch = vec![0; READ_CHUNK].into_boxed_slice();
+        Ok((Reader(stream.clone(), scratch), Writer(stream)))
     }
 
-    fn listen(&self, listener: std::net::TcpListener) -> io::Result<TcpListener> {
-        TcpListener::try_from(listener)
+    async fn connect(&self, host: &str, port: u16) -> io::Result<TcpStream> {
+        TcpStream::connect((host, port)).await
     }
 
     async fn accept(&self, listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
         listener.accept().await
     }
 
-    /// smol's streams are shared handles: the halves are two of them.
-    fn split(stream: TcpStream) -> io::Result<(Reader, Writer)> {
-        stream.set_nodelay(true)?;
-        let scratch = vec![0; READ_CHUNK].into_boxed_slice();
-        Ok((Reader(stream.clone(), scratch), Writer(stream)))
+    fn listen(&self, listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        TcpListener::try_from(listener)
     }
 }

@@ -73,32 +73,3 @@ impl Options {
         Ok(Stack::new(Connection::new(nats, now), session, now))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::nats::client::Event;
-
-    #[test]
-    fn a_started_stack_dials_and_a_bad_start_is_typed() {
-        let now = Instant::now();
-        let mut stack = Options::default()
-            .start("nats://127.0.0.1:4222", "test-cluster", "me", 7, now, 0)
-            .expect("valid");
-        assert!(matches!(
-            stack.poll_event(),
-            Some(Event::WantConnect { .. })
-        ));
-        assert_eq!(stack.app.options().client_id, "me");
-        assert_eq!(stack.app.options().seed, 7);
-        let err = Options::default().start("nats://:x", "c", "me", 7, now, 0);
-        assert!(matches!(err, Err(ConnectError::Url(_))));
-        let mut bad = Options::default();
-        bad.stan.ping_max_out = 1;
-        let err = bad.start("nats://127.0.0.1:4222", "c", "me", 7, now, 0);
-        assert!(matches!(
-            err,
-            Err(ConnectError::Stan(ClientError::InvalidPingValues { .. }))
-        ));
-    }
-}

@@ -944,3 +944,26 @@ fn queued_publishes_reach_the_server_in_order() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_started_stack_dials_and_a_bad_start_is_typed() {
+    let now = Instant::now();
+    let mut stack = Options::default()
+        .start("nats://127.0.0.1:4222", "test-cluster", "me", 7, now, 0)
+        .expect("valid");
+    assert!(matches!(
+        stack.poll_event(),
+        Some(crate::nats::client::Event::WantConnect { .. })
+    ));
+    assert_eq!(stack.app.options().client_id, "me");
+    assert_eq!(stack.app.options().seed, 7);
+    let err = Options::default().start("nats://:x", "c", "me", 7, now, 0);
+    assert!(matches!(err, Err(ConnectError::Url(_))));
+    let mut bad = Options::default();
+    bad.stan.ping_max_out = 1;
+    let err = bad.start("nats://127.0.0.1:4222", "c", "me", 7, now, 0);
+    assert!(matches!(
+        err,
+        Err(ConnectError::Stan(ClientError::InvalidPingValues { .. }))
+    ));
+}
