@@ -2,7 +2,7 @@
 //! protobuf compiler), so building never needs `protoc` on the machine.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/protocol.proto"];
+    let files = ["proto/protocol.proto", "proto/store.proto"];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }

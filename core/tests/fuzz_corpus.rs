@@ -66,3 +66,11 @@ fn client_session_corpus() {
         assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
     }
 }
+
+#[test]
+fn filestore_corpus() {
+    for (name, data) in corpus("filestore") {
+        let outcome = std::panic::catch_unwind(|| stan_core::fuzzing::filestore(&data));
+        assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
+    }
+}

@@ -5,6 +5,11 @@
 //! prost-build; no `protoc` is needed. `bytes` fields are [`bytes::Bytes`], so
 //! decoding from a `Bytes` payload slices it instead of copying.
 //!
+//! The server's persisted state (package `spb`, `proto/store.proto`: what
+//! the file store writes in `server.dat`, `clients.dat` and `subs.dat`) is
+//! generated the same way: [`ServerInfo`], [`ClientInfo`], [`ClientDelete`],
+//! [`SubState`], [`SubStateUpdate`], [`SubStateDelete`].
+//!
 //! Field names follow prost's snake_case conversion of the `.proto` names
 //! (`clientID` becomes `client_id`, `CRC32` becomes `crc32`).
 //!
@@ -35,9 +40,21 @@ mod pb {
     include!(concat!(env!("OUT_DIR"), "/pb.rs"));
 }
 
+/// Generated code for the `spb` package (the server's persisted state).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+mod spb {
+    include!(concat!(env!("OUT_DIR"), "/spb.rs"));
+}
+
 pub use pb::{
     Ack, CloseRequest, CloseResponse, ConnectRequest, ConnectResponse, MsgProto, Ping,
     PingResponse, PubAck, PubMsg, StartPosition, SubscriptionRequest, SubscriptionResponse,
     UnsubscribeRequest,
 };
+/// The records the file store persists (package `spb` of
+/// `proto/store.proto`, field numbers exactly those of the Go server's
+/// `spb/protocol.proto`): the server's identity in `server.dat`, clients in
+/// `clients.dat`, subscription state in each channel's `subs.dat`.
+pub use spb::{ClientDelete, ClientInfo, ServerInfo, SubState, SubStateDelete, SubStateUpdate};
+
 pub use prost::{DecodeError, EncodeError, Message};

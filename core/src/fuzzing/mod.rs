@@ -7,9 +7,11 @@
 mod client;
 mod decode;
 mod engine;
+mod filestore;
 mod router;
 
 pub use client::client_session;
 pub use decode::decode_chunked;
 pub use engine::engine_session;
+pub use filestore::filestore;
 pub use router::router_session;
