@@ -17,3 +17,14 @@ pub mod flags;
 pub mod log;
 pub mod server_opts;
 pub mod tool_opts;
+
+/// Lets smol's global executor use every core, as tokio's multi-thread
+/// runtime does: sets `SMOL_THREADS` to the machine's parallelism unless
+/// the operator chose a value. Call it first in `main`, before any thread
+/// or smol task exists (smol reads the variable once, at its first use).
+pub fn smol_threads_default() {
+    if std::env::var_os("SMOL_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::env::set_var("SMOL_THREADS", cores.to_string());
+    }
+}

@@ -110,18 +110,23 @@ impl Drop for Slot {
     }
 }
 
-/// A publish on its way: where its id (once the session accepted it) and
-/// its outcome go, and the slot it holds.
+/// What the loop tells one publish's handle, in order: the session took
+/// it (with its id), then its outcome; or only the refusal.
+enum PubNews {
+    Accepted(PubId),
+    Outcome(Result<(), ClientError>),
+}
+
+/// A publish on its way: where its news go, and the slot it holds.
 struct PublishReply {
-    accepted: Reply<PubId>,
-    ack: Reply<()>,
+    news: mpsc::Sender<PubNews>,
     slot: Slot,
 }
 
 /// An accepted publish awaiting its PubAck: where the outcome goes, and
 /// the slot it holds until then.
 struct PendingAck {
-    ack: Reply<()>,
+    news: mpsc::Sender<PubNews>,
     _slot: Slot,
 }
 
@@ -266,10 +271,9 @@ impl Connection {
         self.publish_async(channel, data)?.wait()
     }
 
-    /// Publishes; returns once the session accepted the message (sent it,
-    /// or queued it behind `max_pub_acks_in_flight` publishes awaiting
-    /// their PubAck) with a [`PubAckHandle`] for its [`PubId`] and its
-    /// PubAck's outcome. Blocks while `max_pub_acks_in_flight +
+    /// Publishes; returns once the message is handed to the loop (without
+    /// waiting for it) with a [`PubAckHandle`] for its [`PubId`] and its
+    /// PubAck's outcome (a refusal by the session is that outcome). Blocks while `max_pub_acks_in_flight +
     /// max_queued_publishes` publishes are unacknowledged.
     pub fn publish_async(
         &self,
@@ -277,18 +281,16 @@ impl Connection {
         data: impl Into<Bytes>,
     ) -> Result<PubAckHandle, ClientError> {
         let slot = self.slots.acquire().ok_or(ClientError::ConnectionClosed)?;
-        let (accepted, accepted_rx) = reply_channel();
-        let (ack, rx) = reply_channel();
-        let reply = PublishReply {
-            accepted,
-            ack,
-            slot,
-        };
-        self.send(Cmd::Publish(channel.to_owned(), data.into(), reply))?;
-        let id = accepted_rx
-            .recv()
-            .unwrap_or(Err(ClientError::ConnectionClosed))?;
-        Ok(PubAckHandle { id, rx })
+        let (news, rx) = mpsc::channel();
+        self.send(Cmd::Publish(
+            channel.to_owned(),
+            data.into(),
+            PublishReply { news, slot },
+        ))?;
+        Ok(PubAckHandle {
+            rx,
+            known: RefCell::new(Known::default()),
+        })
     }
 
     /// Subscribes to `channel`; returns once the server confirmed.
@@ -351,15 +353,15 @@ impl Waiters {
         match cmd {
             Cmd::Publish(channel, data, reply) => match s.app.publish(now, &channel, data) {
                 Ok(id) => {
-                    let _ = reply.accepted.send(Ok(id));
+                    let _ = reply.news.send(PubNews::Accepted(id));
                     let pending = PendingAck {
-                        ack: reply.ack,
+                        news: reply.news,
                         _slot: reply.slot,
                     };
                     self.pub_acks.insert(id, pending);
                 }
                 Err(e) => {
-                    let _ = reply.accepted.send(Err(e));
+                    let _ = reply.news.send(PubNews::Outcome(Err(e)));
                 }
             },
             Cmd::Subscribe(channel, options, reply) => {
@@ -416,7 +418,7 @@ impl Waiters {
                 }
                 ClientEvent::PubAck { id, result } => {
                     if let Some(pending) = self.pub_acks.remove(&id) {
-                        let _ = pending.ack.send(result);
+                        let _ = pending.news.send(PubNews::Outcome(result));
                     }
                 }
                 ClientEvent::Subscribed { sub, result } => {
@@ -459,7 +461,9 @@ impl Waiters {
     fn fail_all(&mut self) {
         self.slots.close();
         for (_, reply) in self.pub_acks.drain() {
-            let _ = reply.ack.send(Err(ClientError::ConnectionClosed));
+            let _ = reply
+                .news
+                .send(PubNews::Outcome(Err(ClientError::ConnectionClosed)));
         }
         if let Some(tx) = self.connected.take() {
             let _ = tx.send(Err(ClientError::ConnectionClosed));
@@ -477,27 +481,70 @@ impl Waiters {
 /// The outcome of one [`Connection::publish_async`].
 #[derive(Debug)]
 pub struct PubAckHandle {
-    id: PubId,
-    rx: mpsc::Receiver<Result<(), ClientError>>,
+    rx: mpsc::Receiver<PubNews>,
+    known: RefCell<Known>,
+}
+
+/// What a handle has learnt so far.
+#[derive(Debug, Default)]
+struct Known {
+    id: Option<PubId>,
+    outcome: Option<Result<(), ClientError>>,
+}
+
+impl Known {
+    fn learn(&mut self, news: Result<PubNews, ClientError>) {
+        match news {
+            Ok(PubNews::Accepted(id)) => self.id = Some(id),
+            Ok(PubNews::Outcome(r)) => self.outcome = Some(r),
+            Err(e) => self.outcome = Some(Err(e)),
+        }
+    }
 }
 
 impl PubAckHandle {
-    /// The publish's id in its session (sequential from 1).
-    pub fn id(&self) -> PubId {
-        self.id
+    /// The publish's id in its session (sequential from 1), once the loop
+    /// took it (waits for that); the refusal if the session refused it.
+    pub fn id(&self) -> Result<PubId, ClientError> {
+        let mut known = self.known.borrow_mut();
+        loop {
+            if let Some(id) = known.id {
+                return Ok(id);
+            }
+            if let Some(Err(e)) = &known.outcome {
+                return Err(e.clone());
+            }
+            known.learn(self.rx.recv().map_err(|_| ClientError::ConnectionClosed));
+        }
     }
 
     /// Waits for the PubAck (bounded by the connection's `pub_ack_wait`).
     pub fn wait(self) -> Result<(), ClientError> {
-        self.rx.recv().unwrap_or(Err(ClientError::ConnectionClosed))
+        let mut known = self.known.into_inner();
+        loop {
+            if let Some(r) = known.outcome.take() {
+                return r;
+            }
+            known.learn(self.rx.recv().map_err(|_| ClientError::ConnectionClosed));
+        }
     }
 
     /// Waits up to `timeout`; `None` if the outcome is not known yet.
     pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<(), ClientError>> {
-        match self.rx.recv_timeout(timeout) {
-            Ok(r) => Some(r),
-            Err(mpsc::RecvTimeoutError::Timeout) => None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => Some(Err(ClientError::ConnectionClosed)),
+        let mut known = self.known.borrow_mut();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(r) = &known.outcome {
+                return Some(r.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(news) => known.learn(Ok(news)),
+                Err(mpsc::RecvTimeoutError::Timeout) => return None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    known.learn(Err(ClientError::ConnectionClosed));
+                }
+            }
         }
     }
 }

@@ -314,7 +314,7 @@ fn publish_async_blocks_at_the_in_flight_limit_and_recovers() {
         let acks: Vec<_> = (0..50)
             .map(|i| c.publish_async("bulk", format!("{i}")).unwrap())
             .collect();
-        let ids: Vec<u64> = acks.iter().map(|a| a.id().0).collect();
+        let ids: Vec<u64> = acks.iter().map(|a| a.id().expect("accepted").0).collect();
         assert_eq!(ids, (1..=50).collect::<Vec<_>>(), "ids in publish order");
         for a in acks {
             assert_eq!(a.wait_timeout(T), Some(Ok(())));

@@ -479,6 +479,8 @@ fn options(v: &flags::Values) -> Result<(Settings, bool), String> {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists: smol's executor sizes itself once.
+    stan_cli::smol_threads_default();
     let v = match flags::parse(SPECS, std::env::args().skip(1)) {
         Ok(v) => v,
         Err(flags::FlagError::Help) => {

@@ -17,6 +17,8 @@ use stan_smol::Smol;
 use stan_tokio::Tokio;
 
 fn main() -> ExitCode {
+    // Before any thread exists: smol's executor sizes itself once.
+    stan_cli::smol_threads_default();
     let opts = match server_opts::parse(std::env::args().skip(1)) {
         Ok(Command::Version) => {
             println!("stan-server version {}", env!("CARGO_PKG_VERSION"));

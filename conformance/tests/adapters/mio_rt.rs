@@ -146,7 +146,7 @@ struct A(PubAckHandle);
 
 impl PubAck for A {
     fn id(&self) -> u64 {
-        self.0.id().0
+        self.0.id().map_or(0, |id| id.0)
     }
 
     fn wait(&mut self, timeout: Duration) -> Option<Result<(), ClientError>> {
