@@ -41,6 +41,7 @@
 // (the core's purity lints exempt it, as ../shared/tools/check-sans-io does).
 #![allow(clippy::disallowed_methods)]
 
+pub mod disk;
 mod link;
 mod nodes;
 mod scripted;
@@ -61,6 +62,8 @@ use crate::nats::client::Connection;
 use crate::nats::router::pump_local;
 use crate::nats::router::{ConnId, Router, RouterConfig, RouterEvent};
 use crate::nats::stack::Stack;
+use crate::stan::any_store::AnyStore;
+use crate::stan::filestore::{recover, FileStore, FileStoreOptions, RecoveryOptions};
 use crate::stan::server::{Server, ServerConfig, ServerEvent};
 use crate::stan::store::MemStore;
 
@@ -79,6 +82,14 @@ const MAX_STEPS_AT_ONE_INSTANT: u32 = 10_000;
 /// Router events kept for [`World::router_events`] (the oldest go first).
 const MAX_ROUTER_EVENTS: usize = 1_000_000;
 
+/// The file store options of the simulated engines.
+fn file_options(config: &ServerConfig) -> FileStoreOptions {
+    FileStoreOptions {
+        max_channels: config.limits.max_channels,
+        ..FileStoreOptions::default()
+    }
+}
+
 /// Where the world's streaming engine runs.
 #[derive(Debug, Clone)]
 pub enum EngineSetup {
@@ -88,7 +99,7 @@ pub enum EngineSetup {
     /// Attached to the router in process (the embedded default).
     Local(ServerConfig),
     /// Over a NATS connection through a link, as with `-ns` (a
-    /// `Stack<Server<MemStore>>`).
+    /// `Stack<Server<AnyStore>>`).
     Wire(ServerConfig, LinkConfig),
 }
 
@@ -101,14 +112,14 @@ pub struct Engine {
 
 #[derive(Debug)]
 enum Host {
-    Detached(Box<Server<MemStore>>),
+    Detached(Box<Server<AnyStore>>),
     Local {
         conn: ConnId,
-        server: Box<Server<MemStore>>,
+        server: Box<Server<AnyStore>>,
     },
     Wire {
         node: usize,
-        stack: Box<Stack<Server<MemStore>>>,
+        stack: Box<Stack<Server<AnyStore>>>,
     },
 }
 
@@ -130,7 +141,7 @@ impl Engine {
     }
 
     /// The engine's stack (its NATS connection), in the `-ns` setup.
-    pub fn stack(&mut self) -> Option<&mut Stack<Server<MemStore>>> {
+    pub fn stack(&mut self) -> Option<&mut Stack<Server<AnyStore>>> {
         match &mut self.host {
             Host::Wire { stack, .. } => Some(stack),
             _ => None,
@@ -144,9 +155,9 @@ impl Engine {
 }
 
 impl Deref for Engine {
-    type Target = Server<MemStore>;
+    type Target = Server<AnyStore>;
 
-    fn deref(&self) -> &Server<MemStore> {
+    fn deref(&self) -> &Server<AnyStore> {
         match &self.host {
             Host::Detached(s) | Host::Local { server: s, .. } => s,
             Host::Wire { stack, .. } => &stack.app,
@@ -155,7 +166,7 @@ impl Deref for Engine {
 }
 
 impl DerefMut for Engine {
-    fn deref_mut(&mut self) -> &mut Server<MemStore> {
+    fn deref_mut(&mut self) -> &mut Server<AnyStore> {
         match &mut self.host {
             Host::Detached(s) | Host::Local { server: s, .. } => s,
             Host::Wire { stack, .. } => &mut stack.app,
@@ -186,6 +197,9 @@ pub struct World {
     conn_nodes: BTreeMap<ConnId, usize>,
     router_events: VecDeque<RouterEvent>,
     steps: u64,
+    /// The engine's store directory, when it runs a file store
+    /// ([`World::with_file_store`]).
+    pub disk: Option<disk::Disk>,
 }
 
 impl World {
@@ -211,7 +225,7 @@ impl World {
         let now = Instant::now();
         let mut router = Router::new(router, now);
         let server = |config: ServerConfig| {
-            let store = MemStore::new(config.limits.max_channels);
+            let store = AnyStore::from(MemStore::new(config.limits.max_channels));
             Box::new(Server::new(config, store, now, UNIX_START))
         };
         let mut wire_engine = None;
@@ -248,6 +262,7 @@ impl World {
             conn_nodes: BTreeMap::new(),
             router_events: VecDeque::new(),
             steps: 0,
+            disk: None,
         };
         if let Some(link) = wire_engine {
             let node = w.add_node(nodes::Kind::Engine, "10.0.0.250:40000", link);
@@ -257,6 +272,69 @@ impl World {
         }
         w.pump();
         w
+    }
+
+    /// A world whose engine (attached in process) runs a file store over a
+    /// simulated directory whose batches take `latency`.
+    pub fn with_file_store(config: ServerConfig, latency: Duration) -> Self {
+        let mut w = World::with_setup(RouterConfig::default(), EngineSetup::None);
+        let mut disk = disk::Disk::default();
+        disk.latency = latency;
+        disk.init(&config.server_info());
+        let store = FileStore::new(file_options(&config), UNIX_START);
+        let conn = w.router.attach_local(w.now, config.local_options());
+        w.engine.host = Host::Local {
+            conn,
+            server: Box::new(Server::new(
+                config,
+                AnyStore::from(store),
+                w.now,
+                UNIX_START,
+            )),
+        };
+        w.disk = Some(disk);
+        w.pump();
+        w
+    }
+
+    /// Kills the engine (the batch in flight is lost but for its first
+    /// `torn` bytes), then starts a new one on what the directory holds.
+    /// Returns the repairs recovery made.
+    pub fn restart_engine(&mut self, torn: usize) -> Vec<String> {
+        let Some(disk) = self.disk.as_mut() else {
+            panic!("restart_engine needs a world with a file store");
+        };
+        disk.crash(torn);
+        let Host::Local { conn, server } = &self.engine.host else {
+            panic!("restart_engine needs an engine attached in process");
+        };
+        let config = server.config().clone();
+        let unix = server.wall_clock(self.now);
+        let old = *conn;
+        self.router.handle_transport_closed(self.now, old);
+        let files = disk.store_files();
+        let crc = crate::stan::filestore::Crc32::IEEE;
+        let opts = RecoveryOptions {
+            crc: Some(&crc),
+            truncate_bad_eof: false,
+            now: None,
+        };
+        let limits = |name: &str| config.limits.for_channel(name);
+        let recovery = recover(&files, &opts, limits)
+            .expect("the simulated directory recovers")
+            .expect("initialized");
+        disk.repair(&recovery);
+        let repairs = recovery.repairs.iter().map(ToString::to_string).collect();
+        let (store, restored) =
+            FileStore::recovered(file_options(&config), recovery, &files, limits, unix);
+        let conn = self.router.attach_local(self.now, config.local_options());
+        let server = Server::restore(config, AnyStore::from(store), self.now, unix, restored);
+        self.engine.host = Host::Local {
+            conn,
+            server: Box::new(server),
+        };
+        self.pump();
+        repairs
     }
 
     /// Clock steps taken so far (distinct moments at which a deadline fired
@@ -305,6 +383,18 @@ impl World {
         if !self.engine_paused {
             if let Host::Local { conn, server } = &mut self.engine.host {
                 moved += pump_local(&mut self.router, *conn, &mut **server, self.now);
+                if let Some(disk) = self.disk.as_mut() {
+                    if let Some(done) = disk.complete(self.now) {
+                        server.handle_store_done(self.now, done);
+                        moved += 1;
+                    }
+                    if disk.due().is_none() {
+                        if let Some(batch) = server.poll_store_io() {
+                            disk.submit(self.now, batch);
+                            moved += 1;
+                        }
+                    }
+                }
                 while let Some(e) = server.poll_event() {
                     self.events.push(e);
                 }
@@ -369,6 +459,9 @@ impl World {
         }
         for node in &self.nodes {
             add(node.deadline());
+        }
+        if !self.engine_paused {
+            add(self.disk.as_ref().and_then(disk::Disk::due));
         }
         for link in self.links.values() {
             add(self.link_next_event(link));

@@ -15,9 +15,9 @@ use crate::nats::client::{ClientOptions, CloseReason, Connection, Event};
 use crate::nats::codec::{Limits, ServerOp, ServerOpDecoder};
 use crate::nats::router::ConnId;
 use crate::nats::stack::{NatsApp, Stack};
+use crate::stan::any_store::AnyStore;
 use crate::stan::client::{ClientEvent, ConnectOptions, Session};
 use crate::stan::server::Server;
-use crate::stan::store::MemStore;
 
 /// A wire node of the world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -177,7 +177,7 @@ impl App for Session {
     }
 }
 
-impl App for Server<MemStore> {
+impl App for Server<AnyStore> {
     fn nats_closed(&mut self, _now: Instant, _reason: CloseReason) {}
 }
 

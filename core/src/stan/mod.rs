@@ -2,6 +2,7 @@
 //! the client session ([`client`]), the message [`store`], the file store's
 //! on-disk format ([`filestore`]) and name rules.
 
+pub mod any_store;
 pub mod client;
 pub mod filestore;
 pub mod names;

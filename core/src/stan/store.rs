@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
-use stan_proto::{Message as _, MsgProto};
+use stan_proto::{ClientInfo, Message as _, MsgProto, SubState};
+
+use crate::stan::filestore::io::{IoBatch, IoDone, IoFailure};
 
 /// A stored message: its sequence and timestamp, and the `MsgProto` encoded
 /// once when it was published. Deliveries send `encoded` as it is (a
@@ -114,9 +116,47 @@ pub struct ChannelStats {
     pub last_seq: u64,
 }
 
-/// A message store, as the engine needs it. Synchronous: an IO-backed
-/// implementation writes in `append`/`flush`; the engine calls `flush` once
-/// per batch of publishes.
+/// A change of the registered clients, for a store that keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientRecord {
+    /// A client registered.
+    Added(ClientInfo),
+    /// A client was unregistered (by ID).
+    Removed(String),
+}
+
+/// A change of a channel's subscriptions, for a store that keeps them (the
+/// record types of Go's `subs.dat`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubRecord {
+    /// A new subscription.
+    New(SubState),
+    /// A subscription's new state (pending messages kept).
+    Update(SubState),
+    /// A subscription removed, by ID.
+    Delete(u64),
+    /// Message `seq` sent to subscription `id`: pending.
+    Sent {
+        /// Subscription ID.
+        id: u64,
+        /// Sequence.
+        seq: u64,
+    },
+    /// Message `seq` acknowledged by subscription `id`.
+    Acked {
+        /// Subscription ID.
+        id: u64,
+        /// Sequence.
+        seq: u64,
+    },
+}
+
+/// A message store, as the engine needs it. Its operations are synchronous
+/// and do no IO: a store backed by files stages the writes and hands them
+/// out as [`IoBatch`]es ([`Store::poll_io`]); the engine holds every output
+/// that depends on a staged write until the store reports it durable
+/// ([`Store::durable_mark`] reaching the [`Store::write_mark`] of the time).
+/// The memory store stages nothing: its marks stay 0.
 pub trait Store {
     /// Creates `channel` with `limits` if it does not exist.
     fn create_channel(&mut self, channel: &str, limits: ChannelLimits) -> Result<(), StoreError>;
@@ -144,6 +184,48 @@ pub trait Store {
     /// Removes messages older than the channel's `max_age` at `now` (Unix
     /// ns); returns the Unix ns time of the next expiry, if any.
     fn expire(&mut self, channel: &str, now: i64) -> Option<i64>;
+
+    /// Whether the store keeps clients and subscriptions: when not, the
+    /// engine does not build their records.
+    fn persists_state(&self) -> bool {
+        false
+    }
+
+    /// Records a change of the registered clients.
+    fn record_client(&mut self, _record: ClientRecord) {}
+
+    /// Records a change of `channel`'s subscriptions.
+    fn record_sub(&mut self, _channel: &str, _record: SubRecord) {}
+
+    /// The current time (Unix ns), for time-based housekeeping.
+    fn set_time(&mut self, _unix_ns: i64) {}
+
+    /// The next batch of file operations to carry out.
+    fn poll_io(&mut self) -> Option<IoBatch> {
+        None
+    }
+
+    /// A batch handed out by [`Store::poll_io`] completed; returns its
+    /// failure, if it failed.
+    fn handle_io_done(&mut self, _done: IoDone) -> Option<IoFailure> {
+        None
+    }
+
+    /// Writes staged so far (a monotonic count).
+    fn write_mark(&self) -> u64 {
+        0
+    }
+
+    /// The write mark known durable.
+    fn durable_mark(&self) -> u64 {
+        0
+    }
+
+    /// The failure that stopped the store's writes, if one did: every
+    /// later publish is refused with it.
+    fn failure(&self) -> Option<&IoFailure> {
+        None
+    }
 }
 
 #[derive(Debug)]
@@ -165,9 +247,9 @@ impl MemChannel {
         }
     }
 
-    fn drop_first(&mut self) {
+    fn drop_first(&mut self, overhead: u64) {
         if let Some(m) = self.msgs.pop_front() {
-            self.bytes -= m.encoded.len() as u64;
+            self.bytes -= m.encoded.len() as u64 + overhead;
             self.first_seq += 1;
         }
     }
@@ -177,6 +259,8 @@ impl MemChannel {
 #[derive(Debug)]
 pub struct MemStore {
     max_channels: usize,
+    /// Bytes each message counts for on top of its `MsgProto`.
+    overhead: u64,
     channels: BTreeMap<String, MemChannel>,
 }
 
@@ -185,8 +269,56 @@ impl MemStore {
     pub fn new(max_channels: usize) -> Self {
         MemStore {
             max_channels,
+            overhead: 0,
             channels: BTreeMap::new(),
         }
+    }
+
+    /// A store counting `overhead` bytes per message on top of its
+    /// `MsgProto` (the file store counts its record and index headers).
+    pub fn with_overhead(max_channels: usize, overhead: u64) -> Self {
+        MemStore {
+            overhead,
+            ..MemStore::new(max_channels)
+        }
+    }
+
+    /// Puts back a channel as a store held it: its messages (in sequence
+    /// order, limits already applied) and its last sequence, which
+    /// continues even if no message is left.
+    pub fn restore_channel(
+        &mut self,
+        channel: &str,
+        limits: ChannelLimits,
+        last_seq: u64,
+        msgs: impl IntoIterator<Item = StoredMsg>,
+    ) {
+        let msgs: VecDeque<StoredMsg> = msgs.into_iter().collect();
+        let bytes = msgs
+            .iter()
+            .map(|m| m.encoded.len() as u64 + self.overhead)
+            .sum();
+        let first_seq = msgs.front().map_or(last_seq + 1, |m| m.sequence);
+        let last_seq = msgs.back().map_or(last_seq, |m| m.sequence.max(last_seq));
+        self.channels.insert(
+            channel.to_owned(),
+            MemChannel {
+                limits,
+                msgs,
+                first_seq,
+                last_seq,
+                bytes,
+            },
+        );
+    }
+
+    /// The messages of `channel` from `first` on, in order.
+    pub fn messages_from(&self, channel: &str, first: u64) -> impl Iterator<Item = &StoredMsg> {
+        let ch = self.channels.get(channel);
+        let skip = ch.map_or(0, |c| first.saturating_sub(c.first_seq));
+        ch.into_iter()
+            .flat_map(|c| c.msgs.iter())
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
     }
 
     /// Names of the channels, sorted.
@@ -235,7 +367,7 @@ impl Store for MemStore {
                 got: msg.sequence,
             });
         }
-        let size = msg.encoded.len() as u64;
+        let size = msg.encoded.len() as u64 + self.overhead;
         if ch.msgs.is_empty() {
             ch.first_seq = msg.sequence;
         }
@@ -247,7 +379,7 @@ impl Store for MemStore {
             && ((max_msgs > 0 && ch.msgs.len() as u64 > max_msgs)
                 || (max_bytes > 0 && ch.bytes > max_bytes))
         {
-            ch.drop_first();
+            ch.drop_first(self.overhead);
         }
         Ok(())
     }
@@ -287,7 +419,7 @@ impl Store for MemStore {
             .front()
             .is_some_and(|m| now.saturating_sub(m.timestamp) >= max_age)
         {
-            ch.drop_first();
+            ch.drop_first(self.overhead);
         }
         ch.msgs.front().map(|m| m.timestamp.saturating_add(max_age))
     }

@@ -60,12 +60,15 @@ pub mod clients;
 pub mod crc;
 pub mod fold;
 pub mod index;
+pub mod io;
+pub mod journal;
 pub mod layout;
 pub mod msgs;
 pub mod record;
 pub mod recover;
 pub mod scan;
 pub mod server;
+pub mod store;
 pub mod subs;
 pub mod types;
 
@@ -73,6 +76,8 @@ pub use clients::{fold_clients, RecoveredClients};
 pub use crc::{Crc32, InvalidPolynomial, IEEE_POLYNOMIAL};
 pub use fold::FoldError;
 pub use index::{scan_index, IndexEntry, IndexError, IndexScan, INDEX_RECORD_SIZE};
+pub use io::{FileOp, IoBatch, IoDone, IoFailure};
+pub use journal::Journal;
 pub use layout::FileId;
 pub use msgs::{
     fold_slice, IndexRebuild, IndexStatus, RecoveredMsg, RecoveredMsgs, RecoveredSlice,
@@ -89,6 +94,7 @@ pub use recover::{
 };
 pub use scan::{scan, FileEnd, Scan, ScanOptions, Scanner};
 pub use server::{recover_server, ServerFileError};
+pub use store::{server_file, FileStore, FileStoreOptions, Restored, RestoredChannel};
 pub use subs::{fold_subs, RecoveredSub, RecoveredSubs, SubKind};
 pub use types::{ClientRecordType, SubRecordType, UnknownRecordType};
 

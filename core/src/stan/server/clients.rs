@@ -67,6 +67,14 @@ impl<S: Store> Server<S> {
     }
 
     fn register(&mut self, now: Instant, request: ConnectRequest, reply: Option<&Bytes>) {
+        self.persist_client_added(stan_proto::ClientInfo {
+            id: request.client_id.clone(),
+            hb_inbox: request.heartbeat_inbox.clone(),
+            conn_id: request.conn_id.clone(),
+            protocol: request.protocol,
+            ping_interval: request.ping_interval,
+            ping_max_out: request.ping_max_out,
+        });
         let client = Client {
             id: request.client_id.clone(),
             hb_inbox: Bytes::from(request.heartbeat_inbox),
@@ -241,6 +249,7 @@ impl<S: Store> Server<S> {
         for sub in client.subs {
             self.remove_sub(now, sub, false);
         }
+        self.persist_client_removed(&client.id);
         self.events.push_back(ServerEvent::ClientClosed {
             client_id: client.id,
             reason,

@@ -64,6 +64,22 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The server's identity as a file store keeps it (`server.dat`).
+    pub fn server_info(&self) -> stan_proto::ServerInfo {
+        let cid = &self.cluster_id;
+        stan_proto::ServerInfo {
+            cluster_id: cid.clone(),
+            discovery: format!("{}.{cid}", self.discover_prefix),
+            publish: format!("_STAN.pub.{cid}"),
+            subscribe: format!("_STAN.sub.{cid}"),
+            unsubscribe: format!("_STAN.unsub.{cid}"),
+            close: format!("_STAN.close.{cid}"),
+            sub_close: format!("_STAN.subclose.{cid}"),
+            acks_subs: format!("_STAN.ack.{cid}"),
+            node_id: String::new(),
+        }
+    }
+
     /// The options of the engine's NATS connection to an external server at
     /// `url` (`-ns`), as nats-streaming-server sets them: named
     /// `_NSS-<cluster>-general`, reconnecting forever every 250 ms.

@@ -5,11 +5,12 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::persist::SeqChange;
 use super::slab::Key;
 use super::timers::TimerKey;
-use super::Server;
+use super::{Out, Server};
 use crate::nats::NatsCommand;
-use crate::stan::store::{Store, StoredMsg};
+use crate::stan::store::{Store, StoredMsg, SubRecord};
 use crate::time::deadline_after;
 
 /// Expired messages this close to their deadline go in the same pass.
@@ -105,11 +106,17 @@ impl<S: Store> Server<S> {
             };
             stats.out_msgs += 1;
             stats.out_bytes += msg.encoded.len() as u64;
-            commands.push_back(NatsCommand::Publish {
-                subject: sub.inbox.clone(),
-                reply: None,
-                payload: msg.encoded,
-            });
+            if store.persists_state() {
+                store.record_sub(&ch.name, SubRecord::Sent { id: sub.id, seq });
+            }
+            commands.push_back((
+                store.write_mark(),
+                Out::Cmd(NatsCommand::Publish {
+                    subject: sub.inbox.clone(),
+                    reply: None,
+                    payload: msg.encoded,
+                }),
+            ));
             sub.pending.insert(seq, expiry);
         }
         if was_empty && !sub.pending.is_empty() {
@@ -195,8 +202,12 @@ impl<S: Store> Server<S> {
             }
             sub.pending.insert(seq, expiry);
             let inbox = sub.inbox.clone();
+            let id = sub.id;
             if let Some(g) = self.groups.get_mut(gk) {
                 g.last_sent = seq;
+            }
+            if self.store.persists_state() {
+                self.store.record_sub(&name, SubRecord::Sent { id, seq });
             }
             self.send(inbox, msg.encoded);
         }
@@ -205,7 +216,7 @@ impl<S: Store> Server<S> {
     fn send(&mut self, inbox: Bytes, payload: Bytes) {
         self.stats.out_msgs += 1;
         self.stats.out_bytes += payload.len() as u64;
-        self.commands.push_back(NatsCommand::Publish {
+        self.push(NatsCommand::Publish {
             subject: inbox,
             reply: None,
             payload,
@@ -259,6 +270,7 @@ impl<S: Store> Server<S> {
                     sub.pending.remove(&seq);
                     sub.redeliveries.remove(&seq);
                 }
+                self.persist_seq(sk, SeqChange::Acked, seq);
                 continue;
             };
             let (target, count) = match group {
@@ -295,6 +307,8 @@ impl<S: Store> Server<S> {
                 if let Some(s) = self.subs.get_mut(sk) {
                     s.pending.remove(&seq);
                 }
+                self.persist_seq(sk, SeqChange::Acked, seq);
+                self.persist_seq(target, SeqChange::Sent, seq);
                 self.timers.set_earliest(TimerKey::Redelivery(target), next);
             }
             self.send(inbox, redelivery_payload(&msg, count));

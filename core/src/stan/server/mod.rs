@@ -10,14 +10,24 @@
 //!
 //! Drain order after each input (the crate's [contract](crate::contract)):
 //! [`Server::poll_event`], then [`Server::poll_command`] until `None`, then
-//! [`Server::poll_timeout`]. Publishes are
-//! stored as they arrive and committed as a group: one [`Store::flush`] per
-//! burst, then deliveries, then the PubAcks. A burst ends when the driver
-//! has handed over every message it has ([`Server::handle_burst_end`];
-//! [`Stack`](crate::nats::stack::Stack) and
+//! [`Server::poll_store_io`] until `None`, then [`Server::poll_timeout`].
+//! Publishes are stored as they arrive and committed as a group: their
+//! deliveries, then their PubAcks, are queued at the end of a burst. A burst
+//! ends when the driver has handed over every message it has
+//! ([`Server::handle_burst_end`]; [`Stack`](crate::nats::stack::Stack) and
 //! [`pump_local`](crate::nats::router::pump_local) call it), when
-//! `io_batch_size` publishes are staged, or before any other input. A
-//! PubAck therefore always means the message is stored.
+//! `io_batch_size` publishes are staged, or before any other input.
+//!
+//! With a store that writes files ([`FileStore`](crate::stan::filestore::FileStore)),
+//! every change (message, client, subscription state) is staged as file
+//! operations that [`Server::poll_store_io`] hands out in batches; the IO
+//! side carries a batch out (and syncs it) and reports with
+//! [`Server::handle_store_done`]. Every output that depends on a staged
+//! change (PubAck, delivery, response) is held until the batch covering it
+//! is done: a PubAck always means the message is on disk, and a client never
+//! sees a state a crash could take back. While a batch is in flight the
+//! engine goes on accepting and staging the next one (pipelined group
+//! commit).
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -74,6 +84,7 @@ mod config;
 mod delivery;
 mod errors;
 mod local;
+mod persist;
 mod publish;
 mod slab;
 mod state;
@@ -95,6 +106,7 @@ use crate::hash::{SeededHashMap, SeededState};
 use crate::nats::{InboundMessage, NatsCommand};
 use crate::nuid::Nuid;
 use crate::rand::{derive_key, domain};
+use crate::stan::filestore::io::{IoBatch, IoDone};
 use crate::stan::store::Store;
 use crate::time::deadline_after;
 use slab::{Key, Slab};
@@ -244,7 +256,8 @@ pub struct Server<S: Store> {
     /// The latest `now` seen (time never goes backwards inside).
     clock: crate::time::Clock,
     nuid: Nuid,
-    commands: VecDeque<NatsCommand>,
+    /// Outputs, each with the store write mark it waits for.
+    commands: VecDeque<(u64, Out)>,
     events: VecDeque<ServerEvent>,
     timers: Timers,
     next_sid: u64,
@@ -349,6 +362,11 @@ impl<S: Store> Server<S> {
         server
     }
 
+    /// The wall clock (Unix ns) at `now`, as the engine reads it.
+    pub fn wall_clock(&self, now: Instant) -> i64 {
+        self.unix_at(now)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &ServerConfig {
         &self.config
@@ -411,7 +429,16 @@ impl<S: Store> Server<S> {
     }
 
     fn advance(&mut self, now: Instant) -> Instant {
-        self.clock.advance(now)
+        let now = self.clock.advance(now);
+        let unix = self.unix_at(now);
+        self.store.set_time(unix);
+        now
+    }
+
+    /// Queues a command behind every change staged so far.
+    fn push(&mut self, cmd: NatsCommand) {
+        self.commands
+            .push_back((self.store.write_mark(), Out::Cmd(cmd)));
     }
 
     /// A message arrived on one of our subscriptions.
@@ -473,18 +500,74 @@ impl<S: Store> Server<S> {
     }
 
     /// The driver has handed over every message it has for now: the staged
-    /// publishes are committed (one store flush, then their deliveries and
-    /// PubAcks are queued).
+    /// publishes are committed (their deliveries and PubAcks are queued).
     pub fn handle_burst_end(&mut self, now: Instant) {
         let now = self.advance(now);
         self.commit(now);
     }
 
     /// The next command for the NATS connection (what is ready; nothing is
-    /// committed here: see [`Server::handle_burst_end`]).
+    /// committed here: see [`Server::handle_burst_end`]). A command waiting
+    /// for the store to make a change durable is not ready.
     #[must_use]
     pub fn poll_command(&mut self) -> Option<NatsCommand> {
-        self.commands.pop_front()
+        let &(mark, _) = self.commands.front()?;
+        let durable = self.store.durable_mark();
+        let failed = mark > durable;
+        if failed && self.store.failure().is_none() {
+            return None;
+        }
+        let (_, out) = self.commands.pop_front()?;
+        Some(match out {
+            Out::Cmd(cmd) => cmd,
+            Out::PubAck {
+                reply,
+                guid,
+                mut error,
+            } => {
+                if failed && error.is_empty() {
+                    error = self
+                        .store
+                        .failure()
+                        .map(|f| StoreFailed(f).to_string())
+                        .unwrap_or_default();
+                }
+                NatsCommand::Publish {
+                    subject: reply,
+                    reply: None,
+                    payload: Bytes::from(stan_proto::Message::encode_to_vec(&stan_proto::PubAck {
+                        guid,
+                        error,
+                    })),
+                }
+            }
+        })
+    }
+
+    /// The next batch of file operations for the store's IO side (a file
+    /// store only; one batch is out at a time).
+    #[must_use]
+    pub fn poll_store_io(&mut self) -> Option<IoBatch> {
+        self.store.poll_io()
+    }
+
+    /// The IO side carried out a batch from [`Server::poll_store_io`]: the
+    /// outputs waiting for it are released. A failure stops the store's
+    /// writes: the PubAcks waiting for it, and every later publish, carry
+    /// the error.
+    pub fn handle_store_done(&mut self, now: Instant, done: IoDone) {
+        let _ = self.advance(now);
+        if let Some(failure) = self.store.handle_io_done(done) {
+            self.events.push_back(ServerEvent::StoreFailed {
+                error: crate::stan::store::StoreError::Io(failure.to_string()),
+            });
+        }
+    }
+
+    /// Whether every change staged so far is durable (nothing for the store
+    /// to write): a driver stopping the engine waits for this.
+    pub fn store_settled(&self) -> bool {
+        self.store.durable_mark() >= self.store.write_mark() || self.store.failure().is_some()
     }
 
     /// The next event.
@@ -510,7 +593,7 @@ impl<S: Store> Server<S> {
         let sid = self.next_sid;
         self.next_sid += 1;
         self.targets.insert(sid, target);
-        self.commands.push_back(NatsCommand::Subscribe {
+        self.push(NatsCommand::Subscribe {
             sid,
             subject,
             queue: None,
@@ -520,12 +603,12 @@ impl<S: Store> Server<S> {
 
     fn unsubscribe(&mut self, sid: u64) {
         if self.targets.remove(&sid).is_some() {
-            self.commands.push_back(NatsCommand::Unsubscribe { sid });
+            self.push(NatsCommand::Unsubscribe { sid });
         }
     }
 
     fn publish(&mut self, subject: Bytes, reply: Option<Bytes>, payload: Bytes) {
-        self.commands.push_back(NatsCommand::Publish {
+        self.push(NatsCommand::Publish {
             subject,
             reply,
             payload,
@@ -600,6 +683,29 @@ impl<S: Store> Server<S> {
 
     fn new_inbox(&mut self) -> Bytes {
         Bytes::from(self.nuid.inbox())
+    }
+}
+
+/// A queued output.
+#[derive(Debug)]
+enum Out {
+    /// A command as it is.
+    Cmd(NatsCommand),
+    /// A PubAck, encoded when released (with the store's failure if the
+    /// write it waited for failed).
+    PubAck {
+        reply: Bytes,
+        guid: String,
+        error: String,
+    },
+}
+
+/// The text of a PubAck whose message the store failed to write.
+struct StoreFailed<'a>(&'a crate::stan::filestore::io::IoFailure);
+
+impl std::fmt::Display for StoreFailed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stan: unable to store message: {}", self.0)
     }
 }
 

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use stan_proto::{MsgProto, PubAck, PubMsg};
+use stan_proto::{MsgProto, PubMsg};
 
 use super::errors::Refusal;
 use super::slab::Key;
 use super::state::Channel;
 use super::timers::TimerKey;
-use super::{decode, Server, ServerEvent};
+use super::{decode, Out, Server, ServerEvent};
 use crate::nats::InboundMessage;
 use crate::stan::names::is_valid_channel;
 use crate::stan::store::{Store, StoredMsg};
@@ -91,17 +91,15 @@ impl<S: Store> Server<S> {
         Ok(())
     }
 
-    /// Flushes the store for the publishes stored so far, delivers them,
-    /// then sends their PubAcks.
+    /// Queues the deliveries of the publishes stored so far, then their
+    /// PubAcks (released once the store has made them durable).
     pub(super) fn commit(&mut self, now: Instant) {
         if self.batch_acks.is_empty() && self.batch_channels.is_empty() {
             return;
         }
-        let mut flush_error = None;
         if !self.batch_channels.is_empty() {
             self.stats.flushes += 1;
             if let Err(error) = self.store.flush() {
-                flush_error = Some(error.to_string());
                 self.events.push_back(ServerEvent::StoreFailed { error });
             }
         }
@@ -113,14 +111,22 @@ impl<S: Store> Server<S> {
         self.batch_channels.clear();
         let acks = std::mem::take(&mut self.batch_acks);
         let mut errors = std::mem::take(&mut self.batch_errors);
+        let mark = self.store.write_mark();
         for (i, (reply, guid)) in acks.into_iter().enumerate() {
             let error = errors
                 .remove(&i)
                 .map(|refusal| refusal.to_string())
-                .or_else(|| flush_error.clone())
                 .unwrap_or_default();
-            let ack = PubAck { guid, error };
-            self.respond(Some(&reply), &ack);
+            if self.config.trace {
+                self.events.push_back(ServerEvent::Trace {
+                    direction: "->",
+                    subject: String::from_utf8_lossy(&reply).into_owned(),
+                    reply: String::new(),
+                    size: guid.len() + error.len() + 4,
+                });
+            }
+            self.commands
+                .push_back((mark, Out::PubAck { reply, guid, error }));
         }
     }
 
@@ -146,6 +152,7 @@ impl<S: Store> Server<S> {
             durables: BTreeMap::new(),
             last_timestamp: 0,
             last_activity: now,
+            next_sub_id: 1,
         });
         self.channel_names.insert(name.to_owned(), key);
         self.channel_folded.insert(folded, name.to_owned());

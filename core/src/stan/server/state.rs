@@ -40,6 +40,9 @@ pub(crate) struct Channel {
     pub(crate) last_timestamp: i64,
     /// When the channel last saw a message or lost its last active sub.
     pub(crate) last_activity: Instant,
+    /// The ID the next subscription gets (unique within the channel, as
+    /// the store keeps it).
+    pub(crate) next_sub_id: u64,
 }
 
 impl Channel {
@@ -59,6 +62,8 @@ impl Channel {
 /// A subscription.
 #[derive(Debug)]
 pub(crate) struct Sub {
+    /// ID within the channel (the store's).
+    pub(crate) id: u64,
     pub(crate) client_id: String,
     pub(crate) channel: Key,
     pub(crate) inbox: Bytes,

@@ -10,6 +10,7 @@ use stan_proto::{
 };
 
 use super::errors::Refusal;
+use super::persist::{SeqChange, SubChange};
 use super::slab::Key;
 use super::state::{Group, Sub, Target};
 use super::timers::TimerKey;
@@ -168,7 +169,12 @@ impl<S: Store> Server<S> {
         group: Option<Key>,
         last_sent: u64,
     ) -> Key {
+        let id = self.channels.get_mut(ck).map_or(0, |c| {
+            c.next_sub_id += 1;
+            c.next_sub_id - 1
+        });
         let sk = self.subs.insert(Sub {
+            id,
             client_id: req.client_id.clone(),
             channel: ck,
             inbox: Bytes::new(),
@@ -184,6 +190,7 @@ impl<S: Store> Server<S> {
             offline: true,
         });
         self.bring_online(sk, req);
+        self.persist_sub(sk, SubChange::New);
         sk
     }
 
@@ -230,6 +237,7 @@ impl<S: Store> Server<S> {
                     self.timers.cancel(TimerKey::Inactivity(ck));
                 }
                 self.bring_online(sk, req);
+                self.persist_sub(sk, SubChange::Update);
                 return Ok((sk, true));
             }
         }
@@ -310,11 +318,18 @@ impl<S: Store> Server<S> {
         let mut resumed = false;
         if let Some(shadow) = shadow {
             // The new member inherits the durable group's unacked messages.
+            if self.subs.get(shadow).is_some() {
+                self.persist_sub(shadow, SubChange::Delete);
+            }
             if let Some(old) = self.subs.remove(shadow) {
                 self.timers.cancel(TimerKey::Redelivery(shadow));
+                let seqs: Vec<u64> = old.pending.keys().copied().collect();
                 if let Some(sub) = self.subs.get_mut(sk) {
                     sub.pending = old.pending;
                     resumed = !sub.pending.is_empty();
+                }
+                for seq in seqs {
+                    self.persist_seq(sk, SeqChange::Sent, seq);
                 }
             }
         }
@@ -400,9 +415,13 @@ impl<S: Store> Server<S> {
                     sub.ack_sid = 0;
                     sub.inbox = Bytes::new();
                 }
+                if !was_offline {
+                    self.persist_sub(sk, SubChange::Update);
+                }
                 closed = true;
             }
             None => {
+                self.persist_sub(sk, SubChange::Delete);
                 if let Some(ch) = self.channels.get_mut(ck) {
                     ch.subs.retain(|k| *k != sk);
                     ch.durables.retain(|_, k| *k != sk);
@@ -423,6 +442,16 @@ impl<S: Store> Server<S> {
     /// A member leaves its group. Returns whether it stays as the durable
     /// group's shadow.
     fn leave_group(&mut self, now: Instant, gk: Key, sk: Key, ck: Key, unsubscribe: bool) -> bool {
+        let becomes_shadow = self.groups.get(gk).is_some_and(|g| {
+            g.durable
+                && !unsubscribe
+                && g.shadow.is_none()
+                && g.members.iter().all(|m| *m == sk)
+                && self.subs.get(sk).is_some_and(|s| !s.offline)
+        });
+        if !becomes_shadow {
+            self.persist_sub(sk, SubChange::Delete);
+        }
         let Some(g) = self.groups.get_mut(gk) else {
             self.subs.remove(sk);
             return false;
@@ -448,6 +477,7 @@ impl<S: Store> Server<S> {
                         deadline_after(now, REASSIGN_DELAY),
                     );
                 }
+                self.persist_seq(member, SeqChange::Sent, seq);
             }
             return false;
         }
@@ -462,6 +492,7 @@ impl<S: Store> Server<S> {
                 sub.ack_sid = 0;
                 sub.inbox = Bytes::new();
             }
+            self.persist_sub(sk, SubChange::Update);
             return true;
         }
         let name = g.name.clone();
@@ -492,6 +523,12 @@ impl<S: Store> Server<S> {
         let acked_here = sub.pending.remove(&seq).is_some();
         let mut unstalled = None;
         if acked_here {
+            self.persist_seq(sk, SeqChange::Acked, seq);
+        }
+        let Some(sub) = self.subs.get_mut(sk) else {
+            return;
+        };
+        if acked_here {
             sub.redeliveries.remove(&seq);
             unstalled = Some(sk);
             if sub.pending.is_empty() {
@@ -508,6 +545,7 @@ impl<S: Store> Server<S> {
                 if let Some(s) = self.subs.get_mut(m) {
                     if s.pending.remove(&seq).is_some() {
                         unstalled = Some(m);
+                        self.persist_seq(m, SeqChange::Acked, seq);
                         break;
                     }
                 }

@@ -27,6 +27,7 @@ fn sub_from(w: &mut World, c: C, channel: &str, start: StartPosition) -> SubHand
 
 mod clients;
 mod errors;
+mod filestore;
 mod limits;
 mod publish;
 mod subscriptions;

@@ -1,0 +1,106 @@
+//! What the file store asks of the IO side, and what it answers: batches of
+//! file operations out, their completions in.
+//!
+//! A batch is applied in order. Appends to one file within a batch are
+//! already coalesced into one buffer. With `sync` set, every file the batch
+//! touched is synced (`fdatasync`) before the batch is reported done; the
+//! engine releases what waited on the batch (PubAcks, deliveries, responses)
+//! only then.
+
+use bytes::Bytes;
+
+use super::layout::FileId;
+
+/// One operation on the store directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileOp {
+    /// Create the channel's directory (with its parents) if missing.
+    CreateChannelDir {
+        /// Channel name (the directory's name).
+        channel: String,
+    },
+    /// Append `data` to the file, created if missing.
+    Append {
+        /// The file.
+        file: FileId,
+        /// The bytes (whole records).
+        data: Bytes,
+    },
+    /// Replace the file's content atomically (write a temporary file, sync
+    /// it, rename it over the file): compaction.
+    Replace {
+        /// The file.
+        file: FileId,
+        /// Its whole new content.
+        data: Bytes,
+    },
+    /// Delete the file (a missing file is not an error).
+    Remove {
+        /// The file.
+        file: FileId,
+    },
+    /// Delete the channel's directory and everything in it.
+    RemoveChannelDir {
+        /// Channel name.
+        channel: String,
+    },
+}
+
+impl FileOp {
+    /// The file the operation writes, if one.
+    pub fn file(&self) -> Option<&FileId> {
+        match self {
+            FileOp::Append { file, .. }
+            | FileOp::Replace { file, .. }
+            | FileOp::Remove { file } => Some(file),
+            FileOp::CreateChannelDir { .. } | FileOp::RemoveChannelDir { .. } => None,
+        }
+    }
+}
+
+/// A group of operations to apply, then sync if asked, then report with
+/// [`IoDone`] carrying the same `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoBatch {
+    /// Identifies the batch in its completion.
+    pub id: u64,
+    /// The operations, in order.
+    pub ops: Vec<FileOp>,
+    /// Sync every file written before reporting (`--file_sync`).
+    pub sync: bool,
+}
+
+impl IoBatch {
+    /// Bytes the batch writes.
+    pub fn bytes(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                FileOp::Append { data, .. } | FileOp::Replace { data, .. } => data.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+/// The completion of an [`IoBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoDone {
+    /// The batch's `id`.
+    pub id: u64,
+    /// `Err` if any operation or the sync failed (the batch's effect on disk
+    /// is then unknown).
+    pub result: Result<(), IoFailure>,
+}
+
+/// Why a batch failed: the operation, the file, and the OS error's text.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[error("{op} {path:?}: {error}")]
+pub struct IoFailure {
+    /// What was being done (`append`, `sync`, `remove`...).
+    pub op: &'static str,
+    /// The path, relative to the store directory.
+    pub path: String,
+    /// The OS error.
+    pub error: String,
+}

@@ -1,0 +1,229 @@
+//! The engine over a file store in the simulated world: outputs held until
+//! the write covering them is done, pipelined group commit, restarts (with
+//! torn writes) that keep every acknowledged message, client and
+//! subscription, and a failing disk.
+
+use super::*;
+use crate::stan::filestore::io::IoFailure;
+
+fn file_world(latency: Duration) -> World {
+    World::with_file_store(ServerConfig::default(), latency)
+}
+
+fn durable_req(channel: &str, name: &str) -> SubscriptionRequest {
+    let mut req = World::sub_req(channel, StartPosition::First);
+    req.durable_name = name.into();
+    req.max_in_flight = 100;
+    req.ack_wait_in_secs = 30;
+    req
+}
+
+#[test]
+fn a_pub_ack_waits_for_its_write_and_the_next_group_pipelines() {
+    let mut w = file_world(Duration::ZERO);
+    let a = w.connected("a");
+    assert_eq!(w.publish_sync(a, "foo", b"m1"), "");
+    w.disk.as_mut().unwrap().latency = Duration::from_millis(10);
+    let before = w.disk.as_ref().unwrap().batches;
+    w.publish(a, "foo", b"m2");
+    w.pump();
+    assert!(w.take_pub_acks(a).is_empty(), "no PubAck before the write");
+    // Two more arrive while the first write is in flight.
+    w.publish(a, "foo", b"m3");
+    w.publish(a, "foo", b"m4");
+    w.pump();
+    w.advance(Duration::from_millis(10));
+    let acks = w.take_pub_acks(a);
+    assert_eq!(acks.len(), 1, "the first group: m2 alone");
+    w.advance(Duration::from_millis(10));
+    let acks = w.take_pub_acks(a);
+    assert_eq!(acks.len(), 2, "m3 and m4 in the next group");
+    assert!(acks.iter().all(|a| a.error.is_empty()));
+    assert_eq!(w.disk.as_ref().unwrap().batches - before, 2);
+}
+
+#[test]
+fn deliveries_wait_for_the_write_too() {
+    let mut w = file_world(Duration::ZERO);
+    let a = w.connected("a");
+    let s = sub_from(&mut w, a, "foo", StartPosition::NewOnly);
+    w.disk.as_mut().unwrap().latency = Duration::from_millis(5);
+    w.publish(a, "foo", b"m1");
+    w.pump();
+    assert!(
+        w.take_seqs(a, &s).is_empty(),
+        "not delivered before it is stored"
+    );
+    w.advance(Duration::from_millis(5));
+    assert_eq!(w.take_seqs(a, &s), [1]);
+}
+
+#[test]
+fn a_restart_keeps_messages_clients_and_durables_and_redelivers_pending() {
+    let mut w = file_world(Duration::ZERO);
+    let a = w.connected("a");
+    publish_n(&mut w, a, "foo", 5);
+    let dur = w.subscribe(a, durable_req("foo", "dur")).unwrap();
+    assert_eq!(w.take_seqs(a, &dur), [1, 2, 3, 4, 5]);
+    w.ack(a, &dur, 1);
+    w.ack(a, &dur, 2);
+    let plain = sub_from(&mut w, a, "bar", StartPosition::NewOnly);
+    publish_n(&mut w, a, "bar", 2);
+    assert_eq!(w.take_seqs(a, &plain), [1, 2]);
+    w.ack(a, &plain, 1);
+    w.ack(a, &plain, 2);
+
+    let repairs = w.restart_engine(0);
+    assert!(repairs.is_empty(), "{repairs:?}");
+    assert!(w.engine.has_client("a"), "the client is remembered");
+    assert_eq!(w.engine.channel_count(), 2);
+    assert_eq!(w.engine.subscription_count(), 2);
+    assert_eq!(
+        w.engine.pending_of("foo"),
+        [("a".to_string(), "dur".to_string(), vec![3, 4, 5])]
+    );
+    // The pending messages come back, flagged, then what is new.
+    w.advance(Duration::from_millis(1));
+    let msgs = w.take_msgs(a, &dur);
+    assert_eq!(
+        msgs.iter()
+            .map(|m| (m.sequence, m.redelivered))
+            .collect::<Vec<_>>(),
+        [(3, true), (4, true), (5, true)]
+    );
+    assert_eq!(&msgs[0].data[..], b"m3");
+    assert_eq!(w.publish_sync(a, "foo", b"m6"), "");
+    assert_eq!(w.take_seqs(a, &dur), [6], "the sequence continues");
+    // The plain subscription's client is alive: it goes on too.
+    assert_eq!(w.publish_sync(a, "bar", b"b3"), "");
+    assert_eq!(w.take_seqs(a, &plain), [3]);
+    for seq in 3..=6 {
+        w.ack(a, &dur, seq);
+    }
+    // A second restart sees the acks.
+    w.restart_engine(0);
+    assert_eq!(
+        w.engine.pending_of("foo"),
+        [("a".to_string(), "dur".to_string(), vec![])]
+    );
+}
+
+#[test]
+fn an_offline_durable_and_a_durable_queue_group_resume_after_a_restart() {
+    let mut w = file_world(Duration::ZERO);
+    let a = w.connected("a");
+    let dur = w.subscribe(a, durable_req("foo", "dur")).unwrap();
+    let mut qreq = durable_req("foo", "qd");
+    qreq.q_group = "workers".into();
+    let q = w.subscribe(a, qreq.clone()).unwrap();
+    publish_n(&mut w, a, "foo", 3);
+    assert_eq!(w.take_seqs(a, &dur), [1, 2, 3]);
+    assert_eq!(w.take_seqs(a, &q), [1, 2, 3]);
+    w.ack(a, &dur, 1);
+    w.ack(a, &q, 2);
+    assert_eq!(w.close(a), "");
+    w.restart_engine(0);
+    assert!(!w.engine.has_client("a"));
+    assert_eq!(
+        w.engine.subscription_count(),
+        2,
+        "offline durable and group shadow"
+    );
+    let b = w.connected("a2");
+    let mut req = durable_req("foo", "dur");
+    req.client_id = "a".into();
+    // The durable belongs to client ID "a": connect as "a" again.
+    let c = w.client("a-again");
+    w.connect_as(c, "a");
+    let dur = w.subscribe(c, req).unwrap();
+    w.advance(Duration::from_millis(1));
+    let got: Vec<(u64, bool)> = w
+        .take_msgs(c, &dur)
+        .iter()
+        .map(|m| (m.sequence, m.redelivered))
+        .collect();
+    assert_eq!(got, [(2, true), (3, true)]);
+    let mut qreq = durable_req("foo", "qd");
+    qreq.q_group = "workers".into();
+    let q = w.subscribe(b, qreq).unwrap();
+    w.advance(Duration::from_millis(1));
+    let got: Vec<u64> = w.take_seqs(b, &q);
+    assert_eq!(got, [1, 3], "the group's unacked messages");
+}
+
+#[test]
+fn a_torn_write_is_truncated_and_its_message_was_never_acknowledged() {
+    let mut w = file_world(Duration::ZERO);
+    let a = w.connected("a");
+    assert_eq!(w.publish_sync(a, "foo", b"kept"), "");
+    w.disk.as_mut().unwrap().latency = Duration::from_millis(10);
+    w.publish(a, "foo", b"lost in the crash");
+    w.pump();
+    // Crash with 10 bytes of the second record written.
+    let repairs = w.restart_engine(10);
+    assert!(w.take_pub_acks(a).is_empty(), "never acknowledged");
+    assert_eq!(repairs.len(), 1, "{repairs:?}");
+    assert!(
+        repairs[0].contains("foo/msgs.1.dat") && repairs[0].contains("truncated to offset"),
+        "{}",
+        repairs[0]
+    );
+    w.disk.as_mut().unwrap().latency = Duration::ZERO;
+    let s = sub_from(&mut w, a, "foo", StartPosition::First);
+    let msgs = w.take_msgs(a, &s);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(&msgs[0].data[..], b"kept");
+    assert_eq!(w.publish_sync(a, "foo", b"next"), "");
+    assert_eq!(
+        w.take_seqs(a, &s),
+        [2],
+        "no gap, no reuse of an acknowledged sequence"
+    );
+}
+
+#[test]
+fn a_failed_write_fails_its_pub_acks_and_every_later_publish() {
+    let mut w = file_world(Duration::ZERO);
+    let a = w.connected("a");
+    assert_eq!(w.publish_sync(a, "foo", b"ok"), "");
+    w.disk.as_mut().unwrap().fail_next = Some(IoFailure {
+        op: "sync",
+        path: "foo/msgs.1.dat".into(),
+        error: "No space left on device (os error 28)".into(),
+    });
+    let error = w.publish_sync(a, "foo", b"m2");
+    assert_eq!(
+        error,
+        "stan: unable to store message: sync \"foo/msgs.1.dat\": No space left on device (os error 28)"
+    );
+    assert!(w
+        .events
+        .iter()
+        .any(|e| matches!(e, ServerEvent::StoreFailed { .. })));
+    let error = w.publish_sync(a, "foo", b"m3");
+    assert!(error.contains("No space left on device"), "{error}");
+}
+
+#[test]
+fn clients_gone_during_the_restart_are_dropped_with_their_subscriptions() {
+    let mut w = file_world(Duration::ZERO);
+    let a = w.connected("a");
+    let b = w.connected("b");
+    let _s = sub_from(&mut w, b, "foo", StartPosition::NewOnly);
+    let _d = w.subscribe(b, durable_req("foo", "keep")).unwrap();
+    publish_n(&mut w, a, "foo", 1);
+    w.set_answer_heartbeats(b, false);
+    w.restart_engine(0);
+    assert!(w.engine.has_client("b"));
+    w.advance(secs(600));
+    assert!(!w.engine.has_client("b"), "heartbeats failed");
+    assert!(w.engine.has_client("a"));
+    assert_eq!(
+        w.engine.subscription_count(),
+        1,
+        "the durable stays, offline"
+    );
+    w.restart_engine(0);
+    assert!(!w.engine.has_client("b"));
+    assert_eq!(w.engine.subscription_count(), 1);
+}
