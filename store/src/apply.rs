@@ -1,0 +1,226 @@
+//! Carrying out one [`IoBatch`] on the store directory: its operations in
+//! order, then (`sync`) `fdatasync` of every file appended to and a sync of
+//! every directory whose entries changed. The first failure stops the batch
+//! and is reported as an [`IoFailure`] (the path relative to the store
+//! directory, the OS error's text).
+//!
+//! * `Append`: the cached handle, or the file opened for appending (created
+//!   if missing: its directory is then synced with the batch), one
+//!   `write_all` of the (already coalesced) bytes;
+//! * `Replace`: `<file>.tmp` written and synced, renamed over the file, the
+//!   directory synced (always: compaction must never leave a half file);
+//! * `Remove`: the handle closed, the file removed (missing is fine);
+//! * `CreateChannelDir`: created if missing, the store directory synced;
+//! * `RemoveChannelDir`: the channel's handles closed, the directory removed
+//!   with its content (missing is fine).
+//!
+//! [`IoFailure::op`] names the step that failed: `open`, `create`,
+//! `append`, `write`, `sync`, `rename`, `remove`, `mkdir` or `rmdir`.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use stan_core::stan::filestore::{FileId, FileOp, IoBatch, IoFailure};
+
+use crate::cache::FileCache;
+use crate::fsutil::{parent, remove_file, sync_dir, write_atomic, StepError};
+
+/// Applies batches to a store directory. See the module docs.
+#[derive(Debug)]
+pub struct Applier {
+    dir: PathBuf,
+    cache: FileCache,
+    /// Directories whose entries changed in the batch (synced with it).
+    dirty_dirs: Vec<PathBuf>,
+}
+
+impl Applier {
+    /// An applier over `dir` keeping at most `max_open_files` handles open
+    /// (0: the default).
+    pub fn new(dir: PathBuf, max_open_files: usize) -> Applier {
+        Applier {
+            dir,
+            cache: FileCache::new(max_open_files),
+            dirty_dirs: Vec::new(),
+        }
+    }
+
+    /// Carries out `batch`.
+    pub fn apply(&mut self, batch: &IoBatch) -> Result<(), IoFailure> {
+        let result = self.apply_ops(batch);
+        let result = match result {
+            Ok(()) if batch.sync => self.sync(),
+            other => other,
+        };
+        self.cache.clear_dirty();
+        self.dirty_dirs.clear();
+        result.map_err(|e| self.failure(e))
+    }
+
+    /// Open handles (tests).
+    #[cfg(test)]
+    pub fn open_files(&self) -> usize {
+        self.cache.len()
+    }
+
+    fn apply_ops(&mut self, batch: &IoBatch) -> Result<(), StepError> {
+        for op in &batch.ops {
+            match op {
+                FileOp::Append { file, data } => self.append(file, data, batch.sync)?,
+                FileOp::Replace { file, data } => {
+                    self.cache.remove(file);
+                    write_atomic(&self.path_of(file), data)?;
+                }
+                FileOp::Remove { file } => {
+                    self.cache.remove(file);
+                    let path = self.path_of(file);
+                    remove_file(&path)?;
+                    self.dir_changed(parent(&path));
+                }
+                FileOp::CreateChannelDir { channel } => {
+                    let path = self.dir.join(channel);
+                    if !path.is_dir() {
+                        fs::create_dir_all(&path).map_err(|e| StepError::new("mkdir", &path, e))?;
+                        sync_dir(&self.dir)?;
+                    }
+                }
+                FileOp::RemoveChannelDir { channel } => {
+                    self.cache.remove_channel(channel);
+                    let path = self.dir.join(channel);
+                    match fs::remove_dir_all(&path) {
+                        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                            return Err(StepError::new("rmdir", &path, e))
+                        }
+                        _ => {}
+                    }
+                    let root = self.dir.clone();
+                    self.dir_changed(&root);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, file: &FileId, data: &[u8], sync: bool) -> Result<(), StepError> {
+        let entry = match self.cache.get(file) {
+            Some(entry) => entry,
+            None => {
+                if let Some((old, entry)) = self.cache.make_room() {
+                    // Its bytes of this batch must still be synced.
+                    if entry.dirty && sync {
+                        entry
+                            .file
+                            .sync_data()
+                            .map_err(|e| StepError::new("sync", self.path_of(&old), e))?;
+                    }
+                }
+                let path = self.path_of(file);
+                let handle = match OpenOptions::new().append(true).open(&path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        let f = OpenOptions::new()
+                            .append(true)
+                            .create_new(true)
+                            .open(&path)
+                            .map_err(|e| StepError::new("create", &path, e))?;
+                        self.dir_changed(parent(&path));
+                        f
+                    }
+                    Err(e) => return Err(StepError::new("open", &path, e)),
+                };
+                self.cache.insert(file.clone(), handle)
+            }
+        };
+        entry.dirty = true;
+        if let Err(e) = entry.file.write_all(data) {
+            // The file's end is unknown: never append to this handle again.
+            self.cache.remove(file);
+            return Err(StepError::new("append", self.path_of(file), e));
+        }
+        Ok(())
+    }
+
+    /// Syncs the files written and the directories changed.
+    fn sync(&mut self) -> Result<(), StepError> {
+        let dir = &self.dir;
+        for (id, entry) in self.cache.dirty() {
+            entry
+                .file
+                .sync_data()
+                .map_err(|e| StepError::new("sync", dir.join(id.to_string()), e))?;
+            entry.dirty = false;
+        }
+        for d in &self.dirty_dirs {
+            sync_dir(d)?;
+        }
+        Ok(())
+    }
+
+    fn dir_changed(&mut self, dir: &Path) {
+        if !self.dirty_dirs.iter().any(|d| d == dir) {
+            self.dirty_dirs.push(dir.to_path_buf());
+        }
+    }
+
+    fn path_of(&self, file: &FileId) -> PathBuf {
+        self.dir.join(file.to_string())
+    }
+
+    /// The failure as the core takes it: the path relative to the store
+    /// directory.
+    fn failure(&self, e: StepError) -> IoFailure {
+        let relative = e.path.strip_prefix(&self.dir).unwrap_or(&e.path);
+        let path = if relative.as_os_str().is_empty() {
+            ".".to_owned()
+        } else {
+            relative.display().to_string()
+        };
+        IoFailure {
+            op: e.op,
+            path,
+            error: e.source.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn handles_stay_within_the_limit() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut applier = Applier::new(root.path().to_path_buf(), 2);
+        let file = |n| FileId::SliceData {
+            channel: "c".into(),
+            slice: n,
+        };
+        let mut ops = vec![FileOp::CreateChannelDir {
+            channel: "c".into(),
+        }];
+        for round in 0..2u8 {
+            for n in 1..=4 {
+                ops.push(FileOp::Append {
+                    file: file(n),
+                    data: Bytes::from(vec![round; 3]),
+                });
+            }
+        }
+        let batch = IoBatch {
+            id: 1,
+            ops,
+            sync: true,
+        };
+        assert_eq!(applier.apply(&batch), Ok(()));
+        assert_eq!(applier.open_files(), 2);
+        for n in 1..=4 {
+            let path = root.path().join(file(n).to_string());
+            assert_eq!(
+                fs::read(&path).unwrap_or_else(|e| panic!("{e}")),
+                [0, 0, 0, 1, 1, 1]
+            );
+        }
+    }
+}

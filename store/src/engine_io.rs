@@ -1,0 +1,68 @@
+//! [`EngineIo`]: what a runtime's engine loop adds to serve a file store:
+//! one call per turn moves the engine's write batches to the IO thread and
+//! the completions back ([`EngineIo::pump`]). The engine decides everything;
+//! the loop only wakes when the IO thread says a batch is done.
+
+use std::time::Instant;
+
+use stan_core::stan::any_store::AnyStore;
+use stan_core::stan::server::{Server, ServerConfig};
+use stan_core::stan::store::Store;
+
+use crate::io_thread::{IoThread, SpawnError, Waker};
+use crate::lock::DirLock;
+use crate::open::Opened;
+
+/// The IO side of an engine over a store directory: the IO thread, and the
+/// directory's lock, held as long as the engine runs.
+#[derive(Debug)]
+pub struct EngineIo {
+    thread: IoThread,
+    _lock: DirLock,
+}
+
+impl EngineIo {
+    /// The engine resuming `opened` (a new store resumes nothing), and its
+    /// IO thread, which calls `waker` after every completed batch.
+    /// `max_open_files` is `--file_fds_limit` (0: the default).
+    pub fn start(
+        config: ServerConfig,
+        opened: Opened,
+        max_open_files: usize,
+        now: Instant,
+        unix_now_ns: i64,
+        waker: Waker,
+    ) -> Result<(Server<AnyStore>, EngineIo), SpawnError> {
+        let thread = IoThread::spawn(&opened.dir, max_open_files, waker)?;
+        let engine = Server::restore(
+            config,
+            AnyStore::from(opened.store),
+            now,
+            unix_now_ns,
+            opened.restored,
+        );
+        Ok((
+            engine,
+            EngineIo {
+                thread,
+                _lock: opened.lock,
+            },
+        ))
+    }
+
+    /// Hands the engine the completed batches, then the IO thread the
+    /// engine's next batch. Returns how many moved. Call it in every turn
+    /// of the loop, before and after moving the engine's messages.
+    pub fn pump<S: Store>(&self, engine: &mut Server<S>, now: Instant) -> usize {
+        let mut moved = 0;
+        while let Some(done) = self.thread.try_done() {
+            engine.handle_store_done(now, done);
+            moved += 1;
+        }
+        while let Some(batch) = engine.poll_store_io() {
+            self.thread.submit(batch);
+            moved += 1;
+        }
+        moved
+    }
+}

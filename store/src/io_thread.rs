@@ -1,0 +1,148 @@
+//! [`IoThread`]: a dedicated thread that carries out the file store's
+//! [`IoBatch`]es in the order they are submitted, and reports each one's
+//! [`IoDone`] on a completion queue, calling a waker so that the runtime's
+//! loop polls it ([`IoThread::try_done`]).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use stan_core::stan::filestore::{IoBatch, IoDone, IoFailure};
+
+use crate::apply::Applier;
+
+/// The thread's name.
+pub const THREAD_NAME: &str = "stan-store-io";
+
+/// Called after each completion is queued (from the IO thread).
+pub type Waker = Box<dyn Fn() + Send + Sync>;
+
+/// The IO thread could not be started.
+#[derive(thiserror::Error, Debug)]
+#[error("unable to start the store IO thread: {0}")]
+pub struct SpawnError(#[source] pub std::io::Error);
+
+/// The store's IO thread. See the module docs.
+///
+/// Dropping it (or [`IoThread::shutdown`]) lets it finish the batches
+/// already submitted, then joins it.
+pub struct IoThread {
+    batches: Option<Sender<IoBatch>>,
+    done_tx: Sender<IoDone>,
+    done_rx: Mutex<Receiver<IoDone>>,
+    waker: Arc<dyn Fn() + Send + Sync>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for IoThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoThread")
+            .field("running", &self.batches.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IoThread {
+    /// Starts the thread over the store directory `dir`, keeping at most
+    /// `max_open_files` files open (`--file_fds_limit`; 0: 256). `waker` is
+    /// called on the IO thread after each completion is queued.
+    pub fn spawn(
+        dir: impl Into<PathBuf>,
+        max_open_files: usize,
+        waker: Waker,
+    ) -> Result<IoThread, SpawnError> {
+        let (batches, rx) = mpsc::channel::<IoBatch>();
+        let (done_tx, done_rx) = mpsc::channel();
+        let waker: Arc<dyn Fn() + Send + Sync> = Arc::from(waker);
+        let mut applier = Applier::new(dir.into(), max_open_files);
+        let (tx, wake) = (done_tx.clone(), Arc::clone(&waker));
+        let thread = thread::Builder::new()
+            .name(THREAD_NAME.to_owned())
+            .spawn(move || {
+                while let Ok(batch) = rx.recv() {
+                    let result = catch_unwind(AssertUnwindSafe(|| applier.apply(&batch)))
+                        .unwrap_or_else(|_| {
+                            Err(IoFailure {
+                                op: "apply",
+                                path: String::new(),
+                                error: "the store IO thread panicked".to_owned(),
+                            })
+                        });
+                    // The receiver lives in the `IoThread`, which joins this
+                    // thread before dropping it.
+                    let _ = tx.send(IoDone {
+                        id: batch.id,
+                        result,
+                    });
+                    wake();
+                }
+            })
+            .map_err(SpawnError)?;
+        Ok(IoThread {
+            batches: Some(batches),
+            done_tx,
+            done_rx: Mutex::new(done_rx),
+            waker,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a batch; its [`IoDone`] comes back through
+    /// [`IoThread::try_done`]. Batches are carried out one at a time, in
+    /// submission order. Should the thread be gone, the batch completes at
+    /// once with a failure.
+    pub fn submit(&self, batch: IoBatch) {
+        let id = batch.id;
+        let sent = self.batches.as_ref().is_some_and(|b| b.send(batch).is_ok());
+        if !sent {
+            let _ = self.done_tx.send(IoDone {
+                id,
+                result: Err(IoFailure {
+                    op: "submit",
+                    path: String::new(),
+                    error: "the store IO thread has stopped".to_owned(),
+                }),
+            });
+            (self.waker)();
+        }
+    }
+
+    /// The next completion, if one is queued.
+    pub fn try_done(&self) -> Option<IoDone> {
+        self.completions().try_recv().ok()
+    }
+
+    /// The next completion, waiting at most `timeout` for one (for a
+    /// blocking caller, and tests).
+    pub fn wait_done(&self, timeout: Duration) -> Option<IoDone> {
+        self.completions().recv_timeout(timeout).ok()
+    }
+
+    /// Finishes the batches submitted, then stops and joins the thread
+    /// (what dropping it does).
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn completions(&self) -> MutexGuard<'_, Receiver<IoDone>> {
+        // Nothing panics while holding the lock; a poisoned one is fine.
+        self.done_rx.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stop(&mut self) {
+        // Closing the queue ends the thread's loop once it is drained.
+        self.batches = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for IoThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

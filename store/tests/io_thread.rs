@@ -1,0 +1,252 @@
+//! The `IoThread` on real files: each operation, order within and across
+//! batches, the handle cache, the waker, shutdown, and failures (reported
+//! as `IoFailure`, the rest of the batch skipped, the store stopped).
+
+mod common;
+
+use std::fs;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{drive, msg, options};
+use stan_core::stan::filestore::{FileId, FileOp, IoBatch, IoDone, IoFailure};
+use stan_core::stan::store::{ChannelLimits, ClientRecord, Store, StoreError, SubRecord};
+use stan_store::{open, IoThread, THREAD_NAME};
+
+fn data(channel: &str, slice: u64) -> FileId {
+    FileId::SliceData {
+        channel: channel.into(),
+        slice,
+    }
+}
+
+fn append(file: FileId, bytes: &'static [u8]) -> FileOp {
+    FileOp::Append {
+        file,
+        data: Bytes::from_static(bytes),
+    }
+}
+
+fn run(io: &IoThread, id: u64, ops: Vec<FileOp>) -> Result<(), IoFailure> {
+    io.submit(IoBatch {
+        id,
+        ops,
+        sync: true,
+    });
+    let done = io.wait_done(Duration::from_secs(10)).expect("completion");
+    assert_eq!(done.id, id);
+    done.result
+}
+
+#[test]
+fn operations_in_order() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let io = IoThread::spawn(dir, 0, Box::new(|| {})).unwrap();
+    let ch = || "orders".to_owned();
+    run(
+        &io,
+        1,
+        vec![
+            FileOp::CreateChannelDir { channel: ch() },
+            append(data("orders", 1), b"abc"),
+            // The cached handle must not outlive the replaced file.
+            FileOp::Replace {
+                file: data("orders", 1),
+                data: Bytes::from_static(b"XY"),
+            },
+            append(data("orders", 1), b"z"),
+            append(FileId::Clients, b"c1"),
+            FileOp::Remove {
+                file: data("orders", 9),
+            },
+        ],
+    )
+    .unwrap();
+    assert_eq!(fs::read(dir.join("orders/msgs.1.dat")).unwrap(), b"XYz");
+    assert_eq!(fs::read(dir.join("clients.dat")).unwrap(), b"c1");
+    assert!(!dir.join("orders/msgs.1.dat.tmp").exists());
+
+    // Across batches, appends go on at the end.
+    run(&io, 2, vec![append(data("orders", 1), b"!")]).unwrap();
+    assert_eq!(fs::read(dir.join("orders/msgs.1.dat")).unwrap(), b"XYz!");
+
+    run(
+        &io,
+        3,
+        vec![
+            FileOp::Remove {
+                file: FileId::Clients,
+            },
+            append(FileId::Clients, b"new"),
+            FileOp::RemoveChannelDir { channel: ch() },
+            FileOp::RemoveChannelDir {
+                channel: "never".into(),
+            },
+        ],
+    )
+    .unwrap();
+    assert_eq!(fs::read(dir.join("clients.dat")).unwrap(), b"new");
+    assert!(!dir.join("orders").exists());
+
+    // A channel directory created again after its removal starts afresh.
+    run(
+        &io,
+        4,
+        vec![
+            FileOp::CreateChannelDir { channel: ch() },
+            append(data("orders", 1), b"again"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(fs::read(dir.join("orders/msgs.1.dat")).unwrap(), b"again");
+    assert_eq!(io.try_done(), None);
+}
+
+#[test]
+fn few_open_files() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let io = IoThread::spawn(dir, 2, Box::new(|| {})).unwrap();
+    let files: Vec<FileId> = (1..=5).map(|n| data("c", n)).collect();
+    let mut ops = vec![FileOp::CreateChannelDir {
+        channel: "c".into(),
+    }];
+    for round in 0..3 {
+        for f in &files {
+            ops.push(FileOp::Append {
+                file: f.clone(),
+                data: Bytes::from(vec![b'a' + round; 2]),
+            });
+        }
+    }
+    run(&io, 1, ops).unwrap();
+    for f in &files {
+        assert_eq!(fs::read(dir.join(f.to_string())).unwrap(), b"aabbcc", "{f}");
+    }
+}
+
+#[test]
+fn waker_and_shutdown() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let w = Arc::clone(&wakes);
+    let io = IoThread::spawn(
+        dir,
+        0,
+        Box::new(move || {
+            assert_eq!(std::thread::current().name(), Some(THREAD_NAME));
+            w.fetch_add(1, Ordering::SeqCst);
+        }),
+    )
+    .unwrap();
+    for id in 1..=50 {
+        io.submit(IoBatch {
+            id,
+            ops: vec![append(FileId::Clients, b"x")],
+            sync: id % 2 == 0,
+        });
+    }
+    // Shutdown finishes what was queued.
+    io.shutdown();
+    assert_eq!(wakes.load(Ordering::SeqCst), 50);
+    assert_eq!(fs::read(dir.join("clients.dat")).unwrap(), [b'x'; 50]);
+}
+
+#[test]
+fn completions_in_submission_order() {
+    let root = tempfile::tempdir().unwrap();
+    let io = IoThread::spawn(root.path(), 0, Box::new(|| {})).unwrap();
+    for id in [7, 3, 9] {
+        io.submit(IoBatch {
+            id,
+            ops: vec![append(FileId::Clients, b"x")],
+            sync: false,
+        });
+    }
+    let ids: Vec<u64> = (0..3)
+        .map(|_| io.wait_done(Duration::from_secs(10)).unwrap().id)
+        .collect();
+    assert_eq!(ids, [7, 3, 9]);
+}
+
+#[test]
+fn a_failure_skips_the_rest_of_the_batch() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    // A path component that is a regular file: fails for root too.
+    fs::write(dir.join("blocked"), b"").unwrap();
+    let io = IoThread::spawn(dir, 0, Box::new(|| {})).unwrap();
+    let e = run(
+        &io,
+        1,
+        vec![
+            append(FileId::Clients, b"first"),
+            append(data("blocked", 1), b"lost"),
+            append(FileId::Server, b"never"),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(e.op, "open");
+    assert_eq!(e.path, "blocked/msgs.1.dat");
+    assert!(e.error.contains("Not a directory"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!("open \"blocked/msgs.1.dat\": {}", e.error)
+    );
+    assert_eq!(fs::read(dir.join("clients.dat")).unwrap(), b"first");
+    assert!(!dir.join("server.dat").exists());
+
+    let e = run(
+        &io,
+        2,
+        vec![FileOp::CreateChannelDir {
+            channel: "blocked".into(),
+        }],
+    )
+    .unwrap_err();
+    assert_eq!((e.op, e.path.as_str()), ("mkdir", "blocked"));
+    let e = run(
+        &io,
+        3,
+        vec![FileOp::Replace {
+            file: FileId::Subs {
+                channel: "blocked".into(),
+            },
+            data: Bytes::from_static(b"x"),
+        }],
+    )
+    .unwrap_err();
+    assert_eq!((e.op, e.path.as_str()), ("create", "blocked/subs.dat.tmp"));
+}
+
+#[test]
+fn a_failure_stops_the_store() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let mut opened = open(options(dir, "c")).unwrap();
+    let io = IoThread::spawn(dir, 0, Box::new(|| {})).unwrap();
+    let s = &mut opened.store;
+    s.create_channel("good", ChannelLimits::default()).unwrap();
+    s.append("good", msg("good", 1, "a")).unwrap();
+    assert_eq!(drive(s, &io), None);
+
+    fs::write(dir.join("bad"), b"").unwrap();
+    s.create_channel("bad", ChannelLimits::default()).unwrap();
+    let failure = drive(s, &io).expect("a failure");
+    assert_eq!(failure.op, "mkdir");
+    assert_eq!(failure.path, "bad");
+    assert_eq!(s.failure(), Some(&failure));
+    assert_eq!(
+        s.append("good", msg("good", 2, "b")),
+        Err(StoreError::Io(failure.to_string()))
+    );
+    s.record_sub("good", SubRecord::Delete(1));
+    s.record_client(ClientRecord::Removed("c1".into()));
+    assert_eq!(s.poll_io(), None, "nothing more is written");
+    assert!(s.is_idle(), "nor kept in memory");
+    assert_eq!(io.try_done(), None::<IoDone>);
+}
