@@ -326,7 +326,8 @@ impl World {
         disk.repair(&recovery);
         let repairs = recovery.repairs.iter().map(ToString::to_string).collect();
         let (store, restored) =
-            FileStore::recovered(file_options(&config), recovery, &files, limits, unix);
+            FileStore::recovered(file_options(&config), recovery, &files, limits, unix)
+                .expect("the simulated store is not encrypted");
         let conn = self.router.attach_local(self.now, config.local_options());
         let server = Server::restore(config, AnyStore::from(store), self.now, unix, restored);
         self.engine.host = Host::Local {

@@ -64,9 +64,13 @@ impl Journal {
         }
     }
 
-    /// Stages bytes to append to `file`.
+    /// Stages bytes to append to `file` (dropped once the journal failed:
+    /// nothing more is written).
     pub fn append(&mut self, file: &FileId, bytes: &[u8]) {
         self.write_mark += 1;
+        if self.failure.is_some() {
+            return;
+        }
         if let Some(&i) = self.open.get(file) {
             if let Some(Staged::Append { data, .. }) = self.staged.get_mut(i) {
                 data.extend_from_slice(bytes);
@@ -84,6 +88,9 @@ impl Journal {
     /// go after it).
     pub fn op(&mut self, op: FileOp) {
         self.write_mark += 1;
+        if self.failure.is_some() {
+            return;
+        }
         self.open.clear();
         self.staged.push(Staged::Op(op));
     }
@@ -270,9 +277,12 @@ mod tests {
         assert_eq!(j.failure(), Some(&failure));
         assert_eq!(j.durable_mark(), 0);
         j.append(&f(1), b"c");
+        j.op(FileOp::Remove { file: f(1) });
         assert!(
             j.poll_batch().is_none(),
             "nothing is written after a failure"
         );
+        assert!(j.is_idle(), "nor kept");
+        assert_eq!(j.write_mark(), 4);
     }
 }

@@ -8,6 +8,8 @@
 //!
 //! One job per module:
 //! * [`crc`]: CRC-32 with any polynomial (`--file_crc_poly`);
+//! * [`crypto`]: encryption at rest of message payloads (`--encrypt`), Go's
+//!   format;
 //! * [`record`]: the version header and the record framing (8-byte header:
 //!   type/size word and CRC, then a protobuf), encoding and zero-copy
 //!   decoding;
@@ -58,6 +60,7 @@
 
 pub mod clients;
 pub mod crc;
+pub mod crypto;
 pub mod fold;
 pub mod index;
 pub mod io;
@@ -74,6 +77,10 @@ pub mod types;
 
 pub use clients::{fold_clients, RecoveredClients};
 pub use crc::{Crc32, InvalidPolynomial, IEEE_POLYNOMIAL};
+pub use crypto::{
+    Cipher, DecryptError, Encryption, EncryptionOptions, KeyRequired, MessageDecryptError,
+    StoreEncryption, UnsupportedCipher,
+};
 pub use fold::FoldError;
 pub use index::{scan_index, IndexEntry, IndexError, IndexScan, INDEX_RECORD_SIZE};
 pub use io::{FileOp, IoBatch, IoDone, IoFailure};

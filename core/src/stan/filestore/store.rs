@@ -15,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 use stan_proto::{ClientDelete, ClientInfo, ServerInfo, SubStateDelete, SubStateUpdate};
 
 use super::crc::Crc32;
+use super::crypto::{Encryption, EncryptionOptions, MessageDecryptError, StoreEncryption};
 use super::index::IndexEntry;
 use super::io::{FileOp, IoBatch, IoDone, IoFailure};
 use super::journal::Journal;
@@ -56,6 +57,11 @@ pub struct FileStoreOptions {
     pub compact_min_size: u64,
     /// Most channels (0: unlimited).
     pub max_channels: usize,
+    /// Encrypt the messages' payloads on disk (`--encrypt`), Go's format
+    /// (see [`crypto`](super::crypto)), and decrypt them at recovery.
+    /// `None`: payloads are written as they are, and recovered as stored
+    /// (encrypted ones stay encrypted, as with Go).
+    pub encryption: Option<EncryptionOptions>,
 }
 
 impl Default for FileStoreOptions {
@@ -71,6 +77,7 @@ impl Default for FileStoreOptions {
             compact_interval: Duration::from_secs(300),
             compact_min_size: 1024 * 1024,
             max_channels: 100,
+            encryption: None,
         }
     }
 }
@@ -165,6 +172,8 @@ struct ChannelFiles {
     slices: VecDeque<Slice>,
     subs_log: LogFile,
     subs: BTreeMap<u64, RecoveredSub>,
+    /// The channel's encryptor, with encryption on.
+    crypto: Option<Encryption>,
 }
 
 /// The file store, pure. See the module docs.
@@ -178,6 +187,8 @@ pub struct FileStore {
     clients: BTreeMap<String, ClientInfo>,
     now: i64,
     scratch: BytesMut,
+    /// Makes the channels' encryptors, with encryption on.
+    crypto: Option<StoreEncryption>,
 }
 
 fn version_header() -> [u8; VERSION_SIZE] {
@@ -209,6 +220,7 @@ impl FileStore {
             clients: BTreeMap::new(),
             now,
             scratch: BytesMut::new(),
+            crypto: opts.encryption.clone().map(StoreEncryption::new),
             opts,
         };
         store.journal.op(FileOp::Replace {
@@ -221,13 +233,18 @@ impl FileStore {
     /// A store resuming a recovered directory (its repairs applied by the
     /// IO side first), and what the engine resumes from it. `files` gives
     /// the files' sizes; `limits` each channel's limits.
+    ///
+    /// With [`encryption`](FileStoreOptions::encryption), the messages'
+    /// payloads are decrypted (those stored clear are kept as they are); one
+    /// that does not decrypt (a wrong key, most likely) fails the whole
+    /// recovery, naming its channel and sequence.
     pub fn recovered(
         opts: FileStoreOptions,
         recovery: Recovery,
         files: &StoreFiles,
         limits: impl Fn(&str) -> ChannelLimits,
         now: i64,
-    ) -> (FileStore, Restored) {
+    ) -> Result<(FileStore, Restored), MessageDecryptError> {
         let clients_size = files.clients.as_ref().map_or(0, |b| b.len() as u64);
         let mut store = FileStore {
             mem: MemStore::with_overhead(opts.max_channels, MSG_RECORD_OVERHEAD),
@@ -243,6 +260,7 @@ impl FileStore {
             clients: recovery.clients.clients.clone(),
             now,
             scratch: BytesMut::new(),
+            crypto: opts.encryption.clone().map(StoreEncryption::new),
             opts,
         };
         if files.clients.is_none() {
@@ -258,12 +276,39 @@ impl FileStore {
         for (name, ch) in recovery.channels {
             let ch_limits = limits(&name);
             let msgs = &ch.msgs;
-            store.mem.restore_channel(
-                &name,
-                ch_limits,
-                msgs.last_seq,
-                msgs.live().map(|m| m.stored()),
-            );
+            let crypto = store
+                .crypto
+                .as_mut()
+                .map(|c| c.channel(&name, msgs.last_seq.wrapping_add(1)));
+            match &crypto {
+                None => store.mem.restore_channel(
+                    &name,
+                    ch_limits,
+                    msgs.last_seq,
+                    msgs.live().map(|m| m.stored()),
+                ),
+                Some(enc) => {
+                    let live = msgs
+                        .live()
+                        .map(|m| {
+                            let encoded = enc.decrypt_msg(&m.encoded).map_err(|source| {
+                                MessageDecryptError {
+                                    channel: name.clone(),
+                                    seq: m.index.seq,
+                                    source,
+                                }
+                            })?;
+                            Ok(StoredMsg {
+                                encoded,
+                                ..m.stored()
+                            })
+                        })
+                        .collect::<Result<Vec<_>, MessageDecryptError>>()?;
+                    store
+                        .mem
+                        .restore_channel(&name, ch_limits, msgs.last_seq, live);
+                }
+            }
             let mut slices = VecDeque::new();
             for s in &msgs.slices {
                 let mut slice = Slice::new(&name, s.number);
@@ -306,6 +351,7 @@ impl FileStore {
                     now,
                 ),
                 subs: ch.subs.subs.clone(),
+                crypto,
             };
             store.channels.insert(name.clone(), files_entry);
             if subs_size == 0 {
@@ -329,7 +375,7 @@ impl FileStore {
                 },
             );
         }
-        (store, restored)
+        Ok((store, restored))
     }
 
     /// The options.
@@ -485,6 +531,7 @@ impl Store for FileStore {
                 slices: VecDeque::new(),
                 subs_log: LogFile::new(subs, VERSION_SIZE as u64, 0, 0, self.now),
                 subs: BTreeMap::new(),
+                crypto: self.crypto.as_mut().map(|c| c.channel(channel, 1)),
             },
         );
         self.start_slice(channel, 1);
@@ -505,7 +552,18 @@ impl Store for FileStore {
             return Err(StoreError::Io(f.to_string()));
         }
         let (seq, timestamp) = (msg.sequence, msg.timestamp);
-        let payload = msg.encoded.clone();
+        // What goes to disk: the message as it is, or (encryption on) a copy
+        // with its data encrypted; the engine keeps delivering `msg`.
+        let payload = match self
+            .channels
+            .get_mut(channel)
+            .and_then(|c| c.crypto.as_mut())
+        {
+            None => msg.encoded.clone(),
+            Some(enc) => enc
+                .encrypt_msg(&msg.encoded)
+                .map_err(|e| StoreError::Io(format!("unable to encrypt message {seq}: {e}")))?,
+        };
         let size = u32::try_from(payload.len())
             .map_err(|_| StoreError::Io(format!("message of {} bytes too large", payload.len())))?;
         self.mem.append(channel, msg)?;
