@@ -4,7 +4,8 @@
 use super::filestore::io::{IoBatch, IoDone, IoFailure};
 use super::filestore::FileStore;
 use super::store::{
-    ChannelLimits, ChannelStats, ClientRecord, MemStore, Store, StoreError, StoredMsg, SubRecord,
+    ChannelLimits, ChannelStats, ClientRecord, Fetch, MemStore, Store, StoreError, StoredMsg,
+    SubRecord,
 };
 
 /// The memory store or the file store.
@@ -81,6 +82,15 @@ impl Store for AnyStore {
     }
     fn expire(&mut self, channel: &str, now: i64) -> Option<i64> {
         each!(self, s => s.expire(channel, now))
+    }
+    fn fetch(&mut self, channel: &str, seq: u64) -> Fetch {
+        each!(self, s => s.fetch(channel, seq))
+    }
+    fn poll_read(&mut self) -> Option<String> {
+        each!(self, s => s.poll_read())
+    }
+    fn timestamp_of(&self, channel: &str, seq: u64) -> Option<i64> {
+        each!(self, s => s.timestamp_of(channel, seq))
     }
     fn persists_state(&self) -> bool {
         each!(self, s => s.persists_state())

@@ -151,6 +151,18 @@ pub enum SubRecord {
     },
 }
 
+/// The outcome of [`Store::fetch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    /// The message.
+    Found(StoredMsg),
+    /// Not in memory: being read (the store reports the channel from
+    /// [`Store::poll_read`] once it can be fetched).
+    Reading,
+    /// Not stored (removed by the limits, or never stored).
+    Gone,
+}
+
 /// A message store, as the engine needs it. Its operations are synchronous
 /// and do no IO: a store backed by files stages the writes and hands them
 /// out as [`IoBatch`]es ([`Store::poll_io`]); the engine holds every output
@@ -184,6 +196,23 @@ pub trait Store {
     /// Removes messages older than the channel's `max_age` at `now` (Unix
     /// ns); returns the Unix ns time of the next expiry, if any.
     fn expire(&mut self, channel: &str, now: i64) -> Option<i64>;
+
+    /// The message with `seq` for a delivery: from memory, or read from
+    /// disk by a store that does not keep every payload in memory.
+    fn fetch(&mut self, channel: &str, seq: u64) -> Fetch {
+        self.lookup(channel, seq).map_or(Fetch::Gone, Fetch::Found)
+    }
+
+    /// A channel with messages read in since the last call: the engine
+    /// resumes the deliveries that waited for them.
+    fn poll_read(&mut self) -> Option<String> {
+        None
+    }
+
+    /// The timestamp of message `seq` (Unix ns), if stored.
+    fn timestamp_of(&self, channel: &str, seq: u64) -> Option<i64> {
+        self.lookup(channel, seq).map(|m| m.timestamp)
+    }
 
     /// Whether the store keeps clients and subscriptions: when not, the
     /// engine does not build their records.

@@ -10,7 +10,7 @@ use super::slab::Key;
 use super::timers::TimerKey;
 use super::{Out, Server};
 use crate::nats::NatsCommand;
-use crate::stan::store::{Store, StoredMsg, SubRecord};
+use crate::stan::store::{Fetch, Store, StoredMsg, SubRecord};
 use crate::time::deadline_after;
 
 /// Expired messages this close to their deadline go in the same pass.
@@ -78,7 +78,7 @@ impl<S: Store> Server<S> {
             ..
         } = self;
         let Some(sub) = subs.get_mut(sk) else { return };
-        if sub.offline || sub.group.is_some() {
+        if sub.offline || sub.group.is_some() || sub.reading {
             return;
         }
         let Some(ch) = channels.get(sub.channel) else {
@@ -100,10 +100,19 @@ impl<S: Store> Server<S> {
                 sub.last_sent = st.last_seq;
                 break;
             }
-            sub.last_sent = seq;
-            let Some(msg) = store.lookup(&ch.name, seq) else {
-                continue;
+            let msg = match store.fetch(&ch.name, seq) {
+                Fetch::Found(msg) => msg,
+                Fetch::Gone => {
+                    sub.last_sent = seq;
+                    continue;
+                }
+                Fetch::Reading => {
+                    // Resumed from here once the store has read it in.
+                    sub.reading = true;
+                    break;
+                }
             };
+            sub.last_sent = seq;
             stats.out_msgs += 1;
             stats.out_bytes += msg.encoded.len() as u64;
             if store.persists_state() {
@@ -182,9 +191,14 @@ impl<S: Store> Server<S> {
                 g.last_sent = st.last_seq;
                 return;
             }
-            let Some(msg) = self.store.lookup(&name, seq) else {
-                g.last_sent = seq;
-                continue;
+            let msg = match self.store.fetch(&name, seq) {
+                Fetch::Found(msg) => msg,
+                Fetch::Gone => {
+                    g.last_sent = seq;
+                    continue;
+                }
+                // Resumed from here once the store has read it in.
+                Fetch::Reading => return,
             };
             let Some(member) = self.pick_member(gk) else {
                 return;
@@ -235,8 +249,8 @@ impl<S: Store> Server<S> {
     /// The ack-wait timer of a subscription fired.
     pub(super) fn redeliver_expired(&mut self, now: Instant, sk: Key) {
         let Some(sub) = self.subs.get(sk) else { return };
-        if sub.offline || sub.pending.is_empty() {
-            return;
+        if sub.offline || sub.pending.is_empty() || sub.reading {
+            return; // a sub waiting for a read goes on from `read_done`
         }
         if sub.group.is_none() && self.client_failing(&sub.client_id) {
             // Its client may be gone: do not pile up redeliveries.
@@ -263,15 +277,31 @@ impl<S: Store> Server<S> {
         let Some(name) = self.channels.get(sub.channel).map(|c| c.name.clone()) else {
             return;
         };
-        for (expiry, seq) in due {
-            let Some(msg) = self.store.lookup(&name, seq) else {
-                // Dropped by limits: implicitly acked.
-                if let Some(sub) = self.subs.get_mut(sk) {
-                    sub.pending.remove(&seq);
-                    sub.redeliveries.remove(&seq);
+        for (i, &(expiry, seq)) in due.iter().enumerate() {
+            let msg = match self.store.fetch(&name, seq) {
+                Fetch::Found(msg) => msg,
+                Fetch::Gone => {
+                    // Dropped by limits: implicitly acked.
+                    if let Some(sub) = self.subs.get_mut(sk) {
+                        sub.pending.remove(&seq);
+                        sub.redeliveries.remove(&seq);
+                    }
+                    self.persist_seq(sk, SeqChange::Acked, seq);
+                    continue;
                 }
-                self.persist_seq(sk, SeqChange::Acked, seq);
-                continue;
+                Fetch::Reading => {
+                    // The rest waits for the read, then goes in order: due
+                    // now, redelivered when the store has read them in.
+                    if let Some(sub) = self.subs.get_mut(sk) {
+                        sub.reading = true;
+                        for &(_, later) in &due[i..] {
+                            if let Some(at) = sub.pending.get_mut(&later) {
+                                *at = (*at).min(now);
+                            }
+                        }
+                    }
+                    return;
+                }
             };
             let (target, count) = match group {
                 None => {
@@ -315,11 +345,34 @@ impl<S: Store> Server<S> {
         }
     }
 
+    /// The store read in messages of `channel`: the deliveries and
+    /// redeliveries that waited for them go on, in order.
+    pub(super) fn read_done(&mut self, now: Instant, channel: &str) {
+        let Some(&ck) = self.channel_names.get(channel) else {
+            return;
+        };
+        let waiting: Vec<Key> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.channel == ck && s.reading)
+            .map(|(k, _)| k)
+            .collect();
+        for sk in waiting {
+            if let Some(sub) = self.subs.get_mut(sk) {
+                sub.reading = false;
+            }
+            self.redeliver_expired(now, sk);
+        }
+        self.deliver_channel(now, ck);
+    }
+
     /// Arms the redelivery timer of `sk` at its earliest pending deadline.
     fn rearm_redelivery(&mut self, sk: Key) {
         let Some(sub) = self.subs.get(sk) else { return };
         match sub.pending.values().min() {
-            Some(&at) if !sub.offline => self.timers.set(TimerKey::Redelivery(sk), at),
+            Some(&at) if !sub.offline && !sub.reading => {
+                self.timers.set(TimerKey::Redelivery(sk), at)
+            }
             _ => self.timers.cancel(TimerKey::Redelivery(sk)),
         }
     }

@@ -556,11 +556,14 @@ impl<S: Store> Server<S> {
     /// writes: the PubAcks waiting for it, and every later publish, carry
     /// the error.
     pub fn handle_store_done(&mut self, now: Instant, done: IoDone) {
-        let _ = self.advance(now);
+        let now = self.advance(now);
         if let Some(failure) = self.store.handle_io_done(done) {
             self.events.push_back(ServerEvent::StoreFailed {
                 error: crate::stan::store::StoreError::Io(failure.to_string()),
             });
+        }
+        while let Some(channel) = self.store.poll_read() {
+            self.read_done(now, &channel);
         }
     }
 

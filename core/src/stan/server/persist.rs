@@ -164,8 +164,8 @@ impl<S: Store> Server<S> {
             let last_ts = self
                 .store
                 .stats(&name)
-                .and_then(|st| self.store.lookup(&name, st.last_seq))
-                .map_or(0, |m| m.timestamp);
+                .and_then(|st| self.store.timestamp_of(&name, st.last_seq))
+                .unwrap_or(0);
             if let Some(c) = self.channels.get_mut(ck) {
                 c.next_sub_id = ch.max_sub_id + 1;
                 c.last_timestamp = last_ts;
@@ -221,6 +221,7 @@ impl<S: Store> Server<S> {
             pending: rec.pending.iter().map(|&seq| (seq, deadline)).collect(),
             redeliveries: BTreeMap::new(),
             offline: !online,
+            reading: false,
         });
         if online {
             let ack_inbox = Bytes::from(state.ack_inbox.clone());

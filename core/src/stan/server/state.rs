@@ -82,6 +82,9 @@ pub(crate) struct Sub {
     pub(crate) redeliveries: BTreeMap<u64, u32>,
     /// A closed durable (or the shadow of a durable queue group).
     pub(crate) offline: bool,
+    /// Waiting for the store to read a message in: deliveries resume, in
+    /// order, when it has.
+    pub(crate) reading: bool,
 }
 
 impl Sub {

@@ -188,6 +188,7 @@ impl<S: Store> Server<S> {
             pending: BTreeMap::new(),
             redeliveries: BTreeMap::new(),
             offline: true,
+            reading: false,
         });
         self.bring_online(sk, req);
         self.persist_sub(sk, SubChange::New);
