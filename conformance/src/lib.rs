@@ -27,6 +27,7 @@
 pub mod driver;
 pub mod flow;
 pub mod raw;
+pub mod restart;
 pub mod seeds;
 pub mod server;
 
@@ -73,6 +74,12 @@ pub trait ServerRuntime {
     /// A NATS server without streaming, plus the engine attached to it over
     /// a NATS connection (`-ns`).
     fn external() -> Box<dyn ServerHandle>;
+    /// Embedded NATS server with the engine over the file store in `dir`
+    /// (see [`restart::open_store`]), on a free loopback port.
+    fn embedded_file(dir: &std::path::Path) -> Box<dyn ServerHandle>;
+    /// A NATS server without streaming, plus the engine over the file store
+    /// in `dir` attached to it over a NATS connection (`-ns`).
+    fn external_file(dir: &std::path::Path) -> Box<dyn ServerHandle>;
 }
 
 /// A received message.

@@ -12,3 +12,4 @@ stan_conformance::server_suite!(mio_server, MioServer);
 stan_conformance::flow_suite!(mio_server_flow, MioServer);
 stan_conformance::driver_suite!(mio_client_driver, MioClient);
 stan_conformance::seed_suite!(mio_server_seeds, MioServer);
+stan_conformance::restart_suite!(mio_server_restart, MioServer, MioClient);

@@ -13,3 +13,4 @@ stan_conformance::server_suite!(smol_server, SmolServer);
 stan_conformance::flow_suite!(smol_server_flow, SmolServer);
 stan_conformance::driver_suite!(smol_client_driver, SmolClient);
 stan_conformance::seed_suite!(smol_server_seeds, SmolServer);
+stan_conformance::restart_suite!(smol_server_restart, SmolServer, SmolClient);

@@ -9,3 +9,4 @@ stan_conformance::server_suite!(tokio_server, TokioServer);
 stan_conformance::flow_suite!(tokio_server_flow, TokioServer);
 stan_conformance::driver_suite!(tokio_client_driver, TokioClient);
 stan_conformance::seed_suite!(tokio_server_seeds, TokioServer);
+stan_conformance::restart_suite!(tokio_server_restart, TokioServer, TokioClient);

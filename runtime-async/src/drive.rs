@@ -22,6 +22,7 @@ use stan_core::time::deadline_after;
 use crate::io::{sleep_opt, until, write_all, write_some, READ_CHUNK};
 use crate::runtime::{ReadHalf, Runtime};
 use crate::wake::{Latch, Notify, SetOnDrop};
+use stan_store::{EngineIo, Opened, SpawnError};
 
 /// What [`drive`] drives: a stack, and what to drain after every input.
 pub trait Driven: Send + 'static {
@@ -232,10 +233,11 @@ async fn final_flush<R: Runtime, D: Driven>(
     .await;
 }
 
-/// The engine and where its events go.
+/// The engine, where its events go, and a file store's IO thread.
 struct EngineCell<S: Store, F> {
     stack: Stack<Server<S>>,
     on_event: F,
+    io: Option<EngineIo>,
 }
 
 impl<S, F> Driven for EngineCell<S, F>
@@ -250,9 +252,50 @@ where
     }
 
     fn after_input(&mut self) {
+        if let Some(io) = &self.io {
+            let now = Instant::now();
+            if io.pump(&mut self.stack.app, now) > 0 {
+                // Outputs the completed writes released.
+                self.stack.handle_app_commands(now);
+                io.pump(&mut self.stack.app, now);
+            }
+        }
         while let Some(e) = self.stack.app.poll_event() {
             (self.on_event)(e);
         }
+    }
+}
+
+/// Why an external engine over a file store did not start.
+#[derive(thiserror::Error, Debug)]
+pub enum ExternalStartError {
+    /// The NATS URL.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// The store IO thread.
+    #[error(transparent)]
+    Io(#[from] SpawnError),
+}
+
+/// How long a stopped engine waits for its store's last writes.
+const SETTLE_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Lets a file store finish the writes staged before the engine stopped.
+async fn settle<R: Runtime, S, F>(rt: &R, cell: &Mutex<EngineCell<S, F>>, wake: &Notify)
+where
+    S: Store + Send + 'static,
+    F: FnMut(ServerEvent) + Send + 'static,
+{
+    let until = Instant::now() + SETTLE_TIME;
+    loop {
+        {
+            let mut c = lock(cell);
+            c.after_input();
+            if c.io.is_none() || c.stack.app.store_settled() || Instant::now() >= until {
+                return;
+            }
+        }
+        future::or(wake.notified(), sleep_opt(rt, Some(until))).await;
     }
 }
 
@@ -298,8 +341,62 @@ impl<R: Runtime> ExternalEngine<R> {
         config.seed = crate::seed::or_entropy(config.seed);
         let options = config.nats_options(url)?;
         let now = Instant::now();
-        let conn = Connection::new(options, now);
         let engine = Server::new(config, store, now, crate::seed::unix_now_ns());
+        Ok(Self::spawn(
+            rt,
+            options,
+            engine,
+            None,
+            Arc::default(),
+            on_event,
+        ))
+    }
+
+    /// Starts the engine over the store directory `opened` (see
+    /// `stan_store::open`), connecting to `url`: it resumes what the store
+    /// held, and its writes go to a store IO thread (`max_open_files`:
+    /// `--file_fds_limit`).
+    pub fn start_file<F>(
+        rt: R,
+        url: &str,
+        mut config: ServerConfig,
+        opened: Opened,
+        max_open_files: usize,
+        on_event: F,
+    ) -> Result<Self, ExternalStartError>
+    where
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        config.seed = crate::seed::or_entropy(config.seed);
+        let options = config.nats_options(url)?;
+        let now = Instant::now();
+        let wake = Arc::new(Notify::default());
+        let waker = Arc::clone(&wake);
+        let (engine, io) = EngineIo::start(
+            config,
+            opened,
+            max_open_files,
+            now,
+            crate::seed::unix_now_ns(),
+            Box::new(move || waker.notify()),
+        )?;
+        Ok(Self::spawn(rt, options, engine, Some(io), wake, on_event))
+    }
+
+    fn spawn<S, F>(
+        rt: R,
+        options: stan_core::nats::client::ClientOptions,
+        engine: Server<S>,
+        io: Option<EngineIo>,
+        wake: Arc<Notify>,
+        on_event: F,
+    ) -> Self
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        let now = Instant::now();
+        let conn = Connection::new(options, now);
         let stop = Arc::new(Latch::default());
         let closed = Arc::new(Latch::default());
         let (task_stop, task_closed) = (Arc::clone(&stop), Arc::clone(&closed));
@@ -310,15 +407,20 @@ impl<R: Runtime> ExternalEngine<R> {
             let cell = Mutex::new(EngineCell {
                 stack: Stack::new(conn, engine, now),
                 on_event,
+                io,
             });
-            let reason = drive(&task_rt, &cell, &Notify::default(), &task_stop).await;
+            let reason = drive(&task_rt, &cell, &wake, &task_stop).await;
+            settle(&task_rt, &cell, &wake).await;
+            // The store (its IO thread and directory lock) is let go before
+            // `stop` returns.
+            drop(cell);
             ended.0.set(Some(reason));
         }));
-        Ok(ExternalEngine {
+        ExternalEngine {
             stop,
             closed,
             _rt: std::marker::PhantomData,
-        })
+        }
     }
 
     /// Resolves when the NATS connection closed for good, with the reason

@@ -10,6 +10,7 @@ use futures_lite::future;
 use stan_core::nats::router::{pump_local, ConnId};
 use stan_core::stan::server::{Server, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
+use stan_store::{EngineIo, Opened, SpawnError};
 
 use crate::io::sleep_opt;
 use crate::router::{RouterServer, Shared, Signal};
@@ -51,6 +52,61 @@ impl<R: Runtime> RouterServer<R> {
             let engine = Server::new(config, store, now, crate::seed::unix_now_ns());
             (conn, signal, engine)
         };
+        self.spawn_engine(shared, conn, signal, engine, None, on_event)
+    }
+
+    /// Runs a STAN engine over the store directory `opened` (see
+    /// `stan_store::open`): it resumes what the store held, and its writes
+    /// go to a store IO thread (`max_open_files`: `--file_fds_limit`).
+    pub fn run_file_engine<F>(
+        &self,
+        mut config: ServerConfig,
+        opened: Opened,
+        max_open_files: usize,
+        on_event: F,
+    ) -> Result<EngineHandle, SpawnError>
+    where
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        config.seed = crate::seed::or_entropy(config.seed);
+        let shared = Arc::clone(&self.shared);
+        let mut st = shared.lock();
+        let now = Instant::now();
+        let conn = st.router.attach_local(now, config.local_options());
+        let signal = shared.register(&mut st, conn);
+        let wake = Arc::clone(&signal);
+        let started = EngineIo::start(
+            config,
+            opened,
+            max_open_files,
+            now,
+            crate::seed::unix_now_ns(),
+            Box::new(move || wake.ready.notify()),
+        );
+        let (engine, io) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                shared.forget(&mut st, conn);
+                return Err(e);
+            }
+        };
+        drop(st);
+        Ok(self.spawn_engine(shared, conn, signal, engine, Some(io), on_event))
+    }
+
+    fn spawn_engine<S, F>(
+        &self,
+        shared: Arc<Shared>,
+        conn: ConnId,
+        signal: Arc<Signal>,
+        engine: Server<S>,
+        io: Option<EngineIo>,
+        on_event: F,
+    ) -> EngineHandle
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
         let stop = Arc::new(Latch::default());
         let done = Arc::new(Latch::default());
         let rt = self.runtime().clone();
@@ -62,6 +118,7 @@ impl<R: Runtime> RouterServer<R> {
                 signal,
             },
             engine,
+            io,
             on_event,
             Arc::clone(&stop),
             Arc::clone(&done),
@@ -78,19 +135,32 @@ struct Attached {
     signal: Arc<Signal>,
 }
 
+/// How long a stopping engine waits for its last writes.
+const SETTLE_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+#[allow(clippy::too_many_arguments)]
 async fn run<R: Runtime, S: Store, F: FnMut(ServerEvent)>(
     rt: R,
     at: Attached,
     mut engine: Server<S>,
+    io: Option<EngineIo>,
     mut on_event: F,
     stop: Arc<Latch<()>>,
     done: Arc<Latch<()>>,
 ) {
     let _done = SetOnDrop(done, ());
+    let mut settle_until = None;
     loop {
         let deadline = {
+            let now = Instant::now();
             let mut st = at.shared.lock();
-            pump_local(&mut st.router, at.conn, &mut engine, Instant::now());
+            if let Some(io) = &io {
+                io.pump(&mut engine, now);
+            }
+            pump_local(&mut st.router, at.conn, &mut engine, now);
+            if let Some(io) = &io {
+                io.pump(&mut engine, now);
+            }
             at.shared.dispatch(&mut st);
             engine.poll_timeout()
         };
@@ -98,7 +168,14 @@ async fn run<R: Runtime, S: Store, F: FnMut(ServerEvent)>(
             on_event(event);
         }
         if at.signal.is_closing() || stop.is_set() {
-            break;
+            // The writes staged so far are finished before the store is
+            // let go (what they wait for is delivered meanwhile).
+            let until = *settle_until.get_or_insert_with(|| Instant::now() + SETTLE_TIME);
+            if io.is_none() || engine.store_settled() || Instant::now() >= until {
+                break;
+            }
+            future::or(at.signal.ready.notified(), sleep_opt(&rt, Some(until))).await;
+            continue;
         }
         future::or(
             future::or(at.signal.ready.notified(), sleep_opt(&rt, deadline)),
@@ -109,4 +186,9 @@ async fn run<R: Runtime, S: Store, F: FnMut(ServerEvent)>(
     let mut st = at.shared.lock();
     at.shared.forget(&mut st, at.conn);
     at.shared.dispatch(&mut st);
+    drop(st);
+    // The store (its IO thread and directory lock) is let go before `stop`
+    // returns.
+    drop(io);
+    drop(engine);
 }

@@ -70,7 +70,7 @@ mod seed;
 mod wake;
 
 pub use client::{Connection, Msg, PubAckFuture, Subscription};
-pub use drive::{drive, Driven, ExternalEngine};
+pub use drive::{drive, Driven, ExternalEngine, ExternalStartError};
 pub use engine::EngineHandle;
 pub use router::{LocalSession, LogSink, RouterServer};
 pub use runtime::{BoxFuture, ReadHalf, Runtime, WriteHalf};

@@ -18,6 +18,7 @@ use stan_core::nats::client::{CloseReason, Connection, Event, ServerAddr};
 use stan_core::nats::stack::{NatsApp, Stack};
 use stan_core::stan::server::{Server as Engine, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
+use stan_store::{EngineIo, Opened};
 
 use crate::io::{read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd, READ_CHUNK};
 
@@ -385,6 +386,9 @@ struct Closed {
     cv: Condvar,
 }
 
+/// How long a stopped engine waits for its store's last writes.
+const SETTLE_TIME: Duration = Duration::from_secs(5);
+
 /// The STAN engine against an external NATS server, on its own thread.
 /// Dropping it asks the engine to stop without waiting.
 ///
@@ -419,7 +423,7 @@ impl ExternalEngine {
         url: &str,
         mut config: ServerConfig,
         store: S,
-        mut on_event: F,
+        on_event: F,
     ) -> io::Result<ExternalEngine>
     where
         S: Store + Send + 'static,
@@ -430,7 +434,57 @@ impl ExternalEngine {
         let options = config
             .nats_options(url)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let (mut event_loop, handle) = EventLoop::new()?;
+        let (event_loop, handle) = EventLoop::new()?;
+        let engine = Engine::new(config, store, Instant::now(), unix_now_ns());
+        Self::spawn(options, engine, None, event_loop, handle, on_event)
+    }
+
+    /// Starts the engine over the store directory `opened` (see
+    /// `stan_store::open`), connecting to `url`: it resumes what the store
+    /// held, and its writes go to a store IO thread that wakes this loop
+    /// (`max_open_files`: `--file_fds_limit`).
+    pub fn start_file<F>(
+        url: &str,
+        mut config: ServerConfig,
+        opened: Opened,
+        max_open_files: usize,
+        on_event: F,
+    ) -> io::Result<ExternalEngine>
+    where
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        config.seed = crate::io::or_entropy(config.seed);
+        let options = config
+            .nats_options(url)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let (event_loop, handle) = EventLoop::new()?;
+        let wake = handle.clone();
+        let (engine, io) = EngineIo::start(
+            config,
+            opened,
+            max_open_files,
+            Instant::now(),
+            unix_now_ns(),
+            Box::new(move || {
+                let _ = wake.send(());
+            }),
+        )
+        .map_err(|e| e.0)?;
+        Self::spawn(options, engine, Some(io), event_loop, handle, on_event)
+    }
+
+    fn spawn<S, F>(
+        options: stan_core::nats::client::ClientOptions,
+        engine: Engine<S>,
+        io: Option<EngineIo>,
+        mut event_loop: EventLoop<()>,
+        handle: LoopHandle<()>,
+        mut on_event: F,
+    ) -> io::Result<ExternalEngine>
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
         let closed = Arc::new(Closed::default());
         let done = Arc::clone(&closed);
         let thread = std::thread::Builder::new()
@@ -438,17 +492,26 @@ impl ExternalEngine {
             .spawn(move || {
                 let now = Instant::now();
                 let conn = Connection::new(options, now);
-                let engine = Engine::new(config, store, now, unix_now_ns());
                 let mut stack = Stack::new(conn, engine, now);
-                let reason = event_loop.drive(
-                    &mut stack,
-                    |_, ()| {},
-                    |s| {
-                        while let Some(e) = s.app.poll_event() {
-                            on_event(e);
+                let mut after_input = |s: &mut Stack<Engine<S>>| {
+                    if let Some(io) = &io {
+                        let now = Instant::now();
+                        if io.pump(&mut s.app, now) > 0 {
+                            s.handle_app_commands(now);
+                            io.pump(&mut s.app, now);
                         }
-                    },
-                );
+                    }
+                    while let Some(e) = s.app.poll_event() {
+                        on_event(e);
+                    }
+                };
+                let reason = event_loop.drive(&mut stack, |_, ()| {}, &mut after_input);
+                // The writes staged before the stop are finished (bounded).
+                let until = Instant::now() + SETTLE_TIME;
+                while io.is_some() && !stack.app.store_settled() && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(1));
+                    after_input(&mut stack);
+                }
                 *done.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_string());
                 done.cv.notify_all();
             })?;

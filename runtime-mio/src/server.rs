@@ -25,6 +25,10 @@ use stan_core::nats::router::{
 };
 use stan_core::stan::server::{Server as Engine, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
+use stan_store::{EngineIo, Opened, SpawnError};
+
+/// How long shutdown waits for a file store's last writes.
+const SETTLE_TIME: Duration = Duration::from_secs(5);
 
 use crate::io::{earliest, read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd};
 use crate::io::{MAX_IOVECS, READ_CHUNK};
@@ -98,12 +102,16 @@ trait LocalEngine: Send {
     /// Fires due timers, then moves messages both ways until quiet.
     fn step(&mut self, router: &mut Router, now: Instant);
     fn poll_timeout(&self) -> Option<Instant>;
+    /// Whether the store has nothing left to write.
+    fn settled(&self) -> bool;
 }
 
 struct Attached<S: Store, F> {
     engine: Engine<S>,
     conn: ConnId,
     on_event: F,
+    /// The store IO thread of a file store.
+    io: Option<EngineIo>,
 }
 
 impl<S, F> LocalEngine for Attached<S, F>
@@ -116,7 +124,13 @@ where
     }
 
     fn step(&mut self, router: &mut Router, now: Instant) {
+        if let Some(io) = &self.io {
+            io.pump(&mut self.engine, now);
+        }
         pump_local(router, self.conn, &mut self.engine, now);
+        if let Some(io) = &self.io {
+            io.pump(&mut self.engine, now);
+        }
         while let Some(event) = self.engine.poll_event() {
             (self.on_event)(event);
         }
@@ -124,6 +138,10 @@ where
 
     fn poll_timeout(&self) -> Option<Instant> {
         self.engine.poll_timeout()
+    }
+
+    fn settled(&self) -> bool {
+        self.io.is_none() || self.engine.store_settled()
     }
 }
 
@@ -269,8 +287,46 @@ impl Server {
             engine,
             conn,
             on_event,
+            io: None,
         }));
         self
+    }
+
+    /// Attaches a STAN engine over the store directory `opened` (see
+    /// `stan_store::open`): it resumes what the store held, and its writes
+    /// go to a store IO thread that wakes this loop when a batch is done
+    /// (`max_open_files`: `--file_fds_limit`).
+    pub fn with_file_engine<F>(
+        mut self,
+        mut config: ServerConfig,
+        opened: Opened,
+        max_open_files: usize,
+        on_event: F,
+    ) -> Result<Server, SpawnError>
+    where
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        config.seed = crate::io::or_entropy(config.seed);
+        let now = Instant::now();
+        if let Some(old) = self.engine.take() {
+            self.router.handle_transport_closed(now, old.conn());
+        }
+        let shared = Arc::clone(&self.control.shared);
+        let waker = Box::new(move || {
+            let _ = shared.waker.wake();
+        });
+        let (engine, io) =
+            EngineIo::start(config, opened, max_open_files, now, unix_now_ns(), waker)?;
+        let conn = self
+            .router
+            .attach_local(now, engine.config().local_options());
+        self.engine = Some(Box::new(Attached {
+            engine,
+            conn,
+            on_event,
+            io: Some(io),
+        }));
+        Ok(self)
     }
 
     /// The address the listener is bound to.
@@ -576,6 +632,12 @@ impl Server {
         }
         if let Some(mut engine) = self.engine.take() {
             engine.step(&mut self.router, now);
+            // A file store's last writes finish first (bounded).
+            let until = now + SETTLE_TIME;
+            while !engine.settled() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(1));
+                engine.step(&mut self.router, Instant::now());
+            }
             self.router.handle_transport_closed(now, engine.conn());
         }
         self.router.shutdown(now);

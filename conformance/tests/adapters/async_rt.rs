@@ -169,6 +169,35 @@ impl<R: Exec> ServerRuntime for AsyncServer<R> {
             Handle::boxed(server, Engine::External(engine))
         })
     }
+
+    fn embedded_file(dir: &std::path::Path) -> Box<dyn ServerHandle> {
+        let opened = stan_conformance::restart::open_store(dir);
+        R::block_on(async {
+            let server = bind::<R>("127.0.0.1:0", RouterConfig::default()).await;
+            let engine = server
+                .run_file_engine(ServerConfig::default(), opened, 0, |_| {})
+                .expect("store IO thread");
+            Handle::boxed(server, Engine::InProcess(engine))
+        })
+    }
+
+    fn external_file(dir: &std::path::Path) -> Box<dyn ServerHandle> {
+        let opened = stan_conformance::restart::open_store(dir);
+        R::block_on(async {
+            let server = bind::<R>("127.0.0.1:0", RouterConfig::default()).await;
+            let url = format!("nats://{}", server.local_addr());
+            let engine = ExternalEngine::<R>::start_file(
+                R::default(),
+                &url,
+                ServerConfig::default(),
+                opened,
+                0,
+                |_| {},
+            )
+            .expect("valid URL and store IO thread");
+            Handle::boxed(server, Engine::External(engine))
+        })
+    }
 }
 
 struct C<R: Runtime>(Connection<R>);

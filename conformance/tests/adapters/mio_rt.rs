@@ -100,6 +100,29 @@ impl ServerRuntime for MioServer {
             .expect("valid URL");
         Handle::boxed(s, Some(e))
     }
+
+    fn embedded_file(dir: &std::path::Path) -> Box<dyn ServerHandle> {
+        let opened = stan_conformance::restart::open_store(dir);
+        let s = Server::bind("127.0.0.1:0", RouterConfig::default())
+            .expect("bind")
+            .with_file_engine(ServerConfig::default(), opened, 0, |_| {})
+            .expect("store IO thread")
+            .spawn()
+            .expect("spawn");
+        Handle::boxed(s, None)
+    }
+
+    fn external_file(dir: &std::path::Path) -> Box<dyn ServerHandle> {
+        let opened = stan_conformance::restart::open_store(dir);
+        let s = Server::bind("127.0.0.1:0", RouterConfig::default())
+            .expect("bind")
+            .spawn()
+            .expect("spawn");
+        let url = format!("nats://{}", s.local_addr());
+        let e = ExternalEngine::start_file(&url, ServerConfig::default(), opened, 0, |_| {})
+            .expect("valid URL and store IO thread");
+        Handle::boxed(s, Some(e))
+    }
 }
 
 /// Clients on mio (blocking).
