@@ -17,6 +17,7 @@
 //! [`IoFailure::op`] names the step that failed: `open`, `create`,
 //! `append`, `write`, `sync`, `rename`, `remove`, `mkdir` or `rmdir`.
 
+use bytes::Bytes;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -46,16 +47,17 @@ impl Applier {
         }
     }
 
-    /// Carries out `batch`.
-    pub fn apply(&mut self, batch: &IoBatch) -> Result<(), IoFailure> {
-        let result = self.apply_ops(batch);
+    /// Carries out `batch`; the bytes of its reads, by token.
+    pub fn apply(&mut self, batch: &IoBatch) -> Result<Vec<(u64, Bytes)>, IoFailure> {
+        let mut reads = Vec::new();
+        let result = self.apply_ops(batch, &mut reads);
         let result = match result {
             Ok(()) if batch.sync => self.sync(),
             other => other,
         };
         self.cache.clear_dirty();
         self.dirty_dirs.clear();
-        result.map_err(|e| self.failure(e))
+        result.map(|()| reads).map_err(|e| self.failure(e))
     }
 
     /// Open handles (tests).
@@ -64,9 +66,19 @@ impl Applier {
         self.cache.len()
     }
 
-    fn apply_ops(&mut self, batch: &IoBatch) -> Result<(), StepError> {
+    fn apply_ops(
+        &mut self,
+        batch: &IoBatch,
+        reads: &mut Vec<(u64, Bytes)>,
+    ) -> Result<(), StepError> {
         for op in &batch.ops {
             match op {
+                FileOp::Read {
+                    file,
+                    offset,
+                    len,
+                    token,
+                } => reads.push((*token, self.read(file, *offset, *len)?)),
                 FileOp::Append { file, data } => self.append(file, data, batch.sync)?,
                 FileOp::Replace { file, data } => {
                     self.cache.remove(file);
@@ -100,6 +112,18 @@ impl Applier {
             }
         }
         Ok(())
+    }
+
+    /// Reads `len` bytes at `offset` (written by earlier operations: the
+    /// appends went through the same handles, so no flush is needed).
+    fn read(&mut self, file: &FileId, offset: u64, len: u64) -> Result<Bytes, StepError> {
+        let path = self.path_of(file);
+        let size = usize::try_from(len)
+            .map_err(|_| StepError::new("read", &path, io::Error::other("read too large")))?;
+        let mut buf = vec![0u8; size];
+        let f = fs::File::open(&path).map_err(|e| StepError::new("open", &path, e))?;
+        read_exact_at(&f, &mut buf, offset).map_err(|e| StepError::new("read", &path, e))?;
+        Ok(Bytes::from(buf))
     }
 
     fn append(&mut self, file: &FileId, data: &[u8], sync: bool) -> Result<(), StepError> {
@@ -184,6 +208,19 @@ impl Applier {
     }
 }
 
+#[cfg(unix)]
+fn read_exact_at(f: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(f: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = f;
+    f.seek(SeekFrom::Start(offset))?;
+    f.read_exact(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,7 +250,7 @@ mod tests {
             ops,
             sync: true,
         };
-        assert_eq!(applier.apply(&batch), Ok(()));
+        assert_eq!(applier.apply(&batch), Ok(Vec::new()));
         assert_eq!(applier.open_files(), 2);
         for n in 1..=4 {
             let path = root.path().join(file(n).to_string());

@@ -73,10 +73,15 @@ impl IoThread {
                         });
                     // The receiver lives in the `IoThread`, which joins this
                     // thread before dropping it.
-                    let _ = tx.send(IoDone {
-                        id: batch.id,
-                        result,
-                    });
+                    let done = match result {
+                        Ok(reads) => IoDone {
+                            id: batch.id,
+                            result: Ok(()),
+                            reads,
+                        },
+                        Err(failure) => IoDone::failed(batch.id, failure),
+                    };
+                    let _ = tx.send(done);
                     wake();
                 }
             })
@@ -98,14 +103,14 @@ impl IoThread {
         let id = batch.id;
         let sent = self.batches.as_ref().is_some_and(|b| b.send(batch).is_ok());
         if !sent {
-            let _ = self.done_tx.send(IoDone {
+            let _ = self.done_tx.send(IoDone::failed(
                 id,
-                result: Err(IoFailure {
+                IoFailure {
                     op: "submit",
                     path: String::new(),
                     error: "the store IO thread has stopped".to_owned(),
-                }),
-            });
+                },
+            ));
             (self.waker)();
         }
     }

@@ -24,7 +24,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use stan_core::stan::store::{ChannelLimits, Store, StoredMsg};
+//! use stan_core::stan::store::{ChannelLimits, Fetch, Store, StoredMsg};
 //! use stan_proto::{MsgProto, ServerInfo};
 //! use stan_store::{open, IoThread, OpenOptions};
 //!
@@ -55,10 +55,20 @@
 //! drop(io);
 //! drop(opened);
 //!
-//! // Reopened: the message is recovered.
-//! let opened = open(options()).unwrap();
+//! // Reopened: the message is recovered (its index in memory; its payload
+//! // is read back from the slice when delivered).
+//! let mut opened = open(options()).unwrap();
 //! assert!(!opened.created);
-//! assert_eq!(opened.store.lookup("orders", 1).unwrap().decode().unwrap().data, "order-1");
+//! assert_eq!(opened.store.stats("orders").unwrap().last_seq, 1);
+//! assert_eq!(opened.store.fetch("orders", 1), Fetch::Reading);
+//! let io = IoThread::spawn(&opened.dir, 0, Box::new(|| {})).unwrap();
+//! let batch = opened.store.poll_io().unwrap();
+//! io.submit(batch);
+//! let done = io.wait_done(Duration::from_secs(5)).unwrap();
+//! assert_eq!(opened.store.handle_io_done(done), None);
+//! let Fetch::Found(msg) = opened.store.fetch("orders", 1) else { panic!("read back") };
+//! assert_eq!(msg.decode().unwrap().data, "order-1");
+//! drop(io);
 //! drop(opened);
 //! std::fs::remove_dir_all(&dir).unwrap();
 //! ```

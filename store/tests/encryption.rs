@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{drive, msg, options, payload};
+use common::{drive, fetch, msg, options, payload, payload_at};
 use stan_core::stan::filestore::crypto::{Cipher, EncryptionOptions, OVERHEAD};
 use stan_core::stan::filestore::FileStoreOptions;
 use stan_core::stan::store::{ChannelLimits, Store};
@@ -67,7 +67,7 @@ fn encrypted_store_round_trip_and_wrong_key() {
         assert!(!opened.created);
         for seq in 1..=5 {
             assert_eq!(
-                payload(&opened.store, "orders", seq),
+                payload_at(&mut opened.store, &opened.dir, "orders", seq),
                 Some(format!("confidential-{seq}"))
             );
         }
@@ -94,18 +94,16 @@ fn encrypted_store_round_trip_and_wrong_key() {
         );
         assert!(!text.contains("a-wrong-key") && !text.contains("the-right-key"));
         // The failed opening released the directory: the right key opens.
-        let opened = open(encrypted(dir, "the-right-key", cipher, 14)).unwrap();
+        let mut opened = open(encrypted(dir, "the-right-key", cipher, 14)).unwrap();
         assert_eq!(
-            payload(&opened.store, "orders", 6).as_deref(),
+            payload_at(&mut opened.store, &opened.dir, "orders", 6).as_deref(),
             Some("confidential-6")
         );
         drop(opened);
 
         // Without encryption the payloads stay as stored (as in Go).
-        let opened = open(options(dir, "test-cluster")).unwrap();
-        let raw = opened
-            .store
-            .lookup("orders", 1)
+        let mut opened = open(options(dir, "test-cluster")).unwrap();
+        let raw = fetch(&mut opened.store, &opened.dir, "orders", 1)
             .unwrap()
             .decode()
             .unwrap()

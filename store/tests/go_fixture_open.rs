@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{copy_dir, drive, msg, payload};
+use common::{copy_dir, drive, fetch, msg, payload_at};
 use serde_json::Value;
 use stan_core::stan::store::{ChannelLimits, ChannelStats, Store};
 use stan_proto::ServerInfo;
@@ -48,7 +48,7 @@ fn copy() -> tempfile::TempDir {
 #[test]
 fn serves_what_go_served() {
     let root = copy();
-    let opened = open_copy(root.path(), "test-cluster").unwrap();
+    let mut opened = open_copy(root.path(), "test-cluster").unwrap();
     assert!(!opened.created);
     assert_eq!(opened.repairs, Vec::<String>::new());
     assert_eq!(opened.info.cluster_id, "test-cluster");
@@ -86,7 +86,10 @@ fn serves_what_go_served() {
     for line in jsonl.lines() {
         let w: Value = serde_json::from_str(line).unwrap();
         let (channel, seq) = (w["channel"].as_str().unwrap(), w["seq"].as_u64().unwrap());
-        let m = opened.store.lookup(channel, seq).unwrap().decode().unwrap();
+        let m = fetch(&mut opened.store, &opened.dir, channel, seq)
+            .unwrap()
+            .decode()
+            .unwrap();
         assert_eq!(
             Some(m.timestamp),
             w["timestamp"].as_i64(),
@@ -101,10 +104,10 @@ fn serves_what_go_served() {
     }
     assert_eq!(lines, 45);
     assert_eq!(
-        payload(&opened.store, "orders", 1).as_deref(),
+        payload_at(&mut opened.store, &opened.dir, "orders", 1).as_deref(),
         Some("order-1")
     );
-    assert_eq!(opened.store.lookup("limited", 15), None);
+    assert_eq!(fetch(&mut opened.store, &opened.dir, "limited", 15), None);
 
     let clients: BTreeSet<&str> = opened
         .restored
@@ -152,10 +155,10 @@ fn appends_to_the_go_store() {
     assert_eq!(idx_after.len(), idx_before.len() + 32);
     assert_eq!(idx_after[..idx_before.len()], idx_before[..]);
 
-    let opened = open_copy(dir, "test-cluster").unwrap();
+    let mut opened = open_copy(dir, "test-cluster").unwrap();
     assert_eq!(opened.repairs, Vec::<String>::new());
     assert_eq!(
-        payload(&opened.store, "orders", 31).as_deref(),
+        payload_at(&mut opened.store, &opened.dir, "orders", 31).as_deref(),
         Some("order-31")
     );
     assert_eq!(

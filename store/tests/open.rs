@@ -10,7 +10,7 @@ use std::fs::{self, OpenOptions as FsOpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-use common::{drive, msg, options, payload};
+use common::{drive, msg, options, payload_at};
 use stan_core::stan::filestore::layout::TRUNCATE_WITNESS_FILE;
 use stan_core::stan::filestore::{
     recover_server, Crc32, FileId, FileStoreOptions, RecordError, RecoveryErrorKind,
@@ -205,11 +205,18 @@ fn round_trip() {
     assert_eq!(dur.pending, BTreeSet::from([2, 3]));
     assert!(r.channels["events"].subs.is_empty());
 
+    let dir_path = opened.dir.clone();
     let s = &mut opened.store;
     for seq in 1..=7 {
-        assert_eq!(payload(s, "orders", seq), Some(format!("order-{seq}")));
+        assert_eq!(
+            payload_at(s, &dir_path, "orders", seq),
+            Some(format!("order-{seq}"))
+        );
     }
-    assert_eq!(payload(s, "events", 2).as_deref(), Some("event-2"));
+    assert_eq!(
+        payload_at(s, &dir_path, "events", 2).as_deref(),
+        Some("event-2")
+    );
     let overhead = 40;
     let bytes = |channel: &str, range: std::ops::RangeInclusive<u64>| -> u64 {
         range
@@ -250,10 +257,10 @@ fn round_trip() {
     drop(opened);
     assert!(!dir.join("orders/msgs.4.dat").exists());
 
-    let opened = open_recovered(dir);
+    let mut opened = open_recovered(dir);
     assert_eq!(opened.repairs, Vec::<String>::new());
     assert_eq!(
-        payload(&opened.store, "orders", 9).as_deref(),
+        payload_at(&mut opened.store, &opened.dir, "orders", 9).as_deref(),
         Some("order-9")
     );
     assert_eq!(

@@ -28,6 +28,8 @@ pub struct Disk {
     in_flight: Option<(Instant, IoBatch)>,
     /// Batches carried out.
     pub batches: u64,
+    /// Reads carried out.
+    pub reads: u64,
 }
 
 impl Disk {
@@ -49,16 +51,14 @@ impl Disk {
         }
         let (_, batch) = self.in_flight.take()?;
         if let Some(failure) = self.fail_next.take() {
-            return Some(IoDone {
-                id: batch.id,
-                result: Err(failure),
-            });
+            return Some(IoDone::failed(batch.id, failure));
         }
-        self.apply(&batch.ops, usize::MAX);
+        let reads = self.apply(&batch.ops, usize::MAX);
         self.batches += 1;
         Some(IoDone {
             id: batch.id,
             result: Ok(()),
+            reads,
         })
     }
 
@@ -66,13 +66,30 @@ impl Disk {
     /// of appends (a write cut short).
     pub fn crash(&mut self, torn: usize) {
         if let Some((_, batch)) = self.in_flight.take() {
-            self.apply(&batch.ops, torn);
+            let _ = self.apply(&batch.ops, torn);
         }
     }
 
-    fn apply(&mut self, ops: &[FileOp], mut budget: usize) {
+    fn apply(&mut self, ops: &[FileOp], mut budget: usize) -> Vec<(u64, Bytes)> {
+        let mut reads = Vec::new();
         for op in ops {
             match op {
+                FileOp::Read {
+                    file,
+                    offset,
+                    len,
+                    token,
+                } => {
+                    let data = self.files.get(&file.to_string()).map_or(Bytes::new(), |f| {
+                        let start = usize::try_from(*offset).unwrap_or(usize::MAX).min(f.len());
+                        let end = start
+                            .saturating_add(usize::try_from(*len).unwrap_or(usize::MAX))
+                            .min(f.len());
+                        Bytes::copy_from_slice(&f[start..end])
+                    });
+                    self.reads += 1;
+                    reads.push((*token, data));
+                }
                 FileOp::CreateChannelDir { channel } => {
                     self.dirs.insert(channel.clone());
                 }
@@ -98,9 +115,10 @@ impl Disk {
                 }
             }
             if budget == 0 {
-                return;
+                return reads;
             }
         }
+        reads
     }
 
     /// Initializes a new store: `server.dat` holding `info`.

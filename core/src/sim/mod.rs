@@ -200,6 +200,7 @@ pub struct World {
     /// The engine's store directory, when it runs a file store
     /// ([`World::with_file_store`]).
     pub disk: Option<disk::Disk>,
+    file_options: Option<FileStoreOptions>,
 }
 
 impl World {
@@ -263,6 +264,7 @@ impl World {
             router_events: VecDeque::new(),
             steps: 0,
             disk: None,
+            file_options: None,
         };
         if let Some(link) = wire_engine {
             let node = w.add_node(nodes::Kind::Engine, "10.0.0.250:40000", link);
@@ -277,11 +279,23 @@ impl World {
     /// A world whose engine (attached in process) runs a file store over a
     /// simulated directory whose batches take `latency`.
     pub fn with_file_store(config: ServerConfig, latency: Duration) -> Self {
+        let opts = file_options(&config);
+        World::with_file_store_options(config, latency, opts)
+    }
+
+    /// [`World::with_file_store`] with the store's options (kept across
+    /// [`World::restart_engine`]).
+    pub fn with_file_store_options(
+        config: ServerConfig,
+        latency: Duration,
+        opts: FileStoreOptions,
+    ) -> Self {
         let mut w = World::with_setup(RouterConfig::default(), EngineSetup::None);
         let mut disk = disk::Disk::default();
         disk.latency = latency;
         disk.init(&config.server_info());
-        let store = FileStore::new(file_options(&config), UNIX_START);
+        let store = FileStore::new(opts.clone(), UNIX_START);
+        w.file_options = Some(opts);
         let conn = w.router.attach_local(w.now, config.local_options());
         w.engine.host = Host::Local {
             conn,
@@ -325,9 +339,16 @@ impl World {
             .expect("initialized");
         disk.repair(&recovery);
         let repairs = recovery.repairs.iter().map(ToString::to_string).collect();
-        let (store, restored) =
-            FileStore::recovered(file_options(&config), recovery, &files, limits, unix)
-                .expect("the simulated store is not encrypted");
+        let (store, restored) = FileStore::recovered(
+            self.file_options
+                .clone()
+                .unwrap_or_else(|| file_options(&config)),
+            recovery,
+            &files,
+            limits,
+            unix,
+        )
+        .expect("the simulated store is not encrypted");
         let conn = self.router.attach_local(self.now, config.local_options());
         let server = Server::restore(config, AnyStore::from(store), self.now, unix, restored);
         self.engine.host = Host::Local {

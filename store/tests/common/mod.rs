@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use stan_core::stan::filestore::{FileStore, IoFailure};
+use stan_core::stan::store::Fetch;
 use stan_core::stan::store::{Store, StoredMsg};
 use stan_proto::{MsgProto, ServerInfo};
 use stan_store::{IoThread, OpenOptions};
@@ -47,6 +48,28 @@ pub fn msg(channel: &str, seq: u64, data: &str) -> StoredMsg {
 
 pub fn payload(store: &impl Store, channel: &str, seq: u64) -> Option<String> {
     let m = store.lookup(channel, seq)?.decode().ok()?;
+    String::from_utf8(m.data.to_vec()).ok()
+}
+
+/// Message `seq`, read back from the store directory `dir` through an IO
+/// thread if it is not in memory.
+#[allow(dead_code)]
+pub fn fetch(store: &mut FileStore, dir: &Path, channel: &str, seq: u64) -> Option<StoredMsg> {
+    match store.fetch(channel, seq) {
+        Fetch::Found(m) => Some(m),
+        Fetch::Gone => None,
+        Fetch::Reading => {
+            let io = IoThread::spawn(dir, 0, Box::new(|| {})).expect("IO thread");
+            assert_eq!(drive(store, &io), None);
+            store.lookup(channel, seq)
+        }
+    }
+}
+
+/// The payload of `seq` as text, read back if need be.
+#[allow(dead_code)]
+pub fn payload_at(store: &mut FileStore, dir: &Path, channel: &str, seq: u64) -> Option<String> {
+    let m = fetch(store, dir, channel, seq)?.decode().ok()?;
     String::from_utf8(m.data.to_vec()).ok()
 }
 

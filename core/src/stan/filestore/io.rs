@@ -44,15 +44,28 @@ pub enum FileOp {
         /// Channel name.
         channel: String,
     },
+    /// Read `len` bytes at `offset` of the file; the bytes come back in
+    /// [`IoDone::reads`] with `token`.
+    Read {
+        /// The file.
+        file: FileId,
+        /// Where.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+        /// Identifies the read in the completion.
+        token: u64,
+    },
 }
 
 impl FileOp {
-    /// The file the operation writes, if one.
+    /// The file the operation writes or reads, if one.
     pub fn file(&self) -> Option<&FileId> {
         match self {
             FileOp::Append { file, .. }
             | FileOp::Replace { file, .. }
-            | FileOp::Remove { file } => Some(file),
+            | FileOp::Remove { file }
+            | FileOp::Read { file, .. } => Some(file),
             FileOp::CreateChannelDir { .. } | FileOp::RemoveChannelDir { .. } => None,
         }
     }
@@ -91,6 +104,28 @@ pub struct IoDone {
     /// `Err` if any operation or the sync failed (the batch's effect on disk
     /// is then unknown).
     pub result: Result<(), IoFailure>,
+    /// The bytes of the batch's reads, by token.
+    pub reads: Vec<(u64, Bytes)>,
+}
+
+impl IoDone {
+    /// A batch carried out, with no reads.
+    pub fn ok(id: u64) -> IoDone {
+        IoDone {
+            id,
+            result: Ok(()),
+            reads: Vec::new(),
+        }
+    }
+
+    /// A batch that failed.
+    pub fn failed(id: u64, failure: IoFailure) -> IoDone {
+        IoDone {
+            id,
+            result: Err(failure),
+            reads: Vec::new(),
+        }
+    }
 }
 
 /// Why a batch failed: the operation, the file, and the OS error's text.

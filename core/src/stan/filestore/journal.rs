@@ -212,12 +212,7 @@ mod tests {
         // Staged while the first is in flight: the next batch.
         j.append(&f(1), b"ef");
         assert!(j.poll_batch().is_none(), "one batch in flight");
-        assert!(j
-            .done(IoDone {
-                id: b1.id,
-                result: Ok(())
-            })
-            .is_none());
+        assert!(j.done(IoDone::ok(b1.id)).is_none());
         assert_eq!(j.durable_mark(), 3);
         let b2 = j.poll_batch().unwrap();
         assert_eq!(
@@ -227,10 +222,7 @@ mod tests {
                 data: Bytes::from_static(b"ef")
             }]
         );
-        j.done(IoDone {
-            id: b2.id,
-            result: Ok(()),
-        });
+        j.done(IoDone::ok(b2.id));
         assert_eq!(j.durable_mark(), 4);
         assert!(j.is_idle());
     }
@@ -261,17 +253,9 @@ mod tests {
             error: "No space left on device".into(),
         };
         // A stale completion is ignored.
-        assert!(j
-            .done(IoDone {
-                id: 99,
-                result: Ok(())
-            })
-            .is_none());
+        assert!(j.done(IoDone::ok(99)).is_none());
         assert_eq!(
-            j.done(IoDone {
-                id: b.id,
-                result: Err(failure.clone())
-            }),
+            j.done(IoDone::failed(b.id, failure.clone())),
             Some(failure.clone())
         );
         assert_eq!(j.failure(), Some(&failure));

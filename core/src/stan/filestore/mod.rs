@@ -66,6 +66,7 @@ pub mod index;
 pub mod io;
 pub mod journal;
 pub mod layout;
+pub mod msglog;
 pub mod msgs;
 pub mod record;
 pub mod recover;

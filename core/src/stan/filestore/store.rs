@@ -20,13 +20,16 @@ use super::index::IndexEntry;
 use super::io::{FileOp, IoBatch, IoDone, IoFailure};
 use super::journal::Journal;
 use super::layout::FileId;
+use super::msglog::{Entry, MsgLog};
 use super::msgs::MSG_RECORD_OVERHEAD;
-use super::record::{encode_message, put_version, RecordTag, RECORD_HEADER_SIZE, VERSION_SIZE};
+use super::record::{
+    encode_message, put_version, read_record, Framing, RecordTag, RECORD_HEADER_SIZE, VERSION_SIZE,
+};
 use super::recover::{Recovery, StoreFiles};
 use super::subs::RecoveredSub;
 use super::types::{ClientRecordType, SubRecordType};
 use crate::stan::store::{
-    ChannelLimits, ChannelStats, ClientRecord, MemStore, Store, StoreError, StoredMsg, SubRecord,
+    ChannelLimits, ChannelStats, ClientRecord, Fetch, Store, StoreError, StoredMsg, SubRecord,
 };
 
 /// How the file store writes (Go's `FileStoreOptions`, with its defaults).
@@ -62,6 +65,12 @@ pub struct FileStoreOptions {
     /// `None`: payloads are written as they are, and recovered as stored
     /// (encrypted ones stay encrypted, as with Go).
     pub encryption: Option<EncryptionOptions>,
+    /// Payload bytes kept in memory; older payloads are read back from
+    /// their slice when needed.
+    pub cache_bytes: u64,
+    /// Bytes read ahead from a slice when a payload is read back
+    /// (`--file_read_buffer_size`).
+    pub read_ahead: u64,
 }
 
 impl Default for FileStoreOptions {
@@ -78,6 +87,8 @@ impl Default for FileStoreOptions {
             compact_min_size: 1024 * 1024,
             max_channels: 100,
             encryption: None,
+            cache_bytes: 64 * 1024 * 1024,
+            read_ahead: 2 * 1024 * 1024,
         }
     }
 }
@@ -110,6 +121,9 @@ struct Slice {
     msgs: u64,
     last_seq: u64,
     data_len: u64,
+    /// What its messages account for (size + 40 each): Go's measure of a
+    /// slice against `--file_slice_max_bytes`.
+    accounted: u64,
     first_timestamp: i64,
 }
 
@@ -128,6 +142,7 @@ impl Slice {
             msgs: 0,
             last_seq: 0,
             data_len: VERSION_SIZE as u64,
+            accounted: 0,
             first_timestamp: 0,
         }
     }
@@ -169,6 +184,8 @@ impl LogFile {
 
 #[derive(Debug)]
 struct ChannelFiles {
+    /// The channel's limits (the slices' when no `--file_slice_*` is set).
+    limits: ChannelLimits,
     slices: VecDeque<Slice>,
     subs_log: LogFile,
     subs: BTreeMap<u64, RecoveredSub>,
@@ -179,7 +196,15 @@ struct ChannelFiles {
 /// The file store, pure. See the module docs.
 #[derive(Debug)]
 pub struct FileStore {
-    mem: MemStore,
+    mem: MsgLog,
+    /// Reads in flight: token -> (channel, first sequence, last sequence).
+    reads: BTreeMap<u64, (String, u64, u64)>,
+    next_read: u64,
+    /// Channels with messages read in, for [`Store::poll_read`].
+    read_in: Vec<String>,
+    /// The last sequence of each channel when the batch in flight was
+    /// sealed: on disk once it completes.
+    sealed: Vec<(String, u64)>,
     opts: FileStoreOptions,
     journal: Journal,
     channels: BTreeMap<String, ChannelFiles>,
@@ -213,7 +238,11 @@ impl FileStore {
     /// written, nothing else yet. `now` is Unix ns.
     pub fn new(opts: FileStoreOptions, now: i64) -> FileStore {
         let mut store = FileStore {
-            mem: MemStore::with_overhead(opts.max_channels, MSG_RECORD_OVERHEAD),
+            mem: MsgLog::new(opts.max_channels, opts.cache_bytes),
+            reads: BTreeMap::new(),
+            next_read: 1,
+            read_in: Vec::new(),
+            sealed: Vec::new(),
             journal: Journal::new(opts.sync),
             channels: BTreeMap::new(),
             clients_log: LogFile::new(FileId::Clients, VERSION_SIZE as u64, 0, 0, now),
@@ -247,7 +276,11 @@ impl FileStore {
     ) -> Result<(FileStore, Restored), MessageDecryptError> {
         let clients_size = files.clients.as_ref().map_or(0, |b| b.len() as u64);
         let mut store = FileStore {
-            mem: MemStore::with_overhead(opts.max_channels, MSG_RECORD_OVERHEAD),
+            mem: MsgLog::new(opts.max_channels, opts.cache_bytes),
+            reads: BTreeMap::new(),
+            next_read: 1,
+            read_in: Vec::new(),
+            sealed: Vec::new(),
             journal: Journal::new(opts.sync),
             channels: BTreeMap::new(),
             clients_log: LogFile::new(
@@ -280,41 +313,38 @@ impl FileStore {
                 .crypto
                 .as_mut()
                 .map(|c| c.channel(&name, msgs.last_seq.wrapping_add(1)));
-            match &crypto {
-                None => store.mem.restore_channel(
-                    &name,
-                    ch_limits,
-                    msgs.last_seq,
-                    msgs.live().map(|m| m.stored()),
-                ),
-                Some(enc) => {
-                    let live = msgs
-                        .live()
-                        .map(|m| {
-                            let encoded = enc.decrypt_msg(&m.encoded).map_err(|source| {
-                                MessageDecryptError {
-                                    channel: name.clone(),
-                                    seq: m.index.seq,
-                                    source,
-                                }
-                            })?;
-                            Ok(StoredMsg {
-                                encoded,
-                                ..m.stored()
-                            })
-                        })
-                        .collect::<Result<Vec<_>, MessageDecryptError>>()?;
-                    store
-                        .mem
-                        .restore_channel(&name, ch_limits, msgs.last_seq, live);
+            if let Some(enc) = &crypto {
+                // A wrong key shows here (on the first and last messages),
+                // not at the first delivery.
+                for m in msgs.live().next().into_iter().chain(msgs.live().last()) {
+                    enc.decrypt_msg(&m.encoded)
+                        .map_err(|source| MessageDecryptError {
+                            channel: name.clone(),
+                            seq: m.index.seq,
+                            source,
+                        })?;
                 }
             }
+            // The index only: payloads are read back when delivered.
+            let entries = msgs.slices.iter().flat_map(|s| {
+                s.live().iter().map(move |m| Entry {
+                    timestamp: m.index.timestamp,
+                    slice: s.number,
+                    offset: m.index.offset,
+                    size: m.index.size,
+                    payload: None,
+                })
+            });
+            store
+                .mem
+                .restore_channel(&name, ch_limits, msgs.last_seq, entries);
             let mut slices = VecDeque::new();
             for s in &msgs.slices {
                 let mut slice = Slice::new(&name, s.number);
                 slice.msgs = s.msgs.len() as u64;
                 slice.last_seq = s.msgs.last().map_or(0, |m| m.index.seq);
                 slice.data_len = s.data_len();
+                slice.accounted = s.msgs.iter().map(|m| m.accounted_bytes()).sum();
                 slice.first_timestamp = s.msgs.first().map_or(0, |m| m.index.timestamp);
                 slices.push_back(slice);
             }
@@ -342,6 +372,7 @@ impl FileStore {
                 .and_then(|c| c.subs.as_ref())
                 .map_or(0, |b| b.len() as u64);
             let files_entry = ChannelFiles {
+                limits: ch_limits,
                 slices,
                 subs_log: LogFile::new(
                     subs_file.clone(),
@@ -398,6 +429,87 @@ impl FileStore {
         self.mem.channel_names()
     }
 
+    /// Payload bytes held in memory.
+    pub fn cached_bytes(&self) -> u64 {
+        self.mem.cached_bytes()
+    }
+
+    /// Reads back the payloads of `channel` from `seq` on (as far as the
+    /// read-ahead goes within its slice), unless a read covering `seq` is in
+    /// flight.
+    fn read_back(&mut self, channel: &str, seq: u64) {
+        let in_flight = self
+            .reads
+            .values()
+            .any(|(c, first, last)| c == channel && (*first..=*last).contains(&seq));
+        if in_flight {
+            return;
+        }
+        let mut range: Option<(u64, u64, u64, u64)> = None; // slice, offset, end, last seq
+        for (s, e) in self.mem.entries_from(channel, seq) {
+            if e.payload.is_some() && s != seq {
+                break;
+            }
+            let end = e.offset + (RECORD_HEADER_SIZE as u64) + u64::from(e.size);
+            match &mut range {
+                None => range = Some((e.slice, e.offset, end, s)),
+                Some((slice, start, stop, last)) => {
+                    if e.slice != *slice || e.offset != *stop || end - *start > self.opts.read_ahead
+                    {
+                        break;
+                    }
+                    *stop = end;
+                    *last = s;
+                }
+            }
+        }
+        let Some((slice, offset, end, last)) = range else {
+            return;
+        };
+        let token = self.next_read;
+        self.next_read += 1;
+        self.reads.insert(token, (channel.to_owned(), seq, last));
+        self.journal.op(FileOp::Read {
+            file: FileId::SliceData {
+                channel: channel.to_owned(),
+                slice,
+            },
+            offset,
+            len: end - offset,
+            token,
+        });
+    }
+
+    /// Caches what a read brought back: the records of its range, CRC
+    /// checked, decrypted if need be.
+    fn read_done(&mut self, token: u64, bytes: Bytes) {
+        let Some((channel, first, last)) = self.reads.remove(&token) else {
+            return;
+        };
+        let mut pos = 0;
+        let crc = self.opts.crc.clone();
+        for seq in first..=last {
+            let record = match read_record(&bytes, pos, Framing::Untyped, Some(&crc)) {
+                Ok(Some(r)) => r,
+                // A damaged record is not served: the delivery waits (and
+                // the read is tried again at the next fetch).
+                Ok(None) | Err(_) => break,
+            };
+            pos = usize::try_from(record.end()).unwrap_or(usize::MAX);
+            let payload = match self.channels.get(&channel).and_then(|c| c.crypto.as_ref()) {
+                None => record.payload,
+                Some(enc) => match enc.decrypt_msg(&record.payload) {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            self.mem.fill(&channel, seq, payload);
+        }
+        if !self.read_in.contains(&channel) {
+            self.read_in.push(channel);
+        }
+    }
+
     fn start_slice(&mut self, channel: &str, number: u64) {
         let slice = Slice::new(channel, number);
         let header = version_header();
@@ -408,15 +520,28 @@ impl FileStore {
         }
     }
 
-    /// Whether the current slice takes no more messages.
-    fn slice_full(&self, slice: &Slice, now: i64) -> bool {
+    /// Whether the current slice takes no more messages. With no
+    /// `--file_slice_*` limit set, a slice holds a quarter of the channel's
+    /// limits (age at least a second), as Go does.
+    fn slice_full(&self, slice: &Slice, limits: &ChannelLimits, now: i64) -> bool {
         if slice.msgs == 0 {
             return false;
         }
         let o = &self.opts;
-        let max_age = i64::try_from(o.slice_max_age.as_nanos()).unwrap_or(i64::MAX);
-        (o.slice_max_msgs > 0 && slice.msgs >= o.slice_max_msgs)
-            || (o.slice_max_bytes > 0 && slice.data_len >= o.slice_max_bytes)
+        let (max_msgs, max_bytes, max_age) =
+            if o.slice_max_msgs == 0 && o.slice_max_bytes == 0 && o.slice_max_age.is_zero() {
+                let age = if limits.max_age.is_zero() {
+                    Duration::ZERO
+                } else {
+                    (limits.max_age / 4).max(Duration::from_secs(1))
+                };
+                (limits.max_msgs / 4, limits.max_bytes / 4, age)
+            } else {
+                (o.slice_max_msgs, o.slice_max_bytes, o.slice_max_age)
+            };
+        let max_age = i64::try_from(max_age.as_nanos()).unwrap_or(i64::MAX);
+        (max_msgs > 0 && slice.msgs >= max_msgs)
+            || (max_bytes > 0 && slice.accounted >= max_bytes)
             || (max_age > 0 && now.saturating_sub(slice.first_timestamp) >= max_age)
     }
 
@@ -528,6 +653,7 @@ impl Store for FileStore {
         self.channels.insert(
             channel.to_owned(),
             ChannelFiles {
+                limits,
                 slices: VecDeque::new(),
                 subs_log: LogFile::new(subs, VERSION_SIZE as u64, 0, 0, self.now),
                 subs: BTreeMap::new(),
@@ -566,13 +692,25 @@ impl Store for FileStore {
         };
         let size = u32::try_from(payload.len())
             .map_err(|_| StoreError::Io(format!("message of {} bytes too large", payload.len())))?;
-        self.mem.append(channel, msg)?;
+        let expected = self
+            .mem
+            .stats(channel)
+            .ok_or(StoreError::UnknownChannel)?
+            .last_seq
+            + 1;
+        if seq != expected {
+            return Err(StoreError::OutOfOrder {
+                channel: channel.to_owned(),
+                expected,
+                got: seq,
+            });
+        }
         let now = self.now;
-        let full = self
-            .channels
-            .get(channel)
-            .and_then(|c| c.slices.back())
-            .map(|s| (self.slice_full(s, now), s.number));
+        let full = self.channels.get(channel).and_then(|c| {
+            c.slices
+                .back()
+                .map(|s| (self.slice_full(s, &c.limits, now), s.number))
+        });
         match full {
             Some((false, _)) => {}
             Some((true, n)) => self.start_slice(channel, n + 1),
@@ -604,6 +742,9 @@ impl Store for FileStore {
         slice.msgs += 1;
         slice.last_seq = seq;
         slice.data_len += (RECORD_HEADER_SIZE + payload.len()) as u64;
+        slice.accounted += u64::from(size) + MSG_RECORD_OVERHEAD;
+        let (number, offset) = (slice.number, entry.offset);
+        self.mem.append(channel, msg, number, offset, size)?;
         self.drop_dead_slices(channel);
         Ok(())
     }
@@ -616,7 +757,26 @@ impl Store for FileStore {
     }
 
     fn lookup(&self, channel: &str, seq: u64) -> Option<StoredMsg> {
-        self.mem.lookup(channel, seq)
+        self.mem.get(channel, seq).flatten()
+    }
+
+    fn fetch(&mut self, channel: &str, seq: u64) -> Fetch {
+        match self.mem.get(channel, seq) {
+            None => Fetch::Gone,
+            Some(Some(msg)) => Fetch::Found(msg),
+            Some(None) => {
+                self.read_back(channel, seq);
+                Fetch::Reading
+            }
+        }
+    }
+
+    fn poll_read(&mut self) -> Option<String> {
+        self.read_in.pop()
+    }
+
+    fn timestamp_of(&self, channel: &str, seq: u64) -> Option<i64> {
+        self.mem.timestamp_of(channel, seq)
     }
 
     fn stats(&self, channel: &str) -> Option<ChannelStats> {
@@ -739,11 +899,29 @@ impl Store for FileStore {
     }
 
     fn poll_io(&mut self) -> Option<IoBatch> {
-        self.journal.poll_batch()
+        let batch = self.journal.poll_batch()?;
+        self.sealed.clear();
+        for name in self.mem.channel_names() {
+            if let Some(st) = self.mem.stats(name) {
+                self.sealed.push((name.to_owned(), st.last_seq));
+            }
+        }
+        Some(batch)
     }
 
-    fn handle_io_done(&mut self, done: IoDone) -> Option<IoFailure> {
-        self.journal.done(done)
+    fn handle_io_done(&mut self, mut done: IoDone) -> Option<IoFailure> {
+        let reads = std::mem::take(&mut done.reads);
+        if let Some(failure) = self.journal.done(done) {
+            return Some(failure);
+        }
+        for (name, seq) in self.sealed.drain(..) {
+            self.mem.written(&name, seq);
+        }
+        for (token, bytes) in reads {
+            self.read_done(token, bytes);
+        }
+        self.mem.evict();
+        None
     }
 
     fn write_mark(&self) -> u64 {

@@ -227,3 +227,82 @@ fn clients_gone_during_the_restart_are_dropped_with_their_subscriptions() {
     assert!(!w.engine.has_client("b"));
     assert_eq!(w.engine.subscription_count(), 1);
 }
+
+/// A store whose cache holds a few payloads: the rest is read back.
+fn small_cache_world() -> World {
+    let opts = crate::stan::filestore::FileStoreOptions {
+        cache_bytes: 2_000,
+        read_ahead: 1_500,
+        ..Default::default()
+    };
+    World::with_file_store_options(ServerConfig::default(), Duration::ZERO, opts)
+}
+
+fn payload(i: u64) -> Vec<u8> {
+    format!("{i:04}-{}", "x".repeat(95)).into_bytes()
+}
+
+#[test]
+fn payloads_beyond_the_cache_are_read_back_in_order() {
+    let mut w = small_cache_world();
+    let a = w.connected("a");
+    for i in 1..=200 {
+        assert_eq!(w.publish_sync(a, "foo", &payload(i)), "");
+    }
+    let reads_before = w.disk.as_ref().unwrap().reads;
+    let mut req = World::sub_req("foo", StartPosition::First);
+    req.max_in_flight = 1000;
+    let s = w.subscribe(a, req).unwrap();
+    w.advance(Duration::from_millis(1));
+    let msgs = w.take_msgs(a, &s);
+    assert_eq!(
+        msgs.iter().map(|m| m.sequence).collect::<Vec<_>>(),
+        (1..=200).collect::<Vec<_>>()
+    );
+    for m in &msgs {
+        assert_eq!(&m.data[..], &payload(m.sequence)[..]);
+    }
+    let reads = w.disk.as_ref().unwrap().reads - reads_before;
+    assert!(reads > 5, "read back from the slices ({reads} reads)");
+    assert!(reads < 100, "in chunks, not one by one ({reads} reads)");
+}
+
+#[test]
+fn a_durable_resumed_after_a_restart_gets_its_pending_read_back_first() {
+    let mut w = small_cache_world();
+    let a = w.connected("a");
+    let mut req = durable_req("foo", "dur");
+    req.max_in_flight = 5;
+    let d = w.subscribe(a, req.clone()).unwrap();
+    for i in 1..=30 {
+        assert_eq!(w.publish_sync(a, "foo", &payload(i)), "");
+    }
+    let got = w.take_seqs(a, &d);
+    assert_eq!(got, [1, 2, 3, 4, 5]);
+    for seq in 1..=5 {
+        w.ack(a, &d, seq);
+    }
+    let got = w.take_seqs(a, &d);
+    assert_eq!(got, [6, 7, 8, 9, 10]);
+    assert_eq!(w.close(a), "");
+    w.restart_engine(0);
+    let b = w.client("a-again");
+    w.connect_as(b, "a");
+    let d = w.subscribe(b, req).unwrap();
+    w.advance(Duration::from_millis(1));
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        let msgs = w.take_msgs(b, &d);
+        for m in &msgs {
+            assert_eq!(&m.data[..], &payload(m.sequence)[..]);
+            got.push((m.sequence, m.redelivered));
+            w.ack(b, &d, m.sequence);
+        }
+        w.advance(Duration::from_millis(1));
+    }
+    let want: Vec<(u64, bool)> = (6..=10)
+        .map(|s| (s, true))
+        .chain((11..=30).map(|s| (s, false)))
+        .collect();
+    assert_eq!(got, want);
+}
