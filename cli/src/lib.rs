@@ -1,6 +1,7 @@
 //! `stan-cli`: the binaries' shared pieces (Go-style flags, logging, option
 //! translation). The binaries are `stan-server`, `stan-pub`, `stan-sub`,
-//! `stan-bench` and `stan-nats-bench`.
+//! `stan-bench`, `stan-nats-bench`, `stan-crash` (the store's crash-test
+//! harness, [`crash`]) and `stan-fsync-rate` ([`fsync_rate`]).
 //!
 //! ```
 //! use stan_cli::server_opts::{parse, Command};
@@ -13,9 +14,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod crash;
 pub mod flags;
+pub mod fsync_rate;
 pub mod log;
 pub mod server_opts;
+pub mod store_gen;
 pub mod tool_opts;
 
 /// Lets smol's global executor use every core, as tokio's multi-thread
@@ -27,4 +31,11 @@ pub fn smol_threads_default() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         std::env::set_var("SMOL_THREADS", cores.to_string());
     }
+}
+
+/// The wall clock, Unix nanoseconds (0 before 1970, saturating far ahead).
+pub fn unix_now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }

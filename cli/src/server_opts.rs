@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use stan_core::nats::router::{Auth, RouterConfig};
+use stan_core::stan::filestore::crypto::ENV_KEY;
+use stan_core::stan::filestore::{Cipher, Crc32, EncryptionOptions, FileStoreOptions};
 use stan_core::stan::server::{ServerConfig, StoreLimits};
 use stan_core::stan::store::ChannelLimits;
 
@@ -53,13 +55,133 @@ pub const SPECS: &[Spec] = &[
         names: &["st", "store"],
         kind: Kind::Str,
         value: "string",
-        help: "Store type: MEMORY (FILE and SQL are not available in this build)",
+        help: "Store type: MEMORY|FILE (SQL is not available in this build)",
     },
     Spec {
         names: &["dir"],
         kind: Kind::Str,
         value: "string",
         help: "For FILE store type, this is the root directory",
+    },
+    Spec {
+        names: &["file_compact_enabled"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Enable file compaction (default: true)",
+    },
+    Spec {
+        names: &["file_compact_frag"],
+        kind: Kind::Int,
+        value: "int",
+        help: "File fragmentation threshold for compaction, in percent (default: 50)",
+    },
+    Spec {
+        names: &["file_compact_interval"],
+        kind: Kind::Int,
+        value: "int",
+        help: "Minimum interval (in seconds) between file compactions (default: 300)",
+    },
+    Spec {
+        names: &["file_compact_min_size"],
+        kind: Kind::Str,
+        value: "size",
+        help: "Minimum file size for compaction (default: 1048576)",
+    },
+    Spec {
+        names: &["file_buffer_size"],
+        kind: Kind::Str,
+        value: "size",
+        help: "File buffer size: accepted; writes are coalesced per group commit instead (default: 2097152)",
+    },
+    Spec {
+        names: &["file_crc"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Check the CRC of records at recovery (default: true)",
+    },
+    Spec {
+        names: &["file_crc_poly"],
+        kind: Kind::Int,
+        value: "int",
+        help: "Polynomial used to make the table used for CRC-32 computation (default: 3988292384)",
+    },
+    Spec {
+        names: &["file_sync"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Sync the files before a PubAck (default: true)",
+    },
+    Spec {
+        names: &["file_slice_max_msgs"],
+        kind: Kind::Int,
+        value: "int",
+        help: "Maximum number of messages per file slice (0: unlimited)",
+    },
+    Spec {
+        names: &["file_slice_max_bytes"],
+        kind: Kind::Str,
+        value: "size",
+        help: "Maximum file slice size, including index file (default: 64MB)",
+    },
+    Spec {
+        names: &["file_slice_max_age"],
+        kind: Kind::Duration,
+        value: "duration",
+        help: "Maximum file slice duration starting when the first message is stored (0: unlimited)",
+    },
+    Spec {
+        names: &["file_slice_archive_script"],
+        kind: Kind::Str,
+        value: "string",
+        help: "Path to script to use if you want to archive a file slice being removed (not supported: refused)",
+    },
+    Spec {
+        names: &["file_fds_limit"],
+        kind: Kind::Int,
+        value: "int",
+        help: "Store will try to use no more file descriptors than this given limit (0: 256 cached)",
+    },
+    Spec {
+        names: &["file_parallel_recovery"],
+        kind: Kind::Int,
+        value: "int",
+        help: "On startup, number of channels that can be recovered in parallel: accepted; recovery reads channels in turn (default: 1)",
+    },
+    Spec {
+        names: &["file_truncate_bad_eof"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Truncate files for which there is an unexpected EOF on recovery, dataloss may occur",
+    },
+    Spec {
+        names: &["file_read_buffer_size"],
+        kind: Kind::Str,
+        value: "size",
+        help: "Bytes read ahead from a slice when a message is not in memory (default: 2097152)",
+    },
+    Spec {
+        names: &["file_auto_sync"],
+        kind: Kind::Duration,
+        value: "duration",
+        help: "Interval at which the store is synced when --file_sync=false: accepted; without sync every group commit is still written to the OS (default: 1m)",
+    },
+    Spec {
+        names: &["encrypt"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Specify if server should use encryption at rest (message payloads, FILE store)",
+    },
+    Spec {
+        names: &["encryption_cipher"],
+        kind: Kind::Str,
+        value: "string",
+        help: "Cipher to use for encryption: AES or CHACHA (default: AES)",
+    },
+    Spec {
+        names: &["encryption_key"],
+        kind: Kind::Str,
+        value: "string",
+        help: "Encryption key. It is recommended to specify it through the NATS_STREAMING_ENCRYPTION_KEY environment variable instead (which takes precedence)",
     },
     Spec {
         names: &["ns", "nats_server"],
@@ -207,6 +329,8 @@ pub struct ServerOptions {
     pub engine: ServerConfig,
     /// External NATS server URL (`-ns`); the embedded one otherwise.
     pub nats_server: Option<String>,
+    /// The store: memory, or a file store directory.
+    pub store: StoreChoice,
     /// The runtime adapter that serves.
     pub runtime: RuntimeKind,
 }
@@ -307,6 +431,7 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
         log_level,
         engine: engine_config(v)?,
         nats_server: v.get("ns").map(str::to_owned),
+        store: store_choice(v)?,
         runtime: v
             .get("runtime")
             .unwrap_or("tokio")
@@ -344,18 +469,155 @@ fn count<T: TryFrom<u64>>(
     T::try_from(n).map_err(|_| bad_value(v, name, format!("too large (at most {max})")))
 }
 
-fn engine_config(v: &Values) -> Result<ServerConfig, OptionsError> {
-    let defaults = ServerConfig::default();
+/// Where the engine keeps its state.
+#[derive(Debug, Clone)]
+pub enum StoreChoice {
+    /// `-st MEMORY`: lost on restart.
+    Memory,
+    /// `-st FILE --dir DIR`.
+    File(Box<FileSettings>),
+}
+
+/// The file store's settings (`--dir` and the `--file_*` flags).
+#[derive(Debug, Clone)]
+pub struct FileSettings {
+    /// The store directory.
+    pub dir: std::path::PathBuf,
+    /// How the store writes.
+    pub store: FileStoreOptions,
+    /// Check CRCs at recovery (`--file_crc`).
+    pub crc_check: bool,
+    /// `--file_truncate_bad_eof`.
+    pub truncate_bad_eof: bool,
+    /// Most files kept open (`--file_fds_limit`, 0: the default).
+    pub fds_limit: usize,
+}
+
+fn bool_or(v: &Values, name: &str, default: bool) -> bool {
+    v.get(name).map_or(default, |s| s == "true")
+}
+
+fn size_or(v: &Values, name: &str, default: u64) -> Result<u64, OptionsError> {
+    match v.get(name) {
+        None => Ok(default),
+        Some(s) => parse_size(s).map_err(|why| bad_value(v, name, why)),
+    }
+}
+
+fn store_choice(v: &Values) -> Result<StoreChoice, OptionsError> {
     let store = v.get("st").unwrap_or("MEMORY");
     match store.to_ascii_uppercase().as_str() {
-        "MEMORY" => {}
-        "FILE" | "SQL" => {
+        "MEMORY" => {
+            // Go wraps any store with encryption, so the flags are checked
+            // (a key is required) as for FILE; a memory store has nothing at
+            // rest to encrypt.
+            encryption(v, env_key(), seed)?;
+            return Ok(StoreChoice::Memory);
+        }
+        "FILE" => {}
+        "SQL" => {
             return Err(invalid(format!(
-                "store type {store:?} is not available in this build (only MEMORY)"
+                "store type {store:?} is not available in this build (MEMORY or FILE)"
             )))
         }
         _ => return Err(invalid(format!("unsupported store type: {store:?}"))),
     }
+    let dir = match v.get("dir") {
+        Some(d) if !d.is_empty() => std::path::PathBuf::from(d),
+        _ => {
+            return Err(invalid(
+                "for FILE stores, root directory must be specified".into(),
+            ))
+        }
+    };
+    let encryption = encryption(v, env_key(), seed)?;
+    if v.get("file_slice_archive_script")
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(invalid(
+            "--file_slice_archive_script is not supported: removed slices are deleted".into(),
+        ));
+    }
+    let d = FileStoreOptions::default();
+    let crc = match v.int("file_crc_poly") {
+        None => d.crc.clone(),
+        Some(p) => {
+            Crc32::from_option(p).map_err(|e| bad_value(v, "file_crc_poly", e.to_string()))?
+        }
+    };
+    let store = FileStoreOptions {
+        sync: bool_or(v, "file_sync", d.sync),
+        crc,
+        slice_max_msgs: count(v, "file_slice_max_msgs", d.slice_max_msgs, u64::MAX)?,
+        slice_max_bytes: size_or(v, "file_slice_max_bytes", d.slice_max_bytes)?,
+        slice_max_age: v.duration("file_slice_max_age").unwrap_or(d.slice_max_age),
+        compact: bool_or(v, "file_compact_enabled", d.compact),
+        compact_fragmentation: count(v, "file_compact_frag", d.compact_fragmentation, u32::MAX)?,
+        compact_interval: Duration::from_secs(count(
+            v,
+            "file_compact_interval",
+            d.compact_interval.as_secs(),
+            u64::MAX,
+        )?),
+        compact_min_size: size_or(v, "file_compact_min_size", d.compact_min_size)?,
+        max_channels: count(v, "mc", 100, usize::MAX)?,
+        encryption,
+        cache_bytes: d.cache_bytes,
+        read_ahead: size_or(v, "file_read_buffer_size", d.read_ahead)?,
+    };
+    // Accepted with a documented effect (see the README's flag table).
+    size_or(v, "file_buffer_size", 2 * 1024 * 1024)?;
+    count(v, "file_parallel_recovery", 1u64, u64::MAX)?;
+    Ok(StoreChoice::File(Box::new(FileSettings {
+        dir,
+        store,
+        crc_check: bool_or(v, "file_crc", true),
+        truncate_bad_eof: bool_or(v, "file_truncate_bad_eof", false),
+        fds_limit: count(v, "file_fds_limit", 0, usize::MAX)?,
+    })))
+}
+
+/// The key in the environment (`NATS_STREAMING_ENCRYPTION_KEY`), as bytes.
+fn env_key() -> Option<Vec<u8>> {
+    std::env::var_os(ENV_KEY).map(std::ffi::OsString::into_encoded_bytes)
+}
+
+/// Encryption at rest, as Go decides it (`server.go`, `stores/cryptostore.go`):
+/// on with `--encrypt` or a non-empty `--encryption_key`; the cipher from
+/// `--encryption_cipher` (case-insensitive, empty: AES; Go's "auto" picks AES
+/// on amd64/386 and CHACHA elsewhere); the key from `env_key` if set and not
+/// empty, else from `--encryption_key`. Only the key's hash is kept: the
+/// options' `Debug` shows neither. `nonce_seed` is called once, for the
+/// random nonce prefix of this run.
+fn encryption(
+    v: &Values,
+    env_key: Option<Vec<u8>>,
+    nonce_seed: impl FnOnce() -> u64,
+) -> Result<Option<EncryptionOptions>, OptionsError> {
+    let flag_key = v.get("encryption_key").filter(|k| !k.is_empty());
+    if !bool_or(v, "encrypt", false) && flag_key.is_none() {
+        return Ok(None);
+    }
+    let cipher: Cipher = v
+        .get("encryption_cipher")
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| invalid(format!("{e}")))?;
+    let key = match env_key.filter(|k| !k.is_empty()) {
+        Some(k) => k,
+        None => flag_key.map(|k| k.as_bytes().to_vec()).unwrap_or_default(),
+    };
+    EncryptionOptions::new(cipher, &key, nonce_seed())
+        .map(Some)
+        .map_err(|e| {
+            invalid(format!(
+                "{e} (--encryption_key or the {ENV_KEY} environment variable)"
+            ))
+        })
+}
+
+fn engine_config(v: &Values) -> Result<ServerConfig, OptionsError> {
+    let defaults = ServerConfig::default();
     let cluster_id = v.get("cid").unwrap_or("test-cluster").to_string();
     let usable =
         stan_core::nats::subject::validate_publish(format!("_STAN.pub.{cluster_id}").as_bytes())
@@ -631,6 +893,88 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    fn enc(a: &[&str], env: Option<&str>) -> Result<Option<EncryptionOptions>, OptionsError> {
+        let v = flags::parse(SPECS, args(a)).unwrap();
+        encryption(&v, env.map(|k| k.as_bytes().to_vec()), || 7)
+    }
+
+    #[test]
+    fn encryption_flags() {
+        assert_eq!(enc(&[], None).unwrap(), None);
+        assert_eq!(enc(&["--encrypt=false"], Some("env")).unwrap(), None);
+        // The cipher is only looked at with encryption on, as in Go.
+        assert_eq!(enc(&["--encryption_cipher", "des"], None).unwrap(), None);
+
+        let flag = |k: &str| EncryptionOptions::new(Cipher::Aes, k.as_bytes(), 7).unwrap();
+        assert_eq!(
+            enc(&["--encrypt", "--encryption_key", "k1"], None).unwrap(),
+            Some(flag("k1"))
+        );
+        // A key alone turns encryption on (Go: `Encrypt || len(key) > 0`).
+        assert_eq!(
+            enc(&["--encryption_key=k1"], None).unwrap(),
+            Some(flag("k1"))
+        );
+        // The environment wins over the flag, unless empty.
+        assert_eq!(
+            enc(&["--encrypt", "--encryption_key", "k1"], Some("k2")).unwrap(),
+            Some(flag("k2"))
+        );
+        assert_eq!(enc(&["--encrypt"], Some("k2")).unwrap(), Some(flag("k2")));
+        assert_eq!(
+            enc(&["--encrypt", "--encryption_key", "k1"], Some("")).unwrap(),
+            Some(flag("k1"))
+        );
+
+        let chacha = enc(&["--encrypt", "--encryption_cipher", "chacha"], Some("k")).unwrap();
+        assert_eq!(chacha.unwrap().cipher(), Cipher::ChaCha);
+        let aes = enc(&["--encrypt", "--encryption_cipher=Aes"], Some("k")).unwrap();
+        assert_eq!(aes.unwrap().cipher(), Cipher::Aes);
+        let auto = enc(&["--encrypt", "--encryption_cipher="], Some("k")).unwrap();
+        assert_eq!(auto.unwrap().cipher(), Cipher::Aes);
+
+        let no_key = enc(&["--encrypt"], None).unwrap_err().to_string();
+        assert_eq!(
+            no_key,
+            "encryption key required (--encryption_key or the NATS_STREAMING_ENCRYPTION_KEY \
+             environment variable)"
+        );
+        assert!(enc(&["--encrypt", "--encryption_key="], Some("")).is_err());
+        let bad = enc(&["--encrypt", "--encryption_cipher", "des"], Some("k")).unwrap_err();
+        assert_eq!(
+            bad.to_string(),
+            "encryption cipher not supported: \"des\" (AES or CHACHA)"
+        );
+    }
+
+    #[test]
+    fn encrypted_file_store() {
+        let o = serve(&[
+            "-st",
+            "FILE",
+            "--dir",
+            "/tmp/x",
+            "--encryption_key",
+            "s3cret!",
+        ]);
+        let StoreChoice::File(f) = o.store else {
+            panic!("file store expected");
+        };
+        let e = f.store.encryption.as_ref().expect("encryption on");
+        assert_eq!(e.cipher(), Cipher::Aes);
+        // The key is never shown (the options are logged in debug).
+        assert!(!format!("{f:?}").contains("s3cret!"));
+        let StoreChoice::File(plain) = serve(&["-st", "FILE", "--dir", "/tmp/x"]).store else {
+            panic!("file store expected");
+        };
+        assert_eq!(plain.store.encryption, None);
+        // Accepted with a memory store, as Go accepts it (nothing at rest).
+        assert!(matches!(
+            serve(&["--encryption_key", "k"]).store,
+            StoreChoice::Memory
+        ));
     }
 
     #[test]

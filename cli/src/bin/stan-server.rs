@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use stan_cli::log;
-use stan_cli::server_opts::{self, Command, OptionsError, RuntimeKind};
+use stan_cli::server_opts::{self, Command, FileSettings, OptionsError, RuntimeKind, StoreChoice};
 use stan_core::nats::router::{LogLevel, LogRecord};
 use stan_core::stan::server::{ServerConfig, ServerEvent};
 use stan_core::stan::store::MemStore;
@@ -74,8 +74,12 @@ async fn serve<R: Runtime + Default>(
         engine.cluster_id,
         env!("CARGO_PKG_VERSION")
     );
+    let opened = match open_store(&opts.store, &engine) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
     if let Some(url) = opts.nats_server.clone() {
-        return serve_external::<R>(engine, url, stop).await;
+        return serve_external::<R>(engine, url, &opts.store, opened, stop).await;
     }
     log!(Info, "Starting embedded NATS server");
     let addr = format!("{}:{}", opts.host, opts.port);
@@ -92,9 +96,20 @@ async fn serve<R: Runtime + Default>(
         "Listening for client connections on {}",
         server.local_addr()
     );
-    log_settings(&engine);
-    let store = MemStore::new(engine.limits.max_channels);
-    let handle = server.run_engine(engine, store, log_event);
+    log_settings(&engine, &opts.store);
+    let handle = match opened {
+        None => {
+            let store = MemStore::new(engine.limits.max_channels);
+            server.run_engine(engine, store, log_event)
+        }
+        Some((opened, fds)) => match server.run_file_engine(engine, opened, fds, log_event) {
+            Ok(h) => h,
+            Err(e) => {
+                log!(Fatal, "STREAM: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     log!(Info, "STREAM: Streaming Server is ready");
     stop.await;
     log!(Info, "STREAM: Shutting down.");
@@ -103,14 +118,76 @@ async fn serve<R: Runtime + Default>(
     ExitCode::SUCCESS
 }
 
+/// Opens the file store directory (logging its repairs), or `None` for the
+/// memory store. Failures are logged; the exit code is returned.
+fn open_store(
+    store: &StoreChoice,
+    engine: &ServerConfig,
+) -> Result<Option<(stan_store::Opened, usize)>, ExitCode> {
+    let StoreChoice::File(f) = store else {
+        return Ok(None);
+    };
+    let FileSettings {
+        dir,
+        store,
+        crc_check,
+        truncate_bad_eof,
+        fds_limit,
+    } = (**f).clone();
+    let limits = engine.limits.clone();
+    let mut opts = stan_store::OpenOptions::new(
+        dir.clone(),
+        engine.cluster_id.clone(),
+        engine.server_info(),
+        stan_cli::unix_now_ns(),
+    );
+    opts.store = store;
+    opts.crc_check = crc_check;
+    opts.truncate_bad_eof = truncate_bad_eof;
+    opts.limits = Box::new(move |name| limits.for_channel(name));
+    let started = std::time::Instant::now();
+    match stan_store::open(opts) {
+        Ok(opened) => {
+            for repair in &opened.repairs {
+                log!(Error, "STREAM: Store {}: {repair}", dir.display());
+            }
+            if !opened.created {
+                log!(
+                    Info,
+                    "STREAM: Recovered the store in {:?}: {} clients, {} channels",
+                    started.elapsed(),
+                    opened.restored.clients.len(),
+                    opened.restored.channels.len()
+                );
+            }
+            Ok(Some((opened, fds_limit)))
+        }
+        Err(e) => {
+            log!(Fatal, "STREAM: Failed to start: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
 async fn serve_external<R: Runtime + Default>(
     engine: ServerConfig,
     url: String,
+    store: &StoreChoice,
+    opened: Option<(stan_store::Opened, usize)>,
     stop: impl Future<Output = ()>,
 ) -> ExitCode {
-    log_settings(&engine);
-    let store = MemStore::new(engine.limits.max_channels);
-    let runner = match ExternalEngine::<R>::start(&url, engine, store, log_event) {
+    log_settings(&engine, store);
+    let started = match opened {
+        None => {
+            let store = MemStore::new(engine.limits.max_channels);
+            ExternalEngine::<R>::start(&url, engine, store, log_event).map_err(|e| e.to_string())
+        }
+        Some((opened, fds)) => {
+            ExternalEngine::<R>::start_file(R::default(), &url, engine, opened, fds, log_event)
+                .map_err(|e| e.to_string())
+        }
+    };
+    let runner = match started {
         Ok(r) => r,
         Err(e) => {
             log!(Fatal, "STREAM: -ns {url:?}: {e}");
@@ -139,9 +216,20 @@ async fn serve_external<R: Runtime + Default>(
     ExitCode::SUCCESS
 }
 
-fn log_settings(engine: &ServerConfig) {
+fn log_settings(engine: &ServerConfig, store: &StoreChoice) {
     let l = &engine.limits;
-    log!(Info, "STREAM: Message store is MEMORY");
+    match store {
+        StoreChoice::Memory => log!(Info, "STREAM: Message store is MEMORY"),
+        StoreChoice::File(f) => {
+            log!(Info, "STREAM: Message store is FILE");
+            log!(Info, "STREAM: Store location: {}", f.dir.display());
+            log!(
+                Info,
+                "STREAM: File sync: {} (every PubAck waits for its fdatasync)",
+                f.store.sync
+            );
+        }
+    }
     log!(Info, "STREAM: ---------- Store Limits ----------");
     log!(
         Info,
@@ -239,7 +327,10 @@ fn log_event(event: ServerEvent) {
             reply,
             size,
         } => log!(Trace, "STREAM: {direction} [{subject}] reply={reply:?} {size} bytes"),
-        ServerEvent::StoreFailed { error } => log!(Error, "STREAM: Store flush failed: {error}"),
+        ServerEvent::StoreFailed { error } => log!(
+            Error,
+            "STREAM: Store write failed, every PubAck now carries the error until a restart: {error}"
+        ),
         other => log!(Debug, "STREAM: {other:?}"),
     }
 }
@@ -264,10 +355,20 @@ fn serve_mio(opts: server_opts::ServerOptions) -> ExitCode {
         engine.cluster_id,
         env!("CARGO_PKG_VERSION")
     );
-    log_settings(&engine);
+    log_settings(&engine, &opts.store);
     let store = MemStore::new(engine.limits.max_channels);
+    let opened = match open_store(&opts.store, &engine) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
     if let Some(url) = opts.nats_server {
-        let runner = match stan_mio::ExternalEngine::start(&url, engine, store, log_event) {
+        let started = match opened {
+            None => stan_mio::ExternalEngine::start(&url, engine, store, log_event),
+            Some((opened, fds)) => {
+                stan_mio::ExternalEngine::start_file(&url, engine, opened, fds, log_event)
+            }
+        };
+        let runner = match started {
             Ok(r) => r,
             Err(e) => {
                 log!(Fatal, "STREAM: -ns {url:?}: {e}");
@@ -285,11 +386,21 @@ fn serve_mio(opts: server_opts::ServerOptions) -> ExitCode {
     }
     let addr = format!("{}:{}", opts.host, opts.port);
     let server = match stan_mio::Server::bind(addr.as_str(), opts.router) {
-        Ok(s) => s.with_log(log_router).with_engine(engine, store, log_event),
+        Ok(s) => s.with_log(log_router),
         Err(e) => {
             log!(Fatal, "Error listening on port: {addr}, {e:?}");
             return ExitCode::FAILURE;
         }
+    };
+    let server = match opened {
+        None => server.with_engine(engine, store, log_event),
+        Some((opened, fds)) => match server.with_file_engine(engine, opened, fds, log_event) {
+            Ok(s) => s,
+            Err(e) => {
+                log!(Fatal, "STREAM: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     log!(
         Info,
