@@ -12,12 +12,13 @@
 //! durable subscriptions with pending messages (their clients registered,
 //! then gone, as Go leaves them when a client closes).
 //!
-//! Memory: the file store keeps every message in memory (it wraps a
-//! `MemStore`), so generating N bytes holds about N bytes in RAM (plus the
-//! batch being written); the writes themselves are handed to the IO thread
-//! every [`GenOptions::batch_msgs`] messages and waited for, so the staged
-//! bytes stay bounded. [`verify`] reopens the directory as the server does
-//! (the whole store read into memory again).
+//! Memory: the writes are handed to the IO thread every
+//! [`GenOptions::batch_msgs`] messages and waited for, so the staged bytes
+//! stay bounded; the file store keeps the payloads in a bounded cache
+//! ([`FileStoreOptions::cache_bytes`], never dropping one not yet written),
+//! so the generator's memory does not grow with `--size`. [`verify`]
+//! reopens the directory as the server does and reads the payloads it
+//! checks back from the slices ([`fetch_msg`]).
 //!
 //! ```
 //! use stan_cli::store_gen::{generate, verify, GenOptions};
@@ -49,7 +50,7 @@ use bytes::Bytes;
 use stan_core::stan::filestore::{FileStore, FileStoreOptions, IoFailure};
 use stan_core::stan::server::ServerConfig;
 use stan_core::stan::store::{
-    ChannelLimits, ClientRecord, Store, StoreError, StoredMsg, SubRecord,
+    ChannelLimits, ClientRecord, Fetch, Store, StoreError, StoredMsg, SubRecord,
 };
 use stan_proto::{ClientInfo, MsgProto, SubState};
 use stan_store::{IoThread, OpenError, OpenOptions, SpawnError};
@@ -154,6 +155,9 @@ pub struct GenOptions {
     /// Payloads checked per channel by [`verify`] (besides the first and
     /// the last).
     pub spot_checks: usize,
+    /// Payload bytes the file store keeps in memory
+    /// ([`FileStoreOptions::cache_bytes`]).
+    pub cache_bytes: u64,
 }
 
 impl GenOptions {
@@ -174,6 +178,7 @@ impl GenOptions {
             batch_msgs: 4096,
             verify: true,
             spot_checks: 64,
+            cache_bytes: FileStoreOptions::default().cache_bytes,
         }
     }
 
@@ -194,6 +199,7 @@ impl GenOptions {
             sync: false,
             slice_max_bytes: self.slice_max_bytes,
             max_channels: 0,
+            cache_bytes: self.cache_bytes,
             ..FileStoreOptions::default()
         }
     }
@@ -418,6 +424,8 @@ pub struct GenReport {
     pub disk_bytes: u64,
     /// IO batches written.
     pub batches: u64,
+    /// Payload bytes the file store held in memory at the end.
+    pub cached_bytes: u64,
     /// Time to generate, write and close.
     pub elapsed: Duration,
     /// Peak resident set size of this process so far (Linux), bytes.
@@ -455,7 +463,12 @@ impl fmt::Display for GenReport {
             self.batches,
         )?;
         if let Some(rss) = self.peak_rss {
-            writeln!(f, "peak RSS of the generator: {:.1} MiB", mib(rss))?;
+            writeln!(
+                f,
+                "peak RSS of the generator: {:.1} MiB; payloads cached by the file store at the end: {:.1} MiB",
+                mib(rss),
+                mib(self.cached_bytes)
+            )?;
         }
         let d = ChannelLimits::default();
         for c in &self.channels {
@@ -724,6 +737,7 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport, GenError> {
     };
     pump.drain(store, &io)?;
     let batches = store.batches();
+    let cached_bytes = store.cached_bytes();
     let mut channels = Vec::new();
     for (c, subs) in subs.into_iter().enumerate() {
         let name = channel_name(c);
@@ -771,9 +785,32 @@ pub fn generate(opts: &GenOptions) -> Result<GenReport, GenError> {
         files,
         disk_bytes,
         batches,
+        cached_bytes,
         elapsed,
         peak_rss: peak_rss(),
     })
+}
+
+/// Message `seq` of `channel`: from memory, or read back from its slice
+/// through `io` (the file store keeps a bounded cache of payloads; a
+/// recovered one keeps none). `None`: not stored.
+pub fn fetch_msg(
+    store: &mut FileStore,
+    io: &IoThread,
+    channel: &str,
+    seq: u64,
+) -> Result<Option<StoredMsg>, GenError> {
+    match store.fetch(channel, seq) {
+        Fetch::Found(m) => Ok(Some(m)),
+        Fetch::Gone => Ok(None),
+        Fetch::Reading => {
+            Pump { in_flight: false }.drain(store, io)?;
+            while store.poll_read().is_some() {}
+            store.lookup(channel, seq).map(Some).ok_or_else(|| {
+                GenError::Check(format!("{channel:?} {seq}: read back, yet not in memory"))
+            })
+        }
+    }
 }
 
 /// The sequences [`verify`] regenerates in a channel of `last` messages:
@@ -796,8 +833,9 @@ pub fn spot_sequences(seed: u64, channel: usize, last: u64, n: usize) -> Vec<u64
 /// and their pending messages, no client left registered.
 pub fn verify(opts: &GenOptions, report: &GenReport) -> Result<VerifyReport, GenError> {
     let started = Instant::now();
-    let opened = stan_store::open(opts.open_options())?;
+    let mut opened = stan_store::open(opts.open_options())?;
     let recovered_in = started.elapsed();
+    let io = IoThread::spawn(&opened.dir, 0, Box::new(|| {}))?;
     let check = |ok: bool, what: String| {
         if ok {
             Ok(())
@@ -813,11 +851,12 @@ pub fn verify(opts: &GenOptions, report: &GenReport) -> Result<VerifyReport, Gen
         opened.repairs.is_empty(),
         format!("the store needed repairs: {:?}", opened.repairs),
     )?;
-    let store = &opened.store;
-    let names: Vec<&str> = store.channel_names().collect();
+    let store = &mut opened.store;
+    let names: Vec<String> = store.channel_names().map(str::to_owned).collect();
     let want: Vec<&str> = report.channels.iter().map(|c| c.name.as_str()).collect();
     let mut sorted = want.clone();
     sorted.sort_unstable();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     check(
         names == sorted,
         format!("channels {names:?}, expected {want:?}"),
@@ -838,8 +877,7 @@ pub fn verify(opts: &GenOptions, report: &GenReport) -> Result<VerifyReport, Gen
             format!("channel {:?}: {st:?} recovered, {ch:?} written", ch.name),
         )?;
         for seq in spot_sequences(opts.seed, c, ch.last_seq, opts.spot_checks) {
-            let got = store
-                .lookup(&ch.name, seq)
+            let got = fetch_msg(store, &io, &ch.name, seq)?
                 .ok_or_else(|| GenError::Check(format!("{:?} {seq}: missing", ch.name)))?
                 .decode()
                 .map_err(|e| GenError::Check(format!("{:?} {seq}: {e}", ch.name)))?;

@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use stan_cli::store_gen::{channel_name, generate, message, payload, verify, GenError, GenOptions};
+use stan_cli::store_gen::{
+    channel_name, fetch_msg, generate, message, payload, verify, GenError, GenOptions,
+};
 use stan_core::stan::filestore::subs::SubKind;
 use stan_core::stan::filestore::FileStoreOptions;
 use stan_core::stan::store::{ChannelLimits, Store};
@@ -50,6 +52,8 @@ fn a_generated_store_reopens_checks_and_imports() {
         slice_max_bytes: 1 << 20,
         subs: true,
         batch_msgs: 500,
+        // Smaller than the store: the payloads written leave the cache.
+        cache_bytes: 1 << 20,
         ..GenOptions::new(tmp.0.join("gen"))
     };
     let report = generate(&opts).expect("generates");
@@ -77,6 +81,7 @@ fn a_generated_store_reopens_checks_and_imports() {
         }
     }
     assert!(report.disk_bytes > report.record_bytes);
+    assert!(report.cached_bytes <= 1 << 20, "{}", report.cached_bytes);
     // server.dat, clients.dat, the lock file; per channel: subs.dat and
     // each slice's data and index files.
     let slices: u64 = report.channels.iter().map(|c| c.slices).sum();
@@ -98,17 +103,26 @@ fn a_generated_store_reopens_checks_and_imports() {
             stan_cli::unix_now_ns(),
         );
         o.limits = Box::new(|_| unlimited());
-        let opened = stan_store::open(o).expect("opens");
+        let mut opened = stan_store::open(o).expect("opens");
+        let io = stan_store::IoThread::spawn(&opts.dir, 0, Box::new(|| {})).unwrap();
+        let store = &mut opened.store;
         for (i, c) in report.channels.iter().enumerate() {
             for seq in [1, c.last_seq / 2, c.last_seq] {
-                let m = opened.store.lookup(&c.name, seq).unwrap().decode().unwrap();
+                let m = fetch_msg(store, &io, &c.name, seq)
+                    .unwrap()
+                    .unwrap()
+                    .decode()
+                    .unwrap();
                 assert_eq!(m, message(&opts, i, seq));
                 assert_eq!(m.data, payload(opts.seed, i, seq, 1000));
                 assert_eq!(m.subject, channel_name(i));
             }
-            let first = opened.store.lookup(&c.name, 1).unwrap().timestamp;
-            let last = opened.store.lookup(&c.name, c.last_seq).unwrap().timestamp;
+            let first = store.timestamp_of(&c.name, 1).unwrap();
+            let last = store.timestamp_of(&c.name, c.last_seq).unwrap();
             assert!(first < last);
+            assert!(fetch_msg(store, &io, &c.name, c.last_seq + 1)
+                .unwrap()
+                .is_none());
         }
     }
 

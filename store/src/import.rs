@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 use stan_core::stan::filestore::layout::{LOCK_FILE, TRUNCATE_WITNESS_FILE};
 use stan_core::stan::filestore::subs::SubKind;
 use stan_core::stan::filestore::{
-    recover, Crc32, FileStoreOptions, RecoveryError, RecoveryOptions, Repair,
+    recover_streaming, Crc32, FileStoreOptions, RecoveryError, RecoveryOptions, Repair, StreamError,
 };
 use stan_core::stan::store::Store;
 use stan_proto::ServerInfo;
 
 use crate::fsutil::sync_dir;
-use crate::load::{load, LoadError};
+use crate::load::{load_meta, read_slice, LoadError};
 use crate::open::{open, LimitsFn, OpenError, OpenOptions};
 use crate::repair::{apply_repairs, RepairError};
 
@@ -304,18 +304,24 @@ pub fn import(opts: ImportOptions) -> Result<ImportReport, ImportError> {
         return Err(ImportError::InUse { path: from });
     }
     let crc: Crc32 = store.crc.clone();
-    let files = load(&from)?;
+    // One slice in memory at a time.
+    let files = load_meta(&from)?;
     let ropts = RecoveryOptions {
         crc: crc_check.then_some(&crc),
         truncate_bad_eof: false,
         now: Some(now),
     };
-    let recovery = recover(&files, &ropts, &limits)
-        .map_err(|source| ImportError::Recovery {
+    let recovery = recover_streaming(&files, &ropts, &limits, |channel, n| {
+        read_slice(&from, channel, n)
+    })
+    .map_err(|e| match e {
+        StreamError::Recovery(source) => ImportError::Recovery {
             dir: from.clone(),
             source,
-        })?
-        .ok_or_else(|| ImportError::Empty { path: from.clone() })?;
+        },
+        StreamError::Read(e) => ImportError::Load(e),
+    })?
+    .ok_or_else(|| ImportError::Empty { path: from.clone() })?;
     if let Some(torn) = recovery
         .repairs
         .iter()

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use stan_core::stan::filestore::layout::{
-    parse_slice_data_name, slice_index_name, InvalidSliceName, CLIENTS_FILE, SERVER_FILE, SUBS_FILE,
+    parse_slice_data_name, slice_data_name, slice_index_name, InvalidSliceName, CLIENTS_FILE,
+    SERVER_FILE, SUBS_FILE,
 };
 use stan_core::stan::filestore::{ChannelFiles, SliceFiles, StoreFiles};
 
@@ -63,6 +64,30 @@ pub fn read_optional(path: &Path) -> Result<Option<Bytes>, LoadError> {
 /// Reads every file of the store directory `dir` (its `server.dat` must
 /// exist).
 pub fn load(dir: &Path) -> Result<StoreFiles, LoadError> {
+    load_with(dir, true)
+}
+
+/// Reads the store directory `dir` but its slices, which are only listed
+/// (their bytes empty): [`read_slice`] reads each one when recovery needs
+/// it (`stan_core::stan::filestore::recover_streaming`).
+pub fn load_meta(dir: &Path) -> Result<StoreFiles, LoadError> {
+    load_with(dir, false)
+}
+
+/// Reads slice `number` of `channel` (its data file and, if any, its
+/// index).
+pub fn read_slice(dir: &Path, channel: &str, number: u64) -> Result<SliceFiles, LoadError> {
+    let channel_dir = dir.join(channel);
+    let path = channel_dir.join(slice_data_name(number));
+    let data = fs::read(&path).map_err(read_err(&path))?;
+    let index = read_optional(&channel_dir.join(slice_index_name(number)))?;
+    Ok(SliceFiles {
+        data: Bytes::from(data),
+        index,
+    })
+}
+
+fn load_with(dir: &Path, slices: bool) -> Result<StoreFiles, LoadError> {
     let server_path = dir.join(SERVER_FILE);
     let server = fs::read(&server_path).map_err(read_err(&server_path))?;
     let mut files = StoreFiles {
@@ -81,14 +106,14 @@ pub fn load(dir: &Path) -> Result<StoreFiles, LoadError> {
             .file_name()
             .into_string()
             .map_err(|_| LoadError::NonUtf8Name { path: path.clone() })?;
-        let channel = load_channel(&path)?;
+        let channel = load_channel(&path, slices)?;
         files.channels.insert(name, channel);
     }
     Ok(files)
 }
 
 /// Reads a channel directory.
-fn load_channel(dir: &Path) -> Result<ChannelFiles, LoadError> {
+fn load_channel(dir: &Path, slices: bool) -> Result<ChannelFiles, LoadError> {
     let mut channel = ChannelFiles {
         subs: read_optional(&dir.join(SUBS_FILE))?,
         slices: BTreeMap::new(),
@@ -107,6 +132,10 @@ fn load_channel(dir: &Path) -> Result<ChannelFiles, LoadError> {
         let Some(number) = number else {
             continue;
         };
+        if !slices {
+            channel.slices.insert(number, SliceFiles::default());
+            continue;
+        }
         let path = entry.path();
         let data = fs::read(&path).map_err(read_err(&path))?;
         let index = read_optional(&dir.join(slice_index_name(number)))?;

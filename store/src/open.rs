@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 
 use stan_core::stan::filestore::layout::{SERVER_FILE, TRUNCATE_WITNESS_FILE};
 use stan_core::stan::filestore::{
-    recover, recover_server, server_file, FileStore, FileStoreOptions, MessageDecryptError,
-    RecoveryError, RecoveryOptions, Restored,
+    recover_server, recover_streaming, server_file, FileStore, FileStoreOptions,
+    MessageDecryptError, RecoveryError, RecoveryOptions, Restored, StreamError,
 };
 use stan_core::stan::store::{ChannelLimits, StoreError};
 use stan_proto::ServerInfo;
 
 use crate::fsutil::{remove_file, write_atomic, StepError};
-use crate::load::{load, read_optional, LoadError};
+use crate::load::{load_meta, read_optional, read_slice, LoadError};
 use crate::lock::{DirLock, LockError};
 use crate::repair::{apply_repairs, RepairError};
 
@@ -145,6 +145,17 @@ pub enum OpenError {
         #[source]
         source: RecoveryError,
     },
+    /// `server.dat` is missing or empty but channel data is there (a
+    /// damaged or partly deleted store): not initialized over.
+    #[error(
+        "{} holds channel data but no server file (server.dat): refusing to \
+         initialize a new store over it",
+        path.display()
+    )]
+    Orphaned {
+        /// A file of channel data found.
+        path: PathBuf,
+    },
     /// A message's payload does not decrypt (`--encryption_key` wrong, most
     /// likely): names the channel and sequence.
     #[error("{source} (store directory {})", dir.display())]
@@ -193,17 +204,23 @@ pub fn open(opts: OpenOptions) -> Result<Opened, OpenError> {
         return create(opts, lock);
     }
 
-    let mut files = load(&dir)?;
+    // One slice in memory at a time: the store may be larger than memory.
+    let mut files = load_meta(&dir)?;
     let recovery_opts = RecoveryOptions {
         crc,
         truncate_bad_eof: opts.truncate_bad_eof,
         now: Some(opts.now),
     };
-    let recovery =
-        recover(&files, &recovery_opts, &opts.limits).map_err(|source| OpenError::Recovery {
+    let recovery = recover_streaming(&files, &recovery_opts, &opts.limits, |channel, n| {
+        read_slice(&dir, channel, n)
+    })
+    .map_err(|e| match e {
+        StreamError::Recovery(source) => OpenError::Recovery {
             dir: dir.clone(),
             source,
-        })?;
+        },
+        StreamError::Read(e) => OpenError::Load(e),
+    })?;
     let Some(recovery) = recovery else {
         // `server.dat` changed under us to a version header alone.
         return create(opts, lock);
@@ -234,6 +251,24 @@ pub fn open(opts: OpenOptions) -> Result<Opened, OpenError> {
     })
 }
 
+/// A channel directory file (`msgs.*`, `subs.dat`) under `dir`, if any.
+fn leftover_channel_data(dir: &Path) -> Option<PathBuf> {
+    for entry in fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        for file in fs::read_dir(&path).ok()?.flatten() {
+            let name = file.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("msgs.") || name == "subs.dat" {
+                return Some(file.path());
+            }
+        }
+    }
+    None
+}
+
 /// Go's rule for `--file_truncate_bad_eof`: with the option, the witness
 /// file is created and must not exist already (two starts in a row with
 /// the option are refused); without it, the witness is removed.
@@ -256,7 +291,12 @@ fn truncate_witness(dir: &Path, truncate_bad_eof: bool) -> Result<(), OpenError>
 }
 
 /// Initializes a new store: writes `server.dat` (atomically, synced).
+/// A directory that already holds channel data without a server file is
+/// refused: initializing over it would mix a new store with old slices.
 fn create(opts: OpenOptions, lock: DirLock) -> Result<Opened, OpenError> {
+    if let Some(path) = leftover_channel_data(&opts.dir) {
+        return Err(OpenError::Orphaned { path });
+    }
     let bytes = server_file(&opts.server_info, &opts.store.crc).map_err(OpenError::ServerFile)?;
     write_atomic(&opts.dir.join(SERVER_FILE), &bytes)?;
     Ok(Opened {

@@ -636,3 +636,15 @@ fn age_limit_at_recovery() {
         Some((1, 4, 4))
     );
 }
+
+#[test]
+fn channel_data_without_a_server_file_is_not_initialized_over() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    fs::create_dir_all(dir.join("orders")).unwrap();
+    fs::write(dir.join("orders/msgs.1.dat"), [1, 0, 0, 0]).unwrap();
+    let e = stan_store::open(options(dir, "test-cluster")).unwrap_err();
+    assert!(matches!(e, stan_store::OpenError::Orphaned { .. }), "{e}");
+    assert!(e.to_string().contains("msgs.1.dat"), "{e}");
+    assert!(!dir.join("server.dat").exists());
+}

@@ -97,8 +97,8 @@ pub use record::{
     VERSION_SIZE,
 };
 pub use recover::{
-    recover, ChannelFiles, RecoveredChannel, Recovery, RecoveryError, RecoveryErrorKind,
-    RecoveryOptions, Repair, SliceFiles, StoreFiles,
+    recover, recover_streaming, ChannelFiles, RecoveredChannel, Recovery, RecoveryError,
+    RecoveryErrorKind, RecoveryOptions, Repair, SliceFiles, StoreFiles, StreamError,
 };
 pub use scan::{scan, FileEnd, Scan, ScanOptions, Scanner};
 pub use server::{recover_server, ServerFileError};

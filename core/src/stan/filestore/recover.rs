@@ -285,38 +285,101 @@ pub fn recover(
     opts: &RecoveryOptions<'_>,
     limits: impl Fn(&str) -> ChannelLimits,
 ) -> Result<Option<Recovery>, RecoveryError> {
+    let none = |_: &str, _: u64| Ok::<Option<SliceFiles>, std::convert::Infallible>(None);
+    recover_with(files, opts, limits, none).map_err(|e| match e {
+        StreamError::Recovery(e) => e,
+        StreamError::Read(never) => match never {},
+    })
+}
+
+/// Why [`recover_streaming`] failed.
+#[derive(thiserror::Error, Debug)]
+pub enum StreamError<E> {
+    /// A file is refused.
+    #[error(transparent)]
+    Recovery(RecoveryError),
+    /// Reading a slice failed.
+    #[error("{0}")]
+    Read(E),
+}
+
+/// [`recover`] for a store larger than memory: `files` lists the slices
+/// (their bytes may be left empty) and `read_slice(channel, number)` reads
+/// each one when its turn comes; its payloads are let go once folded, so
+/// recovery holds one slice's bytes at a time. The recovered messages keep
+/// their index entries; of their payloads only the first and last of each
+/// slice are kept (copied), the rest is read back on demand.
+pub fn recover_streaming<E>(
+    files: &StoreFiles,
+    opts: &RecoveryOptions<'_>,
+    limits: impl Fn(&str) -> ChannelLimits,
+    mut read_slice: impl FnMut(&str, u64) -> Result<SliceFiles, E>,
+) -> Result<Option<Recovery>, StreamError<E>> {
+    recover_with(files, opts, limits, |channel, number| {
+        read_slice(channel, number).map(Some)
+    })
+}
+
+/// Keeps only the first and last payloads of a folded slice (copied: the
+/// file's buffer is let go).
+fn shed_payloads(slice: &mut super::msgs::RecoveredSlice) {
+    let last = slice.msgs.len().saturating_sub(1);
+    for (i, m) in slice.msgs.iter_mut().enumerate() {
+        m.encoded = if i == 0 || i == last {
+            Bytes::copy_from_slice(&m.encoded)
+        } else {
+            Bytes::new()
+        };
+    }
+}
+
+fn recover_with<E>(
+    files: &StoreFiles,
+    opts: &RecoveryOptions<'_>,
+    limits: impl Fn(&str) -> ChannelLimits,
+    mut read_slice: impl FnMut(&str, u64) -> Result<Option<SliceFiles>, E>,
+) -> Result<Option<Recovery>, StreamError<E>> {
     let info = recover_server(&files.server, opts.crc)
-        .map_err(|e| fail(&FileId::Server, RecoveryErrorKind::Server(e)))?;
+        .map_err(|e| fail(&FileId::Server, RecoveryErrorKind::Server(e)))
+        .map_err(StreamError::Recovery)?;
     let Some(info) = info else {
         return Ok(None);
     };
     let mut repairs = Vec::new();
     let clients_bytes = files.clients.clone().unwrap_or_else(empty_file);
-    let s = scan_file(FileId::Clients, &clients_bytes, opts, &mut repairs)?;
-    let clients =
-        fold_clients(&s.records).map_err(|e| fail(&FileId::Clients, RecoveryErrorKind::Fold(e)))?;
+    let s = scan_file(FileId::Clients, &clients_bytes, opts, &mut repairs)
+        .map_err(StreamError::Recovery)?;
+    let clients = fold_clients(&s.records)
+        .map_err(|e| fail(&FileId::Clients, RecoveryErrorKind::Fold(e)))
+        .map_err(StreamError::Recovery)?;
 
     let mut channels = BTreeMap::new();
     for (name, ch) in &files.channels {
         let mut slices = Vec::with_capacity(ch.slices.len());
-        for (&number, slice) in &ch.slices {
+        for (&number, listed) in &ch.slices {
             let id = FileId::SliceData {
                 channel: name.clone(),
                 slice: number,
             };
-            let s = scan_file(id.clone(), &slice.data, opts, &mut repairs)?;
-            let folded = fold_slice(number, &s.records, slice.index.as_deref(), opts.crc)
-                .map_err(|e| fail(&id, RecoveryErrorKind::Fold(e)))?;
+            let loaded = read_slice(name, number).map_err(StreamError::Read)?;
+            let slice = loaded.as_ref().unwrap_or(listed);
+            let s = scan_file(id.clone(), &slice.data, opts, &mut repairs)
+                .map_err(StreamError::Recovery)?;
+            let mut folded = fold_slice(number, &s.records, slice.index.as_deref(), opts.crc)
+                .map_err(|e| StreamError::Recovery(fail(&id, RecoveryErrorKind::Fold(e))))?;
+            if loaded.is_some() {
+                shed_payloads(&mut folded);
+            }
             slices.push(folded);
         }
         let mut msgs = RecoveredMsgs::new(slices).map_err(|e| {
-            fail(
+            StreamError::Recovery(fail(
                 &FileId::SliceData {
                     channel: name.clone(),
                     slice: e.slice,
                 },
                 RecoveryErrorKind::Fold(e.error),
-            )
+            ))
         })?;
         msgs.apply_limits(&limits(name), opts.now);
         for slice in &msgs.slices {
@@ -339,8 +402,10 @@ pub fn recover(
             channel: name.clone(),
         };
         let subs_bytes = ch.subs.clone().unwrap_or_else(empty_file);
-        let s = scan_file(subs_id.clone(), &subs_bytes, opts, &mut repairs)?;
-        let subs = fold_subs(&s.records).map_err(|e| fail(&subs_id, RecoveryErrorKind::Fold(e)))?;
+        let s = scan_file(subs_id.clone(), &subs_bytes, opts, &mut repairs)
+            .map_err(StreamError::Recovery)?;
+        let subs = fold_subs(&s.records)
+            .map_err(|e| StreamError::Recovery(fail(&subs_id, RecoveryErrorKind::Fold(e))))?;
         channels.insert(name.clone(), RecoveredChannel { msgs, subs });
     }
     Ok(Some(Recovery {
