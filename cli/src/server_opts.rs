@@ -564,6 +564,7 @@ fn store_choice(v: &Values) -> Result<StoreChoice, OptionsError> {
         encryption,
         cache_bytes: d.cache_bytes,
         read_ahead: size_or(v, "file_read_buffer_size", d.read_ahead)?,
+        verify_reads: bool_or(v, "file_crc", true),
     };
     // Accepted with a documented effect (see the README's flag table).
     size_or(v, "file_buffer_size", 2 * 1024 * 1024)?;

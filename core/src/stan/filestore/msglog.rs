@@ -30,6 +30,20 @@ pub struct Entry {
     pub size: u32,
     /// The `MsgProto` as delivered, when cached.
     pub payload: Option<Bytes>,
+    /// A sequence missing from the files (a gap in a damaged store): never
+    /// served, counted nowhere.
+    pub missing: bool,
+}
+
+impl Entry {
+    /// What the entry counts for in the channel's bytes.
+    fn accounted(&self) -> u64 {
+        if self.missing {
+            0
+        } else {
+            u64::from(self.size) + MSG_RECORD_OVERHEAD
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -40,6 +54,8 @@ struct Log {
     first_seq: u64,
     last_seq: u64,
     bytes: u64,
+    /// Entries standing for missing sequences.
+    missing: u64,
     /// Messages up to this sequence are on disk (evictable).
     written: u64,
 }
@@ -47,7 +63,7 @@ struct Log {
 impl Log {
     fn stats(&self) -> ChannelStats {
         ChannelStats {
-            msgs: self.entries.len() as u64,
+            msgs: self.entries.len() as u64 - self.missing,
             bytes: self.bytes,
             first_seq: self.first_seq,
             last_seq: self.last_seq,
@@ -124,10 +140,8 @@ impl MsgLog {
     ) {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        let bytes = entries
-            .iter()
-            .map(|e| u64::from(e.size) + MSG_RECORD_OVERHEAD)
-            .sum();
+        let bytes = entries.iter().map(Entry::accounted).sum();
+        let missing = entries.iter().filter(|e| e.missing).count() as u64;
         let first_seq = (last_seq + 1).saturating_sub(entries.len() as u64);
         self.names.insert(id, name.to_owned());
         self.logs.insert(
@@ -139,6 +153,7 @@ impl MsgLog {
                 first_seq: if last_seq == 0 { 0 } else { first_seq },
                 last_seq,
                 bytes,
+                missing,
                 written: last_seq,
             },
         );
@@ -208,6 +223,7 @@ impl MsgLog {
             offset,
             size,
             payload: Some(msg.encoded),
+            missing: false,
         });
         let (max_msgs, max_bytes) = (log.limits.max_msgs, log.limits.max_bytes);
         while log.entries.len() > 1
@@ -224,6 +240,9 @@ impl MsgLog {
     pub fn get(&self, name: &str, seq: u64) -> Option<Option<StoredMsg>> {
         let log = self.logs.get(name)?;
         let e = log.entries.get(log.index(seq)?)?;
+        if e.missing {
+            return None;
+        }
         Some(e.payload.clone().map(|encoded| StoredMsg {
             sequence: seq,
             timestamp: e.timestamp,
@@ -343,7 +362,8 @@ impl MsgLog {
 
 fn drop_first(log: &mut Log, cached: &mut u64) {
     if let Some(e) = log.entries.pop_front() {
-        log.bytes -= u64::from(e.size) + MSG_RECORD_OVERHEAD;
+        log.bytes -= e.accounted();
+        log.missing -= u64::from(e.missing);
         if let Some(p) = e.payload {
             *cached -= p.len() as u64;
         }
@@ -427,6 +447,7 @@ mod tests {
             offset: 4,
             size: 10,
             payload: None,
+            missing: false,
         };
         log.restore_channel("bar", ChannelLimits::default(), 9, [entry(1), entry(2)]);
         let st = log.stats("bar").unwrap();

@@ -71,6 +71,8 @@ pub struct FileStoreOptions {
     /// Bytes read ahead from a slice when a payload is read back
     /// (`--file_read_buffer_size`).
     pub read_ahead: u64,
+    /// Check the CRC of what is read back (`--file_crc`).
+    pub verify_reads: bool,
 }
 
 impl Default for FileStoreOptions {
@@ -89,6 +91,7 @@ impl Default for FileStoreOptions {
             encryption: None,
             cache_bytes: 64 * 1024 * 1024,
             read_ahead: 2 * 1024 * 1024,
+            verify_reads: true,
         }
     }
 }
@@ -202,6 +205,9 @@ pub struct FileStore {
     next_read: u64,
     /// Channels with messages read in, for [`Store::poll_read`].
     read_in: Vec<String>,
+    /// Messages whose record read back is damaged: not served (skipped as
+    /// if removed), counted in [`FileStore::unreadable`].
+    unreadable: std::collections::BTreeSet<(String, u64)>,
     /// The last sequence of each channel when the batch in flight was
     /// sealed: on disk once it completes.
     sealed: Vec<(String, u64)>,
@@ -224,6 +230,25 @@ fn version_header() -> [u8; VERSION_SIZE] {
     out
 }
 
+/// The `sequence` (field 1) of an encoded `MsgProto`, when it comes first
+/// (as every encoder writes it): what a record read back must hold.
+fn leading_sequence(msg: &[u8]) -> Option<u64> {
+    let (&tag, mut rest) = msg.split_first()?;
+    if tag != 0x08 {
+        return None;
+    }
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, r) = rest.split_first()?;
+        rest = r;
+        value |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
 /// The bytes of a new `server.dat` holding `info`.
 pub fn server_file(info: &ServerInfo, crc: &Crc32) -> Result<Bytes, StoreError> {
     let mut b = BytesMut::new();
@@ -242,6 +267,7 @@ impl FileStore {
             reads: BTreeMap::new(),
             next_read: 1,
             read_in: Vec::new(),
+            unreadable: Default::default(),
             sealed: Vec::new(),
             journal: Journal::new(opts.sync),
             channels: BTreeMap::new(),
@@ -280,6 +306,7 @@ impl FileStore {
             reads: BTreeMap::new(),
             next_read: 1,
             read_in: Vec::new(),
+            unreadable: Default::default(),
             sealed: Vec::new(),
             journal: Journal::new(opts.sync),
             channels: BTreeMap::new(),
@@ -325,16 +352,37 @@ impl FileStore {
                         })?;
                 }
             }
-            // The index only: payloads are read back when delivered.
-            let entries = msgs.slices.iter().flat_map(|s| {
-                s.live().iter().map(move |m| Entry {
-                    timestamp: m.index.timestamp,
-                    slice: s.number,
-                    offset: m.index.offset,
-                    size: m.index.size,
-                    payload: None,
-                })
-            });
+            // The index only: payloads are read back when delivered. A gap
+            // in the sequences (a damaged store) stands as missing entries.
+            let mut entries = Vec::with_capacity(msgs.count as usize);
+            let mut next = None;
+            for s in &msgs.slices {
+                for m in s.live() {
+                    let seq = m.index.seq;
+                    if let Some(mut n) = next {
+                        while n < seq {
+                            entries.push(Entry {
+                                timestamp: m.index.timestamp,
+                                slice: s.number,
+                                offset: 0,
+                                size: 0,
+                                payload: None,
+                                missing: true,
+                            });
+                            n += 1;
+                        }
+                    }
+                    next = Some(seq + 1);
+                    entries.push(Entry {
+                        timestamp: m.index.timestamp,
+                        slice: s.number,
+                        offset: m.index.offset,
+                        size: m.index.size,
+                        payload: None,
+                        missing: false,
+                    });
+                }
+            }
             store
                 .mem
                 .restore_channel(&name, ch_limits, msgs.last_seq, entries);
@@ -434,6 +482,11 @@ impl FileStore {
         self.mem.cached_bytes()
     }
 
+    /// Messages found damaged when read back (CRC or decryption), skipped.
+    pub fn unreadable(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.unreadable.iter().map(|(c, s)| (c.as_str(), *s))
+    }
+
     /// Reads back the payloads of `channel` from `seq` on (as far as the
     /// read-ahead goes within its slice), unless a read covering `seq` is in
     /// flight.
@@ -447,7 +500,7 @@ impl FileStore {
         }
         let mut range: Option<(u64, u64, u64, u64)> = None; // slice, offset, end, last seq
         for (s, e) in self.mem.entries_from(channel, seq) {
-            if e.payload.is_some() && s != seq {
+            if e.missing || (e.payload.is_some() && s != seq) {
                 break;
             }
             let end = e.offset + (RECORD_HEADER_SIZE as u64) + u64::from(e.size);
@@ -486,24 +539,40 @@ impl FileStore {
         let Some((channel, first, last)) = self.reads.remove(&token) else {
             return;
         };
-        let mut pos = 0;
-        let crc = self.opts.crc.clone();
-        for seq in first..=last {
-            let record = match read_record(&bytes, pos, Framing::Untyped, Some(&crc)) {
-                Ok(Some(r)) => r,
-                // A damaged record is not served: the delivery waits (and
-                // the read is tried again at the next fetch).
-                Ok(None) | Err(_) => break,
+        let crc = self.opts.verify_reads.then(|| self.opts.crc.clone());
+        let mut offsets = Vec::with_capacity(usize::try_from(last - first + 1).unwrap_or(0));
+        if let Some((_, start)) = self.mem.entries_from(&channel, first).next() {
+            let base = start.offset;
+            for (s, e) in self.mem.entries_from(&channel, first) {
+                if s > last {
+                    break;
+                }
+                offsets.push((s, e.offset.saturating_sub(base), e.size));
+            }
+        }
+        for (seq, at, size) in offsets {
+            let at = usize::try_from(at).unwrap_or(usize::MAX);
+            let record = read_record(&bytes, at, Framing::Untyped, crc.as_ref());
+            let payload = match record {
+                Ok(Some(r))
+                    if r.payload.len() == size as usize
+                        && leading_sequence(&r.payload) == Some(seq) =>
+                {
+                    match self.channels.get(&channel).and_then(|c| c.crypto.as_ref()) {
+                        None => Some(r.payload),
+                        Some(enc) => enc.decrypt_msg(&r.payload).ok(),
+                    }
+                }
+                _ => None,
             };
-            pos = usize::try_from(record.end()).unwrap_or(usize::MAX);
-            let payload = match self.channels.get(&channel).and_then(|c| c.crypto.as_ref()) {
-                None => record.payload,
-                Some(enc) => match enc.decrypt_msg(&record.payload) {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-            };
-            self.mem.fill(&channel, seq, payload);
+            match payload {
+                Some(p) => self.mem.fill(&channel, seq, p),
+                // Damaged since recovery checked it: skipped, never served
+                // wrong.
+                None => {
+                    self.unreadable.insert((channel.clone(), seq));
+                }
+            }
         }
         if !self.read_in.contains(&channel) {
             self.read_in.push(channel);
@@ -763,6 +832,12 @@ impl Store for FileStore {
     fn fetch(&mut self, channel: &str, seq: u64) -> Fetch {
         match self.mem.get(channel, seq) {
             None => Fetch::Gone,
+            Some(None)
+                if !self.unreadable.is_empty()
+                    && self.unreadable.contains(&(channel.to_owned(), seq)) =>
+            {
+                Fetch::Gone
+            }
             Some(Some(msg)) => Fetch::Found(msg),
             Some(None) => {
                 self.read_back(channel, seq);
@@ -917,10 +992,13 @@ impl Store for FileStore {
         for (name, seq) in self.sealed.drain(..) {
             self.mem.written(&name, seq);
         }
+        // Evicted before the reads are cached: what was just read back
+        // stays until the engine has taken it (it does so before the next
+        // completion).
+        self.mem.evict();
         for (token, bytes) in reads {
             self.read_done(token, bytes);
         }
-        self.mem.evict();
         None
     }
 
