@@ -579,7 +579,8 @@ fn store_choice(v: &Values) -> Result<StoreChoice, OptionsError> {
 }
 
 /// The key in the environment (`NATS_STREAMING_ENCRYPTION_KEY`), as bytes.
-fn env_key() -> Option<Vec<u8>> {
+/// The encryption key in the environment (`NATS_STREAMING_ENCRYPTION_KEY`).
+pub fn env_key() -> Option<Vec<u8>> {
     std::env::var_os(ENV_KEY).map(std::ffi::OsString::into_encoded_bytes)
 }
 
@@ -590,7 +591,7 @@ fn env_key() -> Option<Vec<u8>> {
 /// empty, else from `--encryption_key`. Only the key's hash is kept: the
 /// options' `Debug` shows neither. `nonce_seed` is called once, for the
 /// random nonce prefix of this run.
-fn encryption(
+pub fn encryption(
     v: &Values,
     env_key: Option<Vec<u8>>,
     nonce_seed: impl FnOnce() -> u64,

@@ -358,6 +358,85 @@ pub fn import(opts: ImportOptions) -> Result<ImportReport, ImportError> {
             return Err(e);
         }
     };
+    // Verified as a server opens it, before it takes the target's name:
+    // a store that does not open (a wrong key, a mismatch) is never left
+    // where a server would start on it.
+    let verified = (|| {
+        // Verified as a server opens it.
+        let mut oopts = OpenOptions::new(
+            &staging,
+            recovery.info.cluster_id.clone(),
+            recovery.info.clone(),
+            now,
+        );
+        oopts.store = store;
+        oopts.crc_check = crc_check;
+        oopts.limits = limits;
+        let opened = open(oopts)?;
+        if !opened.repairs.is_empty() {
+            return Err(ImportError::Mismatch(format!(
+                "the copy needed repairs: {:?}",
+                opened.repairs
+            )));
+        }
+        let mut channels = Vec::new();
+        for (name, rc) in &recovery.channels {
+            let st = opened.store.stats(name).unwrap_or_default();
+            let want = rc.msgs.stats();
+            if (st.msgs, st.first_seq, st.last_seq) != (want.msgs, want.first_seq, want.last_seq) {
+                return Err(ImportError::Mismatch(format!(
+                    "channel {name:?}: {st:?} imported, {want:?} in the source"
+                )));
+            }
+            let restored = opened.restored.channels.get(name);
+            let subs = restored
+                .map(|c| {
+                    c.subs
+                        .values()
+                        .map(|s| SubReport {
+                            id: s.state.id,
+                            kind: s.kind(),
+                            client_id: s.state.client_id.clone(),
+                            durable: s.state.durable_name.clone(),
+                            queue: s.state.q_group.clone(),
+                            last_sent: s.state.last_sent,
+                            pending: s.pending.iter().copied().collect(),
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            if subs.len() != rc.subs.subs.len() {
+                return Err(ImportError::Mismatch(format!(
+                    "channel {name:?}: {} subscriptions imported, {} in the source",
+                    subs.len(),
+                    rc.subs.subs.len()
+                )));
+            }
+            channels.push(ChannelReport {
+                name: name.clone(),
+                msgs: st.msgs,
+                bytes: st.bytes,
+                first_seq: st.first_seq,
+                last_seq: st.last_seq,
+                subs,
+            });
+        }
+        let clients = opened
+            .restored
+            .clients
+            .iter()
+            .map(|c| c.id.clone())
+            .collect();
+        drop(opened);
+        Ok::<_, ImportError>((channels, clients))
+    })();
+    let (channels, clients) = match verified {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
     fs::rename(&staging, &to).map_err(write_err(&to))?;
     if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
         sync_dir(parent).map_err(|e| ImportError::Write {
@@ -365,71 +444,6 @@ pub fn import(opts: ImportOptions) -> Result<ImportReport, ImportError> {
             source: e.source,
         })?;
     }
-    // Verified as a server opens it.
-    let mut oopts = OpenOptions::new(
-        &to,
-        recovery.info.cluster_id.clone(),
-        recovery.info.clone(),
-        now,
-    );
-    oopts.store = store;
-    oopts.crc_check = crc_check;
-    oopts.limits = limits;
-    let opened = open(oopts)?;
-    if !opened.repairs.is_empty() {
-        return Err(ImportError::Mismatch(format!(
-            "the copy needed repairs: {:?}",
-            opened.repairs
-        )));
-    }
-    let mut channels = Vec::new();
-    for (name, rc) in &recovery.channels {
-        let st = opened.store.stats(name).unwrap_or_default();
-        let want = rc.msgs.stats();
-        if (st.msgs, st.first_seq, st.last_seq) != (want.msgs, want.first_seq, want.last_seq) {
-            return Err(ImportError::Mismatch(format!(
-                "channel {name:?}: {st:?} imported, {want:?} in the source"
-            )));
-        }
-        let restored = opened.restored.channels.get(name);
-        let subs = restored
-            .map(|c| {
-                c.subs
-                    .values()
-                    .map(|s| SubReport {
-                        id: s.state.id,
-                        kind: s.kind(),
-                        client_id: s.state.client_id.clone(),
-                        durable: s.state.durable_name.clone(),
-                        queue: s.state.q_group.clone(),
-                        last_sent: s.state.last_sent,
-                        pending: s.pending.iter().copied().collect(),
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        if subs.len() != rc.subs.subs.len() {
-            return Err(ImportError::Mismatch(format!(
-                "channel {name:?}: {} subscriptions imported, {} in the source",
-                subs.len(),
-                rc.subs.subs.len()
-            )));
-        }
-        channels.push(ChannelReport {
-            name: name.clone(),
-            msgs: st.msgs,
-            bytes: st.bytes,
-            first_seq: st.first_seq,
-            last_seq: st.last_seq,
-            subs,
-        });
-    }
-    let clients = opened
-        .restored
-        .clients
-        .iter()
-        .map(|c| c.id.clone())
-        .collect();
     Ok(ImportReport {
         info: recovery.info,
         clients,

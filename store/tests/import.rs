@@ -172,3 +172,36 @@ fn a_directory_without_a_store_is_refused() {
     let e = import(options(tmp.path(), &tmp.path().join("ours"))).unwrap_err();
     assert!(matches!(e, ImportError::NotAStore { .. }), "{e}");
 }
+
+#[test]
+fn an_encrypted_store_is_checked_with_its_key_and_refused_with_a_wrong_one() {
+    use stan_core::stan::filestore::crypto::{Cipher, EncryptionOptions};
+    use stan_core::stan::store::Store;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("go");
+    let enc = |key: &str| Some(EncryptionOptions::new(Cipher::Aes, key.as_bytes(), 7).unwrap());
+    {
+        let mut o = common::options(&src, "test-cluster");
+        o.store.encryption = enc("right");
+        let mut opened = stan_store::open(o).unwrap();
+        let io = stan_store::IoThread::spawn(&opened.dir, 0, Box::new(|| {})).unwrap();
+        let s = &mut opened.store;
+        s.create_channel("orders", ChannelLimits::default())
+            .unwrap();
+        for seq in 1..=3 {
+            s.append("orders", common::msg("orders", seq, "secret"))
+                .unwrap();
+        }
+        assert_eq!(common::drive(s, &io), None);
+    }
+    let mut o = options(&src, &tmp.path().join("wrong"));
+    o.store.encryption = enc("wrong");
+    let e = import(o).unwrap_err();
+    assert!(e.to_string().contains("wrong encryption key"), "{e}");
+    assert!(!tmp.path().join("wrong").exists(), "nothing left behind");
+
+    let mut o = options(&src, &tmp.path().join("right"));
+    o.store.encryption = enc("right");
+    let report = import(o).expect("imports with its key");
+    assert_eq!(report.channels[0].msgs, 3);
+}

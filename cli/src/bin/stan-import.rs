@@ -48,6 +48,24 @@ const SPECS: &[Spec] = &[
         help: "Polynomial the Go store was written with (default: 3988292384)",
     },
     Spec {
+        names: &["encrypt"],
+        kind: Kind::Bool,
+        value: "",
+        help: "The Go store was written with encryption at rest: check its payloads decrypt",
+    },
+    Spec {
+        names: &["encryption_cipher"],
+        kind: Kind::Str,
+        value: "string",
+        help: "Cipher of new writes (AES or CHACHA; what a message was written with is in it)",
+    },
+    Spec {
+        names: &["encryption_key"],
+        kind: Kind::Str,
+        value: "string",
+        help: "The Go store's encryption key (the NATS_STREAMING_ENCRYPTION_KEY environment variable takes precedence)",
+    },
+    Spec {
         names: &["mm", "max_msgs"],
         kind: Kind::Int,
         value: "int",
@@ -110,6 +128,17 @@ fn main() -> ExitCode {
                 eprintln!("stan-import: invalid value for --file_crc_poly: {e}");
                 return ExitCode::from(2);
             }
+        }
+    }
+    match stan_cli::server_opts::encryption(
+        &v,
+        stan_cli::server_opts::env_key(),
+        stan_async::entropy_seed,
+    ) {
+        Ok(enc) => store.encryption = enc,
+        Err(e) => {
+            eprintln!("stan-import: {e}");
+            return ExitCode::from(2);
         }
     }
     let options = stan_store::ImportOptions {
