@@ -60,7 +60,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for cfg in memory file nosync; do
         # shellcheck disable=SC2046
         start_server "$cfg" $(config_args "$cfg")
-        res="$(timeout 300 "$BIN/stan-bench" -s "nats://127.0.0.1:$PORT" -id "r$round$cfg" "${WORKLOAD[@]}" bench)"
+        res="$(timeout 300 "$BIN/stan-bench" -s "nats://127.0.0.1:$PORT" -id "r$round$cfg" "${WORKLOAD[@]}")"
         stop_server
         pub="$(sed -n 's/^Pub stats: \([0-9]*\).*/\1/p' <<<"$res")"
         sub="$(sed -n 's/^Sub stats: \([0-9]*\).*/\1/p' <<<"$res")"
@@ -70,7 +70,7 @@ for round in $(seq 1 "$ROUNDS"); do
     # The synchronous publisher with sync, then the fdatasync rate on the
     # same directory, back to back.
     start_server "sync" -st FILE --dir "$DIR/run-sync"
-    res="$(timeout 300 "$BIN/stan-bench" -s "nats://127.0.0.1:$PORT" -id "r${round}sync" -np 1 -ns 0 -n "$SYNC_N" -ms 128 bench)"
+    res="$(timeout 300 "$BIN/stan-bench" -s "nats://127.0.0.1:$PORT" -id "r${round}sync" -np 1 -ns 0 -n "$SYNC_N" -ms 128)"
     stop_server
     pub="$(sed -n 's/^Pub stats: \([0-9]*\).*/\1/p' <<<"$res")"
     rate="$("$BIN/stan-fsync-rate" --dir "$DIR" --seconds 3s --size 128 | sed -n 's/^syncs\/s: \([0-9]*\).*/\1/p')"

@@ -360,6 +360,9 @@ impl Server {
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut shutdown_deadline: Option<Instant> = None;
+        // The engine's first outputs (its subscriptions; with a file store,
+        // the store's first writes) before anything arrives.
+        self.turn(Instant::now());
         loop {
             let now = Instant::now();
             let timeout = if self.again.is_empty() {

@@ -156,7 +156,7 @@ impl Applier {
                 self.cache.insert(file.clone(), handle)
             }
         };
-        entry.dirty = true;
+        entry.dirty = file.needs_sync();
         if let Err(e) = entry.file.write_all(data) {
             // The file's end is unknown: never append to this handle again.
             self.cache.remove(file);

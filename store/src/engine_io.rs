@@ -13,6 +13,9 @@ use crate::io_thread::{IoThread, SpawnError, Waker};
 use crate::lock::DirLock;
 use crate::open::Opened;
 
+/// How long [`EngineIo::start`] waits for the store's first writes.
+const STARTUP_WRITES: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The IO side of an engine over a store directory: the IO thread, and the
 /// directory's lock, held as long as the engine runs.
 #[derive(Debug)]
@@ -34,13 +37,26 @@ impl EngineIo {
         waker: Waker,
     ) -> Result<(Server<AnyStore>, EngineIo), SpawnError> {
         let thread = IoThread::spawn(&opened.dir, max_open_files, waker)?;
-        let engine = Server::restore(
+        let mut engine = Server::restore(
             config,
             AnyStore::from(opened.store),
             now,
             unix_now_ns,
             opened.restored,
         );
+        // The store's first writes (new files, recovery's clean-ups) are
+        // done before the engine serves: its subscriptions go out at its
+        // first step, so a client connecting once the server says it is
+        // ready finds it (bounded; a failure is the engine's to report).
+        let deadline = std::time::Instant::now() + STARTUP_WRITES;
+        while let Some(batch) = engine.poll_store_io() {
+            thread.submit(batch);
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match thread.wait_done(left) {
+                Some(done) => engine.handle_store_done(now, done),
+                None => break,
+            }
+        }
         Ok((
             engine,
             EngineIo {

@@ -101,6 +101,14 @@ pub enum FileId {
 }
 
 impl FileId {
+    /// Whether a write to the file must be synced for what it holds to be
+    /// durable. A slice's index need not: recovery checks it against the
+    /// data file, the truth, and rebuilds what it lacks; so a group commit
+    /// costs one sync of the data file, not two.
+    pub fn needs_sync(&self) -> bool {
+        !matches!(self, FileId::SliceIndex { .. })
+    }
+
     /// How the file's records are framed (`None` for an index, whose
     /// records have no header).
     pub fn framing(&self) -> Option<Framing> {
