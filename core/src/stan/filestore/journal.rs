@@ -84,6 +84,15 @@ impl Journal {
         });
     }
 
+    /// Stages a read. It changes nothing on disk, so it does not advance
+    /// the write mark: no output waits for it.
+    pub fn read(&mut self, op: FileOp) {
+        if self.failure.is_some() {
+            return;
+        }
+        self.staged.push(Staged::Op(op));
+    }
+
     /// Stages any other operation (it closes the open appends: later bytes
     /// go after it).
     pub fn op(&mut self, op: FileOp) {
@@ -224,6 +233,22 @@ mod tests {
         );
         j.done(IoDone::ok(b2.id));
         assert_eq!(j.durable_mark(), 4);
+        assert!(j.is_idle());
+    }
+
+    #[test]
+    fn a_read_holds_back_no_output() {
+        let mut j = Journal::new(true);
+        j.read(FileOp::Read {
+            file: f(1),
+            offset: 4,
+            len: 10,
+            token: 1,
+        });
+        assert_eq!(j.write_mark(), 0, "nothing waits for a read");
+        let b = j.poll_batch().expect("the read goes out");
+        assert_eq!(b.ops.len(), 1);
+        j.done(IoDone::ok(b.id));
         assert!(j.is_idle());
     }
 

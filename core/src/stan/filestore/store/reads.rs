@@ -65,7 +65,7 @@ impl FileStore {
         let token = self.next_read;
         self.next_read += 1;
         self.reads.insert(token, (channel.to_owned(), seq, last));
-        self.journal.op(FileOp::Read {
+        self.journal.read(FileOp::Read {
             file: FileId::SliceData {
                 channel: channel.to_owned(),
                 slice,
