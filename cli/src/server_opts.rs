@@ -163,7 +163,7 @@ pub const SPECS: &[Spec] = &[
         names: &["file_auto_sync"],
         kind: Kind::Duration,
         value: "duration",
-        help: "Interval at which the store is synced when --file_sync=false: accepted; without sync every group commit is still written to the OS (default: 1m)",
+        help: "Interval at which the store is synced when --file_sync=false; 0 disables (default: 1m)",
     },
     Spec {
         names: &["encrypt"],
@@ -565,6 +565,7 @@ fn store_choice(v: &Values) -> Result<StoreChoice, OptionsError> {
         cache_bytes: d.cache_bytes,
         read_ahead: size_or(v, "file_read_buffer_size", d.read_ahead)?,
         verify_reads: bool_or(v, "file_crc", true),
+        auto_sync: v.duration("file_auto_sync").unwrap_or(d.auto_sync),
     };
     // Accepted with a documented effect (see the README's flag table).
     size_or(v, "file_buffer_size", 2 * 1024 * 1024)?;

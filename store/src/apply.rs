@@ -55,8 +55,12 @@ impl Applier {
             Ok(()) if batch.sync => self.sync(),
             other => other,
         };
-        self.cache.clear_dirty();
-        self.dirty_dirs.clear();
+        // Without sync, what was written stays to be synced by a later
+        // batch that asks (`--file_auto_sync`).
+        if batch.sync {
+            self.cache.clear_dirty();
+            self.dirty_dirs.clear();
+        }
         result.map(|()| reads).map_err(|e| self.failure(e))
     }
 
@@ -79,7 +83,7 @@ impl Applier {
                     len,
                     token,
                 } => reads.push((*token, self.read(file, *offset, *len)?)),
-                FileOp::Append { file, data } => self.append(file, data, batch.sync)?,
+                FileOp::Append { file, data } => self.append(file, data)?,
                 FileOp::Replace { file, data } => {
                     self.cache.remove(file);
                     write_atomic(&self.path_of(file), data)?;
@@ -126,13 +130,14 @@ impl Applier {
         Ok(Bytes::from(buf))
     }
 
-    fn append(&mut self, file: &FileId, data: &[u8], sync: bool) -> Result<(), StepError> {
+    fn append(&mut self, file: &FileId, data: &[u8]) -> Result<(), StepError> {
         let entry = match self.cache.get(file) {
             Some(entry) => entry,
             None => {
                 if let Some((old, entry)) = self.cache.make_room() {
-                    // Its bytes of this batch must still be synced.
-                    if entry.dirty && sync {
+                    // Its bytes not synced yet must be, before its handle
+                    // goes (a later sync would not find it).
+                    if entry.dirty {
                         entry
                             .file
                             .sync_data()

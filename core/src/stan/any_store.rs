@@ -116,6 +116,9 @@ impl Store for AnyStore {
     fn durable_mark(&self) -> u64 {
         each!(self, s => s.durable_mark())
     }
+    fn next_deadline(&self) -> Option<i64> {
+        each!(self, s => s.next_deadline())
+    }
     fn failure(&self) -> Option<&IoFailure> {
         each!(self, s => s.failure())
     }

@@ -250,6 +250,12 @@ pub trait Store {
         0
     }
 
+    /// When (Unix ns) the store next has something to hand out from
+    /// [`Store::poll_io`] on its own (a periodic sync): the engine wakes then.
+    fn next_deadline(&self) -> Option<i64> {
+        None
+    }
+
     /// The failure that stopped the store's writes, if one did: every
     /// later publish is refused with it.
     fn failure(&self) -> Option<&IoFailure> {

@@ -46,6 +46,9 @@ pub struct Journal {
     sync: bool,
     failure: Option<IoFailure>,
     batches: u64,
+    /// The next batch is synced even without `sync` (and goes out even
+    /// with nothing staged).
+    sync_next: bool,
 }
 
 impl Journal {
@@ -61,6 +64,7 @@ impl Journal {
             sync,
             failure: None,
             batches: 0,
+            sync_next: false,
         }
     }
 
@@ -107,7 +111,10 @@ impl Journal {
     /// The next batch to hand to the IO side: everything staged, if no
     /// batch is in flight and the journal has not failed.
     pub fn poll_batch(&mut self) -> Option<IoBatch> {
-        if self.in_flight.is_some() || self.failure.is_some() || self.staged.is_empty() {
+        if self.in_flight.is_some()
+            || self.failure.is_some()
+            || (self.staged.is_empty() && !self.sync_next)
+        {
             return None;
         }
         self.open.clear();
@@ -126,11 +133,14 @@ impl Journal {
         self.next_id += 1;
         self.in_flight = Some((id, self.write_mark));
         self.batches += 1;
-        Some(IoBatch {
-            id,
-            ops,
-            sync: self.sync,
-        })
+        let sync = self.sync || std::mem::take(&mut self.sync_next);
+        Some(IoBatch { id, ops, sync })
+    }
+
+    /// Makes the next batch a synced one (what was written without sync
+    /// since becomes durable): `--file_auto_sync`.
+    pub fn sync_next(&mut self) {
+        self.sync_next = true;
     }
 
     /// A batch completed. Returns its failure, if it failed (a completion

@@ -582,7 +582,14 @@ impl<S: Store> Server<S> {
     /// When [`Server::handle_timeout`] is next due.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        let store = self.store.next_deadline().map(|unix| {
+            let after = u64::try_from(unix.saturating_sub(self.start_unix)).unwrap_or(0);
+            deadline_after(self.start, Duration::from_nanos(after))
+        });
+        match (self.timers.next(), store) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Number of armed deadlines (for tests of timer hygiene).

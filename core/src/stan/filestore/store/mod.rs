@@ -76,6 +76,9 @@ pub struct FileStoreOptions {
     pub read_ahead: u64,
     /// Check the CRC of what is read back (`--file_crc`).
     pub verify_reads: bool,
+    /// Without `sync`: how often what was written is synced
+    /// (`--file_auto_sync`; zero: never).
+    pub auto_sync: Duration,
 }
 
 impl Default for FileStoreOptions {
@@ -95,6 +98,7 @@ impl Default for FileStoreOptions {
             cache_bytes: 64 * 1024 * 1024,
             read_ahead: 2 * 1024 * 1024,
             verify_reads: true,
+            auto_sync: Duration::from_secs(60),
         }
     }
 }
@@ -161,6 +165,10 @@ pub struct FileStore {
     /// The last sequence of each channel when the batch in flight was
     /// sealed: on disk once it completes.
     sealed: Vec<(String, u64)>,
+    /// Without `sync`: when written bytes were last synced (Unix ns), and
+    /// whether some were written since.
+    synced_at: i64,
+    unsynced: bool,
     opts: FileStoreOptions,
     journal: Journal,
     channels: BTreeMap<String, ChannelFiles>,
@@ -216,6 +224,8 @@ impl FileStore {
             read_in: Vec::new(),
             unreadable: Default::default(),
             sealed: Vec::new(),
+            synced_at: now,
+            unsynced: false,
             journal: Journal::new(opts.sync),
             channels: BTreeMap::new(),
             clients_log,
@@ -225,6 +235,19 @@ impl FileStore {
             crypto: opts.encryption.clone().map(StoreEncryption::new),
             opts,
         }
+    }
+
+    /// When written bytes are next synced without `sync`
+    /// (`--file_auto_sync`), if any wait.
+    fn auto_sync_deadline(&self) -> Option<i64> {
+        let every = i64::try_from(self.opts.auto_sync.as_nanos()).unwrap_or(i64::MAX);
+        // While a batch is out its completion wakes the engine anyway.
+        (!self.opts.sync && every > 0 && self.unsynced && !self.journal.in_flight())
+            .then(|| self.synced_at.saturating_add(every))
+    }
+
+    fn auto_sync_due(&self) -> bool {
+        self.auto_sync_deadline().is_some_and(|at| at <= self.now)
     }
 
     /// The options.
@@ -494,7 +517,16 @@ impl Store for FileStore {
     }
 
     fn poll_io(&mut self) -> Option<IoBatch> {
+        if self.auto_sync_due() {
+            self.journal.sync_next();
+        }
         let batch = self.journal.poll_batch()?;
+        if batch.sync {
+            self.synced_at = self.now;
+            self.unsynced = false;
+        } else if !batch.ops.is_empty() {
+            self.unsynced = true;
+        }
         self.sealed.clear();
         for name in self.mem.channel_names() {
             if let Some(st) = self.mem.stats(name) {
@@ -524,6 +556,10 @@ impl Store for FileStore {
 
     fn write_mark(&self) -> u64 {
         self.journal.write_mark()
+    }
+
+    fn next_deadline(&self) -> Option<i64> {
+        self.auto_sync_deadline()
     }
 
     fn durable_mark(&self) -> u64 {
