@@ -30,12 +30,7 @@ fn msg(seq: u64) -> StoredMsg {
 }
 
 fn flush(store: &mut FileStore, disk: &mut Disk) {
-    let now = Instant::now();
-    while let Some(batch) = store.poll_io() {
-        disk.submit(now, batch);
-        let done = disk.complete(now).expect("no latency");
-        assert_eq!(store.handle_io_done(done), None);
-    }
+    disk.drain(store, Instant::now());
 }
 
 #[test]

@@ -62,6 +62,16 @@ impl Disk {
         })
     }
 
+    /// Carries out every batch `store` hands out, at once (no latency),
+    /// until it has none; panics on a failed batch.
+    pub fn drain(&mut self, store: &mut impl crate::stan::store::Store, now: Instant) {
+        while let Some(batch) = store.poll_io() {
+            self.submit(now, batch);
+            let done = self.complete(now).expect("no batch is late");
+            assert_eq!(store.handle_io_done(done), None, "a batch failed");
+        }
+    }
+
     /// A crash: the batch in flight is lost, except its first `torn` bytes
     /// of appends (a write cut short).
     pub fn crash(&mut self, torn: usize) {
