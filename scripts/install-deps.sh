@@ -6,11 +6,15 @@
 #   * Debian packages (only those missing): nats-server (reference server),
 #     libnats-dev + pkg-config + build-essential (C interop client),
 #     python3-venv (only if `python3 -m venv` does not work), nodejs + npm
-#     (only if `npm` is not on PATH).
-#   * npm ci in interop/node (node-nats-streaming, google-protobuf, nats).
-#   * Python venvs: .venv/nats  <- interop/python/requirements-nats.txt
-#                   .venv/stan  <- interop/python/requirements-stan.txt
-#     (two venvs because nats-py and asyncio-nats-client both provide `nats`).
+#     (only if `npm` is not on PATH), chromium (headless browser of the
+#     monitoring dashboard check, interop/monitor).
+#   * npm ci in interop/node (node-nats-streaming, google-protobuf, nats,
+#     puppeteer-core; never downloads a browser: it drives /usr/bin/chromium).
+#   * Python venvs: .venv/nats    <- interop/python/requirements-nats.txt
+#                   .venv/stan    <- interop/python/requirements-stan.txt
+#                   .venv/monitor <- interop/python/requirements-monitor.txt
+#     (nats-py and asyncio-nats-client both provide `nats`, hence separate
+#     venvs; .venv/monitor holds prometheus_client for interop/monitor).
 #   * --fuzz: cargo-fuzz (cargo install --locked) if not installed.
 #
 # Steps already up to date are skipped: the npm and venv steps keep a stamp
@@ -27,7 +31,7 @@ for arg in "$@"; do
     case "$arg" in
         --fuzz) FUZZ=1 ;;
         -h | --help)
-            sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -76,6 +80,8 @@ apt_install() {
 }
 
 apt_install nats-server libnats-dev pkg-config build-essential
+# Debian's Chromium (/usr/bin/chromium) for the dashboard check (puppeteer-core).
+apt_install chromium
 if ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
 fi
@@ -100,7 +106,10 @@ if [[ -f "$NODE_STAMP" && "$(cat "$NODE_STAMP")" == "$node_hash" ]]; then
     log "interop/node: node_modules up to date"
 else
     log "interop/node: npm ci"
-    (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+    # puppeteer-core downloads nothing; the variables make sure that no
+    # browser download is ever attempted (only Debian's chromium is used).
+    (cd "$NODE_DIR" && PUPPETEER_SKIP_DOWNLOAD=1 PUPPETEER_SKIP_CHROMIUM_DOWNLOAD=1 \
+        npm ci --no-audit --no-fund --loglevel=error)
     echo "$node_hash" >"$NODE_STAMP"
 fi
 
@@ -129,6 +138,7 @@ make_venv() {
 
 make_venv nats interop/python/requirements-nats.txt
 make_venv stan interop/python/requirements-stan.txt
+make_venv monitor interop/python/requirements-monitor.txt
 
 # Import checks (report, do not fail: the kits report their own problems).
 if out="$("$ROOT/.venv/nats/bin/python" -c 'import importlib.metadata as m, nats.aio.client; print(m.version("nats-py"))' 2>&1)"; then
@@ -142,6 +152,20 @@ if out="$("$ROOT/.venv/stan/bin/python" -c 'import stan.aio.client, stan.pb.prot
 else
     log "WARNING: .venv/stan: import stan.aio.client failed:"
     echo "$out" | sed 's/^/    /' >&2
+fi
+
+if out="$("$ROOT/.venv/monitor/bin/python" -c 'import importlib.metadata as m, prometheus_client.parser; print(m.version("prometheus-client"))' 2>&1)"; then
+    log ".venv/monitor: prometheus_client $out imports"
+else
+    log "WARNING: .venv/monitor: import prometheus_client.parser failed:"
+    echo "$out" | sed 's/^/    /' >&2
+fi
+# (Debian's /usr/bin/chromium wrapper may print shell noise on stderr.)
+if out="$(chromium --version 2>/dev/null)"; then
+    log "chromium: $out"
+else
+    log "WARNING: chromium --version failed:"
+    chromium --version 2>&1 | sed 's/^/    /' >&2 || true
 fi
 
 # --- cargo-fuzz (optional) --------------------------------------------------

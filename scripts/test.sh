@@ -15,7 +15,12 @@
 #      asyncio-nats-streaming and libnats streaming clients) against our
 #      stan-server, with its embedded NATS server and through Debian's
 #      nats-server (-ns); then the Node client against the server on the
-#      smol and mio runtimes.
+#      smol and mio runtimes;
+#   5. the monitoring kit: a scenario made with node-nats-streaming, then
+#      /metrics parsed by prometheus_client and the dashboard checked in
+#      Debian's headless Chromium (puppeteer-core), on the tokio (default)
+#      and mio runtimes, then through Debian's nats-server (-ns: no NATS
+#      endpoints); screenshots in target/interop/monitor/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,5 +60,12 @@ for rt in smol mio; do
   chmod +x "$wrapper"
   interop/stan/run.sh "$wrapper" node
 done
+
+echo "== monitoring kit (/metrics with prometheus_client, the dashboard in headless Chromium): tokio, mio, -ns nats-server"
+interop/monitor/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server" target/interop/monitor/dashboard.png
+SERVER_ARGS="--runtime mio" interop/monitor/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server" \
+  target/interop/monitor/dashboard-mio.png
+NATS_SERVER="$(command -v nats-server || echo /usr/sbin/nats-server)" \
+  interop/monitor/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server" target/interop/monitor/dashboard-ns.png
 
 echo "== all tests passed"

@@ -18,6 +18,7 @@ pub mod crash;
 pub mod flags;
 pub mod fsync_rate;
 pub mod log;
+pub mod monitoring;
 pub mod server_opts;
 pub mod store_gen;
 pub mod tool_opts;

@@ -28,6 +28,18 @@ pub const SPECS: &[Spec] = &[
         help: "Use port for clients (default: 4222)",
     },
     Spec {
+        names: &["m", "http_port"],
+        kind: Kind::Int,
+        value: "int",
+        help: "Use port for http monitoring (0: off; -1: a free port)",
+    },
+    Spec {
+        names: &["ms", "https_port"],
+        kind: Kind::Int,
+        value: "int",
+        help: "Use port for https monitoring (not available until TLS is: refused)",
+    },
+    Spec {
         names: &["user"],
         kind: Kind::Str,
         value: "string",
@@ -333,6 +345,9 @@ pub struct ServerOptions {
     pub store: StoreChoice,
     /// The runtime adapter that serves.
     pub runtime: RuntimeKind,
+    /// Monitoring HTTP port (`-m`): `None` when off, `Some(0)` for a free
+    /// port chosen by the system.
+    pub http_port: Option<u16>,
 }
 
 /// A runtime adapter (`--runtime`).
@@ -424,9 +439,26 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
         trace: v.flag("V") || v.flag("DV"),
         ..RouterConfig::default()
     };
+    let http_port = match v.int("m") {
+        None | Some(0) => None,
+        Some(-1) => Some(0),
+        Some(p) => Some(u16::try_from(p).map_err(|_| {
+            bad_value(
+                v,
+                "m",
+                "out of range 0..65535 (or -1 for a free port)".into(),
+            )
+        })?),
+    };
+    if v.int("ms").is_some_and(|p| p != 0) {
+        return Err(invalid(
+            "--https_port: monitoring over HTTPS needs TLS, which this build does not have yet; use -m/--http_port".into(),
+        ));
+    }
     Ok(ServerOptions {
         host,
         port,
+        http_port,
         router,
         log_level,
         engine: engine_config(v)?,
@@ -724,6 +756,19 @@ mod tests {
         let o = serve(&[]);
         assert_eq!((o.host.as_str(), o.port), ("0.0.0.0", 4222));
         assert_eq!(o.router.auth, Auth::None);
+    }
+
+    #[test]
+    fn monitoring_ports() {
+        assert_eq!(serve(&[]).http_port, None);
+        assert_eq!(serve(&["-m", "0"]).http_port, None);
+        assert_eq!(serve(&["-m", "8222"]).http_port, Some(8222));
+        assert_eq!(serve(&["--http_port=-1"]).http_port, Some(0));
+        let e = parse(args(&["-m", "70000"])).unwrap_err().to_string();
+        assert!(e.contains("-m") && e.contains("out of range"), "{e}");
+        let e = parse(args(&["-ms", "8443"])).unwrap_err().to_string();
+        assert!(e.contains("--https_port") && e.contains("TLS"), "{e}");
+        assert_eq!(serve(&["-ms", "0"]).http_port, None);
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub mod nuid;
 pub mod outbox;
 pub mod porting;
 pub mod rand;
+pub mod shared_str;
 pub mod stan;
 pub mod time;
 

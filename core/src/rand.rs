@@ -70,6 +70,8 @@ pub mod domain {
     pub const NATS_CLIENT_NUID: &str = "stan-core/v1/nats-client/nuid";
     /// The streaming engine's NUIDs (its reply inboxes).
     pub const STAN_SERVER_NUID: &str = "stan-core/v1/stan-server/nuid";
+    /// The streaming engine's server id (monitoring's `server_id`).
+    pub const STAN_SERVER_ID: &str = "stan-core/v1/stan-server/id";
     /// The streaming engine's maps (client IDs, channels, inboxes, timers).
     pub const STAN_SERVER_HASH: &str = "stan-core/v1/stan-server/hash";
     /// The seed of the engine's own NATS connection (`-ns`).
@@ -88,6 +90,7 @@ pub mod domain {
         ROUTER_SID_HASH,
         NATS_CLIENT_NUID,
         STAN_SERVER_NUID,
+        STAN_SERVER_ID,
         STAN_SERVER_HASH,
         STAN_SERVER_NATS,
         STAN_CLIENT_NUID,

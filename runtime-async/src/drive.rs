@@ -15,11 +15,15 @@ use futures_lite::future;
 use stan_core::nats::client::{CloseReason, Connection, Event, UrlError};
 use stan_core::nats::stack::{NatsApp, Stack};
 use stan_core::outbox::Outbox;
-use stan_core::stan::server::{Server, ServerConfig, ServerEvent};
+use stan_core::stan::latency::LatencyHistogram;
+use stan_core::stan::server::{
+    EngineSnapshot, EngineSnapshotOptions, Server, ServerConfig, ServerEvent,
+};
 use stan_core::stan::store::Store;
 use stan_core::time::deadline_after;
 
 use crate::io::{sleep_opt, until, write_all, write_some, READ_CHUNK};
+use crate::monitor::{EngineMonitor, Inspect, Parts, Published};
 use crate::runtime::{ReadHalf, Runtime};
 use crate::wake::{Latch, Notify, SetOnDrop};
 use stan_store::{EngineIo, Opened, SpawnError};
@@ -266,6 +270,23 @@ where
     }
 }
 
+/// Monitoring looks at the engine under the cell's lock (the driver's
+/// lock: it waits between two inputs).
+impl<S, F> Inspect for Mutex<EngineCell<S, F>>
+where
+    S: Store + Send + 'static,
+    F: FnMut(ServerEvent) + Send + 'static,
+{
+    fn snapshot(&self, options: EngineSnapshotOptions) -> EngineSnapshot {
+        let c = lock(self);
+        Parts(&c.stack.app, c.io.as_ref()).snapshot(options)
+    }
+
+    fn sync_latency(&self) -> Option<LatencyHistogram> {
+        lock(self).io.as_ref().map(EngineIo::sync_latency)
+    }
+}
+
 /// Why an external engine over a file store did not start.
 #[derive(thiserror::Error, Debug)]
 pub enum ExternalStartError {
@@ -304,6 +325,7 @@ where
 pub struct ExternalEngine<R: Runtime> {
     stop: Arc<Latch<()>>,
     closed: Arc<Latch<Option<CloseReason>>>,
+    monitor: EngineMonitor,
     _rt: std::marker::PhantomData<R>,
 }
 
@@ -401,24 +423,29 @@ impl<R: Runtime> ExternalEngine<R> {
         let closed = Arc::new(Latch::default());
         let (task_stop, task_closed) = (Arc::clone(&stop), Arc::clone(&closed));
         let task_rt = rt.clone();
+        let cell = Arc::new(Mutex::new(EngineCell {
+            stack: Stack::new(conn, engine, now),
+            on_event,
+            io,
+        }));
+        let (published, monitor) = Published::new(Arc::clone(&cell) as _);
         rt.spawn(Box::pin(async move {
-            // A panicking engine still wakes `closed` and `stop`'s waiter.
+            // A panicking engine still wakes `closed` and `stop`'s waiter,
+            // and its monitors answer `None`.
             let ended = SetOnDrop(task_closed, None);
-            let cell = Mutex::new(EngineCell {
-                stack: Stack::new(conn, engine, now),
-                on_event,
-                io,
-            });
             let reason = drive(&task_rt, &cell, &wake, &task_stop).await;
             settle(&task_rt, &cell, &wake).await;
             // The store (its IO thread and directory lock) is let go before
-            // `stop` returns.
+            // `stop` returns: no monitor holds the cell once it is
+            // withdrawn, so this is its last owner.
+            drop(published);
             drop(cell);
             ended.0.set(Some(reason));
         }));
         ExternalEngine {
             stop,
             closed,
+            monitor,
             _rt: std::marker::PhantomData,
         }
     }
@@ -427,6 +454,12 @@ impl<R: Runtime> ExternalEngine<R> {
     /// (`None`: the engine task ended without one, which is a bug).
     pub async fn closed(&self) -> Option<CloseReason> {
         self.closed.wait().await
+    }
+
+    /// A handle that takes snapshots of the engine from another thread
+    /// (monitoring), until it stops.
+    pub fn monitor(&self) -> EngineMonitor {
+        self.monitor.clone()
     }
 
     /// Closes the NATS connection and waits for the task.

@@ -1,7 +1,9 @@
 //! The STAN engine attached in process to a [`RouterServer`]: one task
 //! that feeds the engine the router's deliveries and the clock, and hands
 //! its commands back to the router. Every decision is the engine's
-//! (`stan_core::nats::router::pump_local` moves the messages).
+//! (`stan_core::nats::router::pump_local` moves the messages). Monitoring
+//! requests ([`EngineMonitor`]) wait in the task's mailbox and are answered
+//! between two inputs.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +15,7 @@ use stan_core::stan::store::Store;
 use stan_store::{EngineIo, Opened, SpawnError};
 
 use crate::io::sleep_opt;
+use crate::monitor::{EngineMonitor, Mailbox, Parts};
 use crate::router::{RouterServer, Shared, Signal};
 use crate::runtime::Runtime;
 use crate::wake::{Latch, SetOnDrop};
@@ -23,9 +26,16 @@ use crate::wake::{Latch, SetOnDrop};
 pub struct EngineHandle {
     stop: Arc<Latch<()>>,
     done: Arc<Latch<()>>,
+    monitor: EngineMonitor,
 }
 
 impl EngineHandle {
+    /// A handle that takes snapshots of the engine from another thread
+    /// (monitoring), until it stops.
+    pub fn monitor(&self) -> EngineMonitor {
+        self.monitor.clone()
+    }
+
     /// Stops the engine task and waits for it.
     pub async fn stop(self) {
         self.stop.set(());
@@ -110,6 +120,9 @@ impl<R: Runtime> RouterServer<R> {
         let stop = Arc::new(Latch::default());
         let done = Arc::new(Latch::default());
         let rt = self.runtime().clone();
+        // Requests wake the task as its session's output does.
+        let wake = Arc::clone(&signal);
+        let (mailbox, monitor) = Mailbox::new(move || wake.ready.notify());
         let task = run(
             rt.clone(),
             Attached {
@@ -120,11 +133,16 @@ impl<R: Runtime> RouterServer<R> {
             engine,
             io,
             on_event,
+            mailbox,
             Arc::clone(&stop),
             Arc::clone(&done),
         );
         rt.spawn(Box::pin(task));
-        EngineHandle { stop, done }
+        EngineHandle {
+            stop,
+            done,
+            monitor,
+        }
     }
 }
 
@@ -145,6 +163,7 @@ async fn run<R: Runtime, S: Store, F: FnMut(ServerEvent)>(
     mut engine: Server<S>,
     io: Option<EngineIo>,
     mut on_event: F,
+    mailbox: Mailbox,
     stop: Arc<Latch<()>>,
     done: Arc<Latch<()>>,
 ) {
@@ -167,6 +186,7 @@ async fn run<R: Runtime, S: Store, F: FnMut(ServerEvent)>(
         while let Some(event) = engine.poll_event() {
             on_event(event);
         }
+        mailbox.answer(&Parts(&engine, io.as_ref()));
         if at.signal.is_closing() || stop.is_set() {
             // The writes staged so far are finished before the store is
             // let go (what they wait for is delivered meanwhile).
@@ -183,6 +203,9 @@ async fn run<R: Runtime, S: Store, F: FnMut(ServerEvent)>(
         )
         .await;
     }
+    // Requests still queued are dropped unanswered: their callers get
+    // `None` (and later ones too, the mailbox closed).
+    drop(mailbox);
     let mut st = at.shared.lock();
     at.shared.forget(&mut st, at.conn);
     at.shared.dispatch(&mut st);

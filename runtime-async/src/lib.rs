@@ -11,7 +11,9 @@
 //!   read and write, and timer loops), in-process [`LocalSession`]s, and
 //!   [`RouterServer::run_engine`], the streaming engine attached in process;
 //! * [`drive`], the loop under a NATS client connection, and
-//!   [`ExternalEngine`], the engine against an external NATS server.
+//!   [`ExternalEngine`], the engine against an external NATS server;
+//! * monitoring: [`RouterMonitor`] and [`EngineMonitor`] hand another
+//!   thread snapshots of the running router and engine.
 //!
 //! A runtime plugs in through [`Runtime`]: spawn, a timer, dial, listen and
 //! accept, and a TCP stream's two halves. `stan-tokio` and `stan-smol` are
@@ -64,6 +66,7 @@ mod client;
 mod drive;
 mod engine;
 mod io;
+mod monitor;
 mod router;
 mod runtime;
 mod seed;
@@ -72,6 +75,7 @@ mod wake;
 pub use client::{Connection, Msg, PubAckFuture, Subscription};
 pub use drive::{drive, Driven, ExternalEngine, ExternalStartError};
 pub use engine::EngineHandle;
+pub use monitor::{EngineMonitor, RouterMonitor};
 pub use router::{LocalSession, LogSink, RouterServer};
 pub use runtime::{BoxFuture, ReadHalf, Runtime, WriteHalf};
 pub use seed::entropy_seed;
@@ -91,9 +95,9 @@ pub use wake::{Latch, Notify};
 macro_rules! runtime_api {
     ($rt:ty, $name:literal) => {
         pub use $crate::{
-            drive, entropy_seed, ClientError, ConnectError, Driven, EngineHandle, Latch,
-            LocalSession, LogSink, Msg, Notify, Options, PubAckFuture, PubId, Runtime, StartAt,
-            SubId, Subscription, SubscriptionOptions,
+            drive, entropy_seed, ClientError, ConnectError, Driven, EngineHandle, EngineMonitor,
+            Latch, LocalSession, LogSink, Msg, Notify, Options, PubAckFuture, PubId, RouterMonitor,
+            Runtime, StartAt, SubId, Subscription, SubscriptionOptions,
         };
 
         #[doc = concat!("A NATS Streaming connection on ", $name, ".")]

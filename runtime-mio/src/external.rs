@@ -21,6 +21,7 @@ use stan_core::stan::store::Store;
 use stan_store::{EngineIo, Opened};
 
 use crate::io::{read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd, READ_CHUNK};
+use crate::monitor::{Command, EngineMonitor, Parts};
 
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
@@ -410,7 +411,7 @@ const SETTLE_TIME: Duration = Duration::from_secs(5);
 /// ```
 #[derive(Debug)]
 pub struct ExternalEngine {
-    handle: LoopHandle<()>,
+    handle: LoopHandle<Command>,
     closed: Arc<Closed>,
     thread: Option<JoinHandle<()>>,
 }
@@ -466,7 +467,7 @@ impl ExternalEngine {
             Instant::now(),
             unix_now_ns(),
             Box::new(move || {
-                let _ = wake.send(());
+                let _ = wake.send(Command::Wake);
             }),
         )
         .map_err(|e| e.0)?;
@@ -477,8 +478,8 @@ impl ExternalEngine {
         options: stan_core::nats::client::ClientOptions,
         engine: Engine<S>,
         io: Option<EngineIo>,
-        mut event_loop: EventLoop<()>,
-        handle: LoopHandle<()>,
+        mut event_loop: EventLoop<Command>,
+        handle: LoopHandle<Command>,
         mut on_event: F,
     ) -> io::Result<ExternalEngine>
     where
@@ -505,7 +506,15 @@ impl ExternalEngine {
                         on_event(e);
                     }
                 };
-                let reason = event_loop.drive(&mut stack, |_, ()| {}, &mut after_input);
+                // Monitoring requests are answered between two turns.
+                let on_command = |s: &mut Stack<Engine<S>>, command| {
+                    if let Command::Inspect(request) = command {
+                        request(&Parts(&s.app, io.as_ref()));
+                    }
+                };
+                let reason = event_loop.drive(&mut stack, on_command, &mut after_input);
+                // Requests still queued, and later ones, get `None`.
+                drop(event_loop);
                 // The writes staged before the stop are finished (bounded).
                 let until = Instant::now() + SETTLE_TIME;
                 while io.is_some() && !stack.app.store_settled() && Instant::now() < until {
@@ -541,6 +550,14 @@ impl ExternalEngine {
             }
         };
         guard.clone()
+    }
+
+    /// A handle that takes snapshots of the engine from another thread
+    /// (monitoring), until it stops.
+    pub fn monitor(&self) -> EngineMonitor {
+        EngineMonitor {
+            handle: self.handle.clone(),
+        }
     }
 
     /// Closes the NATS connection and waits for the engine's thread.

@@ -13,6 +13,11 @@
 //!   [`Server::spawn`]), with the streaming engine attached in process
 //!   ([`Server::with_engine`]); [`ExternalEngine`] runs the engine against
 //!   an external NATS server instead (`-ns`).
+//! * Monitoring: [`Control::router_snapshot`], [`Control::engine_snapshot`]
+//!   and [`Control::sync_latency`] for the server and its engine,
+//!   [`ExternalEngine::monitor`] ([`EngineMonitor`]) for the external
+//!   engine: snapshots taken by the loop between two turns, for another
+//!   thread.
 //!
 //! The adapter moves bytes and time only; the core's state machines make
 //! every decision.
@@ -58,11 +63,13 @@
 mod client;
 mod external;
 mod io;
+mod monitor;
 mod server;
 
 pub use client::{ConnectError, Connection, Msg, Options, PubAckHandle, Subscription};
 pub use external::{EventLoop, ExternalEngine, LoopHandle};
 pub use io::entropy_seed;
+pub use monitor::EngineMonitor;
 pub use server::{Control, Server, ServerHandle};
 pub use stan_core::stan::client::{
     ClientError, ConnectOptions, PubId, StartAt, SubscriptionOptions,

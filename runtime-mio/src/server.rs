@@ -21,9 +21,13 @@ use bytes::BytesMut;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use stan_core::nats::router::{
-    pump_local, ConnId, LogRecord, Router, RouterConfig, RouterEvent, RouterStats,
+    pump_local, ConnId, LogRecord, Router, RouterConfig, RouterEvent, RouterSnapshot, RouterStats,
+    SnapshotOptions,
 };
-use stan_core::stan::server::{Server as Engine, ServerConfig, ServerEvent};
+use stan_core::stan::latency::LatencyHistogram;
+use stan_core::stan::server::{
+    EngineSnapshot, EngineSnapshotOptions, Server as Engine, ServerConfig, ServerEvent,
+};
 use stan_core::stan::store::Store;
 use stan_store::{EngineIo, Opened, SpawnError};
 
@@ -32,13 +36,20 @@ const SETTLE_TIME: Duration = Duration::from_secs(5);
 
 use crate::io::{earliest, read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd};
 use crate::io::{MAX_IOVECS, READ_CHUNK};
+use crate::monitor::{self, EngineRequest, Parts};
 use stan_core::time::deadline_after;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const FIRST_CONN: usize = 2;
 
-type Request = Box<dyn FnOnce(&Router) + Send>;
+/// A request from another thread, answered between two turns.
+enum Request {
+    /// A look at the router ([`Control::inspect`]).
+    Router(Box<dyn FnOnce(&Router) + Send>),
+    /// A look at the attached engine (dropped unanswered without one).
+    Engine(EngineRequest),
+}
 
 #[derive(Debug)]
 struct Shared {
@@ -46,8 +57,8 @@ struct Shared {
     waker: Waker,
 }
 
-/// A remote control of a [`Server`]: shut it down, or look at its router,
-/// from any thread. Cheap to clone.
+/// A remote control of a [`Server`]: shut it down, or look at its router
+/// and its engine (monitoring snapshots), from any thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Control {
     shared: Arc<Shared>,
@@ -77,12 +88,41 @@ impl Control {
         F: FnOnce(&Router) -> R + Send + 'static,
     {
         let (tx, rx) = mpsc::channel();
-        let request: Request = Box::new(move |router| {
+        let request = Request::Router(Box::new(move |router| {
             let _ = tx.send(f(router));
-        });
-        self.requests.send(request).ok()?;
-        self.shared.waker.wake().ok()?;
+        }));
+        self.send(request).then_some(())?;
         rx.recv().ok()
+    }
+
+    /// The router's monitoring snapshot (see [`Router::snapshot`]), taken
+    /// between two turns of the loop; `None` once the loop has ended.
+    /// Blocks like [`Control::inspect`].
+    pub fn router_snapshot(&self, options: SnapshotOptions) -> Option<RouterSnapshot> {
+        self.inspect(move |r| r.snapshot(options))
+    }
+
+    /// The attached engine's monitoring snapshot (see
+    /// [`Server::snapshot`](stan_core::stan::server::Server::snapshot)),
+    /// taken between two turns of the loop; `None` without an engine or
+    /// once the loop shuts down. Blocks like [`Control::inspect`].
+    pub fn engine_snapshot(&self, options: EngineSnapshotOptions) -> Option<EngineSnapshot> {
+        monitor::ask(
+            |r| self.send(Request::Engine(r)),
+            move |e| e.snapshot(options),
+        )
+    }
+
+    /// How long the attached engine's file store's syncs took so far;
+    /// `None` with another store, without an engine or once the loop shuts
+    /// down. Blocks like [`Control::inspect`].
+    pub fn sync_latency(&self) -> Option<LatencyHistogram> {
+        monitor::ask(|r| self.send(Request::Engine(r)), |e| e.sync_latency()).flatten()
+    }
+
+    /// Queues `request` and wakes the loop; false once the loop has ended.
+    fn send(&self, request: Request) -> bool {
+        self.requests.send(request).is_ok() && self.shared.waker.wake().is_ok()
     }
 
     /// Router counters (`None` once the loop has ended).
@@ -104,6 +144,8 @@ trait LocalEngine: Send {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Whether the store has nothing left to write.
     fn settled(&self) -> bool;
+    /// Answers a monitoring request (a snapshot, the sync latency).
+    fn inspect(&self, request: EngineRequest);
 }
 
 struct Attached<S: Store, F> {
@@ -142,6 +184,10 @@ where
 
     fn settled(&self) -> bool {
         self.io.is_none() || self.engine.store_settled()
+    }
+
+    fn inspect(&self, request: EngineRequest) {
+        request(&Parts(&self.engine, self.io.as_ref()));
     }
 }
 
@@ -394,7 +440,12 @@ impl Server {
                 self.read(token, now);
             }
             while let Ok(request) = self.requests.try_recv() {
-                request(&self.router);
+                match (request, self.engine.as_ref()) {
+                    (Request::Router(f), _) => f(&self.router),
+                    (Request::Engine(f), Some(engine)) => engine.inspect(f),
+                    // No engine: dropped, its caller gets `None`.
+                    (Request::Engine(_), None) => {}
+                }
             }
             if shutdown_deadline.is_none() && self.control.shared.stop.load(Ordering::Acquire) {
                 shutdown_deadline = Some(deadline_after(now, self.shutdown_grace));

@@ -16,16 +16,21 @@
 //!
 //! [`IoFailure::op`] names the step that failed: `open`, `create`,
 //! `append`, `write`, `sync`, `rename`, `remove`, `mkdir` or `rmdir`.
+//!
+//! The time a batch spends syncing is counted into its [`SyncLatency`]
+//! (once per batch that synced anything).
 
 use bytes::Bytes;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use stan_core::stan::filestore::{FileId, FileOp, IoBatch, IoFailure};
 
 use crate::cache::FileCache;
 use crate::fsutil::{parent, remove_file, sync_dir, write_atomic, StepError};
+use crate::sync_latency::SyncLatency;
 
 /// Applies batches to a store directory. See the module docs.
 #[derive(Debug)]
@@ -34,6 +39,10 @@ pub struct Applier {
     cache: FileCache,
     /// Directories whose entries changed in the batch (synced with it).
     dirty_dirs: Vec<PathBuf>,
+    /// Where the batches' sync times go.
+    latency: SyncLatency,
+    /// The current batch's time in syncs, if it synced anything.
+    synced: Option<Duration>,
 }
 
 impl Applier {
@@ -44,12 +53,20 @@ impl Applier {
             dir,
             cache: FileCache::new(max_open_files),
             dirty_dirs: Vec::new(),
+            latency: SyncLatency::default(),
+            synced: None,
         }
+    }
+
+    /// The histogram of the batches' sync times (a handle to it).
+    pub fn sync_latency(&self) -> SyncLatency {
+        self.latency.clone()
     }
 
     /// Carries out `batch`; the bytes of its reads, by token.
     pub fn apply(&mut self, batch: &IoBatch) -> Result<Vec<(u64, Bytes)>, IoFailure> {
         let mut reads = Vec::new();
+        self.synced = None;
         let result = self.apply_ops(batch, &mut reads);
         let result = match result {
             Ok(()) if batch.sync => self.sync(),
@@ -60,6 +77,9 @@ impl Applier {
         if batch.sync {
             self.cache.clear_dirty();
             self.dirty_dirs.clear();
+        }
+        if let Some(d) = self.synced.take() {
+            self.latency.observe(d);
         }
         result.map(|()| reads).map_err(|e| self.failure(e))
     }
@@ -98,7 +118,10 @@ impl Applier {
                     let path = self.dir.join(channel);
                     if !path.is_dir() {
                         fs::create_dir_all(&path).map_err(|e| StepError::new("mkdir", &path, e))?;
-                        sync_dir(&self.dir)?;
+                        let started = Instant::now();
+                        let synced = sync_dir(&self.dir);
+                        self.count_sync(started);
+                        synced?;
                     }
                 }
                 FileOp::RemoveChannelDir { channel } => {
@@ -138,10 +161,10 @@ impl Applier {
                     // Its bytes not synced yet must be, before its handle
                     // goes (a later sync would not find it).
                     if entry.dirty {
-                        entry
-                            .file
-                            .sync_data()
-                            .map_err(|e| StepError::new("sync", self.path_of(&old), e))?;
+                        let started = Instant::now();
+                        let synced = entry.file.sync_data();
+                        self.count_sync(started);
+                        synced.map_err(|e| StepError::new("sync", self.path_of(&old), e))?;
                     }
                 }
                 let path = self.path_of(file);
@@ -172,8 +195,19 @@ impl Applier {
 
     /// Syncs the files written and the directories changed.
     fn sync(&mut self) -> Result<(), StepError> {
+        let started = Instant::now();
+        let mut any = !self.dirty_dirs.is_empty();
+        let result = self.sync_dirty(&mut any);
+        if any {
+            self.count_sync(started);
+        }
+        result
+    }
+
+    fn sync_dirty(&mut self, any: &mut bool) -> Result<(), StepError> {
         let dir = &self.dir;
         for (id, entry) in self.cache.dirty() {
+            *any = true;
             entry
                 .file
                 .sync_data()
@@ -184,6 +218,12 @@ impl Applier {
             sync_dir(d)?;
         }
         Ok(())
+    }
+
+    /// Adds the time since `started` to the batch's sync time.
+    fn count_sync(&mut self, started: Instant) {
+        let d = started.elapsed();
+        self.synced = Some(self.synced.map_or(d, |s| s + d));
     }
 
     fn dir_changed(&mut self, dir: &Path) {
@@ -264,5 +304,29 @@ mod tests {
                 [0, 0, 0, 1, 1, 1]
             );
         }
+    }
+
+    #[test]
+    fn only_batches_that_sync_something_are_timed() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut applier = Applier::new(root.path().to_path_buf(), 0);
+        let latency = applier.sync_latency();
+        let batch = |id, ops, sync| IoBatch { id, ops, sync };
+        let append = || FileOp::Append {
+            file: FileId::Clients,
+            data: Bytes::from_static(b"abc"),
+        };
+        // Written, not synced: nothing timed yet.
+        assert!(applier.apply(&batch(1, vec![append()], false)).is_ok());
+        assert_eq!(latency.histogram().count, 0);
+        // The sync that follows (of the earlier write) is one observation.
+        assert!(applier.apply(&batch(2, Vec::new(), true)).is_ok());
+        assert_eq!(latency.histogram().count, 1);
+        // A synced batch with nothing to sync is not counted.
+        assert!(applier.apply(&batch(3, Vec::new(), true)).is_ok());
+        assert_eq!(latency.histogram().count, 1);
+        assert!(applier.apply(&batch(4, vec![append()], true)).is_ok());
+        let h = latency.histogram();
+        assert_eq!((h.count, h.buckets.iter().sum::<u64>()), (2, 2));
     }
 }

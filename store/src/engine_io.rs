@@ -6,12 +6,14 @@
 use std::time::Instant;
 
 use stan_core::stan::any_store::AnyStore;
+use stan_core::stan::latency::LatencyHistogram;
 use stan_core::stan::server::{Server, ServerConfig};
 use stan_core::stan::store::Store;
 
 use crate::io_thread::{IoThread, SpawnError, Waker};
 use crate::lock::DirLock;
 use crate::open::Opened;
+use crate::sync_latency::SyncLatency;
 
 /// How long [`EngineIo::start`] waits for the store's first writes.
 const STARTUP_WRITES: std::time::Duration = std::time::Duration::from_secs(30);
@@ -64,6 +66,17 @@ impl EngineIo {
                 _lock: opened.lock,
             },
         ))
+    }
+
+    /// How long the store's syncs took so far (see [`SyncLatency`]).
+    pub fn sync_latency(&self) -> LatencyHistogram {
+        self.thread.sync_latency().histogram()
+    }
+
+    /// A handle to the histogram of [`EngineIo::sync_latency`], readable
+    /// from any thread without the engine.
+    pub fn sync_latency_handle(&self) -> SyncLatency {
+        self.thread.sync_latency()
     }
 
     /// Hands the engine the completed batches, then the IO thread the

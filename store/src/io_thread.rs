@@ -13,6 +13,7 @@ use std::time::Duration;
 use stan_core::stan::filestore::{IoBatch, IoDone, IoFailure};
 
 use crate::apply::Applier;
+use crate::sync_latency::SyncLatency;
 
 /// The thread's name.
 pub const THREAD_NAME: &str = "stan-store-io";
@@ -35,6 +36,7 @@ pub struct IoThread {
     done_rx: Mutex<Receiver<IoDone>>,
     waker: Arc<dyn Fn() + Send + Sync>,
     thread: Option<JoinHandle<()>>,
+    latency: SyncLatency,
 }
 
 impl std::fmt::Debug for IoThread {
@@ -58,6 +60,7 @@ impl IoThread {
         let (done_tx, done_rx) = mpsc::channel();
         let waker: Arc<dyn Fn() + Send + Sync> = Arc::from(waker);
         let mut applier = Applier::new(dir.into(), max_open_files);
+        let latency = applier.sync_latency();
         let (tx, wake) = (done_tx.clone(), Arc::clone(&waker));
         let thread = thread::Builder::new()
             .name(THREAD_NAME.to_owned())
@@ -92,7 +95,14 @@ impl IoThread {
             done_rx: Mutex::new(done_rx),
             waker,
             thread: Some(thread),
+            latency,
         })
+    }
+
+    /// How long the batches' syncs took (see [`SyncLatency`]): a handle
+    /// that stays readable from any thread, after the thread stopped too.
+    pub fn sync_latency(&self) -> SyncLatency {
+        self.latency.clone()
     }
 
     /// Queues a batch; its [`IoDone`] comes back through

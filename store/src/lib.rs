@@ -10,7 +10,7 @@
 //! * [`IoThread`]: a thread that carries out the store's
 //!   [`IoBatch`](stan_core::stan::filestore::IoBatch)es (appends, atomic
 //!   replaces, removals, channel directories, syncs) and reports their
-//!   completions.
+//!   completions, and counts how long its syncs take ([`SyncLatency`]).
 //!
 //! The directory is locked as the Go server locks it (a Go server and ours
 //! exclude each other, see [`DirLock`]). The whole store is read into
@@ -86,6 +86,7 @@ mod load;
 mod lock;
 mod open;
 mod repair;
+mod sync_latency;
 
 pub use cache::DEFAULT_MAX_OPEN_FILES;
 pub use engine_io::EngineIo;
@@ -96,3 +97,4 @@ pub use load::{load, LoadError};
 pub use lock::{DirLock, LockError};
 pub use open::{open, LimitsFn, OpenError, OpenOptions, Opened};
 pub use repair::{apply_repairs, RepairError};
+pub use sync_latency::SyncLatency;

@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use stan_cli::log;
+use stan_cli::monitoring::{MonitorPort, Sources};
 use stan_cli::server_opts::{self, Command, FileSettings, OptionsError, RuntimeKind, StoreChoice};
 use stan_core::nats::router::{LogLevel, LogRecord};
 use stan_core::stan::server::{ServerConfig, ServerEvent};
@@ -74,12 +75,16 @@ async fn serve<R: Runtime + Default>(
         engine.cluster_id,
         env!("CARGO_PKG_VERSION")
     );
+    let monitor_port = match bind_monitor(&opts) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
     let opened = match open_store(&opts.store, &engine) {
         Ok(o) => o,
         Err(code) => return code,
     };
     if let Some(url) = opts.nats_server.clone() {
-        return serve_external::<R>(engine, url, &opts.store, opened, stop).await;
+        return serve_external::<R>(engine, url, &opts.store, opened, monitor_port, stop).await;
     }
     log!(Info, "Starting embedded NATS server");
     let addr = format!("{}:{}", opts.host, opts.port);
@@ -110,12 +115,39 @@ async fn serve<R: Runtime + Default>(
             }
         },
     };
+    let _http = match monitor_port.map(|port| {
+        let (router, engine) = (server.monitor(), handle.monitor());
+        let sync = engine.clone();
+        port.serve(Sources {
+            nats: Some(Box::new(move |o| router.snapshot(o))),
+            streaming: Box::new(move |o| engine.snapshot(o)),
+            sync_latency: Box::new(move || sync.sync_latency()),
+        })
+    }) {
+        Some(Err(e)) => {
+            log!(Fatal, "{e}");
+            return ExitCode::FAILURE;
+        }
+        other => other.and_then(Result::ok),
+    };
     log!(Info, "STREAM: Streaming Server is ready");
     stop.await;
     log!(Info, "STREAM: Shutting down.");
     handle.stop().await;
     server.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Binds the monitoring port (`-m`) before anything else listens, as
+/// nats-server does; a busy port is fatal.
+fn bind_monitor(opts: &server_opts::ServerOptions) -> Result<Option<MonitorPort>, ExitCode> {
+    let Some(port) = opts.http_port else {
+        return Ok(None);
+    };
+    MonitorPort::bind(&opts.host, port).map(Some).map_err(|e| {
+        log!(Fatal, "{e}");
+        ExitCode::FAILURE
+    })
 }
 
 /// Opens the file store directory (logging its repairs), or `None` for the
@@ -174,6 +206,7 @@ async fn serve_external<R: Runtime + Default>(
     url: String,
     store: &StoreChoice,
     opened: Option<(stan_store::Opened, usize)>,
+    monitor_port: Option<MonitorPort>,
     stop: impl Future<Output = ()>,
 ) -> ExitCode {
     log_settings(&engine, store);
@@ -193,6 +226,13 @@ async fn serve_external<R: Runtime + Default>(
             log!(Fatal, "STREAM: -ns {url:?}: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let _http = match monitor_port.map(|port| port.serve(engine_sources(runner.monitor()))) {
+        Some(Err(e)) => {
+            log!(Fatal, "{e}");
+            return ExitCode::FAILURE;
+        }
+        other => other.and_then(Result::ok),
     };
     log!(
         Info,
@@ -214,6 +254,16 @@ async fn serve_external<R: Runtime + Default>(
     log!(Info, "STREAM: Shutting down.");
     runner.stop().await;
     ExitCode::SUCCESS
+}
+
+/// Monitoring of an engine without an embedded NATS server (`-ns`).
+fn engine_sources(engine: stan_async::EngineMonitor) -> Sources {
+    let sync = engine.clone();
+    Sources {
+        nats: None,
+        streaming: Box::new(move |o| engine.snapshot(o)),
+        sync_latency: Box::new(move || sync.sync_latency()),
+    }
 }
 
 fn log_settings(engine: &ServerConfig, store: &StoreChoice) {
@@ -357,6 +407,10 @@ fn serve_mio(opts: server_opts::ServerOptions) -> ExitCode {
     );
     log_settings(&engine, &opts.store);
     let store = MemStore::new(engine.limits.max_channels);
+    let monitor_port = match bind_monitor(&opts) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
     let opened = match open_store(&opts.store, &engine) {
         Ok(o) => o,
         Err(code) => return code,
@@ -374,6 +428,21 @@ fn serve_mio(opts: server_opts::ServerOptions) -> ExitCode {
                 log!(Fatal, "STREAM: -ns {url:?}: {e}");
                 return ExitCode::FAILURE;
             }
+        };
+        let _http = match monitor_port.map(|port| {
+            let engine = runner.monitor();
+            let sync = engine.clone();
+            port.serve(Sources {
+                nats: None,
+                streaming: Box::new(move |o| engine.snapshot(o)),
+                sync_latency: Box::new(move || sync.sync_latency()),
+            })
+        }) {
+            Some(Err(e)) => {
+                log!(Fatal, "{e}");
+                return ExitCode::FAILURE;
+            }
+            other => other.and_then(Result::ok),
         };
         log!(
             Info,
@@ -413,6 +482,20 @@ fn serve_mio(opts: server_opts::ServerOptions) -> ExitCode {
             log!(Fatal, "cannot start the event loop: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let _http = match monitor_port.map(|port| {
+        let (router, engine, sync) = (handle.control(), handle.control(), handle.control());
+        port.serve(Sources {
+            nats: Some(Box::new(move |o| router.router_snapshot(o))),
+            streaming: Box::new(move |o| engine.engine_snapshot(o)),
+            sync_latency: Box::new(move || sync.sync_latency()),
+        })
+    }) {
+        Some(Err(e)) => {
+            log!(Fatal, "{e}");
+            return ExitCode::FAILURE;
+        }
+        other => other.and_then(Result::ok),
     };
     log!(Info, "STREAM: Streaming Server is ready");
     block_on_signal();

@@ -92,6 +92,9 @@ impl Store for AnyStore {
     fn timestamp_of(&self, channel: &str, seq: u64) -> Option<i64> {
         each!(self, s => s.timestamp_of(channel, seq))
     }
+    fn kind(&self) -> &'static str {
+        AnyStore::kind(self)
+    }
     fn persists_state(&self) -> bool {
         each!(self, s => s.persists_state())
     }

@@ -5,6 +5,7 @@
 pub mod any_store;
 pub mod client;
 pub mod filestore;
+pub mod latency;
 pub mod names;
 pub mod server;
 pub mod store;

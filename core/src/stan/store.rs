@@ -214,6 +214,11 @@ pub trait Store {
         self.lookup(channel, seq).map(|m| m.timestamp)
     }
 
+    /// The store type as `/streaming/storez` names it.
+    fn kind(&self) -> &'static str {
+        "MEMORY"
+    }
+
     /// Whether the store keeps clients and subscriptions: when not, the
     /// engine does not build their records.
     fn persists_state(&self) -> bool {

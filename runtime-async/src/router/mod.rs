@@ -24,6 +24,7 @@ use stan_core::nats::router::{
 pub use local::LocalSession;
 
 use crate::io::until;
+use crate::monitor::RouterMonitor;
 use crate::runtime::Runtime;
 use crate::wake::{Latch, Notify};
 
@@ -97,6 +98,11 @@ impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock is a bug; keep serving the rest.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether shutdown is over.
+    pub(crate) fn is_halted(&self) -> bool {
+        self.halted.is_set()
     }
 
     /// Turns router events into wake-ups. Called with the lock held after
@@ -255,6 +261,12 @@ impl<R: Runtime> RouterServer<R> {
     /// Open client sessions.
     pub fn connection_count(&self) -> usize {
         self.shared.lock().router.connection_count()
+    }
+
+    /// A handle that takes snapshots of the router from another thread
+    /// (monitoring), until the server has shut down.
+    pub fn monitor(&self) -> RouterMonitor {
+        RouterMonitor(Arc::downgrade(&self.shared))
     }
 
     /// Attaches an in-process session (no TCP, no text protocol).

@@ -110,6 +110,20 @@ pub(crate) struct SubjectIndex {
     /// Result of the last uncached lookup (when the cache is disabled).
     uncached: Matches,
     len: usize,
+    counters: IndexCounters,
+}
+
+/// Life-time counters of a [`SubjectIndex`] (nats-server's sublist stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct IndexCounters {
+    /// Subscriptions inserted.
+    pub(crate) inserts: u64,
+    /// Subscriptions removed.
+    pub(crate) removes: u64,
+    /// Lookups.
+    pub(crate) matches: u64,
+    /// Lookups answered from the cache.
+    pub(crate) cache_hits: u64,
 }
 
 impl Default for SubjectIndex {
@@ -133,6 +147,7 @@ impl SubjectIndex {
             cache_max,
             uncached: Matches::default(),
             len: 0,
+            counters: IndexCounters::default(),
         }
     }
 
@@ -174,6 +189,7 @@ impl SubjectIndex {
                 .get_or_insert_with(|| Box::new(Level::new(hasher)));
         }
         self.len += 1;
+        self.counters.inserts += 1;
         self.invalidate(subject);
     }
 
@@ -184,6 +200,7 @@ impl SubjectIndex {
         let found = remove_in(&mut self.root, &tokens, queue, key);
         if found {
             self.len -= 1;
+            self.counters.removes += 1;
             self.invalidate(subject);
         }
         found
@@ -192,7 +209,9 @@ impl SubjectIndex {
     /// The subscriptions matching the literal `subject`.
     #[inline]
     pub(crate) fn matches(&mut self, subject: &[u8]) -> &Matches {
+        self.counters.matches += 1;
         if let Some(&i) = self.cache.get(subject) {
+            self.counters.cache_hits += 1;
             return &self.entries[i as usize];
         }
         let mut out = Matches::default();
@@ -228,6 +247,20 @@ impl SubjectIndex {
         };
         self.cache.insert(Bytes::copy_from_slice(subject), i);
         &self.entries[i as usize]
+    }
+
+    /// Life-time counters.
+    pub(crate) fn counters(&self) -> IndexCounters {
+        self.counters
+    }
+
+    /// Cached lookups and their fan-outs (receivers: plain subscriptions
+    /// plus queue groups), for the sublist statistics.
+    pub(crate) fn cached_fanouts(&self) -> impl Iterator<Item = usize> + '_ {
+        self.cache
+            .values()
+            .map(|&i| &self.entries[i as usize])
+            .map(|m| m.plain.len() + m.groups.len())
     }
 
     /// Number of cached lookups (for tests and stats).

@@ -62,6 +62,7 @@ impl Router {
                 }
                 session.rtt_probed = true;
                 session.pings_out += 1;
+                session.ping_sent_at = Some(now);
                 session.ping_at = Some(deadline_after(now, ping_interval));
                 self.trace_out(slot, || "PING".to_owned());
                 self.write_wire(slot, |out| out.put(encode::PING));

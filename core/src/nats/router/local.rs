@@ -78,6 +78,7 @@ impl Router {
             s.phase = SessionPhase::Open;
             s.name = options.name;
             s.lang = "rust".into();
+            s.version = env!("CARGO_PKG_VERSION").into();
             s.flags = SessionFlags {
                 verbose: false,
                 pedantic: false,

@@ -73,6 +73,7 @@ mod out;
 mod protocol;
 mod routing;
 mod session;
+mod snapshot;
 
 #[cfg(test)]
 mod tests;
@@ -90,6 +91,7 @@ pub use info::ANNOUNCED_VERSION;
 pub use local::{pump_local, LocalError, LocalOptions};
 pub use log::{LogLevel, LogMessage, LogRecord};
 pub use session::{Delivery, SessionInfo, SessionPhase, SessionStats};
+pub use snapshot::{ConnSnapshot, RouterSnapshot, SnapshotOptions, SubSnapshot, SublistStats};
 
 use self::auth::Authenticator;
 use self::index::{SubKey, SubjectIndex};
@@ -159,6 +161,7 @@ pub struct Router {
     rng: SeededRng,
     next_cid: u64,
     clock: Clock,
+    started_at: Instant,
     stats: RouterStats,
     /// Subscriptions that reached their auto-unsubscribe count while routing.
     expired: Vec<SubKey>,
@@ -201,6 +204,7 @@ impl Router {
             rng,
             next_cid: 1,
             clock: Clock::new(now),
+            started_at: now,
             stats: RouterStats::default(),
             expired: Vec::new(),
             overflowing: Vec::new(),

@@ -75,7 +75,12 @@ impl Router {
                 self.trace_out(slot, || "PONG".to_owned());
                 self.write_wire(slot, |out| out.put(encode::PONG));
             }
-            ClientOp::Pong => session.pings_out = 0,
+            ClientOp::Pong => {
+                session.pings_out = 0;
+                if let Some(sent) = session.ping_sent_at.take() {
+                    session.rtt = Some(now.saturating_duration_since(sent));
+                }
+            }
         }
     }
 

@@ -147,6 +147,10 @@ pub(crate) struct Session {
     pub(crate) ping_at: Option<Instant>,
     pub(crate) pings_out: u32,
     pub(crate) rtt_probed: bool,
+    /// When the last keepalive `PING` went out, until its `PONG`.
+    pub(crate) ping_sent_at: Option<Instant>,
+    /// The last measured `PING`/`PONG` round trip.
+    pub(crate) rtt: Option<std::time::Duration>,
     pub(crate) last_activity: Instant,
     pub(crate) accepted_at: Instant,
     pub(crate) stats: SessionStats,
@@ -182,6 +186,8 @@ impl Session {
             ping_at: None,
             pings_out: 0,
             rtt_probed: false,
+            ping_sent_at: None,
+            rtt: None,
             last_activity: now,
             accepted_at: now,
             stats: SessionStats::default(),

@@ -87,6 +87,7 @@ mod local;
 mod persist;
 mod publish;
 mod slab;
+mod snapshot;
 mod state;
 mod subscriptions;
 mod timers;
@@ -101,6 +102,10 @@ use bytes::Bytes;
 
 pub use config::{LimitsOverride, ServerConfig, StoreLimits};
 pub use errors::*;
+pub use snapshot::{
+    ChannelSnapshot, ClientSnapshot, EngineCursor, EngineSnapshot, EngineSnapshotOptions,
+    SubscriptionSnapshot,
+};
 
 use crate::hash::{SeededHashMap, SeededState};
 use crate::nats::{InboundMessage, NatsCommand};
@@ -253,6 +258,8 @@ pub struct Server<S: Store> {
     subjects: Subjects,
     start: Instant,
     start_unix: i64,
+    /// The id monitoring reports (a NUID, as the Go server's).
+    server_id: String,
     /// The latest `now` seen (time never goes backwards inside).
     clock: crate::time::Clock,
     nuid: Nuid,
@@ -315,6 +322,7 @@ impl<S: Store> Server<S> {
             subjects,
             start: now,
             start_unix: unix_now_ns,
+            server_id: Nuid::new(derive_key(config.seed, domain::STAN_SERVER_ID)).next_id(),
             clock: crate::time::Clock::new(now),
             nuid,
             commands: VecDeque::new(),

@@ -15,6 +15,7 @@ use crate::sim::{Dir, World, DEFAULT_CAPACITY};
 
 mod flow;
 mod log;
+mod snapshot;
 
 fn world(config: RouterConfig) -> World {
     World::with_router(config)

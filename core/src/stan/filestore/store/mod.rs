@@ -500,6 +500,9 @@ impl Store for FileStore {
         next
     }
 
+    fn kind(&self) -> &'static str {
+        "FILE"
+    }
     fn persists_state(&self) -> bool {
         true
     }

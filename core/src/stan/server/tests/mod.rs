@@ -30,4 +30,5 @@ mod errors;
 mod filestore;
 mod limits;
 mod publish;
+mod snapshot;
 mod subscriptions;

@@ -1,0 +1,88 @@
+//! `stan-server -m PORT`: the monitoring HTTP server ([`stan_monitor`])
+//! over whichever runtime serves, fed by that runtime's snapshot handles.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use stan_core::nats::router::{RouterSnapshot, SnapshotOptions};
+use stan_core::stan::latency::LatencyHistogram;
+use stan_core::stan::server::{EngineSnapshot, EngineSnapshotOptions};
+use stan_monitor::http::HttpServer;
+use stan_monitor::{Monitor, MonitorSettings, Source};
+
+/// The embedded NATS server's snapshots.
+pub type NatsFn = Box<dyn Fn(SnapshotOptions) -> Option<RouterSnapshot> + Send + Sync>;
+/// The engine's snapshots.
+pub type StreamingFn = Box<dyn Fn(EngineSnapshotOptions) -> Option<EngineSnapshot> + Send + Sync>;
+/// The file store's sync latencies.
+pub type SyncFn = Box<dyn Fn() -> Option<LatencyHistogram> + Send + Sync>;
+
+/// A [`Source`] made of a runtime's handles.
+pub struct Sources {
+    /// The embedded NATS server (`None` with `-ns`).
+    pub nats: Option<NatsFn>,
+    /// The engine.
+    pub streaming: StreamingFn,
+    /// The file store's sync latencies.
+    pub sync_latency: SyncFn,
+}
+
+impl Source for Sources {
+    fn nats(&self, options: SnapshotOptions) -> Option<RouterSnapshot> {
+        self.nats.as_ref().and_then(|f| f(options))
+    }
+
+    fn streaming(&self, options: EngineSnapshotOptions) -> Option<EngineSnapshot> {
+        (self.streaming)(options)
+    }
+
+    fn sync_latency(&self) -> Option<LatencyHistogram> {
+        (self.sync_latency)()
+    }
+}
+
+/// The monitoring port, bound before the server starts (as nats-server
+/// does), served once the handles exist.
+#[derive(Debug)]
+pub struct MonitorPort {
+    listener: TcpListener,
+    host: String,
+}
+
+impl MonitorPort {
+    /// Binds `host:port` (port 0: a free one). The error is nats-server's
+    /// fatal message.
+    pub fn bind(host: &str, port: u16) -> Result<MonitorPort, String> {
+        let addr = format!("{host}:{port}");
+        TcpListener::bind(addr.as_str())
+            .map(|listener| MonitorPort {
+                listener,
+                host: host.to_owned(),
+            })
+            .map_err(|e| format!("Can't listen to the Monitor port: listen tcp {addr}: {e}"))
+    }
+
+    /// Starts serving `sources`; logs nats-server's line with the address.
+    pub fn serve(self, sources: Sources) -> Result<HttpServer, String> {
+        let port = self.listener.local_addr().map_or(0, |a| a.port());
+        let settings = MonitorSettings {
+            http_host: self.host.clone(),
+            http_port: port,
+            https_port: 0,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            toolchain: "rust".to_owned(),
+            config_load_time: SystemTime::now(),
+        };
+        let monitor = Arc::new(Monitor::new(settings));
+        let server = stan_monitor::http::serve(self.listener, monitor, Arc::new(sources))
+            .map_err(|e| format!("Can't start the monitoring server: {e}"))?;
+        crate::log!(
+            Info,
+            "Starting http monitor on {}:{}",
+            self.host,
+            server.local_addr().port()
+        );
+        Ok(server)
+    }
+}
