@@ -6,52 +6,16 @@
 //! agree (counts, sequences, names, `last_sent`, `pending_count`,
 //! `is_offline`, limits) are compared one by one.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stan_tokio::{Connection, Options, StartAt, SubscriptionOptions};
 
-const T: Duration = Duration::from_secs(10);
+mod common;
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16) {
-    let deadline = Instant::now() + T;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "port {port} never opened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn nats_server() -> String {
-    if let Ok(p) = std::env::var("NATS_SERVER") {
-        return p;
-    }
-    for p in ["/usr/sbin/nats-server", "/usr/bin/nats-server"] {
-        if std::path::Path::new(p).exists() {
-            return p.into();
-        }
-    }
-    panic!("nats-server not found: run scripts/install-deps.sh (or set NATS_SERVER)");
-}
+use common::{connect_retrying, free_port, nats_server, wait_port, Kill, T};
 
 fn fixture(name: &str) -> Value {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/go-monitoring");
@@ -219,21 +183,7 @@ async fn scenario(url: &str) -> (Connection, Connection) {
         nats_name: Some("NATS Streaming Example Subscriber".into()),
         ..Options::default()
     };
-    let connect = |id: &'static str| {
-        let opts = opts.clone();
-        async move {
-            let deadline = Instant::now() + T;
-            loop {
-                match Connection::connect(url, "test-cluster", id, opts.clone()).await {
-                    Ok(c) => return c,
-                    Err(_) if Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(e) => panic!("connect {id}: {e}"),
-                }
-            }
-        }
-    };
+    let connect = |id: &'static str| connect_retrying(url, id, opts.clone());
     let sub1 = connect("sub1").await;
     let sub2 = connect("sub2").await;
     let base = SubscriptionOptions {
@@ -540,4 +490,59 @@ fn go_fixture_with_external_nats_server_on_tokio() {
 #[test]
 fn go_fixture_with_external_nats_server_on_mio() {
     run("mio", true);
+}
+
+/// With a file store: `storez` says `FILE` and `/metrics` has the store's
+/// sync latency histogram, its count the syncs made.
+#[test]
+fn file_store_metrics() {
+    let dir = std::env::temp_dir().join(format!("stan-monitor-file-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (p, m) = (free_port(), free_port());
+    let _server = Kill(
+        Command::new(env!("CARGO_BIN_EXE_stan-server"))
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &p.to_string(),
+                "-m",
+                &m.to_string(),
+            ])
+            .args(["-st", "FILE", "--dir"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("stan-server starts"),
+    );
+    wait_port(m);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("nats://127.0.0.1:{p}");
+    rt.block_on(async {
+        let c = connect_retrying(&url, "filer", Options::default()).await;
+        for i in 0..5 {
+            c.publish("durable.things", format!("thing {i}"))
+                .await
+                .unwrap();
+        }
+        c.close().await.unwrap();
+    });
+    assert_eq!(get_json(m, "/streaming/storez")["type"], "FILE");
+    let (status, metrics) = get(m, "/metrics");
+    assert_eq!(status, 200);
+    let count: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("stan_store_sync_latency_seconds_count "))
+        .unwrap_or_else(|| panic!("no sync histogram in:\n{metrics}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(count >= 1, "syncs counted: {count}");
+    assert!(metrics.contains("stan_channel_messages{channel=\"durable.things\"} 5"));
+    drop(_server);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,64 +2,15 @@
 //! (`-ns`), as separate processes over loopback. `scripts/install-deps.sh`
 //! installs `nats-server`; `NATS_SERVER` may point at another binary.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use stan_tokio::{ClientError, Connection, Options, StartAt, SubscriptionOptions};
 use tokio::time::timeout;
 
-const T: Duration = Duration::from_secs(10);
+mod common;
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn nats_server() -> String {
-    if let Ok(p) = std::env::var("NATS_SERVER") {
-        return p;
-    }
-    for p in ["/usr/sbin/nats-server", "/usr/bin/nats-server"] {
-        if std::path::Path::new(p).exists() {
-            return p.into();
-        }
-    }
-    panic!("nats-server not found: run scripts/install-deps.sh (or set NATS_SERVER)");
-}
-
-fn wait_port(port: u16) {
-    let deadline = Instant::now() + T;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "port {port} never opened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-async fn connect_retrying(url: &str, id: &str, options: Options) -> Connection {
-    let deadline = Instant::now() + T;
-    loop {
-        match Connection::connect(url, "test-cluster", id, options.clone()).await {
-            Ok(c) => return c,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("connect: {e}"),
-        }
-    }
-}
+use common::{connect_retrying, free_port, nats_server, wait_port, Kill, T};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_and_server_through_debian_nats_server() {
