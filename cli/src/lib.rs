@@ -19,7 +19,10 @@ pub mod flags;
 pub mod fsync_rate;
 pub mod log;
 pub mod monitoring;
+pub mod pidfile;
 pub mod server_opts;
+pub mod signal_cmd;
+pub mod signals;
 pub mod store_gen;
 pub mod tool_opts;
 

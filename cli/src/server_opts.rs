@@ -11,7 +11,7 @@ use stan_core::stan::server::{ServerConfig, StoreLimits};
 use stan_core::stan::store::ChannelLimits;
 
 use crate::flags::{self, FlagError, Kind, Spec, Values};
-use crate::log::Level;
+use crate::log::{Destination, LogConfig};
 
 /// Every flag `stan-server` accepts.
 pub const SPECS: &[Spec] = &[
@@ -292,6 +292,42 @@ pub const SPECS: &[Spec] = &[
         help: "Debug and trace STAN",
     },
     Spec {
+        names: &["l", "log"],
+        kind: Kind::Str,
+        value: "file",
+        help: "File to redirect log output",
+    },
+    Spec {
+        names: &["T", "logtime"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Timestamp log entries (default: true)",
+    },
+    Spec {
+        names: &["s", "syslog"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Log to syslog or windows event log",
+    },
+    Spec {
+        names: &["r", "remote_syslog"],
+        kind: Kind::Str,
+        value: "string",
+        help: "Syslog server addr (udp://127.0.0.1:514)",
+    },
+    Spec {
+        names: &["P", "pid"],
+        kind: Kind::Str,
+        value: "file",
+        help: "File to store process pid",
+    },
+    Spec {
+        names: &["sl", "signal"],
+        kind: Kind::Str,
+        value: "signal",
+        help: "Send signal to stan-server process (stop, quit, reopen, reload, ldm, term)[=pid or pid file]",
+    },
+    Spec {
         names: &["D", "debug"],
         kind: Kind::Bool,
         value: "",
@@ -324,6 +360,14 @@ pub enum Command {
     Serve(Box<ServerOptions>),
     /// Print the version.
     Version,
+    /// `-sl`: send a signal to a running server (its `-P` pid file, if
+    /// given, names it).
+    Signal {
+        /// `stop|quit|reopen|reload|ldm|term[=PID or pid file]`.
+        signal: String,
+        /// `-P`.
+        pid_file: Option<std::path::PathBuf>,
+    },
 }
 
 /// Settings of a server run.
@@ -335,8 +379,10 @@ pub struct ServerOptions {
     pub port: u16,
     /// Router settings.
     pub router: RouterConfig,
-    /// Most verbose log level.
-    pub log_level: Level,
+    /// Where and what to log (`-l`, `-T`, `-s`, `-r`, `-D`/`-V`/...).
+    pub log: LogConfig,
+    /// `-P`: the file the pid is written to.
+    pub pid_file: Option<std::path::PathBuf>,
     /// Streaming engine settings.
     pub engine: ServerConfig,
     /// External NATS server URL (`-ns`); the embedded one otherwise.
@@ -393,6 +439,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, OptionsE
     if v.flag("v") {
         return Ok(Command::Version);
     }
+    if let Some(signal) = v.get("sl") {
+        return Ok(Command::Signal {
+            signal: signal.to_owned(),
+            pid_file: v.get("P").map(std::path::PathBuf::from),
+        });
+    }
     Ok(Command::Serve(Box::new(from_values(&v)?)))
 }
 
@@ -423,12 +475,16 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
             return Err(OptionsError::Invalid("--pass requires --user".into()))
         }
     };
-    let log_level = if v.flag("DV") || v.flag("V") || v.flag("SDV") || v.flag("SV") {
-        Level::Trace
-    } else if v.flag("D") || v.flag("SD") {
-        Level::Debug
-    } else {
-        Level::Info
+    let log = LogConfig {
+        destination: Destination::from_flags(
+            v.get("l").map(std::path::Path::new),
+            v.get("r"),
+            v.flag("s"),
+        ),
+        logtime: v.get("T").is_none_or(|t| t == "true"),
+        debug: ["D", "DV", "SD", "SDV"].iter().any(|f| v.flag(f)),
+        trace: ["V", "DV", "SV", "SDV"].iter().any(|f| v.flag(f)),
+        ..LogConfig::default()
     };
     let router = RouterConfig {
         host: host.clone(),
@@ -460,7 +516,8 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
         port,
         http_port,
         router,
-        log_level,
+        log,
+        pid_file: v.get("P").map(std::path::PathBuf::from),
         engine: engine_config(v)?,
         nats_server: v.get("ns").map(str::to_owned),
         store: store_choice(v)?,
@@ -747,7 +804,34 @@ mod tests {
     fn serve(a: &[&str]) -> ServerOptions {
         match parse(args(a)).unwrap() {
             Command::Serve(o) => *o,
-            Command::Version => panic!("version"),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn logging_pid_and_signal_flags() {
+        let o = serve(&[]);
+        assert_eq!(o.log, LogConfig::default());
+        assert_eq!(o.pid_file, None);
+        let o = serve(&["-l", "/tmp/x.log", "-T=false", "-V", "-P", "/tmp/p"]);
+        assert_eq!(o.log.destination, Destination::File("/tmp/x.log".into()));
+        assert!(!o.log.logtime && o.log.trace && !o.log.debug);
+        assert_eq!(o.pid_file, Some("/tmp/p".into()));
+        let o = serve(&["-s", "-SD"]);
+        assert_eq!(o.log.destination, Destination::Syslog);
+        assert!(o.log.debug && !o.log.trace);
+        let o = serve(&["-r", "udp://127.0.0.1:514", "-DV"]);
+        assert_eq!(
+            o.log.destination,
+            Destination::RemoteSyslog("udp://127.0.0.1:514".into())
+        );
+        assert!(o.log.debug && o.log.trace);
+        match parse(args(&["-sl", "reload=42", "-P", "/tmp/p"])).unwrap() {
+            Command::Signal { signal, pid_file } => {
+                assert_eq!(signal, "reload=42");
+                assert_eq!(pid_file, Some("/tmp/p".into()));
+            }
+            other => panic!("{other:?}"),
         }
     }
 
@@ -836,7 +920,7 @@ mod tests {
             (Duration::from_secs(2), Duration::from_secs(1), 3)
         );
         assert_eq!(o.nats_server.as_deref(), Some("nats://h:4222"));
-        assert_eq!(o.log_level, Level::Debug);
+        assert!(o.log.debug && !o.log.trace);
         let d = serve(&[]);
         assert_eq!(d.engine.cluster_id, "test-cluster");
         assert_eq!(d.engine.limits.max_channels, 100);

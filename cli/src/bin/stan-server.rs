@@ -4,9 +4,12 @@
 
 use std::process::ExitCode;
 
+use smol::channel::Receiver;
 use stan_cli::log;
 use stan_cli::monitoring::{MonitorPort, Sources};
+use stan_cli::pidfile::PidFile;
 use stan_cli::server_opts::{self, Command, FileSettings, OptionsError, RuntimeKind, StoreChoice};
+use stan_cli::signals::{until_stop, ServerSignal};
 use stan_core::nats::router::{LogLevel, LogRecord};
 use stan_core::stan::server::{ServerConfig, ServerEvent};
 use stan_core::stan::store::MemStore;
@@ -26,6 +29,15 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Command::Serve(opts)) => opts,
+        Ok(Command::Signal { signal, pid_file }) => {
+            return match stan_cli::signal_cmd::process_signal(&signal, pid_file.as_deref()) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         Err(OptionsError::Flag(stan_cli::flags::FlagError::Help)) => {
             print!(
                 "{}",
@@ -42,11 +54,30 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    log::set_max_level(opts.log_level);
+    if let Err(e) = log::init(opts.log.clone()) {
+        // Go dies here too (`error opening file: ...`).
+        eprintln!("stan-server: {e}");
+        return ExitCode::from(1);
+    }
+    // Before anything listens, so that no signal finds the default action.
+    let (_signals, signals) = match stan_cli::signals::channel() {
+        Ok(s) => s,
+        Err(e) => {
+            log!(Fatal, "{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let reload = Reload::new(&opts);
     match opts.runtime {
         RuntimeKind::Tokio => {}
-        RuntimeKind::Mio => return serve_mio(*opts),
-        RuntimeKind::Smol => return serve_smol(*opts),
+        RuntimeKind::Mio => return serve_mio(*opts, &signals, reload),
+        RuntimeKind::Smol => {
+            return smol::block_on(serve::<Smol>(
+                *opts,
+                " (smol)",
+                until_stop(&signals, move || reload.run()),
+            ))
+        }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -58,7 +89,47 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve::<Tokio>(*opts, "", wait_for_signal()))
+    runtime.block_on(serve::<Tokio>(
+        *opts,
+        "",
+        until_stop(&signals, move || reload.run()),
+    ))
+}
+
+/// What `SIGHUP` does.
+struct Reload {
+    config_file: Option<std::path::PathBuf>,
+}
+
+impl Reload {
+    fn new(opts: &server_opts::ServerOptions) -> Reload {
+        let _ = opts;
+        Reload { config_file: None }
+    }
+
+    /// Re-reads the configuration file and applies what can change without
+    /// a restart, logging each change and each refusal.
+    fn run(&self) {
+        log!(Info, "Reloading server configuration");
+        if self.config_file.is_none() {
+            log!(
+                Error,
+                "Failed to reload server configuration: can only reload config when a file is provided using -c or --config"
+            );
+        }
+    }
+}
+
+/// Writes `-P`'s pid file once the server listens (as Go does); the guard
+/// removes it when the server is done.
+fn write_pid(opts: &server_opts::ServerOptions) -> Result<Option<PidFile>, ExitCode> {
+    match &opts.pid_file {
+        None => Ok(None),
+        Some(path) => PidFile::write(path).map(Some).map_err(|e| {
+            log!(Fatal, "{e}");
+            ExitCode::from(1)
+        }),
+    }
 }
 
 /// Serves on an async runtime (`stan-async`'s server, engine and external
@@ -66,7 +137,7 @@ fn main() -> ExitCode {
 async fn serve<R: Runtime + Default>(
     opts: server_opts::ServerOptions,
     label: &str,
-    stop: impl Future<Output = ()>,
+    stop: impl Future<Output = u8>,
 ) -> ExitCode {
     let engine = opts.engine.clone();
     log!(
@@ -84,18 +155,23 @@ async fn serve<R: Runtime + Default>(
         Err(code) => return code,
     };
     if let Some(url) = opts.nats_server.clone() {
-        return serve_external::<R>(engine, url, &opts.store, opened, monitor_port, stop).await;
+        return serve_external::<R>(&opts, engine, url, opened, monitor_port, stop).await;
     }
     log!(Info, "Starting embedded NATS server");
     let addr = format!("{}:{}", opts.host, opts.port);
-    let server =
-        match RouterServer::<R>::bind_with_log(addr.as_str(), opts.router, log_router).await {
-            Ok(s) => s,
-            Err(e) => {
-                log!(Fatal, "Error listening on port: {addr}, {e:?}");
-                return ExitCode::FAILURE;
-            }
-        };
+    let server = match RouterServer::<R>::bind_with_log(
+        addr.as_str(),
+        opts.router.clone(),
+        log_router,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            log!(Fatal, "Error listening on port: {addr}, {e:?}");
+            return ExitCode::FAILURE;
+        }
+    };
     log!(
         Info,
         "Listening for client connections on {}",
@@ -130,12 +206,16 @@ async fn serve<R: Runtime + Default>(
         }
         other => other.and_then(Result::ok),
     };
+    let _pid = match write_pid(&opts) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     log!(Info, "STREAM: Streaming Server is ready");
-    stop.await;
+    let code = stop.await;
     log!(Info, "STREAM: Shutting down.");
     handle.stop().await;
     server.shutdown().await;
-    ExitCode::SUCCESS
+    ExitCode::from(code)
 }
 
 /// Binds the monitoring port (`-m`) before anything else listens, as
@@ -202,14 +282,14 @@ fn open_store(
 }
 
 async fn serve_external<R: Runtime + Default>(
+    opts: &server_opts::ServerOptions,
     engine: ServerConfig,
     url: String,
-    store: &StoreChoice,
     opened: Option<(stan_store::Opened, usize)>,
     monitor_port: Option<MonitorPort>,
-    stop: impl Future<Output = ()>,
+    stop: impl Future<Output = u8>,
 ) -> ExitCode {
-    log_settings(&engine, store);
+    log_settings(&engine, &opts.store);
     let started = match opened {
         None => {
             let store = MemStore::new(engine.limits.max_channels);
@@ -234,26 +314,29 @@ async fn serve_external<R: Runtime + Default>(
         }
         other => other.and_then(Result::ok),
     };
+    let _pid = match write_pid(opts) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     log!(
         Info,
         "STREAM: Streaming Server is ready (NATS server at {url})"
     );
-    let closed = future::or(
-        async {
-            stop.await;
-            None
-        },
-        async { Some(runner.closed().await) },
-    )
+    let closed = future::or(async { Err(stop.await) }, async {
+        Ok(runner.closed().await)
+    })
     .await;
-    if let Some(reason) = closed {
-        let reason = reason.map_or_else(|| "engine task ended".to_owned(), |r| r.to_string());
-        log!(Fatal, "STREAM: NATS connection closed: {reason}");
-        return ExitCode::FAILURE;
-    }
+    let code = match closed {
+        Ok(reason) => {
+            let reason = reason.map_or_else(|| "engine task ended".to_owned(), |r| r.to_string());
+            log!(Fatal, "STREAM: NATS connection closed: {reason}");
+            return ExitCode::FAILURE;
+        }
+        Err(code) => code,
+    };
     log!(Info, "STREAM: Shutting down.");
     runner.stop().await;
-    ExitCode::SUCCESS
+    ExitCode::from(code)
 }
 
 /// Monitoring of an engine without an embedded NATS server (`-ns`).
@@ -385,19 +468,24 @@ fn log_event(event: ServerEvent) {
     }
 }
 
-/// Waits for SIGINT/SIGTERM on a small tokio runtime of its own (signals
-/// are a process concern, whatever runtime serves).
-fn block_on_signal() {
-    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        rt.block_on(wait_for_signal());
+/// Waits for a stopping signal (handling reloads meanwhile); its exit code.
+fn wait_stop_blocking(signals: &Receiver<ServerSignal>, reload: &Reload) -> u8 {
+    loop {
+        match signals.recv_blocking() {
+            Ok(ServerSignal::Stop { exit_code }) => return exit_code,
+            Ok(ServerSignal::Reload) => reload.run(),
+            Ok(ServerSignal::Reopen) => {}
+            Err(_) => return 0,
+        }
     }
 }
 
 /// Serves on the mio adapter: one event-loop thread.
-fn serve_mio(opts: server_opts::ServerOptions) -> ExitCode {
+fn serve_mio(
+    opts: server_opts::ServerOptions,
+    signals: &Receiver<ServerSignal>,
+    reload: Reload,
+) -> ExitCode {
     let engine = opts.engine.clone();
     log!(
         Info,
@@ -415,7 +503,7 @@ fn serve_mio(opts: server_opts::ServerOptions) -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
-    if let Some(url) = opts.nats_server {
+    if let Some(url) = opts.nats_server.clone() {
         let started = match opened {
             None => stan_mio::ExternalEngine::start(&url, engine, store, log_event),
             Some((opened, fds)) => {
@@ -444,17 +532,21 @@ fn serve_mio(opts: server_opts::ServerOptions) -> ExitCode {
             }
             other => other.and_then(Result::ok),
         };
+        let _pid = match write_pid(&opts) {
+            Ok(p) => p,
+            Err(code) => return code,
+        };
         log!(
             Info,
             "STREAM: Streaming Server is ready (NATS server at {url})"
         );
-        block_on_signal();
+        let code = wait_stop_blocking(signals, &reload);
         log!(Info, "STREAM: Shutting down.");
         runner.stop();
-        return ExitCode::SUCCESS;
+        return ExitCode::from(code);
     }
     let addr = format!("{}:{}", opts.host, opts.port);
-    let server = match stan_mio::Server::bind(addr.as_str(), opts.router) {
+    let server = match stan_mio::Server::bind(addr.as_str(), opts.router.clone()) {
         Ok(s) => s.with_log(log_router),
         Err(e) => {
             log!(Fatal, "Error listening on port: {addr}, {e:?}");
@@ -497,44 +589,13 @@ fn serve_mio(opts: server_opts::ServerOptions) -> ExitCode {
         }
         other => other.and_then(Result::ok),
     };
+    let _pid = match write_pid(&opts) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     log!(Info, "STREAM: Streaming Server is ready");
-    block_on_signal();
+    let code = wait_stop_blocking(signals, &reload);
     log!(Info, "STREAM: Shutting down.");
     let _ = handle.shutdown();
-    ExitCode::SUCCESS
-}
-
-/// Serves on the smol adapter (smol's executor; signals on a side thread).
-fn serve_smol(opts: server_opts::ServerOptions) -> ExitCode {
-    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
-    std::thread::spawn(move || {
-        block_on_signal();
-        let _ = stop_tx.send_blocking(());
-    });
-    let stop = async move {
-        let _ = stop_rx.recv().await;
-    };
-    smol::block_on(serve::<Smol>(opts, " (smol)", stop))
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    ExitCode::from(code)
 }

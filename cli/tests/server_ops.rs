@@ -1,0 +1,172 @@
+//! `stan-server` as an operator runs it: signals (SIGINT exits 0, SIGTERM
+//! 143, both releasing the port at once; SIGHUP reloads; SIGUSR1 reopens
+//! the log file after logrotate renamed it), the pid file, `-sl` to
+//! signal a running server, and logging to a file with or without
+//! timestamps. On every runtime where the runtime matters.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, wait_port, Kill, T};
+use rustix::process::{kill_process, Pid, Signal};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stan-ops-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn start(args: &[&str]) -> (Kill, u16) {
+    let p = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_stan-server"))
+        .args(["-a", "127.0.0.1", "-p", &p.to_string()])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("stan-server starts");
+    let child = Kill(child);
+    wait_port(p);
+    (child, p)
+}
+
+fn signal(child: &Kill, sig: Signal) {
+    let pid = Pid::from_raw(child.0.id() as i32).expect("a pid");
+    kill_process(pid, sig).expect("signal sent");
+}
+
+fn wait_exit(child: &mut Kill) -> ExitStatus {
+    let deadline = Instant::now() + T;
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until `file` holds a line containing `text`; its content.
+fn wait_for_line(file: &Path, text: &str) -> String {
+    let deadline = Instant::now() + T;
+    loop {
+        let content = std::fs::read_to_string(file).unwrap_or_default();
+        if content.contains(text) {
+            return content;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {text:?} in {}:\n{content}",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stops_with(runtime: &str, sig: Signal, code: i32) {
+    let (mut child, port) = start(&["--runtime", runtime]);
+    signal(&child, sig);
+    let status = wait_exit(&mut child);
+    assert_eq!(status.code(), Some(code), "{runtime}: {status:?}");
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is released at once");
+}
+
+#[test]
+fn sigint_exits_0_and_sigterm_143_on_every_runtime() {
+    for runtime in ["tokio", "smol", "mio"] {
+        stops_with(runtime, Signal::INT, 0);
+        stops_with(runtime, Signal::TERM, 143);
+    }
+}
+
+#[test]
+fn pid_file_log_file_reopen_and_signal_command() {
+    let dir = temp_dir("pid");
+    let (pid_file, log) = (dir.join("stan.pid"), dir.join("stan.log"));
+    let args = [
+        "-P",
+        pid_file.to_str().unwrap(),
+        "-l",
+        log.to_str().unwrap(),
+    ];
+    let (mut child, _) = start(&args);
+    wait_for_line(&log, "Streaming Server is ready");
+    let written = std::fs::read_to_string(&pid_file).expect("pid file written");
+    assert_eq!(written.trim(), child.0.id().to_string());
+    // Timestamps by default: `[pid] 2006/01/02 15:04:05.000000 [INF] ...`.
+    let first = std::fs::read_to_string(&log).unwrap();
+    let line = first.lines().next().unwrap();
+    assert!(
+        line.starts_with(&format!("[{}] 20", child.0.id())) && line.contains(" [INF] "),
+        "{line}"
+    );
+
+    // logrotate: the file is renamed, then SIGUSR1 (`-sl reopen` with the
+    // pid file) makes the server write a new one.
+    let rotated = dir.join("stan.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    let sl = Command::new(env!("CARGO_BIN_EXE_stan-server"))
+        .args(["-sl", "reopen", "-P", pid_file.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(sl.success());
+    wait_for_line(&log, "File log re-opened");
+
+    // SIGHUP reloads (without a configuration file there is nothing to
+    // reload, and the server says so and goes on).
+    let sl = Command::new(env!("CARGO_BIN_EXE_stan-server"))
+        .args(["-sl", &format!("reload={}", pid_file.display())])
+        .status()
+        .unwrap();
+    assert!(sl.success());
+    wait_for_line(&log, "Reloading server configuration");
+    assert!(child.0.try_wait().unwrap().is_none(), "still running");
+
+    // `-sl quit` is SIGINT: a clean stop, the pid file removed.
+    let sl = Command::new(env!("CARGO_BIN_EXE_stan-server"))
+        .args(["-sl", &format!("quit={}", child.0.id())])
+        .status()
+        .unwrap();
+    assert!(sl.success());
+    assert_eq!(wait_exit(&mut child).code(), Some(0));
+    assert!(!pid_file.exists(), "pid file removed on a clean exit");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn logtime_off_and_bad_log_file() {
+    let dir = temp_dir("logtime");
+    let log = dir.join("stan.log");
+    let (child, _) = start(&["-T=false", "-l", log.to_str().unwrap()]);
+    let content = wait_for_line(&log, "Streaming Server is ready");
+    let prefix = format!("[{}] [INF] ", child.0.id());
+    assert!(
+        content.lines().all(|l| l.starts_with(&prefix)),
+        "no timestamps:\n{content}"
+    );
+    drop(child);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_stan-server"))
+        .args([
+            "-p",
+            &free_port().to_string(),
+            "-l",
+            "/nonexistent/dir/stan.log",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/dir/stan.log"), "{err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_stan-server"))
+        .args(["-sl", "reload=999999999"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "no such process");
+    let _ = std::fs::remove_dir_all(&dir);
+}
