@@ -68,4 +68,7 @@ SERVER_ARGS="--runtime mio" interop/monitor/run.sh "${CARGO_TARGET_DIR:-target}/
 NATS_SERVER="$(command -v nats-server || echo /usr/sbin/nats-server)" \
   interop/monitor/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server" target/interop/monitor/dashboard-ns.png
 
+echo "== systemd unit and sample config (dist/): the server started as the unit starts it, reloaded, stopped"
+bash dist/check-unit.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
+
 echo "== all tests passed"

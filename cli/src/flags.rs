@@ -82,6 +82,12 @@ impl Values {
         self.get(name).and_then(|v| parse_int(v).ok())
     }
 
+    /// Sets flag `name` (its canonical name) to `value` unless the command
+    /// line gave it: a configuration file's value, under the flags.
+    pub fn set_default(&mut self, name: &'static str, value: String) {
+        self.values.entry(name).or_insert(value);
+    }
+
     /// A duration flag (already validated: at most [`MAX_DURATION`]).
     pub fn duration(&self, name: &str) -> Option<Duration> {
         self.get(name).and_then(|v| parse_duration(v).ok())

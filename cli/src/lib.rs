@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod crash;
+pub mod config_file;
 pub mod flags;
 pub mod fsync_rate;
 pub mod log;

@@ -10,6 +10,7 @@ use stan_core::stan::filestore::{Cipher, Crc32, EncryptionOptions, FileStoreOpti
 use stan_core::stan::server::{ServerConfig, StoreLimits};
 use stan_core::stan::store::ChannelLimits;
 
+use crate::config_file::{self, ConfigFiles};
 use crate::flags::{self, FlagError, Kind, Spec, Values};
 use crate::log::{Destination, LogConfig};
 
@@ -38,6 +39,18 @@ pub const SPECS: &[Spec] = &[
         kind: Kind::Int,
         value: "int",
         help: "Use port for https monitoring (not available until TLS is: refused)",
+    },
+    Spec {
+        names: &["c", "config"],
+        kind: Kind::Str,
+        value: "file",
+        help: "Configuration file (NATS options, with a streaming { } block)",
+    },
+    Spec {
+        names: &["sc", "stan_config"],
+        kind: Kind::Str,
+        value: "file",
+        help: "Streaming server configuration file",
     },
     Spec {
         names: &["user"],
@@ -383,6 +396,13 @@ pub struct ServerOptions {
     pub log: LogConfig,
     /// `-P`: the file the pid is written to.
     pub pid_file: Option<std::path::PathBuf>,
+    /// The monitoring host (the configuration's `http_host`; `host`
+    /// otherwise, as nats-server).
+    pub http_host: Option<String>,
+    /// The configuration files read (`-c`, `-sc`), read again on `SIGHUP`.
+    pub config_files: ConfigFiles,
+    /// What the configuration files had that is accepted but has no effect.
+    pub config_warnings: Vec<String>,
     /// Streaming engine settings.
     pub engine: ServerConfig,
     /// External NATS server URL (`-ns`); the embedded one otherwise.
@@ -431,11 +451,15 @@ pub enum OptionsError {
     /// Flags that parse but do not make sense together or in range.
     #[error("{0}")]
     Invalid(String),
+    /// A configuration file that does not parse or does not make sense
+    /// (the text names the file, line and column where it can).
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Parses `stan-server`'s arguments (without the program name).
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, OptionsError> {
-    let v = flags::parse(SPECS, args)?;
+    let mut v = flags::parse(SPECS, args)?;
     if v.flag("v") {
         return Ok(Command::Version);
     }
@@ -445,7 +469,21 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, OptionsE
             pid_file: v.get("P").map(std::path::PathBuf::from),
         });
     }
-    Ok(Command::Serve(Box::new(from_values(&v)?)))
+    let files = ConfigFiles {
+        nats: v.get("c").map(std::path::PathBuf::from),
+        streaming: v.get("sc").map(std::path::PathBuf::from),
+    };
+    let settings = config_file::load(&files)?;
+    if let Some(settings) = &settings {
+        config_file::fill_flags(&mut v, settings)?;
+    }
+    let mut opts = from_values(&v)?;
+    if let Some(settings) = settings {
+        config_file::apply_rest(&mut opts, &settings)?;
+        opts.config_warnings = settings.warnings.iter().map(|w| w.to_string()).collect();
+    }
+    opts.config_files = files;
+    Ok(Command::Serve(Box::new(opts)))
 }
 
 fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
@@ -518,6 +556,9 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
         router,
         log,
         pid_file: v.get("P").map(std::path::PathBuf::from),
+        http_host: None,
+        config_files: ConfigFiles::default(),
+        config_warnings: Vec::new(),
         engine: engine_config(v)?,
         nats_server: v.get("ns").map(str::to_owned),
         store: store_choice(v)?,

@@ -45,6 +45,11 @@ fn main() -> ExitCode {
             );
             return ExitCode::SUCCESS;
         }
+        Err(e @ OptionsError::Config(_)) => {
+            // Not a usage mistake: the file's own position says it all.
+            eprintln!("stan-server: {e}");
+            return ExitCode::from(1);
+        }
         Err(e) => {
             eprintln!("stan-server: {e}");
             eprint!(
@@ -224,7 +229,8 @@ fn bind_monitor(opts: &server_opts::ServerOptions) -> Result<Option<MonitorPort>
     let Some(port) = opts.http_port else {
         return Ok(None);
     };
-    MonitorPort::bind(&opts.host, port).map(Some).map_err(|e| {
+    let host = opts.http_host.as_deref().unwrap_or(&opts.host);
+    MonitorPort::bind(host, port).map(Some).map_err(|e| {
         log!(Fatal, "{e}");
         ExitCode::FAILURE
     })
