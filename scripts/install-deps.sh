@@ -4,7 +4,8 @@
 # usage: scripts/install-deps.sh [--fuzz]
 #
 #   * Debian packages (only those missing): nats-server (reference server),
-#     libnats-dev + pkg-config + build-essential (C interop client),
+#     libnats-dev + pkg-config + build-essential (C interop client), openssl
+#     (TLS interop certificates),
 #     python3-venv (only if `python3 -m venv` does not work), nodejs + npm
 #     (only if `npm` is not on PATH), chromium (headless browser of the
 #     monitoring dashboard check, interop/monitor).
@@ -31,7 +32,7 @@ for arg in "$@"; do
     case "$arg" in
         --fuzz) FUZZ=1 ;;
         -h | --help)
-            sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -80,6 +81,8 @@ apt_install() {
 }
 
 apt_install nats-server libnats-dev pkg-config build-essential
+# openssl: the TLS interop kit's certificates (interop/tls/gen-certs.sh).
+apt_install openssl
 # Debian's Chromium (/usr/bin/chromium) for the dashboard check (puppeteer-core).
 apt_install chromium
 if ! command -v npm >/dev/null 2>&1; then

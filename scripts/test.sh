@@ -71,4 +71,10 @@ NATS_SERVER="$(command -v nats-server || echo /usr/sbin/nats-server)" \
 echo "== systemd unit and sample config (dist/): the server started as the unit starts it, reloaded, stopped"
 bash dist/check-unit.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
 
+echo "== TLS interop kit (nats-py, Node nats, libnats, node-nats-streaming; -ns through nats-server over TLS): Debian's nats-server (reference), then our stan-server on every runtime"
+REFERENCE=1 interop/tls/run.sh "$(command -v nats-server || echo /usr/sbin/nats-server)"
+interop/tls/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
+interop/tls/run.sh target/interop/stan-server-smol embedded ns
+interop/tls/run.sh target/interop/stan-server-mio embedded ns
+
 echo "== all tests passed"

@@ -86,6 +86,22 @@ pub fn fill_flags(v: &mut Values, settings: &ConfigSettings) -> Result<(), Optio
     set("V", flag(n.trace));
     set("T", flag(n.logtime));
     set("P", text(&n.pid_file));
+    if let Some(tls) = &n.tls {
+        let verify = tls.verify.unwrap_or(false) || tls.verify_and_map.unwrap_or(false);
+        set(
+            if verify { "tlsverify" } else { "tls" },
+            Some("true".into()),
+        );
+        set("tlscert", text(&tls.cert_file));
+        set("tlskey", text(&tls.key_file));
+        set("tlscacert", text(&tls.ca_file));
+    }
+    set("secure", flag(s.secure));
+    if let Some(tls) = &s.tls {
+        set("tls_client_cert", text(&tls.client_cert));
+        set("tls_client_key", text(&tls.client_key));
+        set("tls_client_cacert", text(&tls.client_ca));
+    }
     set("cid", text(&s.cluster_id));
     set(
         "st",
@@ -225,6 +241,34 @@ pub fn apply_rest(opts: &mut ServerOptions, settings: &ConfigSettings) -> Result
     }
     if let Some(host) = &n.http_host {
         opts.http_host = Some(host.clone());
+    }
+    if let (Some(tls), Some(options)) = (&n.tls, opts.tls.as_mut()) {
+        if let Some(t) = tls.timeout {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(OptionsError::Config(format!(
+                    "tls timeout: {t} is out of range"
+                )));
+            }
+            options.handshake_timeout = Duration::from_secs_f64(t);
+        }
+        let unsupported = [
+            ("insecure", tls.insecure.is_some()),
+            ("cipher_suites", tls.cipher_suites.is_some()),
+            ("curve_preferences", tls.curve_preferences.is_some()),
+        ];
+        if let Some((key, _)) = unsupported.iter().find(|(_, set)| *set) {
+            return Err(OptionsError::Config(format!(
+                "tls {key}: not supported by this build (rustls chooses the cipher suites and curves)"
+            )));
+        }
+    }
+    if let (Some(tls), Some(options)) = (&s.tls, opts.nats_tls.as_mut()) {
+        if let Some(name) = &tls.server_name {
+            options.server_name = Some(name.clone());
+        }
+        if let Some(skip) = tls.skip_verify {
+            options.insecure_skip_verify = skip;
+        }
     }
     if let Some(prefix) = &s.discover_prefix {
         opts.engine.discover_prefix = prefix.clone();

@@ -14,13 +14,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod crash;
 pub mod config_file;
+pub mod crash;
 pub mod flags;
 pub mod fsync_rate;
 pub mod log;
 pub mod monitoring;
 pub mod pidfile;
+pub mod reload;
 pub mod server_opts;
 pub mod signal_cmd;
 pub mod signals;

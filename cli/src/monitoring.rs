@@ -10,6 +10,7 @@ use stan_core::stan::latency::LatencyHistogram;
 use stan_core::stan::server::{EngineSnapshot, EngineSnapshotOptions};
 use stan_monitor::http::HttpServer;
 use stan_monitor::{Monitor, MonitorSettings, Source};
+use stan_tls::ServerTls;
 
 /// The embedded NATS server's snapshots.
 pub type NatsFn = Box<dyn Fn(SnapshotOptions) -> Option<RouterSnapshot> + Send + Sync>;
@@ -63,8 +64,13 @@ impl MonitorPort {
             .map_err(|e| format!("Can't listen to the Monitor port: listen tcp {addr}: {e}"))
     }
 
-    /// Starts serving `sources`; logs nats-server's line with the address.
-    pub fn serve(self, sources: Sources) -> Result<HttpServer, String> {
+    /// Starts serving `sources` (over TLS with `tls`: `-ms`); logs
+    /// nats-server's line with the address.
+    pub fn serve(
+        self,
+        sources: Arc<Sources>,
+        tls: Option<ServerTls>,
+    ) -> Result<HttpServer, String> {
         let port = self.listener.local_addr().map_or(0, |a| a.port());
         let settings = MonitorSettings {
             http_host: self.host.clone(),
@@ -75,14 +81,48 @@ impl MonitorPort {
             config_load_time: SystemTime::now(),
         };
         let monitor = Arc::new(Monitor::new(settings));
-        let server = stan_monitor::http::serve(self.listener, monitor, Arc::new(sources))
-            .map_err(|e| format!("Can't start the monitoring server: {e}"))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = match tls {
+            None => stan_monitor::http::serve(self.listener, monitor, sources),
+            Some(tls) => stan_monitor::http::serve_tls(self.listener, monitor, sources, tls),
+        }
+        .map_err(|e| format!("Can't start the monitoring server: {e}"))?;
         crate::log!(
             Info,
-            "Starting http monitor on {}:{}",
+            "Starting {scheme} monitor on {}:{}",
             self.host,
             server.local_addr().port()
         );
         Ok(server)
+    }
+}
+
+/// The monitoring ports a server was asked for (`-m`, `-ms`), bound.
+#[derive(Debug, Default)]
+pub struct MonitorPorts {
+    /// `-m`.
+    pub http: Option<MonitorPort>,
+    /// `-ms`.
+    pub https: Option<MonitorPort>,
+}
+
+impl MonitorPorts {
+    /// Serves `sources` on each port (HTTPS with `tls`); the servers run
+    /// until dropped.
+    pub fn serve(
+        self,
+        sources: Sources,
+        tls: Option<&ServerTls>,
+    ) -> Result<Vec<HttpServer>, String> {
+        let sources = Arc::new(sources);
+        let mut servers = Vec::new();
+        if let Some(port) = self.http {
+            servers.push(port.serve(sources.clone(), None)?);
+        }
+        if let Some(port) = self.https {
+            let tls = tls.ok_or("https monitoring needs the server's TLS settings")?;
+            servers.push(port.serve(sources, Some(tls.without_client_verification()))?);
+        }
+        Ok(servers)
     }
 }

@@ -13,6 +13,7 @@ use stan_core::stan::store::ChannelLimits;
 use crate::config_file::{self, ConfigFiles};
 use crate::flags::{self, FlagError, Kind, Spec, Values};
 use crate::log::{Destination, LogConfig};
+use stan_tls::{ClientTlsOptions, Pem, ServerTlsOptions};
 
 /// Every flag `stan-server` accepts.
 pub const SPECS: &[Spec] = &[
@@ -38,7 +39,61 @@ pub const SPECS: &[Spec] = &[
         names: &["ms", "https_port"],
         kind: Kind::Int,
         value: "int",
-        help: "Use port for https monitoring (not available until TLS is: refused)",
+        help: "Use port for https monitoring (needs --tls)",
+    },
+    Spec {
+        names: &["tls"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Enable TLS, do not verify clients (default: false)",
+    },
+    Spec {
+        names: &["tlscert"],
+        kind: Kind::Str,
+        value: "file",
+        help: "Server certificate file",
+    },
+    Spec {
+        names: &["tlskey"],
+        kind: Kind::Str,
+        value: "file",
+        help: "Private key for server certificate",
+    },
+    Spec {
+        names: &["tlsverify"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Enable TLS, verify client certificates",
+    },
+    Spec {
+        names: &["tlscacert"],
+        kind: Kind::Str,
+        value: "file",
+        help: "Client certificate CA for verification",
+    },
+    Spec {
+        names: &["secure"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Use a TLS connection to the NATS server without verification; weaker than specifying certificates",
+    },
+    Spec {
+        names: &["tls_client_key"],
+        kind: Kind::Str,
+        value: "file",
+        help: "Client key for the streaming server",
+    },
+    Spec {
+        names: &["tls_client_cert"],
+        kind: Kind::Str,
+        value: "file",
+        help: "Client certificate for the streaming server",
+    },
+    Spec {
+        names: &["tls_client_cacert"],
+        kind: Kind::Str,
+        value: "file",
+        help: "Client certificate CA for the streaming server",
     },
     Spec {
         names: &["c", "config"],
@@ -414,6 +469,13 @@ pub struct ServerOptions {
     /// Monitoring HTTP port (`-m`): `None` when off, `Some(0)` for a free
     /// port chosen by the system.
     pub http_port: Option<u16>,
+    /// Monitoring HTTPS port (`-ms`), with the server's TLS settings.
+    pub https_port: Option<u16>,
+    /// The embedded NATS server's TLS (`--tls`, `--tlscert`, ...; the
+    /// configuration's `tls { }`).
+    pub tls: Option<ServerTlsOptions>,
+    /// TLS to the external NATS server (`-secure`, `-tls_client_*`).
+    pub nats_tls: Option<ClientTlsOptions>,
 }
 
 /// A runtime adapter (`--runtime`).
@@ -544,15 +606,30 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
             )
         })?),
     };
-    if v.int("ms").is_some_and(|p| p != 0) {
+    let tls = server_tls(v)?;
+    let https_port = match v.int("ms") {
+        None | Some(0) => None,
+        Some(-1) => Some(0),
+        Some(p) => Some(u16::try_from(p).map_err(|_| {
+            bad_value(
+                v,
+                "ms",
+                "out of range 0..65535 (or -1 for a free port)".into(),
+            )
+        })?),
+    };
+    if https_port.is_some() && tls.is_none() {
         return Err(invalid(
-            "--https_port: monitoring over HTTPS needs TLS, which this build does not have yet; use -m/--http_port".into(),
+            "--https_port: monitoring over HTTPS needs the server's TLS settings (--tls, --tlscert, --tlskey)".into(),
         ));
     }
     Ok(ServerOptions {
         host,
         port,
         http_port,
+        https_port,
+        tls,
+        nats_tls: nats_client_tls(v),
         router,
         log,
         pid_file: v.get("P").map(std::path::PathBuf::from),
@@ -597,6 +674,56 @@ fn count<T: TryFrom<u64>>(
     };
     let n = u64::try_from(n).map_err(|_| bad_value(v, name, "cannot be negative".into()))?;
     T::try_from(n).map_err(|_| bad_value(v, name, format!("too large (at most {max})")))
+}
+
+/// The embedded server's TLS from `--tls`, `--tlsverify`, `--tlscert`,
+/// `--tlskey`, `--tlscacert` (nats-server's rules: `--tlsverify` implies
+/// `--tls`; a certificate and its key come together).
+fn server_tls(v: &Values) -> Result<Option<ServerTlsOptions>, OptionsError> {
+    let wanted = v.flag("tls") || v.flag("tlsverify");
+    let (cert, key) = (v.get("tlscert"), v.get("tlskey"));
+    if !wanted {
+        if cert.is_some() || key.is_some() || v.get("tlscacert").is_some() {
+            return Err(invalid(
+                "--tlscert, --tlskey and --tlscacert need --tls or --tlsverify".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (cert, key) else {
+        return Err(invalid(
+            "TLS Server certificate must be present and valid (--tlscert and --tlskey)".into(),
+        ));
+    };
+    let mut tls = ServerTlsOptions::new(Pem::file(cert), Pem::file(key));
+    tls.verify = v.flag("tlsverify");
+    tls.ca = v.get("tlscacert").map(Pem::file);
+    if tls.verify && tls.ca.is_none() {
+        return Err(invalid(
+            "--tlsverify needs --tlscacert: the CA that signs client certificates".into(),
+        ));
+    }
+    Ok(Some(tls))
+}
+
+/// TLS to the external NATS server: `-secure`, or any `-tls_client_*`.
+fn nats_client_tls(v: &Values) -> Option<ClientTlsOptions> {
+    let (cert, key, ca) = (
+        v.get("tls_client_cert"),
+        v.get("tls_client_key"),
+        v.get("tls_client_cacert"),
+    );
+    if !v.flag("secure") && cert.is_none() && key.is_none() && ca.is_none() {
+        return None;
+    }
+    Some(ClientTlsOptions {
+        ca: ca.map(Pem::file),
+        cert: cert.map(Pem::file),
+        key: key.map(Pem::file),
+        // `-secure` alone: TLS without verification, as Go's.
+        insecure_skip_verify: v.flag("secure") && ca.is_none(),
+        ..ClientTlsOptions::default()
+    })
 }
 
 /// Where the engine keeps its state.
@@ -892,7 +1019,17 @@ mod tests {
         let e = parse(args(&["-m", "70000"])).unwrap_err().to_string();
         assert!(e.contains("-m") && e.contains("out of range"), "{e}");
         let e = parse(args(&["-ms", "8443"])).unwrap_err().to_string();
-        assert!(e.contains("--https_port") && e.contains("TLS"), "{e}");
+        assert!(e.contains("--https_port") && e.contains("--tls"), "{e}");
+        let o = serve(&[
+            "-ms",
+            "8443",
+            "--tls",
+            "--tlscert",
+            "c.pem",
+            "--tlskey",
+            "k.pem",
+        ]);
+        assert_eq!(o.https_port, Some(8443));
         assert_eq!(serve(&["-ms", "0"]).http_port, None);
     }
 

@@ -170,3 +170,90 @@ fn logtime_off_and_bad_log_file() {
     assert_eq!(out.status.code(), Some(1), "no such process");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The `INFO` line a new connection to `port` gets.
+fn info(port: u16) -> String {
+    use std::io::{BufRead, BufReader};
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    line
+}
+
+fn reload_applies_and_refuses(runtime: &str) {
+    let dir = temp_dir(&format!("reload-{runtime}"));
+    let (conf, log) = (dir.join("stan.conf"), dir.join("stan.log"));
+    let p = free_port();
+    let write = |extra: &str, port: u16| {
+        std::fs::write(
+            &conf,
+            format!(
+                "port: {port}\nlog_file: {:?}\n{extra}",
+                log.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+    };
+    write("", p);
+    let mut child = Kill(
+        Command::new(env!("CARGO_BIN_EXE_stan-server"))
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-c",
+                conf.to_str().unwrap(),
+                "--runtime",
+                runtime,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(p);
+    wait_for_line(&log, "Streaming Server is ready");
+    assert!(info(p).contains(r#""max_payload":1048576"#));
+
+    write(
+        "authorization { token: s3cret }\ndebug: true\nmax_payload: 2048\n",
+        p,
+    );
+    signal(&child, Signal::HUP);
+    let content = wait_for_line(&log, "Reloaded server configuration");
+    for line in [
+        "Reloaded: authorization users",
+        "Reloaded: max_payload = 2048",
+        "Reloaded: debug = true",
+    ] {
+        assert!(
+            content.contains(line),
+            "{runtime}: no {line:?} in\n{content}"
+        );
+    }
+    let after = info(p);
+    assert!(
+        after.contains(r#""auth_required":true"#) && after.contains(r#""max_payload":2048"#),
+        "{runtime}: {after}"
+    );
+
+    // A new port needs a restart: refused whole, the old settings stay.
+    write("debug: false\n", free_port());
+    signal(&child, Signal::HUP);
+    let content = wait_for_line(&log, "config reload not supported for port");
+    assert!(
+        !content.contains("Reloaded: debug = false"),
+        "nothing applied"
+    );
+    assert!(info(p).contains(r#""auth_required":true"#));
+    signal(&child, Signal::TERM);
+    assert_eq!(wait_exit(&mut child).code(), Some(143));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sighup_reloads_authorization_limits_and_logging() {
+    for runtime in ["tokio", "smol", "mio"] {
+        reload_applies_and_refuses(runtime);
+    }
+}

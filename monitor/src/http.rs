@@ -9,6 +9,11 @@
 //! (further ones wait in the listen backlog), a client has
 //! [`HEADER_TIMEOUT`] to send its request head, and only `GET` and `HEAD`
 //! are answered (others get `405`).
+//!
+//! HTTPS ([`serve_tls`], nats-server's `-ms`/`https_port`): the same
+//! server over TLS (tokio-rustls), with the client port's certificate and
+//! no client certificate asked, as nats-server serves it; a client has
+//! the TLS settings' handshake timeout to complete its handshake.
 
 use std::convert::Infallible;
 use std::io;
@@ -24,7 +29,9 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use stan_tls::ServerTls;
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 use crate::handler::{Monitor, Response};
 use crate::source::Source;
@@ -76,6 +83,32 @@ pub fn serve(
     monitor: Arc<Monitor>,
     source: Arc<dyn Source>,
 ) -> io::Result<HttpServer> {
+    start(listener, monitor, source, None)
+}
+
+/// [`serve`] over HTTPS with `tls`'s certificate (nats-server's
+/// `https_port`, `-ms`). Client certificates are not asked for, even when
+/// `tls` verifies clients on the NATS port (nats-server does the same).
+pub fn serve_tls(
+    listener: TcpListener,
+    monitor: Arc<Monitor>,
+    source: Arc<dyn Source>,
+    tls: ServerTls,
+) -> io::Result<HttpServer> {
+    start(
+        listener,
+        monitor,
+        source,
+        Some(tls.without_client_verification()),
+    )
+}
+
+fn start(
+    listener: TcpListener,
+    monitor: Arc<Monitor>,
+    source: Arc<dyn Source>,
+    tls: Option<ServerTls>,
+) -> io::Result<HttpServer> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -87,7 +120,7 @@ pub fn serve(
         .spawn(move || {
             runtime.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => accept_loop(listener, monitor, source, stopped).await,
+                    Ok(listener) => accept_loop(listener, monitor, source, tls, stopped).await,
                     Err(e) => eprintln!("stan-monitor: cannot serve: {e}"),
                 }
             });
@@ -105,9 +138,11 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     monitor: Arc<Monitor>,
     source: Arc<dyn Source>,
+    tls: Option<ServerTls>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let tls = tls.map(|t| (TlsAcceptor::from(t.config()), t.handshake_timeout()));
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p {
@@ -130,19 +165,44 @@ async fn accept_loop(
         let monitor = monitor.clone();
         let source = source.clone();
         let mut stopped = stopped.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let service = service_fn(move |req| answer(req, monitor.clone(), source.clone()));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stopped.changed() => {}
-            }
+            let Some((acceptor, timeout)) = tls else {
+                return serve_connection(TokioIo::new(stream), service, stopped).await;
+            };
+            let handshake = tokio::time::timeout(timeout, acceptor.accept(stream));
+            let stream = tokio::select! {
+                accepted = handshake => match accepted {
+                    Ok(Ok(stream)) => stream,
+                    // A failed or late handshake: nothing to answer.
+                    Ok(Err(_)) | Err(_) => return,
+                },
+                _ = stopped.changed() => return,
+            };
+            serve_connection(TokioIo::new(stream), service, stopped).await;
         });
+    }
+}
+
+/// Serves HTTP/1 requests on one connection until it ends or the server
+/// stops.
+async fn serve_connection<I, S>(io: I, service: S, mut stopped: watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Full<Bytes>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stopped.changed() => {}
     }
 }
 

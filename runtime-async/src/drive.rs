@@ -25,8 +25,10 @@ use stan_core::time::deadline_after;
 use crate::io::{sleep_opt, until, write_all, write_some, READ_CHUNK};
 use crate::monitor::{EngineMonitor, Inspect, Parts, Published};
 use crate::runtime::{ReadHalf, Runtime};
+use crate::tls::{handshake, split, MaybeTlsReader, MaybeTlsWriter, TlsReader, TlsWriter};
 use crate::wake::{Latch, Notify, SetOnDrop};
 use stan_store::{EngineIo, Opened, SpawnError};
+use stan_tls::{rustls, ClientTls, ClientTlsOptions};
 
 /// What [`drive`] drives: a stack, and what to drain after every input.
 pub trait Driven: Send + 'static {
@@ -58,11 +60,30 @@ type Dial<R> = Pin<
     Box<dyn Future<Output = io::Result<(<R as Runtime>::Reader, <R as Runtime>::Writer)>> + Send>,
 >;
 
+/// The socket's halves, plain or upgraded to TLS.
+type Socket<R> = (
+    MaybeTlsReader<<R as Runtime>::Reader>,
+    MaybeTlsWriter<<R as Runtime>::Writer>,
+);
+
+/// The socket's halves over TLS, or why the handshake failed.
+type Upgraded<R> = Result<
+    (
+        TlsReader<<R as Runtime>::Reader>,
+        TlsWriter<<R as Runtime>::Writer>,
+    ),
+    String,
+>;
+
+/// A TLS upgrade in progress.
+type Upgrade<R> = Pin<Box<dyn Future<Output = Upgraded<R>> + Send>>;
+
 /// What woke the driver.
 enum Wake<R: Runtime> {
     Read(io::Result<usize>),
     Wrote(io::Result<()>),
     Dialed(io::Result<(R::Reader, R::Writer)>),
+    Upgraded(Upgraded<R>),
     Timer,
     Notified,
     Stop,
@@ -72,15 +93,36 @@ enum Wake<R: Runtime> {
 /// or `stop` is set; returns the close reason ([`CloseReason::Local`] when
 /// stopped). Whoever else changes the stack (a client API call) locks
 /// `cell` and then notifies `wake`, so the loop picks up the new output
-/// and deadline.
+/// and deadline. A TLS upgrade the connection asks for
+/// ([`Event::UpgradeTls`]) uses the system's trust anchors; see
+/// [`drive_tls`].
 pub async fn drive<R: Runtime, D: Driven>(
     rt: &R,
     cell: &Mutex<D>,
     wake: &Notify,
     stop: &Latch<()>,
 ) -> CloseReason {
-    let mut socket: Option<(R::Reader, R::Writer)> = None;
+    drive_tls(rt, cell, wake, stop, None).await
+}
+
+/// [`drive`], upgrading the socket to TLS with `tls` when the connection
+/// asks ([`Event::UpgradeTls`]: the server's `INFO` requires TLS, or a
+/// `tls://` URL or the options ask for it). Without `tls` an upgrade uses
+/// the system's trust anchors and no client certificate. The handshake
+/// verifies the server's name (the host dialled, unless `tls` names
+/// another); its failure is reported to the connection
+/// ([`Connection::handle_tls_failed`]), which tries the next server.
+pub async fn drive_tls<R: Runtime, D: Driven>(
+    rt: &R,
+    cell: &Mutex<D>,
+    wake: &Notify,
+    stop: &Latch<()>,
+    tls: Option<&ClientTls>,
+) -> CloseReason {
+    let mut socket: Option<Socket<R>> = None;
     let mut dial: Option<Dial<R>> = None;
+    let mut upgrade: Option<Upgrade<R>> = None;
+    let mut tls = tls.cloned();
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     // Output the socket has not taken yet: written while reads, timers and
     // commands keep being served, so a peer that stops reading cannot stall
@@ -97,6 +139,7 @@ pub async fn drive<R: Runtime, D: Driven>(
                 match event {
                     Event::WantConnect { server } => {
                         socket = None;
+                        upgrade = None;
                         out.clear();
                         let rt = rt.clone();
                         dial = Some(Box::pin(async move {
@@ -106,7 +149,18 @@ pub async fn drive<R: Runtime, D: Driven>(
                     Event::Disconnected { .. } => {
                         socket = None;
                         dial = None;
+                        upgrade = None;
                         out.clear();
+                    }
+                    Event::UpgradeTls { server } => {
+                        // Nothing else comes in plain text after INFO.
+                        input.clear();
+                        out.clear();
+                        if let Some((MaybeTlsReader::Plain(rd), MaybeTlsWriter::Plain(wr))) =
+                            socket.take()
+                        {
+                            upgrade = Some(start_upgrade::<R>(rd, wr, &mut tls, &server.host));
+                        }
                     }
                     Event::Closed { reason } => {
                         closed = Some(reason);
@@ -150,9 +204,10 @@ pub async fn drive<R: Runtime, D: Driven>(
                 }
             };
             let dialing = async {
-                match dial.as_mut() {
-                    Some(d) => Wake::Dialed(d.await),
-                    None => future::pending().await,
+                match (dial.as_mut(), upgrade.as_mut()) {
+                    (Some(d), _) => Wake::Dialed(d.await),
+                    (None, Some(u)) => Wake::Upgraded(u.await),
+                    (None, None) => future::pending().await,
                 }
             };
             let timer = async {
@@ -184,13 +239,27 @@ pub async fn drive<R: Runtime, D: Driven>(
             Wake::Dialed(result) => {
                 dial = None;
                 match result {
-                    Ok(s) => {
-                        socket = Some(s);
+                    Ok((rd, wr)) => {
+                        socket = Some((MaybeTlsReader::Plain(rd), MaybeTlsWriter::Plain(wr)));
                         input.clear();
                         lock(cell).stack().handle_transport_connected(now);
                     }
                     Err(_) => lock(cell).stack().handle_transport_failed(now),
                 }
+            }
+            Wake::Upgraded(result) => {
+                upgrade = None;
+                let mut d = lock(cell);
+                let stack = d.stack();
+                match result {
+                    Ok((rd, wr)) => {
+                        socket = Some((MaybeTlsReader::Tls(rd), MaybeTlsWriter::Tls(wr)));
+                        stack.conn.handle_tls_established(now);
+                    }
+                    Err(e) => stack.conn.handle_tls_failed(now, e),
+                }
+                // Route what the connection queued (its CONNECT, its events).
+                stack.handle_app_commands(now);
             }
             Wake::Timer => lock(cell).stack().handle_timeout(now),
             Wake::Stop => {
@@ -216,7 +285,7 @@ pub async fn drive<R: Runtime, D: Driven>(
 async fn final_flush<R: Runtime, D: Driven>(
     rt: &R,
     cell: &Mutex<D>,
-    socket: Option<(R::Reader, R::Writer)>,
+    socket: Option<Socket<R>>,
     mut out: Outbox,
 ) {
     let limit = {
@@ -235,6 +304,38 @@ async fn final_flush<R: Runtime, D: Driven>(
         crate::runtime::WriteHalf::shutdown(&mut w).await
     })
     .await;
+}
+
+/// `options`, asking for TLS on every connection when TLS settings were
+/// given (Go streaming's `-secure` and its certificate flags).
+pub(crate) fn tls_options(
+    mut options: stan_core::nats::client::ClientOptions,
+    tls: bool,
+) -> stan_core::nats::client::ClientOptions {
+    options.tls_required |= tls;
+    options
+}
+
+/// Starts the TLS handshake over a plain socket towards `host` (the
+/// default settings are built on first use).
+fn start_upgrade<R: Runtime>(
+    mut rd: R::Reader,
+    mut wr: R::Writer,
+    tls: &mut Option<ClientTls>,
+    host: &str,
+) -> Upgrade<R> {
+    let settings = match tls {
+        Some(t) => Ok(t.clone()),
+        None => ClientTls::new(&ClientTlsOptions::default()).inspect(|t| *tls = Some(t.clone())),
+    };
+    let session = settings.and_then(|t| t.connect(host));
+    Box::pin(async move {
+        let session = rustls::Connection::Client(session.map_err(|e| e.to_string())?);
+        let (session, leftover) = handshake(&mut rd, &mut wr, session, BytesMut::new(), false)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(split(rd, wr, session, leftover))
+    })
 }
 
 /// The engine, where its events go, and a file store's IO thread.
@@ -344,6 +445,25 @@ impl<R: Runtime + Default> ExternalEngine<R> {
     {
         Self::start_on(R::default(), url, config, store, on_event)
     }
+
+    /// [`start`](Self::start), with TLS settings for the connection to
+    /// the NATS server (Go streaming's `-secure -tls_client_cert
+    /// -tls_client_key -tls_client_cacert`): when `tls` is given the
+    /// connection always upgrades to TLS (nats.go's `Secure`), as it does
+    /// for a `tls://` URL or a server that requires TLS.
+    pub fn start_tls<S, F>(
+        url: &str,
+        config: ServerConfig,
+        store: S,
+        tls: Option<ClientTls>,
+        on_event: F,
+    ) -> Result<Self, UrlError>
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        Self::start_on_tls(R::default(), url, config, store, tls, on_event)
+    }
 }
 
 impl<R: Runtime> ExternalEngine<R> {
@@ -351,8 +471,24 @@ impl<R: Runtime> ExternalEngine<R> {
     pub fn start_on<S, F>(
         rt: R,
         url: &str,
+        config: ServerConfig,
+        store: S,
+        on_event: F,
+    ) -> Result<Self, UrlError>
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        Self::start_on_tls(rt, url, config, store, None, on_event)
+    }
+
+    /// [`start_tls`](Self::start_tls) on runtime `rt`.
+    pub fn start_on_tls<S, F>(
+        rt: R,
+        url: &str,
         mut config: ServerConfig,
         store: S,
+        tls: Option<ClientTls>,
         on_event: F,
     ) -> Result<Self, UrlError>
     where
@@ -361,7 +497,7 @@ impl<R: Runtime> ExternalEngine<R> {
     {
         // No seed chosen: one from OS entropy, never the public test seed.
         config.seed = crate::seed::or_entropy(config.seed);
-        let options = config.nats_options(url)?;
+        let options = tls_options(config.nats_options(url)?, tls.is_some());
         let now = Instant::now();
         let engine = Server::new(config, store, now, crate::seed::unix_now_ns());
         Ok(Self::spawn(
@@ -370,6 +506,7 @@ impl<R: Runtime> ExternalEngine<R> {
             engine,
             None,
             Arc::default(),
+            tls,
             on_event,
         ))
     }
@@ -381,7 +518,7 @@ impl<R: Runtime> ExternalEngine<R> {
     pub fn start_file<F>(
         rt: R,
         url: &str,
-        mut config: ServerConfig,
+        config: ServerConfig,
         opened: Opened,
         max_open_files: usize,
         on_event: F,
@@ -389,8 +526,25 @@ impl<R: Runtime> ExternalEngine<R> {
     where
         F: FnMut(ServerEvent) + Send + 'static,
     {
+        Self::start_file_tls(rt, url, config, opened, max_open_files, None, on_event)
+    }
+
+    /// [`start_file`](Self::start_file), with TLS settings for the
+    /// connection to the NATS server (see [`start_tls`](Self::start_tls)).
+    pub fn start_file_tls<F>(
+        rt: R,
+        url: &str,
+        mut config: ServerConfig,
+        opened: Opened,
+        max_open_files: usize,
+        tls: Option<ClientTls>,
+        on_event: F,
+    ) -> Result<Self, ExternalStartError>
+    where
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
         config.seed = crate::seed::or_entropy(config.seed);
-        let options = config.nats_options(url)?;
+        let options = tls_options(config.nats_options(url)?, tls.is_some());
         let now = Instant::now();
         let wake = Arc::new(Notify::default());
         let waker = Arc::clone(&wake);
@@ -402,7 +556,15 @@ impl<R: Runtime> ExternalEngine<R> {
             crate::seed::unix_now_ns(),
             Box::new(move || waker.notify()),
         )?;
-        Ok(Self::spawn(rt, options, engine, Some(io), wake, on_event))
+        Ok(Self::spawn(
+            rt,
+            options,
+            engine,
+            Some(io),
+            wake,
+            tls,
+            on_event,
+        ))
     }
 
     fn spawn<S, F>(
@@ -411,6 +573,7 @@ impl<R: Runtime> ExternalEngine<R> {
         engine: Server<S>,
         io: Option<EngineIo>,
         wake: Arc<Notify>,
+        tls: Option<ClientTls>,
         on_event: F,
     ) -> Self
     where
@@ -433,7 +596,7 @@ impl<R: Runtime> ExternalEngine<R> {
             // A panicking engine still wakes `closed` and `stop`'s waiter,
             // and its monitors answer `None`.
             let ended = SetOnDrop(task_closed, None);
-            let reason = drive(&task_rt, &cell, &wake, &task_stop).await;
+            let reason = drive_tls(&task_rt, &cell, &wake, &task_stop, tls.as_ref()).await;
             settle(&task_rt, &cell, &wake).await;
             // The store (its IO thread and directory lock) is let go before
             // `stop` returns: no monitor holds the cell once it is

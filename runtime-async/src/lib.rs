@@ -15,6 +15,15 @@
 //! * monitoring: [`RouterMonitor`] and [`EngineMonitor`] hand another
 //!   thread snapshots of the running router and engine.
 //!
+//! TLS, as nats-server does it ([`stan_tls`] settings: [`ServerTls`],
+//! [`ClientTls`]): [`RouterServer::serve_tls_on`] (and `bind_tls`) writes
+//! `INFO` in plain text, then upgrades each connection within the TLS
+//! timeout (a plain-text client gets `-ERR 'Secure Connection - TLS
+//! Required'`); [`Connection::connect_tls`], [`ExternalEngine::start_tls`]
+//! and [`drive_tls`] upgrade when the connection asks (`tls://` URLs, a
+//! server's `tls_required`, or TLS settings given). TLS is a byte transform
+//! over the [`Runtime`]'s two halves; the core only decides when.
+//!
 //! A runtime plugs in through [`Runtime`]: spawn, a timer, dial, listen and
 //! accept, and a TCP stream's two halves. `stan-tokio` and `stan-smol` are
 //! that trait's implementations plus type aliases (`stan_tokio::Connection
@@ -70,10 +79,11 @@ mod monitor;
 mod router;
 mod runtime;
 mod seed;
+mod tls;
 mod wake;
 
 pub use client::{Connection, Msg, PubAckFuture, Subscription};
-pub use drive::{drive, Driven, ExternalEngine, ExternalStartError};
+pub use drive::{drive, drive_tls, Driven, ExternalEngine, ExternalStartError};
 pub use engine::EngineHandle;
 pub use monitor::{EngineMonitor, RouterMonitor};
 pub use router::{LocalSession, LogSink, RouterServer};
@@ -82,6 +92,7 @@ pub use seed::entropy_seed;
 pub use stan_core::stan::client::{
     ClientError, ConnectError, Options, PubId, StartAt, SubId, SubscriptionOptions,
 };
+pub use stan_tls::{ClientTls, ClientTlsOptions, Pem, ServerTls, ServerTlsOptions, TlsError};
 pub use wake::{Latch, Notify};
 
 /// Declares a runtime crate's public names: `Connection`, `RouterServer`
@@ -95,9 +106,10 @@ pub use wake::{Latch, Notify};
 macro_rules! runtime_api {
     ($rt:ty, $name:literal) => {
         pub use $crate::{
-            drive, entropy_seed, ClientError, ConnectError, Driven, EngineHandle, EngineMonitor,
-            Latch, LocalSession, LogSink, Msg, Notify, Options, PubAckFuture, PubId, RouterMonitor,
-            Runtime, StartAt, SubId, Subscription, SubscriptionOptions,
+            drive, drive_tls, entropy_seed, ClientError, ClientTls, ClientTlsOptions, ConnectError,
+            Driven, EngineHandle, EngineMonitor, Latch, LocalSession, LogSink, Msg, Notify,
+            Options, Pem, PubAckFuture, PubId, RouterMonitor, Runtime, ServerTls, ServerTlsOptions,
+            StartAt, SubId, Subscription, SubscriptionOptions, TlsError,
         };
 
         #[doc = concat!("A NATS Streaming connection on ", $name, ".")]

@@ -12,7 +12,7 @@
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
-use stan_core::nats::router::{RouterSnapshot, SnapshotOptions};
+use stan_core::nats::router::{ReloadError, RouterConfig, RouterSnapshot, SnapshotOptions};
 use stan_core::stan::latency::LatencyHistogram;
 use stan_core::stan::server::{EngineSnapshot, EngineSnapshotOptions, Server};
 use stan_core::stan::store::Store;
@@ -206,5 +206,21 @@ impl RouterMonitor {
         }
         let snapshot = shared.lock().router.snapshot(options);
         Some(snapshot)
+    }
+
+    /// Gives the running router a new configuration (`SIGHUP`; see
+    /// [`Router::reload`](stan_core::nats::router::Router::reload)): the
+    /// changes made, or why none were; `None` once the server has shut
+    /// down. Blocks on the router's lock like [`RouterMonitor::snapshot`].
+    pub fn reload(&self, config: RouterConfig) -> Option<Result<Vec<String>, ReloadError>> {
+        let shared = self.0.upgrade()?;
+        if shared.is_halted() {
+            return None;
+        }
+        let mut st = shared.lock();
+        let done = st.router.reload(Instant::now(), config);
+        // New limits and timers take effect at the router's next deadline.
+        shared.dispatch(&mut st);
+        Some(done)
     }
 }

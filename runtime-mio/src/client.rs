@@ -18,6 +18,7 @@ use stan_core::nats::stack::Stack;
 use stan_core::stan::client::SubscriptionOptions;
 use stan_core::stan::client::{ClientError, ClientEvent, PubId, Session, SubId};
 use stan_proto::MsgProto;
+use stan_tls::ClientTls;
 
 use crate::external::{EventLoop, LoopHandle};
 use crate::io::unix_now_ns;
@@ -194,14 +195,30 @@ pub struct Connection {
 
 impl Connection {
     /// Connects to the NATS server at `url` (`nats://[user:pass@]host:port`,
-    /// comma-separated for several) and to the streaming server of
-    /// `cluster_id` as `client_id`. Blocks until the server answered or the
-    /// connect wait (`options.stan.connect_wait`) passed.
+    /// or `tls://` for TLS; comma-separated for several) and to the
+    /// streaming server of `cluster_id` as `client_id`. Blocks until the
+    /// server answered or the connect wait (`options.stan.connect_wait`)
+    /// passed.
     pub fn connect(
         url: &str,
         cluster_id: &str,
         client_id: &str,
         options: Options,
+    ) -> Result<Connection, ConnectError> {
+        Self::connect_tls(url, cluster_id, client_id, options, None)
+    }
+
+    /// [`connect`](Self::connect) over TLS with `tls` (a CA, a client
+    /// certificate, a server name): the connection upgrades to TLS after
+    /// the server's `INFO` (nats.go's `Secure`). Without `tls`, a
+    /// `tls://` URL or a server that requires TLS is still upgraded, with
+    /// the system's trust anchors.
+    pub fn connect_tls(
+        url: &str,
+        cluster_id: &str,
+        client_id: &str,
+        options: Options,
+        tls: Option<ClientTls>,
     ) -> Result<Connection, ConnectError> {
         let (window, queue) = (
             options.stan.max_pub_acks_in_flight,
@@ -211,11 +228,15 @@ impl Connection {
         let seed = crate::io::or_entropy(options.stan.seed);
         let now = Instant::now();
         let mut stack = options.start(url, cluster_id, client_id, seed, now, unix_now_ns())?;
+        if tls.is_some() {
+            stack.conn.set_tls_required(true);
+        }
         let slots = Arc::new(Slots {
             state: Mutex::new((window.max(1).saturating_add(queue), false)),
             cv: Condvar::new(),
         });
         let (mut event_loop, handle) = EventLoop::new().map_err(ConnectError::Io)?;
+        event_loop.set_tls(tls);
         let (connected_tx, connected) = reply_channel();
         let lost = Arc::new(Lost::default());
         let mut waiters = Waiters {

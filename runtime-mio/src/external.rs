@@ -19,9 +19,11 @@ use stan_core::nats::stack::{NatsApp, Stack};
 use stan_core::stan::server::{Server as Engine, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
 use stan_store::{EngineIo, Opened};
+use stan_tls::{rustls, ClientTls, ClientTlsOptions};
 
 use crate::io::{read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd, READ_CHUNK};
 use crate::monitor::{Command, EngineMonitor, Parts};
+use crate::tls::Stream;
 
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
@@ -84,9 +86,13 @@ pub struct EventLoop<C> {
     events: Events,
     commands: mpsc::Receiver<C>,
     shared: Arc<LoopShared>,
-    socket: Option<TcpStream>,
+    socket: Option<Stream>,
     /// The dial in progress, if any (never together with `socket`).
     dialing: Option<Dialing>,
+    /// TLS settings for upgrades (the system's trust anchors when `None`).
+    tls: Option<ClientTls>,
+    /// The socket's TLS handshake is under way.
+    upgrading: bool,
     /// `WRITABLE` interest registered.
     writable: bool,
     /// The read budget ran out: read again before waiting.
@@ -125,6 +131,8 @@ impl<C> EventLoop<C> {
             shared,
             socket: None,
             dialing: None,
+            tls: None,
+            upgrading: false,
             writable: false,
             again: false,
             input: BytesMut::new(),
@@ -132,6 +140,15 @@ impl<C> EventLoop<C> {
             scratch: vec![0; READ_CHUNK],
         };
         Ok((event_loop, handle))
+    }
+
+    /// The TLS settings of the upgrades the connection asks for
+    /// ([`Event::UpgradeTls`]: the server's `INFO` requires TLS, or a
+    /// `tls://` URL or the options ask for it): a CA, a client
+    /// certificate, a server name. Without them an upgrade uses the
+    /// system's trust anchors and no client certificate.
+    pub fn set_tls(&mut self, tls: Option<ClientTls>) {
+        self.tls = tls;
     }
 
     /// Runs `stack` on this thread until its connection closes for good or
@@ -160,6 +177,7 @@ impl<C> EventLoop<C> {
                 match event {
                     Event::WantConnect { server } => self.dial(stack, &server),
                     Event::Disconnected { .. } => self.drop_socket(),
+                    Event::UpgradeTls { server } => self.upgrade(stack, &server.host),
                     Event::Closed { reason } => {
                         self.flush_final(stack);
                         self.drop_socket();
@@ -200,6 +218,10 @@ impl<C> EventLoop<C> {
             if self.dialing.is_some() {
                 if self.events.iter().any(|e| e.token() == SOCKET) {
                     self.dial_progress(stack, now);
+                }
+            } else if self.upgrading {
+                if self.events.iter().any(|e| e.token() == SOCKET) {
+                    self.tls_step(stack, now);
                 }
             } else {
                 let readable = std::mem::take(&mut self.again)
@@ -294,7 +316,7 @@ impl<C> EventLoop<C> {
                     .reregister(&mut socket, SOCKET, Interest::READABLE);
             if registered.is_ok() {
                 let _ = socket.set_nodelay(true);
-                self.socket = Some(socket);
+                self.socket = Some(Stream::plain(socket));
                 self.writable = false;
                 // Read at once: the server may have spoken already.
                 self.again = true;
@@ -305,6 +327,57 @@ impl<C> EventLoop<C> {
         let _ = self.poll.registry().deregister(&mut socket);
         drop(socket);
         self.dial_from(stack, rest);
+    }
+
+    /// Starts the TLS handshake over the socket towards `host`.
+    fn upgrade<A: NatsApp>(&mut self, stack: &mut Stack<A>, host: &str) {
+        let now = Instant::now();
+        // Nothing else comes in plain text after INFO.
+        self.input.clear();
+        self.out.clear();
+        if self.tls.is_none() {
+            self.tls = ClientTls::new(&ClientTlsOptions::default()).ok();
+        }
+        let session = match self.tls.as_ref().map(|t| t.connect(host)) {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => return self.tls_failed(stack, now, e.to_string()),
+            None => return self.tls_failed(stack, now, "no TLS settings".into()),
+        };
+        let Some(socket) = self.socket.as_mut() else {
+            return;
+        };
+        match socket.start_tls(rustls::Connection::Client(session), &[]) {
+            Ok(()) => {
+                self.upgrading = true;
+                self.tls_step(stack, now);
+            }
+            Err(e) => self.tls_failed(stack, now, e.to_string()),
+        }
+    }
+
+    /// Moves the handshake on; reports its end to the connection.
+    fn tls_step<A: NatsApp>(&mut self, stack: &mut Stack<A>, now: Instant) {
+        let Some(socket) = self.socket.as_mut() else {
+            return;
+        };
+        match socket.handshake_step() {
+            Ok(true) => {
+                self.upgrading = false;
+                // Records that came with the last flight may hold data.
+                self.again = true;
+                stack.conn.handle_tls_established(now);
+                stack.handle_app_commands(now);
+            }
+            Ok(false) => {}
+            Err(e) => self.tls_failed(stack, now, e.to_string()),
+        }
+    }
+
+    fn tls_failed<A: NatsApp>(&mut self, stack: &mut Stack<A>, now: Instant, error: String) {
+        self.upgrading = false;
+        stack.conn.handle_tls_failed(now, error);
+        // Routes the connection's events (its `Disconnected`).
+        stack.handle_app_commands(now);
     }
 
     fn read<A: NatsApp>(&mut self, stack: &mut Stack<A>, now: Instant) {
@@ -335,7 +408,12 @@ impl<C> EventLoop<C> {
             self.out.clear();
             return Ok(());
         };
-        let want_writable = !self.out.write_to(socket, &mut 0)?;
+        let want_writable = if self.upgrading {
+            socket.wants_write()
+        } else {
+            // The ciphertext the session still holds counts as unwritten.
+            !(self.out.write_to(socket, &mut 0)? && socket.flush_tls()?)
+        };
         if want_writable != self.writable {
             let interest = if want_writable {
                 Interest::READABLE | Interest::WRITABLE
@@ -376,6 +454,7 @@ impl<C> EventLoop<C> {
         }
         self.writable = false;
         self.again = false;
+        self.upgrading = false;
         self.out.clear();
     }
 }
@@ -418,12 +497,31 @@ pub struct ExternalEngine {
 
 impl ExternalEngine {
     /// Starts the engine connecting to `url` (`nats://[user:pass@]host:port`,
-    /// comma-separated for several servers). Reconnects forever. A URL that
+    /// or `tls://` for TLS; comma-separated for several servers). Reconnects forever. A URL that
     /// does not parse is an `InvalidInput` error.
     pub fn start<S, F>(
         url: &str,
+        config: ServerConfig,
+        store: S,
+        on_event: F,
+    ) -> io::Result<ExternalEngine>
+    where
+        S: Store + Send + 'static,
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        Self::start_tls(url, config, store, None, on_event)
+    }
+
+    /// [`start`](Self::start), with TLS settings for the connection to
+    /// the NATS server (Go streaming's `-secure -tls_client_cert
+    /// -tls_client_key -tls_client_cacert`): when `tls` is given the
+    /// connection always upgrades to TLS (nats.go's `Secure`), as it does
+    /// for a `tls://` URL or a server that requires TLS.
+    pub fn start_tls<S, F>(
+        url: &str,
         mut config: ServerConfig,
         store: S,
+        tls: Option<ClientTls>,
         on_event: F,
     ) -> io::Result<ExternalEngine>
     where
@@ -437,7 +535,7 @@ impl ExternalEngine {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let (event_loop, handle) = EventLoop::new()?;
         let engine = Engine::new(config, store, Instant::now(), unix_now_ns());
-        Self::spawn(options, engine, None, event_loop, handle, on_event)
+        Self::spawn(options, engine, None, event_loop, handle, tls, on_event)
     }
 
     /// Starts the engine over the store directory `opened` (see
@@ -446,9 +544,25 @@ impl ExternalEngine {
     /// (`max_open_files`: `--file_fds_limit`).
     pub fn start_file<F>(
         url: &str,
+        config: ServerConfig,
+        opened: Opened,
+        max_open_files: usize,
+        on_event: F,
+    ) -> io::Result<ExternalEngine>
+    where
+        F: FnMut(ServerEvent) + Send + 'static,
+    {
+        Self::start_file_tls(url, config, opened, max_open_files, None, on_event)
+    }
+
+    /// [`start_file`](Self::start_file), with TLS settings for the
+    /// connection to the NATS server (see [`start_tls`](Self::start_tls)).
+    pub fn start_file_tls<F>(
+        url: &str,
         mut config: ServerConfig,
         opened: Opened,
         max_open_files: usize,
+        tls: Option<ClientTls>,
         on_event: F,
     ) -> io::Result<ExternalEngine>
     where
@@ -471,21 +585,25 @@ impl ExternalEngine {
             }),
         )
         .map_err(|e| e.0)?;
-        Self::spawn(options, engine, Some(io), event_loop, handle, on_event)
+        Self::spawn(options, engine, Some(io), event_loop, handle, tls, on_event)
     }
 
     fn spawn<S, F>(
-        options: stan_core::nats::client::ClientOptions,
+        mut options: stan_core::nats::client::ClientOptions,
         engine: Engine<S>,
         io: Option<EngineIo>,
         mut event_loop: EventLoop<Command>,
         handle: LoopHandle<Command>,
+        tls: Option<ClientTls>,
         mut on_event: F,
     ) -> io::Result<ExternalEngine>
     where
         S: Store + Send + 'static,
         F: FnMut(ServerEvent) + Send + 'static,
     {
+        // TLS settings given: every connection upgrades (nats.go's Secure).
+        options.tls_required |= tls.is_some();
+        event_loop.set_tls(tls);
         let closed = Arc::new(Closed::default());
         let done = Arc::clone(&closed);
         let thread = std::thread::Builder::new()

@@ -19,6 +19,15 @@
 //!   engine: snapshots taken by the loop between two turns, for another
 //!   thread.
 //!
+//! * TLS, as nats-server does it ([`ServerTls`], [`ClientTls`] from
+//!   `stan-tls`): [`Server::bind_tls`] writes `INFO` in plain text, then
+//!   upgrades each connection within the TLS timeout (a plain-text client
+//!   gets `-ERR 'Secure Connection - TLS Required'`);
+//!   [`Connection::connect_tls`], [`ExternalEngine::start_tls`] and
+//!   [`EventLoop::set_tls`] upgrade when the connection asks (`tls://`
+//!   URLs, a server's `tls_required`, or TLS settings given). rustls is
+//!   driven by the loops' non-blocking reads and writes.
+//!
 //! The adapter moves bytes and time only; the core's state machines make
 //! every decision.
 //!
@@ -65,6 +74,7 @@ mod external;
 mod io;
 mod monitor;
 mod server;
+mod tls;
 
 pub use client::{ConnectError, Connection, Msg, Options, PubAckHandle, Subscription};
 pub use external::{EventLoop, ExternalEngine, LoopHandle};
@@ -74,3 +84,4 @@ pub use server::{Control, Server, ServerHandle};
 pub use stan_core::stan::client::{
     ClientError, ConnectOptions, PubId, StartAt, SubscriptionOptions,
 };
+pub use stan_tls::{ClientTls, ClientTlsOptions, Pem, ServerTls, ServerTlsOptions, TlsError};

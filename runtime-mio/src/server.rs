@@ -10,19 +10,19 @@
 //! engine's.
 
 use std::collections::{HashMap, HashSet};
-use std::io;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::io::{self, Read};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use stan_core::nats::router::{
-    pump_local, ConnId, LogRecord, Router, RouterConfig, RouterEvent, RouterSnapshot, RouterStats,
-    SnapshotOptions,
+    pump_local, ConnId, LogRecord, ReloadError, Router, RouterConfig, RouterEvent, RouterSnapshot,
+    RouterStats, SnapshotOptions, TlsFailure,
 };
 use stan_core::stan::latency::LatencyHistogram;
 use stan_core::stan::server::{
@@ -30,6 +30,7 @@ use stan_core::stan::server::{
 };
 use stan_core::stan::store::Store;
 use stan_store::{EngineIo, Opened, SpawnError};
+use stan_tls::{rustls, ServerTls};
 
 /// How long shutdown waits for a file store's last writes.
 const SETTLE_TIME: Duration = Duration::from_secs(5);
@@ -37,6 +38,7 @@ const SETTLE_TIME: Duration = Duration::from_secs(5);
 use crate::io::{earliest, read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd};
 use crate::io::{MAX_IOVECS, READ_CHUNK};
 use crate::monitor::{self, EngineRequest, Parts};
+use crate::tls::Stream;
 use stan_core::time::deadline_after;
 
 const LISTENER: Token = Token(0);
@@ -45,8 +47,9 @@ const FIRST_CONN: usize = 2;
 
 /// A request from another thread, answered between two turns.
 enum Request {
-    /// A look at the router ([`Control::inspect`]).
-    Router(Box<dyn FnOnce(&Router) + Send>),
+    /// A look at the router ([`Control::inspect`]), or a change to it
+    /// ([`Control::reload`]).
+    Router(Box<dyn FnOnce(&mut Router) + Send>),
     /// A look at the attached engine (dropped unanswered without one).
     Engine(EngineRequest),
 }
@@ -88,8 +91,21 @@ impl Control {
         F: FnOnce(&Router) -> R + Send + 'static,
     {
         let (tx, rx) = mpsc::channel();
-        let request = Request::Router(Box::new(move |router| {
+        let request = Request::Router(Box::new(move |router: &mut Router| {
             let _ = tx.send(f(router));
+        }));
+        self.send(request).then_some(())?;
+        rx.recv().ok()
+    }
+
+    /// Gives the router a new configuration (`SIGHUP`; see
+    /// [`Router::reload`]) between two turns of the loop: the changes made,
+    /// or why none were; `None` once the loop has ended. Blocks like
+    /// [`Control::inspect`].
+    pub fn reload(&self, config: RouterConfig) -> Option<Result<Vec<String>, ReloadError>> {
+        let (tx, rx) = mpsc::channel();
+        let request = Request::Router(Box::new(move |router: &mut Router| {
+            let _ = tx.send(router.reload(Instant::now(), config));
         }));
         self.send(request).then_some(())?;
         rx.recv().ok()
@@ -191,10 +207,35 @@ where
     }
 }
 
+/// Where a session of a TLS server is in its upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsPhase {
+    /// No TLS (a plain server), or the handshake is done.
+    Off,
+    /// `INFO` sent in plain text; the client's first bytes are awaited
+    /// until the deadline.
+    AwaitHello(Instant),
+    /// The handshake is under way until the deadline.
+    Handshaking(Instant),
+    /// The upgrade failed: the router's last output goes out in plain
+    /// text, then the close.
+    Failed,
+}
+
+impl TlsPhase {
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            TlsPhase::AwaitHello(at) | TlsPhase::Handshaking(at) => Some(at),
+            TlsPhase::Off | TlsPhase::Failed => None,
+        }
+    }
+}
+
 /// One TCP session.
 struct Conn {
     id: ConnId,
-    stream: TcpStream,
+    stream: Stream,
+    tls: TlsPhase,
     input: BytesMut,
     /// Chunks taken from the router, not yet written.
     out: OutQueue,
@@ -249,6 +290,10 @@ pub struct Server {
     /// descriptors; the router's configuration).
     accept_backoff: Duration,
     on_log: Box<dyn FnMut(LogRecord) + Send>,
+    /// Serve TLS: sessions upgrade after their `INFO`.
+    tls: Option<ServerTls>,
+    /// Sessions whose TLS upgrade is under way (with a deadline).
+    upgrading: HashSet<Token>,
 }
 
 impl std::fmt::Debug for Server {
@@ -264,7 +309,29 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Binds `addr`. The router's `INFO` announces the bound port. Nothing
     /// is served until [`Server::run`] or [`Server::spawn`].
-    pub fn bind(addr: impl ToSocketAddrs, mut config: RouterConfig) -> io::Result<Server> {
+    pub fn bind(addr: impl ToSocketAddrs, config: RouterConfig) -> io::Result<Server> {
+        Self::bind_tls(addr, config, None)
+    }
+
+    /// [`bind`](Self::bind), serving TLS with `tls` when given, as
+    /// nats-server does: `INFO` (announcing `tls_required`, and
+    /// `tls_verify` when `tls` verifies clients: `config`'s `tls_required`
+    /// and `tls_verify` are set from `tls`) in plain text, then the TLS
+    /// handshake within `tls`'s handshake timeout, then the protocol over
+    /// TLS. A plain-text client, or one that does not complete the
+    /// handshake in time, gets `-ERR 'Secure Connection - TLS Required'` in
+    /// plain text and is closed; a failed handshake (no or a bad client
+    /// certificate under verify) closes with the TLS alert and is logged
+    /// as `TLS handshake error: ...`.
+    pub fn bind_tls(
+        addr: impl ToSocketAddrs,
+        mut config: RouterConfig,
+        tls: Option<ServerTls>,
+    ) -> io::Result<Server> {
+        if let Some(tls) = &tls {
+            config.tls_required = true;
+            config.tls_verify = tls.verify();
+        }
         let std_listener = std::net::TcpListener::bind(addr)?;
         std_listener.set_nonblocking(true)?;
         let mut listener = TcpListener::from_std(std_listener);
@@ -304,6 +371,8 @@ impl Server {
             accept_retry: None,
             scratch: vec![0; READ_CHUNK],
             on_log: Box::new(|_| {}),
+            tls,
+            upgrading: HashSet::new(),
         })
     }
 
@@ -441,7 +510,7 @@ impl Server {
             }
             while let Ok(request) = self.requests.try_recv() {
                 match (request, self.engine.as_ref()) {
-                    (Request::Router(f), _) => f(&self.router),
+                    (Request::Router(f), _) => f(&mut self.router),
                     (Request::Engine(f), Some(engine)) => engine.inspect(f),
                     // No engine: dropped, its caller gets `None`.
                     (Request::Engine(_), None) => {}
@@ -463,6 +532,9 @@ impl Server {
         let engine = self.engine.as_ref().and_then(|e| e.poll_timeout());
         let mut at = earliest(self.router.poll_timeout(), engine);
         at = earliest(at, self.accept_retry);
+        for token in &self.upgrading {
+            at = earliest(at, self.conns.get(token).and_then(|c| c.tls.deadline()));
+        }
         for token in &self.blocked {
             let stalled = self.conns.get(token).and_then(|c| c.stalled_at);
             at = earliest(at, stalled.map(|s| s + self.write_deadline));
@@ -496,6 +568,18 @@ impl Server {
         if self.accept_retry.is_some_and(|t| t <= now) {
             self.accept_retry = None;
             self.accept(now);
+        }
+        let late: Vec<Token> = self
+            .upgrading
+            .iter()
+            .copied()
+            .filter(|t| {
+                let c = self.conns.get(t);
+                c.and_then(|c| c.tls.deadline()).is_some_and(|d| d <= now)
+            })
+            .collect();
+        for token in late {
+            self.tls_failed(token, TlsFailure::Timeout, now);
         }
         if let Some(engine) = self.engine.as_mut() {
             engine.step(&mut self.router, now);
@@ -550,8 +634,9 @@ impl Server {
         };
         loop {
             match listener.accept() {
-                Ok((mut stream, peer)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
+                    let mut stream = Stream::plain(stream);
                     let token = Token(self.next_token);
                     self.next_token += 1;
                     let registry = self.poll.registry();
@@ -563,11 +648,19 @@ impl Server {
                     }
                     let id = self.router.handle_accept(now, &peer.to_string());
                     self.tokens.insert(id, token);
+                    let tls = match &self.tls {
+                        Some(tls) => {
+                            self.upgrading.insert(token);
+                            TlsPhase::AwaitHello(deadline_after(now, tls.handshake_timeout()))
+                        }
+                        None => TlsPhase::Off,
+                    };
                     self.conns.insert(
                         token,
                         Conn {
                             id,
                             stream,
+                            tls,
                             input: BytesMut::new(),
                             out: OutQueue::default(),
                             writable: false,
@@ -590,6 +683,11 @@ impl Server {
         let Some(c) = self.conns.get_mut(&token) else {
             return;
         };
+        match c.tls {
+            TlsPhase::AwaitHello(_) => return self.tls_hello(token, now),
+            TlsPhase::Handshaking(_) => return self.tls_step(token, now),
+            TlsPhase::Off | TlsPhase::Failed => {}
+        }
         let (router, id) = (&mut self.router, c.id);
         // What a stall left first; a producer still stalled reads nothing
         // (TCP pushes back) until `InputResumed`.
@@ -613,6 +711,14 @@ impl Server {
     /// most [`MAX_IOVECS`] chunks from the router at a time (the rest stays
     /// in the router, which counts it for its slow-consumer limit).
     fn flush(&mut self, token: Token, now: Instant) {
+        if self
+            .conns
+            .get(&token)
+            .is_some_and(|c| matches!(c.tls, TlsPhase::Handshaking(_)))
+        {
+            // Writable: the handshake's flight may go on.
+            self.tls_step(token, now);
+        }
         let Some(c) = self.conns.get_mut(&token) else {
             return;
         };
@@ -635,16 +741,19 @@ impl Server {
                 other => break other,
             }
         };
+        // The ciphertext the session still holds counts as unwritten.
+        let done = done.and_then(|d| Ok(d && c.stream.flush_tls()?));
         if written > 0 {
             self.router.handle_written(now, c.id, written);
         }
         let want_writable = match done {
             Err(_) => return self.drop_conn(token, now),
             Ok(true) if c.closing => {
-                let _ = c.stream.shutdown(Shutdown::Write);
+                c.stream.shutdown_write();
                 return self.drop_conn(token, now);
             }
-            Ok(true) => false,
+            // A handshake flight the socket did not take.
+            Ok(true) => c.stream.wants_write(),
             Ok(false) => {
                 c.stalled_at.get_or_insert(now);
                 true
@@ -677,7 +786,99 @@ impl Server {
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.tokens.remove(&c.id);
         self.blocked.remove(&token);
+        self.upgrading.remove(&token);
         self.router.handle_transport_closed(now, c.id);
+    }
+
+    /// A TLS server's session before its first bytes: reads them; TLS
+    /// starts the handshake, anything else is a plain-text client.
+    fn tls_hello(&mut self, token: Token, now: Instant) {
+        let Some(c) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let deadline = c.tls.deadline().unwrap_or(now);
+        loop {
+            match c.stream.read(&mut self.scratch) {
+                Ok(0) => return self.drop_conn(token, now),
+                Ok(n) => {
+                    c.input.extend_from_slice(&self.scratch[..n]);
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.drop_conn(token, now),
+            }
+        }
+        match stan_tls::looks_like_tls(&c.input) {
+            None => {}
+            Some(false) => self.tls_failed(token, TlsFailure::NotTls, now),
+            Some(true) => {
+                let Some(tls) = self.tls.as_ref() else {
+                    return;
+                };
+                let session = match tls.accept() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return self.tls_failed(token, TlsFailure::Handshake(e.to_string()), now)
+                    }
+                };
+                // What was read is the start of the handshake.
+                let first = c.input.split();
+                c.tls = TlsPhase::Handshaking(deadline);
+                match c
+                    .stream
+                    .start_tls(rustls::Connection::Server(session), &first)
+                {
+                    Ok(()) => self.tls_step(token, now),
+                    Err(e) => self.tls_failed(token, TlsFailure::Handshake(e.to_string()), now),
+                }
+            }
+        }
+    }
+
+    /// Moves a session's handshake on; once done, its input is read.
+    fn tls_step(&mut self, token: Token, now: Instant) {
+        let Some(c) = self.conns.get_mut(&token) else {
+            return;
+        };
+        match c.stream.handshake_step() {
+            Ok(true) => {
+                c.tls = TlsPhase::Off;
+                self.upgrading.remove(&token);
+                // The client's first operations may have come with its
+                // last flight.
+                self.again.push(token);
+                self.dirty.push(token);
+            }
+            Ok(false) => {
+                if c.stream.wants_write() && !c.writable {
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if self
+                        .poll
+                        .registry()
+                        .reregister(&mut c.stream, token, interest)
+                        .is_ok()
+                    {
+                        c.writable = true;
+                    }
+                }
+            }
+            Err(e) => self.tls_failed(token, TlsFailure::Handshake(e.to_string()), now),
+        }
+    }
+
+    /// Reports a failed upgrade to the router; its last output (the
+    /// `-ERR`, if any) goes out in plain text.
+    fn tls_failed(&mut self, token: Token, failure: TlsFailure, now: Instant) {
+        let Some(c) = self.conns.get_mut(&token) else {
+            return;
+        };
+        c.stream.drop_tls();
+        c.tls = TlsPhase::Failed;
+        c.input.clear();
+        self.upgrading.remove(&token);
+        self.router.handle_tls_failed(now, c.id, failure);
+        self.dirty.push(token);
     }
 
     fn begin_shutdown(&mut self, now: Instant) {

@@ -6,14 +6,17 @@ use std::process::ExitCode;
 
 use smol::channel::Receiver;
 use stan_cli::log;
-use stan_cli::monitoring::{MonitorPort, Sources};
+use stan_cli::monitoring::{MonitorPort, MonitorPorts, Sources};
 use stan_cli::pidfile::PidFile;
+use stan_cli::reload::Reloader;
 use stan_cli::server_opts::{self, Command, FileSettings, OptionsError, RuntimeKind, StoreChoice};
 use stan_cli::signals::{until_stop, ServerSignal};
 use stan_core::nats::router::{LogLevel, LogRecord};
 use stan_core::stan::server::{ServerConfig, ServerEvent};
 use stan_core::stan::store::MemStore;
+use stan_tls::{ClientTls, ServerTls};
 use std::future::Future;
+use std::sync::Arc;
 
 use futures_lite::future;
 use stan_async::{ExternalEngine, RouterServer, Runtime};
@@ -72,16 +75,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let reload = Reload::new(&opts);
+    let reload = Arc::new(Reloader::new(std::env::args().skip(1).collect(), &opts));
+    for warning in &opts.config_warnings {
+        log!(Warn, "{warning}");
+    }
     match opts.runtime {
         RuntimeKind::Tokio => {}
         RuntimeKind::Mio => return serve_mio(*opts, &signals, reload),
         RuntimeKind::Smol => {
-            return smol::block_on(serve::<Smol>(
-                *opts,
-                " (smol)",
-                until_stop(&signals, move || reload.run()),
-            ))
+            let stop = {
+                let reload = reload.clone();
+                until_stop(&signals, move || reload.run())
+            };
+            return smol::block_on(serve::<Smol>(*opts, " (smol)", &reload, stop));
         }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -94,35 +100,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve::<Tokio>(
-        *opts,
-        "",
-        until_stop(&signals, move || reload.run()),
-    ))
-}
-
-/// What `SIGHUP` does.
-struct Reload {
-    config_file: Option<std::path::PathBuf>,
-}
-
-impl Reload {
-    fn new(opts: &server_opts::ServerOptions) -> Reload {
-        let _ = opts;
-        Reload { config_file: None }
-    }
-
-    /// Re-reads the configuration file and applies what can change without
-    /// a restart, logging each change and each refusal.
-    fn run(&self) {
-        log!(Info, "Reloading server configuration");
-        if self.config_file.is_none() {
-            log!(
-                Error,
-                "Failed to reload server configuration: can only reload config when a file is provided using -c or --config"
-            );
-        }
-    }
+    let stop = {
+        let reload = reload.clone();
+        until_stop(&signals, move || reload.run())
+    };
+    runtime.block_on(serve::<Tokio>(*opts, "", &reload, stop))
 }
 
 /// Writes `-P`'s pid file once the server listens (as Go does); the guard
@@ -142,6 +124,7 @@ fn write_pid(opts: &server_opts::ServerOptions) -> Result<Option<PidFile>, ExitC
 async fn serve<R: Runtime + Default>(
     opts: server_opts::ServerOptions,
     label: &str,
+    reload: &Reloader,
     stop: impl Future<Output = u8>,
 ) -> ExitCode {
     let engine = opts.engine.clone();
@@ -151,7 +134,11 @@ async fn serve<R: Runtime + Default>(
         engine.cluster_id,
         env!("CARGO_PKG_VERSION")
     );
-    let monitor_port = match bind_monitor(&opts) {
+    let (tls, nats_tls) = match load_tls(&opts) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let monitor_ports = match bind_monitor(&opts) {
         Ok(m) => m,
         Err(code) => return code,
     };
@@ -160,13 +147,15 @@ async fn serve<R: Runtime + Default>(
         Err(code) => return code,
     };
     if let Some(url) = opts.nats_server.clone() {
-        return serve_external::<R>(&opts, engine, url, opened, monitor_port, stop).await;
+        return serve_external::<R>(&opts, engine, url, opened, monitor_ports, nats_tls, stop)
+            .await;
     }
     log!(Info, "Starting embedded NATS server");
     let addr = format!("{}:{}", opts.host, opts.port);
-    let server = match RouterServer::<R>::bind_with_log(
+    let server = match RouterServer::<R>::bind_tls_with_log(
         addr.as_str(),
         opts.router.clone(),
+        tls.clone(),
         log_router,
     )
     .await
@@ -182,6 +171,11 @@ async fn serve<R: Runtime + Default>(
         "Listening for client connections on {}",
         server.local_addr()
     );
+    let router = server.monitor();
+    reload.set_router(Box::new(move |config| match router.reload(config) {
+        Some(done) => done.map_err(|e| e.to_string()),
+        None => Err("the server is shutting down".into()),
+    }));
     log_settings(&engine, &opts.store);
     let handle = match opened {
         None => {
@@ -196,20 +190,18 @@ async fn serve<R: Runtime + Default>(
             }
         },
     };
-    let _http = match monitor_port.map(|port| {
+    let sources = {
         let (router, engine) = (server.monitor(), handle.monitor());
         let sync = engine.clone();
-        port.serve(Sources {
+        Sources {
             nats: Some(Box::new(move |o| router.snapshot(o))),
             streaming: Box::new(move |o| engine.snapshot(o)),
             sync_latency: Box::new(move || sync.sync_latency()),
-        })
-    }) {
-        Some(Err(e)) => {
-            log!(Fatal, "{e}");
-            return ExitCode::FAILURE;
         }
-        other => other.and_then(Result::ok),
+    };
+    let _http = match serve_monitor(monitor_ports, sources, tls.as_ref()) {
+        Ok(h) => h,
+        Err(code) => return code,
     };
     let _pid = match write_pid(&opts) {
         Ok(p) => p,
@@ -223,17 +215,49 @@ async fn serve<R: Runtime + Default>(
     ExitCode::from(code)
 }
 
-/// Binds the monitoring port (`-m`) before anything else listens, as
-/// nats-server does; a busy port is fatal.
-fn bind_monitor(opts: &server_opts::ServerOptions) -> Result<Option<MonitorPort>, ExitCode> {
-    let Some(port) = opts.http_port else {
-        return Ok(None);
-    };
+/// Binds the monitoring ports (`-m`, `-ms`) before anything else listens,
+/// as nats-server does; a busy port is fatal.
+fn bind_monitor(opts: &server_opts::ServerOptions) -> Result<MonitorPorts, ExitCode> {
     let host = opts.http_host.as_deref().unwrap_or(&opts.host);
-    MonitorPort::bind(host, port).map(Some).map_err(|e| {
+    let bind = |port: Option<u16>| {
+        port.map(|port| MonitorPort::bind(host, port))
+            .transpose()
+            .map_err(|e| {
+                log!(Fatal, "{e}");
+                ExitCode::FAILURE
+            })
+    };
+    Ok(MonitorPorts {
+        http: bind(opts.http_port)?,
+        https: bind(opts.https_port)?,
+    })
+}
+
+/// Serves the monitoring ports, or the fatal exit code.
+fn serve_monitor(
+    ports: MonitorPorts,
+    sources: Sources,
+    tls: Option<&ServerTls>,
+) -> Result<Vec<stan_monitor::http::HttpServer>, ExitCode> {
+    ports.serve(sources, tls).map_err(|e| {
         log!(Fatal, "{e}");
         ExitCode::FAILURE
     })
+}
+
+/// The TLS settings read (certificate files), or the fatal exit code.
+fn load_tls(
+    opts: &server_opts::ServerOptions,
+) -> Result<(Option<ServerTls>, Option<ClientTls>), ExitCode> {
+    let server = opts.tls.as_ref().map(ServerTls::new).transpose();
+    let client = opts.nats_tls.as_ref().map(ClientTls::new).transpose();
+    match (server, client) {
+        (Ok(s), Ok(c)) => Ok((s, c)),
+        (Err(e), _) | (_, Err(e)) => {
+            log!(Fatal, "TLS: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// Opens the file store directory (logging its repairs), or `None` for the
@@ -292,19 +316,27 @@ async fn serve_external<R: Runtime + Default>(
     engine: ServerConfig,
     url: String,
     opened: Option<(stan_store::Opened, usize)>,
-    monitor_port: Option<MonitorPort>,
+    monitor_ports: MonitorPorts,
+    nats_tls: Option<ClientTls>,
     stop: impl Future<Output = u8>,
 ) -> ExitCode {
     log_settings(&engine, &opts.store);
     let started = match opened {
         None => {
             let store = MemStore::new(engine.limits.max_channels);
-            ExternalEngine::<R>::start(&url, engine, store, log_event).map_err(|e| e.to_string())
-        }
-        Some((opened, fds)) => {
-            ExternalEngine::<R>::start_file(R::default(), &url, engine, opened, fds, log_event)
+            ExternalEngine::<R>::start_tls(&url, engine, store, nats_tls, log_event)
                 .map_err(|e| e.to_string())
         }
+        Some((opened, fds)) => ExternalEngine::<R>::start_file_tls(
+            R::default(),
+            &url,
+            engine,
+            opened,
+            fds,
+            nats_tls,
+            log_event,
+        )
+        .map_err(|e| e.to_string()),
     };
     let runner = match started {
         Ok(r) => r,
@@ -313,12 +345,17 @@ async fn serve_external<R: Runtime + Default>(
             return ExitCode::FAILURE;
         }
     };
-    let _http = match monitor_port.map(|port| port.serve(engine_sources(runner.monitor()))) {
-        Some(Err(e)) => {
-            log!(Fatal, "{e}");
-            return ExitCode::FAILURE;
-        }
-        other => other.and_then(Result::ok),
+    let server_tls = match load_tls(opts) {
+        Ok((tls, _)) => tls,
+        Err(code) => return code,
+    };
+    let _http = match serve_monitor(
+        monitor_ports,
+        engine_sources(runner.monitor()),
+        server_tls.as_ref(),
+    ) {
+        Ok(h) => h,
+        Err(code) => return code,
     };
     let _pid = match write_pid(opts) {
         Ok(p) => p,
@@ -475,7 +512,7 @@ fn log_event(event: ServerEvent) {
 }
 
 /// Waits for a stopping signal (handling reloads meanwhile); its exit code.
-fn wait_stop_blocking(signals: &Receiver<ServerSignal>, reload: &Reload) -> u8 {
+fn wait_stop_blocking(signals: &Receiver<ServerSignal>, reload: &Reloader) -> u8 {
     loop {
         match signals.recv_blocking() {
             Ok(ServerSignal::Stop { exit_code }) => return exit_code,
@@ -490,7 +527,7 @@ fn wait_stop_blocking(signals: &Receiver<ServerSignal>, reload: &Reload) -> u8 {
 fn serve_mio(
     opts: server_opts::ServerOptions,
     signals: &Receiver<ServerSignal>,
-    reload: Reload,
+    reload: Arc<Reloader>,
 ) -> ExitCode {
     let engine = opts.engine.clone();
     log!(
@@ -501,7 +538,11 @@ fn serve_mio(
     );
     log_settings(&engine, &opts.store);
     let store = MemStore::new(engine.limits.max_channels);
-    let monitor_port = match bind_monitor(&opts) {
+    let (tls, nats_tls) = match load_tls(&opts) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let monitor_ports = match bind_monitor(&opts) {
         Ok(m) => m,
         Err(code) => return code,
     };
@@ -511,10 +552,10 @@ fn serve_mio(
     };
     if let Some(url) = opts.nats_server.clone() {
         let started = match opened {
-            None => stan_mio::ExternalEngine::start(&url, engine, store, log_event),
-            Some((opened, fds)) => {
-                stan_mio::ExternalEngine::start_file(&url, engine, opened, fds, log_event)
-            }
+            None => stan_mio::ExternalEngine::start_tls(&url, engine, store, nats_tls, log_event),
+            Some((opened, fds)) => stan_mio::ExternalEngine::start_file_tls(
+                &url, engine, opened, fds, nats_tls, log_event,
+            ),
         };
         let runner = match started {
             Ok(r) => r,
@@ -523,20 +564,18 @@ fn serve_mio(
                 return ExitCode::FAILURE;
             }
         };
-        let _http = match monitor_port.map(|port| {
+        let sources = {
             let engine = runner.monitor();
             let sync = engine.clone();
-            port.serve(Sources {
+            Sources {
                 nats: None,
                 streaming: Box::new(move |o| engine.snapshot(o)),
                 sync_latency: Box::new(move || sync.sync_latency()),
-            })
-        }) {
-            Some(Err(e)) => {
-                log!(Fatal, "{e}");
-                return ExitCode::FAILURE;
             }
-            other => other.and_then(Result::ok),
+        };
+        let _http = match serve_monitor(monitor_ports, sources, tls.as_ref()) {
+            Ok(h) => h,
+            Err(code) => return code,
         };
         let _pid = match write_pid(&opts) {
             Ok(p) => p,
@@ -552,7 +591,7 @@ fn serve_mio(
         return ExitCode::from(code);
     }
     let addr = format!("{}:{}", opts.host, opts.port);
-    let server = match stan_mio::Server::bind(addr.as_str(), opts.router.clone()) {
+    let server = match stan_mio::Server::bind_tls(addr.as_str(), opts.router.clone(), tls.clone()) {
         Ok(s) => s.with_log(log_router),
         Err(e) => {
             log!(Fatal, "Error listening on port: {addr}, {e:?}");
@@ -581,24 +620,27 @@ fn serve_mio(
             return ExitCode::FAILURE;
         }
     };
-    let _http = match monitor_port.map(|port| {
+    let sources = {
         let (router, engine, sync) = (handle.control(), handle.control(), handle.control());
-        port.serve(Sources {
+        Sources {
             nats: Some(Box::new(move |o| router.router_snapshot(o))),
             streaming: Box::new(move |o| engine.engine_snapshot(o)),
             sync_latency: Box::new(move || sync.sync_latency()),
-        })
-    }) {
-        Some(Err(e)) => {
-            log!(Fatal, "{e}");
-            return ExitCode::FAILURE;
         }
-        other => other.and_then(Result::ok),
+    };
+    let _http = match serve_monitor(monitor_ports, sources, tls.as_ref()) {
+        Ok(h) => h,
+        Err(code) => return code,
     };
     let _pid = match write_pid(&opts) {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let control = handle.control();
+    reload.set_router(Box::new(move |config| match control.reload(config) {
+        Some(done) => done.map_err(|e| e.to_string()),
+        None => Err("the server is shutting down".into()),
+    }));
     log!(Info, "STREAM: Streaming Server is ready");
     let code = wait_stop_blocking(signals, &reload);
     log!(Info, "STREAM: Shutting down.");

@@ -22,10 +22,11 @@ use stan_core::stan::client::{ClientError, ConnectError, Options, SubscriptionOp
 pub use acks::PubAckFuture;
 pub use sub::{Msg, Subscription};
 
-use crate::drive::drive;
+use crate::drive::drive_tls;
 use crate::runtime::Runtime;
 use crate::wake::Latch;
 use inner::{Inner, Shared};
+use stan_tls::ClientTls;
 
 /// A NATS Streaming connection on runtime `R` (each runtime crate names
 /// its own: `stan_tokio::Connection`, `stan_smol::Connection`).
@@ -41,7 +42,7 @@ pub struct Connection<R: Runtime> {
 
 impl<R: Runtime + Default> Connection<R> {
     /// Connects to the NATS server at `url` (`nats://[user:pass@]host:port`,
-    /// comma-separated for several) and to the streaming server of
+    /// or `tls://` for TLS; comma-separated for several) and to the streaming server of
     /// `cluster_id` as `client_id`.
     pub async fn connect(
         url: &str,
@@ -50,6 +51,21 @@ impl<R: Runtime + Default> Connection<R> {
         options: Options,
     ) -> Result<Self, ConnectError> {
         Self::connect_on(R::default(), url, cluster_id, client_id, options).await
+    }
+
+    /// [`connect`](Self::connect) over TLS with `tls` (a CA, a client
+    /// certificate, a server name): the connection upgrades to TLS after
+    /// the server's `INFO` (nats.go's `Secure`). Without `tls`, a
+    /// `tls://` URL or a server that requires TLS is still upgraded, with
+    /// the system's trust anchors.
+    pub async fn connect_tls(
+        url: &str,
+        cluster_id: &str,
+        client_id: &str,
+        options: Options,
+        tls: Option<ClientTls>,
+    ) -> Result<Self, ConnectError> {
+        Self::connect_on_tls(R::default(), url, cluster_id, client_id, options, tls).await
     }
 }
 
@@ -62,11 +78,26 @@ impl<R: Runtime> Connection<R> {
         client_id: &str,
         options: Options,
     ) -> Result<Self, ConnectError> {
+        Self::connect_on_tls(rt, url, cluster_id, client_id, options, None).await
+    }
+
+    /// [`connect_tls`](Self::connect_tls) on runtime `rt`.
+    pub async fn connect_on_tls(
+        rt: R,
+        url: &str,
+        cluster_id: &str,
+        client_id: &str,
+        options: Options,
+        tls: Option<ClientTls>,
+    ) -> Result<Self, ConnectError> {
         // No seed chosen: one from OS entropy, never the public test seed.
         let seed = crate::seed::or_entropy(options.stan.seed);
         let now = Instant::now();
         let unix_now = crate::seed::unix_now_ns();
-        let stack = options.start(url, cluster_id, client_id, seed, now, unix_now)?;
+        let mut stack = options.start(url, cluster_id, client_id, seed, now, unix_now)?;
+        if tls.is_some() {
+            stack.conn.set_tls_required(true);
+        }
         let (connected_tx, connected) = async_channel::bounded(1);
         let acks = Arc::default();
         let lost = Arc::new(Latch::default());
@@ -95,7 +126,7 @@ impl<R: Runtime> Connection<R> {
         rt.spawn(Box::pin(async move {
             let ended = Ended(task_shared);
             let s = &ended.0;
-            let reason = drive(&task_rt, &s.cell, &s.wake, &s.stop).await;
+            let reason = drive_tls(&task_rt, &s.cell, &s.wake, &s.stop, tls.as_ref()).await;
             s.lock().finish(reason);
         }));
         let conn = Connection {

@@ -1,5 +1,6 @@
 //! One TCP connection of the embedded NATS server: the accept loop, and a
-//! reader and a writer task per connection.
+//! reader and a writer task per connection (over TLS when the server
+//! serves TLS: [`tls_session`] upgrades first).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -7,13 +8,15 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use futures_lite::future;
-use stan_core::nats::router::ConnId;
+use stan_core::nats::router::{ConnId, TlsFailure};
 use stan_core::outbox::Outbox;
 use stan_core::time::deadline_after;
+use stan_tls::{rustls, ServerTls};
 
 use super::{Shared, Signal};
-use crate::io::{until, write_some, MAX_IOVECS, READ_CHUNK};
+use crate::io::{until, write_all, write_some, MAX_IOVECS, READ_CHUNK};
 use crate::runtime::{ReadHalf, Runtime, WriteHalf};
+use crate::tls;
 use crate::wake::{Latch, SetOnDrop};
 
 /// Accepts until shutdown; `done` is set when it returns.
@@ -49,6 +52,18 @@ pub(super) async fn accept_loop<R: Runtime>(
             (conn, signal)
         };
         shared.live_tasks.fetch_add(1, Ordering::AcqRel);
+        if let Some(tls) = shared.tls.clone() {
+            rt.spawn(Box::pin(tls_session(
+                rt.clone(),
+                rd,
+                wr,
+                conn,
+                signal,
+                Arc::clone(&shared),
+                tls,
+            )));
+            continue;
+        }
         rt.spawn(Box::pin(read_loop(
             rd,
             conn,
@@ -65,10 +80,120 @@ pub(super) async fn accept_loop<R: Runtime>(
     }
 }
 
-/// The writer task: writes until the session ends, then forgets it.
-async fn run_writer<R: Runtime>(
+/// A TLS session, in nats-server's order: the `INFO` in plain text, then
+/// the handshake within the TLS timeout, then the reader and writer over
+/// TLS. A client that does not start TLS (plain text, or nothing in
+/// time) or fails the handshake is reported to the router, which decides
+/// what it is told (`-ERR 'Secure Connection - TLS Required'` goes out in
+/// plain text) before the close.
+async fn tls_session<R: Runtime>(
+    rt: R,
+    mut rd: R::Reader,
+    mut wr: R::Writer,
+    conn: ConnId,
+    signal: Arc<Signal>,
+    shared: Arc<Shared>,
+    tls: ServerTls,
+) {
+    let deadline = deadline_after(Instant::now(), tls.handshake_timeout());
+    if !write_plain(&rt, &mut wr, conn, &shared).await || signal.is_closing() {
+        // Refused at once (too many connections), or already gone.
+        return run_writer(rt, wr, conn, signal, shared).await;
+    }
+    let session = match tls.accept() {
+        Ok(s) => rustls::Connection::Server(s),
+        Err(e) => {
+            let failure = TlsFailure::Handshake(e.to_string());
+            return tls_refused(rt, wr, conn, signal, shared, failure).await;
+        }
+    };
+    let upgrade = until(
+        &rt,
+        deadline,
+        tls::handshake(&mut rd, &mut wr, session, BytesMut::new(), true),
+    );
+    // The router may end the session meanwhile (shutdown, authentication
+    // timeout): then its last output goes out in plain text.
+    let closing = async {
+        while !signal.is_closing() {
+            signal.ready.notified().await;
+        }
+    };
+    let outcome = future::or(async { Some(upgrade.await) }, async {
+        closing.await;
+        None
+    })
+    .await;
+    let failure = match outcome {
+        None => return run_writer(rt, wr, conn, signal, shared).await,
+        Some(None) => TlsFailure::Timeout,
+        Some(Some(Err(tls::UpgradeError::NotTls))) => TlsFailure::NotTls,
+        Some(Some(Err(e))) => TlsFailure::Handshake(e.to_string()),
+        Some(Some(Ok((session, leftover)))) => {
+            let (rd, wr) = tls::split(rd, wr, session, leftover);
+            rt.spawn(Box::pin(read_loop(
+                rd,
+                conn,
+                Arc::clone(&signal),
+                Arc::clone(&shared),
+            )));
+            return run_writer(rt, wr, conn, signal, shared).await;
+        }
+    };
+    tls_refused(rt, wr, conn, signal, shared, failure).await;
+}
+
+/// Tells the router how the upgrade failed, then writes its last output
+/// in plain text and closes.
+async fn tls_refused<R: Runtime>(
     rt: R,
     wr: R::Writer,
+    conn: ConnId,
+    signal: Arc<Signal>,
+    shared: Arc<Shared>,
+    failure: TlsFailure,
+) {
+    {
+        let mut st = shared.lock();
+        st.router.handle_tls_failed(Instant::now(), conn, failure);
+        shared.dispatch(&mut st);
+    }
+    run_writer(rt, wr, conn, signal, shared).await;
+}
+
+/// Writes the session's output so far (the `INFO`) in plain text, within
+/// the write deadline; false if the transport failed.
+async fn write_plain<R: Runtime>(
+    rt: &R,
+    wr: &mut R::Writer,
+    conn: ConnId,
+    shared: &Shared,
+) -> bool {
+    let mut out = Outbox::default();
+    {
+        let mut st = shared.lock();
+        while let Some(chunk) = st.router.poll_transmit(conn) {
+            out.push(chunk);
+        }
+    }
+    let len = out.bytes();
+    let stall = deadline_after(Instant::now(), shared.config.write_deadline);
+    let ok = matches!(
+        until(rt, stall, write_all(wr, &mut out)).await,
+        Some(Ok(()))
+    );
+    if ok && len > 0 {
+        let mut st = shared.lock();
+        st.router.handle_written(Instant::now(), conn, len);
+        shared.dispatch(&mut st);
+    }
+    ok
+}
+
+/// The writer task: writes until the session ends, then forgets it.
+async fn run_writer<R: Runtime, W: WriteHalf>(
+    rt: R,
+    wr: W,
     conn: ConnId,
     signal: Arc<Signal>,
     shared: Arc<Shared>,
@@ -128,9 +253,9 @@ async fn read_loop<Rd: ReadHalf>(
     signal.kill();
 }
 
-async fn write_loop<R: Runtime>(
+async fn write_loop<R: Runtime, W: WriteHalf>(
     rt: &R,
-    mut wr: R::Writer,
+    mut wr: W,
     conn: ConnId,
     signal: &Signal,
     shared: &Shared,

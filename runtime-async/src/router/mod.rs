@@ -23,6 +23,8 @@ use stan_core::nats::router::{
 
 pub use local::LocalSession;
 
+use stan_tls::ServerTls;
+
 use crate::io::until;
 use crate::monitor::RouterMonitor;
 use crate::runtime::Runtime;
@@ -86,6 +88,8 @@ pub(crate) struct Shared {
     all_done: Notify,
     config: RouterConfig,
     on_log: LogSink,
+    /// Serve TLS: every connection upgrades after its `INFO`.
+    pub(crate) tls: Option<ServerTls>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -184,6 +188,28 @@ impl<R: Runtime + Default> RouterServer<R> {
     pub fn serve(listener: std::net::TcpListener, config: RouterConfig) -> io::Result<Self> {
         Self::serve_on(R::default(), listener, config, Box::new(|_| {}))
     }
+
+    /// [`bind`](Self::bind), serving TLS with `tls` when given (see
+    /// [`serve_tls_on`](Self::serve_tls_on)).
+    pub async fn bind_tls(
+        addr: &str,
+        config: RouterConfig,
+        tls: Option<ServerTls>,
+    ) -> io::Result<Self> {
+        Self::bind_tls_with_log(addr, config, tls, |_| {}).await
+    }
+
+    /// [`bind_with_log`](Self::bind_with_log), serving TLS with `tls` when
+    /// given (see [`serve_tls_on`](Self::serve_tls_on)).
+    pub async fn bind_tls_with_log(
+        addr: &str,
+        config: RouterConfig,
+        tls: Option<ServerTls>,
+        on_log: impl Fn(LogRecord) + Send + Sync + 'static,
+    ) -> io::Result<Self> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        Self::serve_tls_on(R::default(), listener, config, tls, Box::new(on_log))
+    }
 }
 
 impl<R: Runtime> RouterServer<R> {
@@ -204,9 +230,33 @@ impl<R: Runtime> RouterServer<R> {
     pub fn serve_on(
         rt: R,
         listener: std::net::TcpListener,
-        mut config: RouterConfig,
+        config: RouterConfig,
         on_log: LogSink,
     ) -> io::Result<Self> {
+        Self::serve_tls_on(rt, listener, config, None, on_log)
+    }
+
+    /// [`serve_on`](Self::serve_on), serving TLS with `tls` when given, as
+    /// nats-server does: `INFO` (announcing `tls_required`, and
+    /// `tls_verify` when `tls` verifies clients: `config`'s
+    /// `tls_required` and `tls_verify` are set from `tls`) in plain text,
+    /// then the TLS handshake within `tls`'s handshake timeout, then the
+    /// protocol over TLS. A plain-text client, or one that does not
+    /// complete the handshake in time, gets `-ERR 'Secure Connection - TLS
+    /// Required'` in plain text and is closed; a failed handshake (no or a
+    /// bad client certificate under verify) closes with the TLS alert and
+    /// is logged as `TLS handshake error: ...`.
+    pub fn serve_tls_on(
+        rt: R,
+        listener: std::net::TcpListener,
+        mut config: RouterConfig,
+        tls: Option<ServerTls>,
+        on_log: LogSink,
+    ) -> io::Result<Self> {
+        if let Some(tls) = &tls {
+            config.tls_required = true;
+            config.tls_verify = tls.verify();
+        }
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
         let listener = rt.listen(listener)?;
@@ -226,6 +276,7 @@ impl<R: Runtime> RouterServer<R> {
             all_done: Notify::default(),
             config,
             on_log,
+            tls,
         });
         let accept_done = Arc::new(Latch::default());
         rt.spawn(Box::pin(conn::accept_loop(

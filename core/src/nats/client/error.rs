@@ -130,6 +130,16 @@ pub enum DisconnectReason {
     /// Any other `-ERR` after which the server closes the connection.
     #[error("server error: {0}")]
     ServerError(String),
+    /// TLS was asked for (a `tls://` URL, [`ClientOptions::tls_required`](super::ClientOptions::tls_required))
+    /// but the server's `INFO` offers none (nats.go's
+    /// `nats: secure connection not available`).
+    #[error("secure connection not available")]
+    SecureConnectionNotAvailable,
+    /// The driver's TLS handshake failed
+    /// ([`Connection::handle_tls_failed`](super::Connection::handle_tls_failed));
+    /// the TLS library's error text.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
 }
 
 /// Why the connection closed for good.

@@ -27,8 +27,11 @@ pub struct ServerInfo {
     pub headers: bool,
     /// Credentials required.
     pub auth_required: bool,
-    /// TLS required (not handled by the core).
+    /// TLS required: the client upgrades after `INFO`
+    /// ([`Event::UpgradeTls`](super::Event::UpgradeTls)).
     pub tls_required: bool,
+    /// TLS available though not required (nats-server's `allow_non_tls`).
+    pub tls_available: bool,
     /// Largest payload (headers included) the server accepts.
     pub max_payload: usize,
     /// Our connection's id on the server.
@@ -70,11 +73,13 @@ struct ConnectJson<'a> {
     no_responders: bool,
 }
 
-/// The `CONNECT` JSON for `server`, given what its `INFO` said.
+/// The `CONNECT` JSON for `server`, given what its `INFO` said; `tls`:
+/// the connection was upgraded to TLS.
 pub(crate) fn connect_json(
     opts: &ClientOptions,
     server: &ServerAddr,
     info: &ServerInfo,
+    tls: bool,
 ) -> Vec<u8> {
     let creds = server.credentials.as_ref().or(opts.credentials.as_ref());
     let (user, pass, token) = match creds {
@@ -88,7 +93,7 @@ pub(crate) fn connect_json(
     let json = ConnectJson {
         verbose: opts.verbose,
         pedantic: opts.pedantic,
-        tls_required: false,
+        tls_required: tls,
         auth_token: token,
         user,
         pass,

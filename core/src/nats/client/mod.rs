@@ -59,6 +59,20 @@ pub enum Event {
         /// The server to dial.
         server: ServerAddr,
     },
+    /// Upgrade the transport to TLS now, before anything else is written
+    /// or read: the server's `INFO` requires TLS, or the URL (`tls://`) or
+    /// [`ClientOptions::tls_required`] asked for it. The driver does the
+    /// TLS handshake over the socket (verifying `server`'s name), then
+    /// calls [`Connection::handle_tls_established`] (the `CONNECT` follows,
+    /// encrypted) or [`Connection::handle_tls_failed`]. Until then the
+    /// connection reads no input (the driver drops what it read after the
+    /// `INFO`: nothing else is sent in plain text). The handshake is
+    /// bounded by the same `connect_timeout` as the rest of the handshake;
+    /// a driver with no TLS ignores this event and the attempt times out.
+    UpgradeTls {
+        /// The server being connected to (its host is the name to verify).
+        server: ServerAddr,
+    },
     /// The first handshake completed.
     Connected {
         /// The server's `INFO`.
@@ -218,6 +232,8 @@ pub struct Connection {
     /// Keepalive `PING`s since the last `PONG`.
     pings_out: u32,
     nuid: Nuid,
+    /// The current transport was upgraded (or is being upgraded) to TLS.
+    tls: bool,
 }
 
 impl Connection {
@@ -245,6 +261,7 @@ impl Connection {
             pending_flushes: Vec::new(),
             next_token: 1,
             pings_out: 0,
+            tls: false,
         };
         c.want_connect(now);
         c
@@ -303,6 +320,26 @@ impl Connection {
         self.buffer.len()
     }
 
+    /// Whether the current transport was upgraded to TLS (or is being
+    /// upgraded: [`Event::UpgradeTls`] was emitted for it).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Asks for TLS on every connection from the next `INFO` on (sets
+    /// [`ClientOptions::tls_required`]): for a driver given TLS settings
+    /// after the connection was built (nats.go's `RootCAs` and
+    /// `ClientCert` options imply `Secure` the same way).
+    pub fn set_tls_required(&mut self, required: bool) {
+        self.options.tls_required = required;
+    }
+
+    /// Whether TLS is asked for on every connection:
+    /// [`ClientOptions::tls_required`], or a `tls://` URL in the pool.
+    pub fn wants_tls(&self) -> bool {
+        self.options.tls_required || self.servers.iter().any(|s| s.tls)
+    }
+
     // ----- inputs -----
 
     /// The dial asked for by [`Event::WantConnect`] succeeded; the server's
@@ -315,6 +352,7 @@ impl Connection {
                 max_payload: DEFAULT_MAX_PAYLOAD,
             });
             self.out.clear();
+            self.tls = false;
             self.enter(State::AwaitInfo);
             self.timers.set(
                 Deadline::Handshake,
@@ -338,21 +376,45 @@ impl Connection {
         self.advance(now);
         match self.state {
             State::Dialing => self.handle_transport_failed(now),
-            State::AwaitInfo | State::AwaitPong | State::Connected => {
+            State::AwaitInfo | State::AwaitTls | State::AwaitPong | State::Connected => {
                 self.lose(DisconnectReason::TransportClosed);
             }
             State::Waiting | State::Closed => {}
         }
     }
 
+    /// The driver's TLS handshake asked for by [`Event::UpgradeTls`]
+    /// completed: `CONNECT` (saying `tls_required`) and `PING` follow, over
+    /// TLS.
+    pub fn handle_tls_established(&mut self, now: Instant) {
+        self.advance(now);
+        if self.state == State::AwaitTls {
+            self.send_connect();
+        }
+    }
+
+    /// The driver's TLS handshake asked for by [`Event::UpgradeTls`] failed
+    /// (`error`: the TLS library's text): the transport is lost with
+    /// [`DisconnectReason::Tls`].
+    pub fn handle_tls_failed(&mut self, now: Instant, error: impl Into<String>) {
+        self.advance(now);
+        if self.state == State::AwaitTls {
+            self.lose(DisconnectReason::Tls(error.into()));
+        }
+    }
+
     /// Bytes read from the transport were appended to `input`: every whole
     /// op is consumed, a partial one stays. Malformed input ends the
-    /// transport with [`DisconnectReason::Protocol`].
+    /// transport with [`DisconnectReason::Protocol`]. While a TLS upgrade
+    /// is awaited nothing is consumed.
     pub fn handle_input(&mut self, now: Instant, input: &mut BytesMut) {
         self.advance(now);
         loop {
             if !self.transport_up() {
                 input.clear();
+                return;
+            }
+            if self.state == State::AwaitTls {
                 return;
             }
             match self.decoder.decode(input) {
@@ -378,7 +440,7 @@ impl Connection {
                     // The driver drops its dial on `Disconnected`.
                     self.lose(DisconnectReason::DialTimeout);
                 }
-                (Deadline::Handshake, State::AwaitInfo | State::AwaitPong) => {
+                (Deadline::Handshake, State::AwaitInfo | State::AwaitTls | State::AwaitPong) => {
                     self.lose(DisconnectReason::ConnectTimeout);
                 }
                 (Deadline::Ping, State::Connected) => {
@@ -619,7 +681,7 @@ impl Connection {
     fn transport_up(&self) -> bool {
         matches!(
             self.state,
-            State::AwaitInfo | State::AwaitPong | State::Connected
+            State::AwaitInfo | State::AwaitTls | State::AwaitPong | State::Connected
         )
     }
 }

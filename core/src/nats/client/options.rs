@@ -1,4 +1,5 @@
-//! Client settings and server addresses (`nats://[user:pass@|token@]host:port`).
+//! Client settings and server addresses (`nats://[user:pass@|token@]host:port`,
+//! or `tls://...` to ask for TLS).
 
 use std::fmt;
 use std::str::FromStr;
@@ -38,8 +39,8 @@ pub enum UrlError {
     /// The URL (or the whole list) is empty.
     #[error("empty server URL")]
     Empty,
-    /// A scheme other than `nats://`.
-    #[error("unsupported URL scheme {0:?} (only nats:// is supported)")]
+    /// A scheme other than `nats://` and `tls://`.
+    #[error("unsupported URL scheme {0:?} (only nats:// and tls:// are supported)")]
     UnsupportedScheme(String),
     /// No host between the credentials and the port.
     #[error("server URL {0:?} has no host")]
@@ -63,6 +64,10 @@ pub struct ServerAddr {
     pub port: u16,
     /// Credentials from the URL's user-info part.
     pub credentials: Option<Credentials>,
+    /// The URL's scheme was `tls://`: the connection upgrades to TLS after
+    /// `INFO` (as nats.go, a `tls://` URL asks for TLS on every server of
+    /// the pool; see [`ClientOptions::tls_required`]).
+    pub tls: bool,
 }
 
 impl ServerAddr {
@@ -72,6 +77,7 @@ impl ServerAddr {
             host: host.into(),
             port,
             credentials: None,
+            tls: false,
         }
     }
 
@@ -103,10 +109,11 @@ impl FromStr for ServerAddr {
         if url.is_empty() {
             return Err(UrlError::Empty);
         }
-        let rest = match url.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("nats") => rest,
+        let (rest, tls) = match url.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("nats") => (rest, false),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("tls") => (rest, true),
             Some((scheme, _)) => return Err(UrlError::UnsupportedScheme(scheme.to_owned())),
-            None => url,
+            None => (url, false),
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let (userinfo, hostport) = match rest.rsplit_once('@') {
@@ -155,17 +162,20 @@ impl FromStr for ServerAddr {
             host: host.to_owned(),
             port,
             credentials,
+            tls,
         })
     }
 }
 
 impl fmt::Display for ServerAddr {
-    /// `nats://host:port` (credentials are never shown).
+    /// `nats://host:port`, or `tls://host:port` (credentials are never
+    /// shown).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "tls" } else { "nats" };
         if self.host.contains(':') {
-            write!(f, "nats://[{}]:{}", self.host, self.port)
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
         } else {
-            write!(f, "nats://{}:{}", self.host, self.port)
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
     }
 }
@@ -200,6 +210,12 @@ pub struct ClientOptions {
     pub headers: bool,
     /// Ask for a 503 status reply to requests nobody receives (needs headers).
     pub no_responders: bool,
+    /// Upgrade every connection to TLS after `INFO` (nats.go's `Secure`),
+    /// even when the server does not require it; a `tls://` URL in
+    /// [`servers`](Self::servers) asks the same. A server whose `INFO`
+    /// requires TLS gets it either way. The upgrade itself is the
+    /// driver's: [`Event::UpgradeTls`](super::Event::UpgradeTls).
+    pub tls_required: bool,
     /// Interval of keepalive `PING`s; zero disables them.
     pub ping_interval: Duration,
     /// Unanswered keepalive `PING`s tolerated before the connection is stale.
@@ -244,6 +260,7 @@ impl Default for ClientOptions {
             echo: true,
             headers: true,
             no_responders: true,
+            tls_required: false,
             ping_interval: Duration::from_secs(120),
             max_pings_out: 2,
             connect_timeout: Duration::from_secs(2),

@@ -65,15 +65,38 @@ impl Connection {
                 }
             }
         }
-        if self.state == State::AwaitInfo {
-            let json = connect_json(&self.options, &self.servers[self.server_idx], &info);
-            self.out.write(|b| {
-                codec::write_connect(b, &json);
-                b.extend_from_slice(codec::PING);
-            });
-            self.enter(State::AwaitPong); // the handshake deadline stays
-        }
+        let upgrade = self.state == State::AwaitInfo && (self.wants_tls() || info.tls_required);
+        let unavailable = upgrade && !info.tls_required && !info.tls_available;
+        let first = self.state == State::AwaitInfo;
         self.info = Some(info);
+        if unavailable {
+            // As nats.go: TLS asked for, the server offers none.
+            self.lose(DisconnectReason::SecureConnectionNotAvailable);
+        } else if upgrade {
+            // TLS before anything else; `CONNECT` once it is up.
+            self.tls = true;
+            self.enter(State::AwaitTls); // the handshake deadline stays
+            let server = self.servers[self.server_idx].clone();
+            self.events.push_back(Event::UpgradeTls { server });
+        } else if first {
+            self.send_connect();
+        }
+    }
+
+    /// Queues `CONNECT` and the handshake's `PING` for the current server.
+    pub(super) fn send_connect(&mut self) {
+        let info = self.info.clone().unwrap_or_default();
+        let json = connect_json(
+            &self.options,
+            &self.servers[self.server_idx],
+            &info,
+            self.tls,
+        );
+        self.out.write(|b| {
+            codec::write_connect(b, &json);
+            b.extend_from_slice(codec::PING);
+        });
+        self.enter(State::AwaitPong); // the handshake deadline stays
     }
 
     pub(super) fn on_connected(&mut self) {

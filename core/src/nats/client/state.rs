@@ -16,6 +16,9 @@ pub(super) enum State {
     Dialing,
     /// Transport up; waiting for `INFO` ([`Deadline::Handshake`]).
     AwaitInfo,
+    /// `INFO` says (or we asked for) TLS: `UpgradeTls` emitted, waiting for
+    /// the driver's handshake ([`Deadline::Handshake`]).
+    AwaitTls,
     /// `CONNECT` and `PING` sent; waiting for `PONG`
     /// ([`Deadline::Handshake`]).
     AwaitPong,
@@ -44,7 +47,7 @@ impl State {
         match self {
             State::Waiting => Some(Deadline::Dial),
             State::Dialing => Some(Deadline::DialTimeout),
-            State::AwaitInfo | State::AwaitPong => Some(Deadline::Handshake),
+            State::AwaitInfo | State::AwaitTls | State::AwaitPong => Some(Deadline::Handshake),
             State::Connected => Some(Deadline::Ping),
             State::Closed => None,
         }

@@ -71,7 +71,7 @@ fn url_parsing() {
     let kind = |url: &str| std::mem::discriminant(&url.parse::<ServerAddr>().unwrap_err());
     let d = std::mem::discriminant::<UrlError>;
     for (url, want) in [
-        ("tls://a:1", d(&UrlError::UnsupportedScheme(String::new()))),
+        ("ws://a:1", d(&UrlError::UnsupportedScheme(String::new()))),
         ("nats://a:0", d(&UrlError::InvalidPort(String::new()))),
         ("a:99999", d(&UrlError::InvalidPort(String::new()))),
         ("nats://:4222", d(&UrlError::MissingHost(String::new()))),
@@ -722,4 +722,149 @@ proptest! {
         c.handle_timeout(Instant::now() + Duration::from_secs(3600));
         let _ = c.poll_timeout();
     }
+}
+
+#[test]
+fn tls_urls_parse_and_ask_for_tls() {
+    let a: ServerAddr = "tls://u:p@localhost:4443".parse().unwrap();
+    assert!(a.tls && a.port == 4443 && a.credentials.is_some());
+    assert_eq!(a.to_string(), "tls://localhost:4443");
+    let b: ServerAddr = "TLS://[::1]".parse().unwrap();
+    assert_eq!((b.tls, b.to_string().as_str()), (true, "tls://[::1]:4222"));
+    let plain: ServerAddr = "nats://h:1".parse().unwrap();
+    assert!(!plain.tls);
+    assert!(!ServerAddr::new("h", 1).tls);
+    // One tls:// URL asks for TLS on every server of the pool (nats.go).
+    let (mut w, n) = sim(
+        RouterConfig::default(),
+        opts("nats://127.0.0.1:1,tls://b:2"),
+    );
+    assert!(w.nats(n).wants_tls());
+    let (mut w, n) = sim(RouterConfig::default(), opts("nats://127.0.0.1:1"));
+    assert!(!w.nats(n).wants_tls() && !w.nats(n).is_tls());
+}
+
+/// A server whose `INFO` requires TLS: the client asks its driver to
+/// upgrade, writes nothing (no plain-text `CONNECT`) and reads nothing
+/// until the driver reports the handshake; then `CONNECT` says
+/// `tls_required`.
+#[test]
+fn info_requiring_tls_asks_the_driver_to_upgrade_before_connect() {
+    let tls_router = RouterConfig {
+        tls_required: true,
+        ..RouterConfig::default()
+    };
+    let (mut w, n) = sim(tls_router.clone(), opts("nats://127.0.0.1:4222"));
+    let events = w.nats_events(n);
+    let [Event::UpgradeTls { server }] = &events[..] else {
+        panic!("{events:?}");
+    };
+    assert_eq!((server.host.as_str(), server.port), ("127.0.0.1", 4222));
+    assert!(w.nats(n).is_tls());
+    assert!(w.sent(n).is_empty(), "nothing in plain text after INFO");
+    assert_eq!(w.nats(n).status(), Status::Connecting);
+    // Input that arrives meanwhile is left to the driver.
+    let now = w.now;
+    let mut stray = BytesMut::from(&b"PING\r\n"[..]);
+    w.nats(n).handle_input(now, &mut stray);
+    assert_eq!(&stray[..], b"PING\r\n");
+    assert_eq!(w.nats(n).poll_transmit(), None);
+
+    w.nats(n).handle_tls_established(now);
+    w.pump();
+    assert!(matches!(w.nats_events(n)[..], [Event::Connected { .. }]));
+    let sent = String::from_utf8(w.sent(n).to_vec()).unwrap();
+    assert!(
+        sent.starts_with("CONNECT {\"verbose\":false,\"pedantic\":false,\"tls_required\":true"),
+        "{sent}"
+    );
+    // A plain connection says tls_required false.
+    let (w, n) = connected(opts("nats://127.0.0.1:4222"));
+    let sent = String::from_utf8(w.sent(n).to_vec()).unwrap();
+    assert!(sent.contains("\"tls_required\":false"), "{sent}");
+}
+
+#[test]
+fn tls_asked_for_by_url_or_option_upgrades_even_when_not_required() {
+    // tls:// against a server that offers no TLS: nats.go's
+    // "secure connection not available", then the next attempt.
+    let (mut w, n) = sim(
+        RouterConfig::default(),
+        ClientOptions {
+            max_reconnects: Some(0),
+            ..opts("tls://127.0.0.1:4222")
+        },
+    );
+    let events = w.nats_events(n);
+    assert!(
+        matches!(
+            &events[..],
+            [
+                Event::Disconnected {
+                    reason: DisconnectReason::SecureConnectionNotAvailable
+                },
+                Event::Closed { .. }
+            ]
+        ),
+        "{events:?}"
+    );
+    assert!(w.sent(n).is_empty());
+    // The option asks the same of a nats:// URL; the server requires it.
+    let (mut w, n) = sim(
+        RouterConfig {
+            tls_required: true,
+            ..RouterConfig::default()
+        },
+        ClientOptions {
+            tls_required: true,
+            ..opts("nats://127.0.0.1:4222")
+        },
+    );
+    assert!(matches!(w.nats_events(n)[..], [Event::UpgradeTls { .. }]));
+}
+
+#[test]
+fn a_failed_or_missing_tls_handshake_loses_the_transport() {
+    let tls_router = RouterConfig {
+        tls_required: true,
+        ..RouterConfig::default()
+    };
+    let (mut w, n) = sim(tls_router.clone(), opts("tls://127.0.0.1:4222"));
+    assert!(matches!(w.nats_events(n)[..], [Event::UpgradeTls { .. }]));
+    let now = w.now;
+    w.nats(n)
+        .handle_tls_failed(now, "invalid peer certificate: UnknownIssuer");
+    w.pump();
+    assert_eq!(
+        w.nats_events(n),
+        [Event::Disconnected {
+            reason: DisconnectReason::Tls("invalid peer certificate: UnknownIssuer".into())
+        }]
+    );
+    assert_eq!(
+        DisconnectReason::Tls("x".into()).to_string(),
+        "TLS handshake failed: x"
+    );
+    // Reported late, after the transport is gone: ignored.
+    w.nats(n).handle_tls_established(now);
+    w.nats(n).handle_tls_failed(now, "late");
+    assert_eq!(w.nats(n).poll_transmit(), None);
+
+    // A driver that never upgrades: the handshake deadline ends it.
+    let (mut w, n) = sim(
+        tls_router,
+        ClientOptions {
+            connect_timeout: Duration::from_secs(2),
+            ..opts("nats://127.0.0.1:4222")
+        },
+    );
+    assert!(matches!(w.nats_events(n)[..], [Event::UpgradeTls { .. }]));
+    w.advance(Duration::from_secs(2));
+    let events = w.nats_events(n);
+    assert!(
+        events.contains(&Event::Disconnected {
+            reason: DisconnectReason::ConnectTimeout
+        }),
+        "{events:?}"
+    );
 }

@@ -17,7 +17,17 @@ pub struct RouterConfig {
     /// Credentials clients must present.
     pub auth: Auth,
     /// Time a client has to send `CONNECT` when authentication is required.
+    /// (nats-server's default with TLS is the TLS timeout plus one second;
+    /// whoever builds the configuration chooses.)
     pub auth_timeout: Duration,
+    /// Clients must upgrade to TLS after `INFO` (`tls_required` in `INFO`).
+    /// The router never sees TLS: a runtime adapter serving TLS sets this
+    /// (and [`tls_verify`](Self::tls_verify)) from its TLS settings, does
+    /// the handshake, and reports a client that fails it with
+    /// [`Router::handle_tls_failed`](super::Router::handle_tls_failed).
+    pub tls_required: bool,
+    /// Clients must present a certificate (`tls_verify` in `INFO`).
+    pub tls_verify: bool,
     /// Interval of the server's keepalive `PING`s.
     pub ping_interval: Duration,
     /// Unanswered `PING`s allowed before the connection is declared stale.
@@ -72,6 +82,8 @@ impl Default for RouterConfig {
             port: 4222,
             auth: Auth::None,
             auth_timeout: Duration::from_secs(2),
+            tls_required: false,
+            tls_verify: false,
             ping_interval: Duration::from_secs(120),
             max_pings_out: 2,
             max_control_line: 4096,

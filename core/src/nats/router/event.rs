@@ -31,6 +31,27 @@ pub enum CloseReason {
     SlowConsumer(SlowConsumer),
     /// The router is shutting down.
     ServerShutdown,
+    /// A TLS-required server's client did not start TLS: its first bytes
+    /// were not a TLS record, or the handshake timed out (`-ERR 'Secure
+    /// Connection - TLS Required'`, written in plain text).
+    TlsRequired,
+    /// The TLS handshake failed (bad or missing certificate, ...): the
+    /// adapter's TLS error text. No `-ERR`: the client gets the TLS alert.
+    TlsHandshake(String),
+}
+
+/// How a client's TLS upgrade failed, as the adapter that does the
+/// handshake reports it ([`Router::handle_tls_failed`](super::Router::handle_tls_failed)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The client's first bytes are not a TLS record (a plain-text client
+    /// on a TLS port).
+    NotTls,
+    /// No completed handshake within the TLS timeout.
+    Timeout,
+    /// The handshake failed; the TLS library's error text.
+    Handshake(String),
 }
 
 /// Which of nats-server's slow-consumer conditions a session met.
@@ -74,6 +95,7 @@ impl CloseReason {
                 "Slow Consumer (Write Deadline)"
             }
             CloseReason::ServerShutdown => "Server Shutdown",
+            CloseReason::TlsRequired | CloseReason::TlsHandshake(_) => "TLS Handshake Error",
         }
     }
 
@@ -90,9 +112,11 @@ impl CloseReason {
             }
             CloseReason::MaxConnectionsExceeded => Some("maximum connections exceeded"),
             CloseReason::StaleConnection => Some("Stale Connection"),
+            CloseReason::TlsRequired => Some("Secure Connection - TLS Required"),
             CloseReason::BadConnect
             | CloseReason::SlowConsumer(_)
-            | CloseReason::ServerShutdown => None,
+            | CloseReason::ServerShutdown
+            | CloseReason::TlsHandshake(_) => None,
         }
     }
 }

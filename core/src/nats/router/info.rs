@@ -20,6 +20,10 @@ pub(crate) struct Info<'a> {
     pub(crate) headers: bool,
     #[serde(skip_serializing_if = "is_false")]
     pub(crate) auth_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub(crate) tls_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub(crate) tls_verify: bool,
     pub(crate) max_payload: usize,
     #[serde(skip_serializing_if = "is_zero")]
     pub(crate) client_id: u64,
@@ -59,6 +63,8 @@ mod tests {
             port: 4222,
             headers: true,
             auth_required: false,
+            tls_required: false,
+            tls_verify: false,
             max_payload: 1048576,
             client_id: 7,
             client_ip: "",
@@ -66,6 +72,30 @@ mod tests {
         assert_eq!(
             String::from_utf8(info.to_json()).unwrap(),
             r#"{"server_id":"NABC","server_name":"n","version":"2.9.24","proto":1,"go":"rust","host":"0.0.0.0","port":4222,"headers":true,"max_payload":1048576,"client_id":7}"#
+        );
+    }
+
+    #[test]
+    fn tls_fields_follow_auth_required_as_in_nats_server() {
+        let info = Info {
+            server_id: "NABC",
+            server_name: "n",
+            version: ANNOUNCED_VERSION,
+            proto: 1,
+            go: "rust",
+            host: "0.0.0.0",
+            port: 4222,
+            headers: true,
+            auth_required: true,
+            tls_required: true,
+            tls_verify: true,
+            max_payload: 1048576,
+            client_id: 0,
+            client_ip: "",
+        };
+        assert_eq!(
+            String::from_utf8(info.to_json()).unwrap(),
+            r#"{"server_id":"NABC","server_name":"n","version":"2.9.24","proto":1,"go":"rust","host":"0.0.0.0","port":4222,"headers":true,"auth_required":true,"tls_required":true,"tls_verify":true,"max_payload":1048576}"#
         );
     }
 }

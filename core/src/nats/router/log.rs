@@ -86,6 +86,10 @@ pub enum LogMessage {
     ProtocolError(DecodeError),
     /// `CONNECT` JSON that could not be parsed.
     BadConnect,
+    /// The TLS handshake failed (nats-server: `TLS handshake error: ...`).
+    TlsHandshakeError(String),
+    /// No TLS handshake within the TLS timeout.
+    TlsHandshakeTimeout,
     /// An operation received (`<<- [PUB foo 5]`).
     TraceIn(String),
     /// A payload received (`<<- MSG_PAYLOAD: ["hello"]`).
@@ -127,6 +131,8 @@ impl fmt::Display for LogMessage {
             }
             LogMessage::ProtocolError(e) => write!(f, "Client parser ERROR: {e}"),
             LogMessage::BadConnect => f.write_str("Client parser ERROR: malformed CONNECT JSON"),
+            LogMessage::TlsHandshakeError(e) => write!(f, "TLS handshake error: {e}"),
+            LogMessage::TlsHandshakeTimeout => f.write_str("TLS handshake timeout"),
             LogMessage::TraceIn(op) => write!(f, "<<- [{op}]"),
             LogMessage::TracePayload(p) => write!(f, "<<- MSG_PAYLOAD: [{p}]"),
             LogMessage::TraceOut(op) => write!(f, "->> [{op}]"),
@@ -264,7 +270,10 @@ impl Router {
     /// The log lines nats-server writes when it ends a session for `reason`.
     pub(super) fn log_close(&mut self, slot: u32, reason: &CloseReason) {
         let line = match reason {
-            CloseReason::ServerShutdown => None,
+            // Logged by `handle_tls_failed`, before the close.
+            CloseReason::ServerShutdown
+            | CloseReason::TlsRequired
+            | CloseReason::TlsHandshake(_) => None,
             CloseReason::Protocol(e) => {
                 Some((LogLevel::Error, LogMessage::ProtocolError(e.clone())))
             }

@@ -71,6 +71,7 @@ mod local;
 mod log;
 mod out;
 mod protocol;
+mod reload;
 mod routing;
 mod session;
 mod snapshot;
@@ -86,10 +87,11 @@ use bytes::{Bytes, BytesMut};
 pub use auth::{is_bcrypt, Auth};
 pub use config::RouterConfig;
 pub use connect::{ConnectOptions, ConnectParseError};
-pub use event::{CloseReason, RouterEvent, SlowConsumer};
+pub use event::{CloseReason, RouterEvent, SlowConsumer, TlsFailure};
 pub use info::ANNOUNCED_VERSION;
 pub use local::{pump_local, LocalError, LocalOptions};
 pub use log::{LogLevel, LogMessage, LogRecord};
+pub use reload::ReloadError;
 pub use session::{Delivery, SessionInfo, SessionPhase, SessionStats};
 pub use snapshot::{ConnSnapshot, RouterSnapshot, SnapshotOptions, SubSnapshot, SublistStats};
 
@@ -320,6 +322,8 @@ impl Router {
             port: self.config.port,
             headers: self.config.headers,
             auth_required: self.auth.is_required(),
+            tls_required: self.config.tls_required,
+            tls_verify: self.config.tls_verify,
             max_payload: self.config.max_payload,
             client_id: cid,
             client_ip: ip,
@@ -401,6 +405,54 @@ impl Router {
         }
         slot.gen = slot.gen.wrapping_add(1);
         self.free_slots.push(conn.slot);
+    }
+
+    /// The TLS upgrade of `conn` failed (a server with
+    /// [`RouterConfig::tls_required`]; the adapter does the handshake after
+    /// the `INFO` it wrote in plain text). The session ends as nats-server
+    /// ends it:
+    ///
+    /// * [`TlsFailure::NotTls`] (the client's first bytes are not a TLS
+    ///   record: a plain-text client) and [`TlsFailure::Timeout`] (no
+    ///   handshake within the TLS timeout): `-ERR 'Secure Connection - TLS
+    ///   Required'`, which the adapter writes in plain text before closing
+    ///   ([`CloseReason::TlsRequired`]);
+    /// * [`TlsFailure::Handshake`] (a bad or missing certificate, ...): no
+    ///   `-ERR` (the adapter sends the TLS alert), logged as nats-server's
+    ///   `TLS handshake error: ...` ([`CloseReason::TlsHandshake`]).
+    ///
+    /// Either way `/connz` says `TLS Handshake Error`.
+    pub fn handle_tls_failed(&mut self, now: Instant, conn: ConnId, failure: TlsFailure) {
+        self.advance(now);
+        if self.session(conn).is_none() {
+            return;
+        }
+        let reason = match failure {
+            TlsFailure::NotTls => {
+                self.log(
+                    conn.slot,
+                    LogLevel::Error,
+                    LogMessage::TlsHandshakeError(
+                        "tls: first record does not look like a TLS handshake".into(),
+                    ),
+                );
+                CloseReason::TlsRequired
+            }
+            TlsFailure::Timeout => {
+                // An error in nats-server 2.9 (a debug line from 2.10 on).
+                self.log(conn.slot, LogLevel::Error, LogMessage::TlsHandshakeTimeout);
+                CloseReason::TlsRequired
+            }
+            TlsFailure::Handshake(text) => {
+                self.log(
+                    conn.slot,
+                    LogLevel::Error,
+                    LogMessage::TlsHandshakeError(text.clone()),
+                );
+                CloseReason::TlsHandshake(text)
+            }
+        };
+        self.close(conn.slot, reason);
     }
 
     /// A write to `conn`'s transport has been blocked for the configured

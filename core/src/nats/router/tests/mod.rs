@@ -15,6 +15,7 @@ use crate::sim::{Dir, World, DEFAULT_CAPACITY};
 
 mod flow;
 mod log;
+mod reload;
 mod snapshot;
 
 fn world(config: RouterConfig) -> World {
@@ -709,4 +710,90 @@ fn only_slow_consumers_skip_the_final_flush() {
     ] {
         assert!(r.flushes_output(), "{r:?}");
     }
+}
+
+#[test]
+fn tls_required_and_verify_are_announced_only_when_set() {
+    let mut w = world(RouterConfig::default());
+    let c = w.peer();
+    let info = info_json(&w.read(c));
+    assert!(info.get("tls_required").is_none() && info.get("tls_verify").is_none());
+
+    let mut w = world(RouterConfig {
+        tls_required: true,
+        tls_verify: true,
+        ..RouterConfig::default()
+    });
+    let c = w.peer();
+    let info = info_json(&w.read(c));
+    assert_eq!(
+        (&info["tls_required"], &info["tls_verify"]),
+        (&true.into(), &true.into())
+    );
+}
+
+/// A plain-text client, or one that never completes the handshake, gets
+/// nats-server's `-ERR 'Secure Connection - TLS Required'` (written by
+/// the adapter in plain text) and is closed; a failed handshake closes
+/// without `-ERR` (the client got the TLS alert). Both are logged as
+/// nats-server logs them.
+#[test]
+fn tls_failures_close_as_nats_server_does() {
+    let mut w = world(RouterConfig {
+        tls_required: true,
+        debug: true,
+        ..RouterConfig::default()
+    });
+    let cases = [
+        (TlsFailure::NotTls, CloseReason::TlsRequired),
+        (TlsFailure::Timeout, CloseReason::TlsRequired),
+        (
+            TlsFailure::Handshake("peer sent no certificates".into()),
+            CloseReason::TlsHandshake("peer sent no certificates".into()),
+        ),
+    ];
+    for (failure, reason) in cases {
+        let c = w.peer();
+        w.read(c);
+        w.router_events();
+        let now = w.now;
+        w.router.handle_tls_failed(now, c, failure.clone());
+        let events = w.router_events();
+        assert!(
+            events.contains(&RouterEvent::SessionClosed {
+                conn: c,
+                reason: reason.clone()
+            }),
+            "{failure:?}: {events:?}"
+        );
+        let logs: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                RouterEvent::Log(r) => Some(r.message.to_string()),
+                _ => None,
+            })
+            .collect();
+        let first = match &failure {
+            TlsFailure::NotTls => {
+                "TLS handshake error: tls: first record does not look like a TLS handshake"
+            }
+            TlsFailure::Timeout => "TLS handshake timeout",
+            _ => "TLS handshake error: peer sent no certificates",
+        };
+        assert_eq!(
+            logs,
+            [first, "Client connection closed: TLS Handshake Error"],
+            "{failure:?}"
+        );
+        let ops = w.read(c);
+        match reason {
+            CloseReason::TlsRequired => {
+                assert_eq!(ops, [err("Secure Connection - TLS Required")]);
+            }
+            _ => assert!(ops.is_empty(), "{ops:?}"),
+        }
+        assert!(w.peer_closed(c));
+        assert_eq!(reason.state_text(), "TLS Handshake Error");
+    }
+    assert_eq!(w.router.connection_count(), 0);
 }

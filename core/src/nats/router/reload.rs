@@ -1,0 +1,129 @@
+//! [`Router::reload`]: a new configuration taken while running, as
+//! nats-server's configuration reload does: authorization, limits,
+//! keepalive and logging switches change; the listen address and what the
+//! router was built with (name, headers, cache size, TLS, seed) need a
+//! restart.
+
+use std::time::Instant;
+
+use super::auth::Authenticator;
+use super::{Router, RouterConfig};
+use crate::nats::codec::Limits;
+
+/// Why a reload was refused (nothing was applied).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    /// A setting that only a restart changes.
+    #[error("config reload not supported for {option}: old={old}, new={new}")]
+    NotSupported {
+        /// nats-server's name of the option.
+        option: &'static str,
+        /// Its value now.
+        old: String,
+        /// The value asked for.
+        new: String,
+    },
+}
+
+impl Router {
+    /// Takes `new` while running and returns what changed, one
+    /// `Reloaded: ...` line each, as nats-server logs them. New settings
+    /// apply to what happens from now on: new connections get the new
+    /// `INFO` and limits, the next keepalive uses the new interval; open
+    /// sessions keep the credentials they connected with. Refused whole
+    /// when a setting that needs a restart differs.
+    pub fn reload(&mut self, now: Instant, new: RouterConfig) -> Result<Vec<String>, ReloadError> {
+        let _ = self.advance(now);
+        let old = &self.config;
+        let fixed: [(&'static str, String, String); 6] = [
+            ("host", old.host.clone(), new.host.clone()),
+            ("port", old.port.to_string(), new.port.to_string()),
+            (
+                "server_name",
+                format!("{:?}", old.server_name),
+                format!("{:?}", new.server_name),
+            ),
+            ("headers", old.headers.to_string(), new.headers.to_string()),
+            (
+                "tls",
+                format!("{}/{}", old.tls_required, old.tls_verify),
+                format!("{}/{}", new.tls_required, new.tls_verify),
+            ),
+            (
+                "match_cache_size",
+                old.match_cache_size.to_string(),
+                new.match_cache_size.to_string(),
+            ),
+        ];
+        if let Some((option, old, new)) = fixed.into_iter().find(|(_, a, b)| a != b) {
+            return Err(ReloadError::NotSupported { option, old, new });
+        }
+        let mut changes = Vec::new();
+        if old.auth != new.auth {
+            changes.push("Reloaded: authorization users".to_owned());
+            self.auth = Authenticator::new(new.auth.clone());
+        }
+        let mut note = |name: &str, a: String, b: String| {
+            if a != b {
+                changes.push(format!("Reloaded: {name} = {b}"));
+            }
+        };
+        note(
+            "authorization timeout",
+            format!("{:?}", old.auth_timeout),
+            format!("{:?}", new.auth_timeout),
+        );
+        note(
+            "ping_interval",
+            format!("{:?}", old.ping_interval),
+            format!("{:?}", new.ping_interval),
+        );
+        note(
+            "ping_max",
+            old.max_pings_out.to_string(),
+            new.max_pings_out.to_string(),
+        );
+        note(
+            "max_control_line",
+            old.max_control_line.to_string(),
+            new.max_control_line.to_string(),
+        );
+        note(
+            "max_payload",
+            old.max_payload.to_string(),
+            new.max_payload.to_string(),
+        );
+        note(
+            "max_pending",
+            old.max_pending.to_string(),
+            new.max_pending.to_string(),
+        );
+        note(
+            "write_deadline",
+            format!("{:?}", old.write_deadline),
+            format!("{:?}", new.write_deadline),
+        );
+        note(
+            "max_connections",
+            old.max_connections.to_string(),
+            new.max_connections.to_string(),
+        );
+        note(
+            "max_subscriptions",
+            old.max_subscriptions.to_string(),
+            new.max_subscriptions.to_string(),
+        );
+        note("debug", old.debug.to_string(), new.debug.to_string());
+        note("trace", old.trace.to_string(), new.trace.to_string());
+        self.limits = Limits {
+            max_control_line: new.max_control_line,
+            max_payload: new.max_payload,
+        };
+        self.config = RouterConfig {
+            // What the router was built from stays.
+            seed: self.config.seed,
+            ..new
+        };
+        Ok(changes)
+    }
+}
