@@ -977,6 +977,41 @@ mod tests {
     }
 
     #[test]
+    fn help_lists_every_operations_option() {
+        let help = flags::usage("stan-server", SPECS);
+        for option in [
+            "-c, --config",
+            "--sc, --stan_config",
+            "-m, --http_port",
+            "--ms, --https_port",
+            "--tls ",
+            "--tlscert",
+            "--tlskey",
+            "--tlsverify",
+            "--tlscacert",
+            "--secure",
+            "--tls_client_cert",
+            "--tls_client_key",
+            "--tls_client_cacert",
+            "-l, --log",
+            "-T, --logtime",
+            "-s, --syslog",
+            "-r, --remote_syslog",
+            "-P, --pid",
+            "--sl, --signal",
+            "-D, --debug",
+            "-V, --trace",
+            "--DV",
+            "--SD, --stan_debug",
+            "--SV, --stan_trace",
+            "--SDV",
+            "--replace_durable",
+        ] {
+            assert!(help.contains(option), "{option} missing from:\n{help}");
+        }
+    }
+
+    #[test]
     fn logging_pid_and_signal_flags() {
         let o = serve(&[]);
         assert_eq!(o.log, LogConfig::default());
