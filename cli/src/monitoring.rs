@@ -126,3 +126,69 @@ impl MonitorPorts {
         Ok(servers)
     }
 }
+
+/// A runtime's handle on its engine, as monitoring reads it.
+pub trait EngineSource: Clone + Send + Sync + 'static {
+    /// A snapshot (a page of one).
+    fn snapshot(&self, options: EngineSnapshotOptions) -> Option<EngineSnapshot>;
+    /// The file store's sync latencies.
+    fn sync_latency(&self) -> Option<LatencyHistogram>;
+}
+
+/// A runtime's handle on its embedded NATS server, as monitoring reads it.
+pub trait RouterSource: Send + Sync + 'static {
+    /// A snapshot (a page of one).
+    fn snapshot(&self, options: SnapshotOptions) -> Option<RouterSnapshot>;
+}
+
+impl EngineSource for stan_async::EngineMonitor {
+    fn snapshot(&self, options: EngineSnapshotOptions) -> Option<EngineSnapshot> {
+        stan_async::EngineMonitor::snapshot(self, options)
+    }
+    fn sync_latency(&self) -> Option<LatencyHistogram> {
+        stan_async::EngineMonitor::sync_latency(self)
+    }
+}
+
+impl EngineSource for stan_mio::EngineMonitor {
+    fn snapshot(&self, options: EngineSnapshotOptions) -> Option<EngineSnapshot> {
+        stan_mio::EngineMonitor::snapshot(self, options)
+    }
+    fn sync_latency(&self) -> Option<LatencyHistogram> {
+        stan_mio::EngineMonitor::sync_latency(self)
+    }
+}
+
+impl EngineSource for stan_mio::Control {
+    fn snapshot(&self, options: EngineSnapshotOptions) -> Option<EngineSnapshot> {
+        self.engine_snapshot(options)
+    }
+    fn sync_latency(&self) -> Option<LatencyHistogram> {
+        stan_mio::Control::sync_latency(self)
+    }
+}
+
+impl RouterSource for stan_async::RouterMonitor {
+    fn snapshot(&self, options: SnapshotOptions) -> Option<RouterSnapshot> {
+        stan_async::RouterMonitor::snapshot(self, options)
+    }
+}
+
+impl RouterSource for stan_mio::Control {
+    fn snapshot(&self, options: SnapshotOptions) -> Option<RouterSnapshot> {
+        self.router_snapshot(options)
+    }
+}
+
+impl Sources {
+    /// The sources of `engine` and, when the NATS server is embedded,
+    /// `router`.
+    pub fn new(router: Option<impl RouterSource>, engine: impl EngineSource) -> Sources {
+        let sync = engine.clone();
+        Sources {
+            nats: router.map(|r| Box::new(move |o| r.snapshot(o)) as NatsFn),
+            streaming: Box::new(move |o| engine.snapshot(o)),
+            sync_latency: Box::new(move || sync.sync_latency()),
+        }
+    }
+}

@@ -282,6 +282,20 @@ impl<'a> Lexer<'a> {
         None
     }
 
+    /// After `#`, or a `/` that must be followed by another: a comment,
+    /// then back to `back`.
+    fn comment(&mut self, first: char, back: State) -> Next {
+        if first == '/' {
+            let at = self.pos - 1;
+            if self.next() != '/' {
+                self.backup();
+                return self.error_at(at, "unexpected '/' (comments start with '#' or '//')");
+            }
+        }
+        self.push(back);
+        Some(State::Comment)
+    }
+
     fn push(&mut self, s: State) {
         self.stack.push(s);
     }
@@ -364,20 +378,7 @@ impl<'a> Lexer<'a> {
                         self.ignore();
                         return Some(BlockStart);
                     }
-                    '#' => {
-                        self.push(Top);
-                        return Some(Comment);
-                    }
-                    '/' => {
-                        let at = self.pos - 1;
-                        if self.next() == '/' {
-                            self.push(Top);
-                            return Some(Comment);
-                        }
-                        self.backup();
-                        return self
-                            .error_at(at, "unexpected '/' (comments start with '#' or '//')");
-                    }
+                    '#' | '/' => return self.comment(r, Top),
                     EOF => {
                         if self.pos > self.start {
                             return self.errorf("unexpected EOF");
@@ -433,20 +434,7 @@ impl<'a> Lexer<'a> {
                         self.ignore();
                         return self.pop();
                     }
-                    '#' => {
-                        self.push(BlockStart);
-                        return Some(Comment);
-                    }
-                    '/' => {
-                        let at = self.pos - 1;
-                        if self.next() == '/' {
-                            self.push(BlockStart);
-                            return Some(Comment);
-                        }
-                        self.backup();
-                        return self
-                            .error_at(at, "unexpected '/' (comments start with '#' or '//')");
-                    }
+                    '#' | '/' => return self.comment(r, BlockStart),
                     EOF => {
                         if self.pos > self.start {
                             return self.errorf("unexpected EOF");

@@ -190,15 +190,7 @@ async fn serve<R: Runtime + Default>(
             }
         },
     };
-    let sources = {
-        let (router, engine) = (server.monitor(), handle.monitor());
-        let sync = engine.clone();
-        Sources {
-            nats: Some(Box::new(move |o| router.snapshot(o))),
-            streaming: Box::new(move |o| engine.snapshot(o)),
-            sync_latency: Box::new(move || sync.sync_latency()),
-        }
-    };
+    let sources = Sources::new(Some(server.monitor()), handle.monitor());
     let _http = match serve_monitor(monitor_ports, sources, tls.as_ref()) {
         Ok(h) => h,
         Err(code) => return code,
@@ -351,7 +343,7 @@ async fn serve_external<R: Runtime + Default>(
     };
     let _http = match serve_monitor(
         monitor_ports,
-        engine_sources(runner.monitor()),
+        Sources::new(None::<stan_async::RouterMonitor>, runner.monitor()),
         server_tls.as_ref(),
     ) {
         Ok(h) => h,
@@ -380,16 +372,6 @@ async fn serve_external<R: Runtime + Default>(
     log!(Info, "STREAM: Shutting down.");
     runner.stop().await;
     ExitCode::from(code)
-}
-
-/// Monitoring of an engine without an embedded NATS server (`-ns`).
-fn engine_sources(engine: stan_async::EngineMonitor) -> Sources {
-    let sync = engine.clone();
-    Sources {
-        nats: None,
-        streaming: Box::new(move |o| engine.snapshot(o)),
-        sync_latency: Box::new(move || sync.sync_latency()),
-    }
 }
 
 fn log_settings(engine: &ServerConfig, store: &StoreChoice) {
@@ -564,15 +546,7 @@ fn serve_mio(
                 return ExitCode::FAILURE;
             }
         };
-        let sources = {
-            let engine = runner.monitor();
-            let sync = engine.clone();
-            Sources {
-                nats: None,
-                streaming: Box::new(move |o| engine.snapshot(o)),
-                sync_latency: Box::new(move || sync.sync_latency()),
-            }
-        };
+        let sources = Sources::new(None::<stan_mio::Control>, runner.monitor());
         let _http = match serve_monitor(monitor_ports, sources, tls.as_ref()) {
             Ok(h) => h,
             Err(code) => return code,
@@ -620,14 +594,7 @@ fn serve_mio(
             return ExitCode::FAILURE;
         }
     };
-    let sources = {
-        let (router, engine, sync) = (handle.control(), handle.control(), handle.control());
-        Sources {
-            nats: Some(Box::new(move |o| router.router_snapshot(o))),
-            streaming: Box::new(move |o| engine.engine_snapshot(o)),
-            sync_latency: Box::new(move || sync.sync_latency()),
-        }
-    };
+    let sources = Sources::new(Some(handle.control()), handle.control());
     let _http = match serve_monitor(monitor_ports, sources, tls.as_ref()) {
         Ok(h) => h,
         Err(code) => return code,
