@@ -27,7 +27,7 @@
 //!
 //! let not_pem = ClientTlsOptions { ca: Some(Pem::memory("hello")), ..Default::default() };
 //! let err = stan_tls::ClientTls::new(&not_pem).unwrap_err();
-//! assert_eq!(err.to_string(), "no certificate found in the CA (in-memory PEM)");
+//! assert_eq!(err.to_string(), "in-memory PEM: no CERTIFICATE block in this CA file");
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -122,7 +122,7 @@ pub enum TlsError {
         source: io::Error,
     },
     /// The certificate or CA material holds no `CERTIFICATE` block.
-    #[error("no certificate found in the {what} ({origin})")]
+    #[error("{origin}: no CERTIFICATE block in this {what} file")]
     NoCertificate {
         /// `certificate` or `CA`.
         what: &'static str,
@@ -130,7 +130,7 @@ pub enum TlsError {
         origin: String,
     },
     /// The key material holds no private key block (PKCS#8, PKCS#1 or SEC1).
-    #[error("no private key found in the key ({origin})")]
+    #[error("{origin}: no private key block (PKCS#8, PKCS#1 or SEC1) in this key file")]
     NoKey {
         /// The file, or `in-memory PEM`.
         origin: String,
