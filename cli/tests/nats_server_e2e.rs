@@ -81,3 +81,77 @@ async fn client_and_server_through_debian_nats_server() {
         Some("stan: connect request timeout (possibly wrong cluster ID?)".into())
     );
 }
+
+/// The external NATS server restarting: the engine logs the loss and the
+/// reconnection, resubscribes, and clients are served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_survives_a_nats_server_restart() {
+    let port = free_port();
+    let start_nats = || {
+        Kill(
+            Command::new(nats_server())
+                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nats-server starts"),
+        )
+    };
+    let nats = start_nats();
+    wait_port(port);
+    let url = format!("nats://127.0.0.1:{port}");
+    let log = std::env::temp_dir().join(format!("stan-ns-restart-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let _stan = Kill(
+        Command::new(env!("CARGO_BIN_EXE_stan-server"))
+            .args(["-ns", &url, "-l", log.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("stan-server starts"),
+    );
+    let c = connect_retrying(&url, "before", Options::default()).await;
+    c.publish("restart", "one").await.unwrap();
+    c.close().await.unwrap();
+    drop(nats);
+    let wait_log = |text: &'static str| {
+        let log = log.clone();
+        async move {
+            let deadline = std::time::Instant::now() + T;
+            loop {
+                let content = std::fs::read_to_string(&log).unwrap_or_default();
+                if content.contains(text) {
+                    return content;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no {text:?} in:\n{content}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_log("has been disconnected").await;
+    let _nats = start_nats();
+    wait_port(port);
+    wait_log("reconnected to NATS Server").await;
+    let c = connect_retrying(&url, "after", Options::default()).await;
+    c.publish("restart", "two").await.unwrap();
+    let mut s = c
+        .subscribe(
+            "restart",
+            SubscriptionOptions {
+                start: StartAt::First,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let seqs = [
+        timeout(T, s.next()).await.unwrap().unwrap().sequence(),
+        timeout(T, s.next()).await.unwrap().unwrap().sequence(),
+    ];
+    assert_eq!(seqs, [1, 2], "the memory store kept the first message");
+    c.close().await.unwrap();
+    let _ = std::fs::remove_file(&log);
+}

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use stan_core::stan::server::ServerConfig;
 
-use crate::{connect, seqs, ClientRuntime, ServerHandle, StartAt, SubscriptionOptions, T};
+use crate::{seqs, ClientRuntime, ServerHandle, StartAt, SubscriptionOptions, T};
 
 /// Opens (creating or recovering) a file store directory with the suite's
 /// cluster ID and Go's default file options.
@@ -64,6 +64,15 @@ impl Drop for TempDir {
 /// Starts a server over the file store in a directory.
 pub type StartFile = fn(&Path) -> Box<dyn ServerHandle>;
 
+/// A client whose requests wait up to 10 s: every subscription request
+/// of these scenarios waits for an fsync of the file store, which a loaded
+/// test machine can hold past the default 2 s.
+fn connect_synced<C: ClientRuntime>(url: &str) -> Box<dyn crate::Client> {
+    let mut options = crate::options("restart", false);
+    options.connect_wait = std::time::Duration::from_secs(10);
+    crate::connect_with::<C>(url, options)
+}
+
 fn durable(name: &str) -> SubscriptionOptions {
     SubscriptionOptions {
         durable: Some(name.into()),
@@ -80,7 +89,7 @@ fn durable(name: &str) -> SubscriptionOptions {
 pub fn publish_stop_start_resume_durable<C: ClientRuntime>(start: StartFile) {
     let dir = TempDir::new("resume");
     let server = start(dir.path());
-    let c = connect::<C>(&server.url(), "restart", false);
+    let c = connect_synced::<C>(&server.url());
     c.publish_many("orders", 50).unwrap();
     let mut s = c.subscribe("orders", durable("d")).unwrap();
     assert_eq!(seqs(s.as_mut(), 50), (1..=50).collect::<Vec<_>>());
@@ -94,7 +103,7 @@ pub fn publish_stop_start_resume_durable<C: ClientRuntime>(start: StartFile) {
     server.stop();
 
     let server = start(dir.path());
-    let c = connect::<C>(&server.url(), "restart", false);
+    let c = connect_synced::<C>(&server.url());
     let mut s = c.subscribe("orders", durable("d")).unwrap();
     for want in 31..=50 {
         let m = s

@@ -489,6 +489,14 @@ fn log_event(event: ServerEvent) {
             Error,
             "STREAM: Store write failed, every PubAck now carries the error until a restart: {error}"
         ),
+        ServerEvent::NatsDisconnected { reason } => log!(
+            Error,
+            "STREAM: connection to the NATS server has been disconnected: {reason} (reconnecting)"
+        ),
+        ServerEvent::NatsReconnected { server } => log!(
+            Info,
+            "STREAM: connection reconnected to NATS Server at {server}"
+        ),
         other => log!(Debug, "STREAM: {other:?}"),
     }
 }

@@ -32,6 +32,11 @@ pub trait NatsApp {
     fn is_done(&self) -> bool {
         false
     }
+    /// One of the connection's other events (connected, disconnected,
+    /// reconnected, ...), as it happens; the driver gets it next.
+    fn handle_connection_event(&mut self, now: Instant, event: &Event) {
+        let _ = (now, event);
+    }
 }
 
 /// An app over a connection. Drain after each input (the crate's
@@ -154,7 +159,10 @@ impl<A: NatsApp> Stack<A> {
                         delivered = true;
                         self.app.handle_message(now, msg);
                     }
-                    other => self.events.push_back(other),
+                    other => {
+                        self.app.handle_connection_event(now, &other);
+                        self.events.push_back(other);
+                    }
                 }
             }
             if delivered {

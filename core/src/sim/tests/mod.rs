@@ -217,3 +217,31 @@ fn dials_can_be_refused() {
     );
     assert!(w.conn_of(n).is_some());
 }
+
+/// `-ns`: the engine's NATS connection lost and regained is reported
+/// once each way (not once per failed dial), and the engine serves again.
+#[test]
+fn the_engine_reports_losing_and_regaining_its_nats_connection() {
+    let mut w = World::with_setup(
+        RouterConfig::default(),
+        EngineSetup::Wire(ServerConfig::default(), LinkConfig::default()),
+    );
+    let e = w.engine.node().expect("the engine is a node");
+    assert!(matches!(w.nats_events(e)[..], [Event::Connected { .. }]));
+    w.events.clear();
+    w.cut(e);
+    w.advance(Duration::from_secs(5));
+    let lost = w
+        .events
+        .iter()
+        .filter(|e| matches!(e, ServerEvent::NatsDisconnected { .. }))
+        .count();
+    let back = w
+        .events
+        .iter()
+        .filter(|e| matches!(e, ServerEvent::NatsReconnected { .. }))
+        .count();
+    assert_eq!((lost, back), (1, 1), "{:?}", w.events);
+    let c = w.connected("after");
+    assert_eq!(w.publish_sync(c, "bar", b"again"), "");
+}

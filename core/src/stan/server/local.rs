@@ -7,7 +7,8 @@
 
 use std::time::Instant;
 
-use super::{Server, ServerConfig};
+use super::{Server, ServerConfig, ServerEvent};
+use crate::nats::client::Event;
 use crate::nats::router::LocalOptions;
 use crate::nats::stack::NatsApp;
 use crate::nats::{InboundMessage, NatsCommand};
@@ -27,6 +28,25 @@ impl ServerConfig {
 }
 
 impl<S: Store> NatsApp for Server<S> {
+    fn handle_connection_event(&mut self, _now: Instant, event: &Event) {
+        match event {
+            Event::Connected { .. } => self.nats_up = true,
+            Event::Disconnected { reason } if self.nats_up => {
+                self.nats_up = false;
+                self.events.push_back(ServerEvent::NatsDisconnected {
+                    reason: reason.clone(),
+                });
+            }
+            Event::Reconnected { server_info } => {
+                self.nats_up = true;
+                self.events.push_back(ServerEvent::NatsReconnected {
+                    server: format!("{}:{}", server_info.host, server_info.port),
+                });
+            }
+            _ => {}
+        }
+    }
+
     fn handle_message(&mut self, now: Instant, msg: InboundMessage) {
         Server::handle_message(self, now, msg);
     }

@@ -219,6 +219,17 @@ pub enum ServerEvent {
         /// The store's error.
         error: crate::stan::store::StoreError,
     },
+    /// The engine's own NATS connection (`-ns`) was lost; it reconnects.
+    NatsDisconnected {
+        /// Why.
+        reason: crate::nats::client::DisconnectReason,
+    },
+    /// The engine's own NATS connection is back, its subscriptions
+    /// replayed.
+    NatsReconnected {
+        /// The server it reached (`host:port` from its `INFO`).
+        server: String,
+    },
 }
 
 /// Counters over the engine's life.
@@ -291,6 +302,9 @@ pub struct Server<S: Store> {
     /// Channels with messages stored in this batch.
     batch_channels: Vec<Key>,
     stats: ServerStats,
+    /// The engine's NATS connection is up (only its losses after a
+    /// connection are reported, not each failed dial).
+    nats_up: bool,
 }
 
 impl<S: Store> Server<S> {
@@ -346,6 +360,7 @@ impl<S: Store> Server<S> {
             batch_errors: std::collections::BTreeMap::new(),
             batch_channels: Vec::new(),
             stats: ServerStats::default(),
+            nats_up: false,
             config,
         };
         let fixed = [
