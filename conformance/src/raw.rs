@@ -33,6 +33,14 @@ impl Raw {
     /// Connects to `url` (`nats://host:port`), reads `INFO`, sends
     /// [`CONNECT`] and nothing else.
     pub fn plain(url: &str) -> Raw {
+        let mut c = Raw::greeted(url);
+        c.send(CONNECT.as_bytes());
+        c
+    }
+
+    /// Connects to `url` and reads `INFO`; sends nothing (the caller's
+    /// `CONNECT` is next).
+    pub fn greeted(url: &str) -> Raw {
         let stream = TcpStream::connect(url.trim_start_matches("nats://")).expect("connect");
         stream.set_read_timeout(Some(T)).expect("read timeout");
         stream.set_write_timeout(Some(T)).expect("write timeout");
@@ -45,7 +53,6 @@ impl Raw {
             matches!(c.next_op(), Some(ServerOp::Info(_))),
             "the server greets with INFO"
         );
-        c.send(CONNECT.as_bytes());
         c
     }
 

@@ -34,6 +34,78 @@ pub fn small_pending() -> RouterConfig {
     }
 }
 
+/// bcrypt (cost 6) of `s3cret`.
+const BCRYPT_S3CRET: &str = "$2b$06$1VGveS7drXjaSUeLYufFXOPfwRXTCcjwXa/4jMuIjGOvxyAGerj1m";
+
+/// The router settings of [`bcrypt_checks_leave_the_routing_path`]: user
+/// `alice`, password checked against a bcrypt hash.
+pub fn bcrypt_user() -> RouterConfig {
+    RouterConfig {
+        auth: stan_core::nats::router::Auth::UserPass {
+            user: "alice".into(),
+            pass: BCRYPT_S3CRET.into(),
+        },
+        ..localhost()
+    }
+}
+
+fn connect_as(pass: &str) -> String {
+    format!(
+        "CONNECT {{\"verbose\":false,\"protocol\":1,\"user\":\"alice\",\"pass\":\"{pass}\"}}\r\n"
+    )
+}
+
+/// With bcrypt credentials: a storm of connections with wrong passwords
+/// (each a bcrypt comparison, run off the routing path) is refused with
+/// `-ERR 'Authorization Violation'` while an authenticated client keeps
+/// publishing and receiving; a client that pipelines its first operations
+/// behind its `CONNECT` has them served once its password is verified.
+pub fn bcrypt_checks_leave_the_routing_path(server: Box<dyn ServerHandle>) {
+    let url = server.url();
+    let mut a = Raw::greeted(&url);
+    a.send(connect_as("s3cret").as_bytes());
+    a.send(b"SUB x 1\r\n");
+    a.ping();
+    let storm: Vec<_> = (0..8)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                for j in 0..4 {
+                    let mut c = Raw::greeted(&url);
+                    c.send(connect_as(&format!("guess-{i}-{j}")).as_bytes());
+                    c.send(b"PING\r\n");
+                    assert_eq!(
+                        c.next_op(),
+                        Some(ServerOp::Err(Bytes::from_static(
+                            b"Authorization Violation"
+                        )))
+                    );
+                    assert_eq!(c.next_op(), None, "closed after the -ERR");
+                }
+            })
+        })
+        .collect();
+    for i in 0..50u32 {
+        a.publish("x", None, i.to_string().as_bytes());
+        let (_, payload) = a.msg_on(b"1");
+        assert_eq!(payload, i.to_string().as_bytes());
+    }
+    // Pipelined behind the CONNECT: kept until the verdict, then served.
+    let mut b = Raw::greeted(&url);
+    let mut first = connect_as("s3cret").into_bytes();
+    first.extend_from_slice(b"SUB y 1\r\nPUB y 2\r\nhi\r\nPING\r\n");
+    b.send(&first);
+    let (subject, payload) = b.msg_on(b"1");
+    assert_eq!((&subject[..], &payload[..]), (&b"y"[..], &b"hi"[..]));
+    assert_eq!(b.next_op(), Some(ServerOp::Pong));
+    for t in storm {
+        t.join().expect("every wrong password refused");
+    }
+    a.ping();
+    assert_eq!(server.connection_count(), 2, "only the two good clients");
+    server.stop();
+}
+
 /// 10,000 messages published in one batch reach a wildcard subscriber in
 /// order, and the router counted them.
 pub fn ten_thousand_messages_in_order(server: Box<dyn ServerHandle>) {
@@ -275,6 +347,15 @@ macro_rules! server_suite {
                 $crate::bounded($crate::LIMIT, || {
                     server::protocol_error_sends_err_then_closes(<$s>::nats_only(
                         server::localhost(),
+                    ))
+                });
+            }
+
+            #[test]
+            fn bcrypt_checks_leave_the_routing_path() {
+                $crate::bounded($crate::LIMIT, || {
+                    server::bcrypt_checks_leave_the_routing_path(<$s>::nats_only(
+                        server::bcrypt_user(),
                     ))
                 });
             }

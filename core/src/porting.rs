@@ -49,6 +49,14 @@
 //!   call `handle_input` with that buffer again, then read on.
 //! * `RouterEvent::Log(record)`: a line for the operator's log
 //!   (`record.level`, and `record` displays as nats-server's text).
+//! * `RouterEvent::VerifyCredentials(check)`: a `CONNECT` needs a bcrypt
+//!   comparison (tens of milliseconds of CPU). Run `check.verify()` on a
+//!   worker thread, not the loop's, and hand the verdict back with
+//!   `handle_credential_verdict(now, verdict)`; the session's input stays
+//!   paused meanwhile (as for a stall: `InputResumed` follows an accepted
+//!   one). `is_credential_check_current(&check)` lets a worker skip checks
+//!   whose session already ended. A single-threaded port may call
+//!   `verify` inline, at the cost of stalling every session during it.
 //! * `RouterEvent::SessionClosed { conn, reason }`: write what
 //!   `poll_transmit(conn)` still returns if `reason.flushes_output()`
 //!   (a slow consumer's is dropped), close the socket, call

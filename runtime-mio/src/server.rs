@@ -35,6 +35,7 @@ use stan_tls::{rustls, ServerTls};
 /// How long shutdown waits for a file store's last writes.
 const SETTLE_TIME: Duration = Duration::from_secs(5);
 
+use crate::checks::CheckWorkers;
 use crate::io::{earliest, read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd};
 use crate::io::{MAX_IOVECS, READ_CHUNK};
 use crate::monitor::{self, EngineRequest, Parts};
@@ -294,6 +295,8 @@ pub struct Server {
     tls: Option<ServerTls>,
     /// Sessions whose TLS upgrade is under way (with a deadline).
     upgrading: HashSet<Token>,
+    /// Runs the router's credential checks off the loop.
+    checks: CheckWorkers,
 }
 
 impl std::fmt::Debug for Server {
@@ -351,7 +354,14 @@ impl Server {
             }),
             requests: requests_tx,
         };
+        let to_loop = control.clone();
+        let checks = CheckWorkers::new(Arc::new(move |verdict| {
+            to_loop.send(Request::Router(Box::new(move |router: &mut Router| {
+                router.handle_credential_verdict(Instant::now(), verdict);
+            })))
+        }));
         Ok(Server {
+            checks,
             poll,
             listener: Some(listener),
             local_addr,
@@ -616,6 +626,7 @@ impl Server {
                         }
                     }
                     RouterEvent::Log(record) => (self.on_log)(record),
+                    RouterEvent::VerifyCredentials(check) => self.checks.submit(check),
                     _ => {}
                 }
             }

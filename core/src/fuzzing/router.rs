@@ -15,17 +15,21 @@ use crate::nats::{Limits, ServerOpDecoder};
 /// * `128..=159`: advance the clock by `(b & 31) * 250 ms` and fire timers;
 /// * `160..=191`: accept a session (at most four);
 /// * `192..=223`: the transport of session `b & 3` closes;
-/// * `224..=239`: drain every session's output (reporting it written, and
-///   feeding stalled producers their input again when resumed);
+/// * `224..=239`: run the credential checks the router asked for (the
+///   token `t` against a bcrypt hash, configuration `3 | 128`) and hand it
+///   their verdicts, then drain every session's output (reporting it
+///   written, and feeding paused sessions their input again when resumed);
 /// * `240..=255`: a write to session `b & 3` stays blocked past the deadline.
 ///
-/// Also checked: a session whose input is paused (a stalled producer) has a
-/// deadline that ends the stall.
+/// Also checked: a session whose input is paused (a stalled producer, or a
+/// `CONNECT` waiting for its credential check) has a deadline that ends the
+/// pause; a check is no longer awaited once its verdict is in.
 ///
 /// The first byte selects the configuration (authentication, small limits,
 /// debug and trace logging).
 /// `start` is the virtual clock's origin (the caller reads a clock once).
 pub fn router_session(start: std::time::Instant, input: &[u8]) {
+    use crate::nats::router::CredentialCheck;
     use crate::nats::router::{Auth, ConnId, Router, RouterConfig, RouterEvent, SessionPhase};
     use crate::nats::ServerOp;
     use std::time::Duration;
@@ -40,6 +44,7 @@ pub fn router_session(start: std::time::Instant, input: &[u8]) {
                 user: "u".into(),
                 pass: "p".into(),
             },
+            3 if cfg & 128 != 0 => Auth::Token(BCRYPT_OF_T.into()),
             _ => Auth::None,
         },
         max_pending: if cfg & 4 != 0 { 512 } else { 64 * 1024 },
@@ -60,14 +65,33 @@ pub fn router_session(start: std::time::Instant, input: &[u8]) {
         max_control_line: 1 << 16,
         max_payload: 1 << 20,
     };
+    let mut checks: Vec<CredentialCheck> = Vec::new();
+    let mut closed: Vec<ConnId> = Vec::new();
     let drain = |router: &mut Router,
                  sessions: &mut Vec<(ConnId, BytesMut, ServerOpDecoder, BytesMut)>,
+                 checks: &mut Vec<CredentialCheck>,
                  now: std::time::Instant| {
+        for check in std::mem::take(checks) {
+            // Stale verdicts too (the session closed meanwhile): ignored.
+            let current = router.is_credential_check_current(&check);
+            router.handle_credential_verdict(now, check.verify());
+            assert!(
+                !router.is_credential_check_current(&check),
+                "a verdict left its check waiting (current before: {current})"
+            );
+        }
         while let Some(ev) = router.poll_event() {
-            if let RouterEvent::InputResumed(c) = ev {
-                if let Some((conn, input, ..)) = sessions.iter_mut().find(|s| s.0 == c) {
-                    router.handle_input(now, *conn, input);
+            match ev {
+                RouterEvent::InputResumed(c) => {
+                    if let Some((conn, input, ..)) = sessions.iter_mut().find(|s| s.0 == c) {
+                        router.handle_input(now, *conn, input);
+                    }
                 }
+                RouterEvent::VerifyCredentials(check) => {
+                    // Answered at the next drain, as a driver's thread would.
+                    checks.push(check);
+                }
+                _ => {}
             }
         }
         for (conn, _, dec, out) in sessions.iter_mut() {
@@ -120,7 +144,7 @@ pub fn router_session(start: std::time::Instant, input: &[u8]) {
                     router.handle_transport_closed(now, conn);
                 }
             }
-            224..=239 => drain(&mut router, &mut sessions, now),
+            224..=239 => drain(&mut router, &mut sessions, &mut checks, now),
             _ => {
                 if let Some((conn, ..)) = sessions.get(usize::from(b & 3)) {
                     router.handle_write_stalled(now, *conn);
@@ -131,8 +155,22 @@ pub fn router_session(start: std::time::Instant, input: &[u8]) {
             if router.is_input_paused(*conn) {
                 assert!(
                     router.poll_timeout().is_some(),
-                    "a stalled producer has no deadline to end its stall"
+                    "a paused session has no deadline to end its pause"
                 );
+            }
+        }
+        while let Some(ev) = router.poll_event() {
+            // Events between drains: only checks need keeping (outputs are
+            // found by the drain, resumed input is fed there too).
+            match ev {
+                RouterEvent::VerifyCredentials(check) => checks.push(check),
+                RouterEvent::InputResumed(c) => {
+                    if let Some((conn, input, ..)) = sessions.iter_mut().find(|s| s.0 == c) {
+                        router.handle_input(now, *conn, input);
+                    }
+                }
+                RouterEvent::SessionClosed { conn, .. } => closed.push(conn),
+                _ => {}
             }
         }
         let open = sessions
@@ -146,11 +184,17 @@ pub fn router_session(start: std::time::Instant, input: &[u8]) {
             .count();
         assert_eq!(router.connection_count(), open, "connection count drifted");
     }
-    drain(&mut router, &mut sessions, now);
+    drain(&mut router, &mut sessions, &mut checks, now);
     // Closing sessions are finished by their driver.
     while let Some(ev) = router.poll_event() {
         if let RouterEvent::SessionClosed { conn, .. } = ev {
-            router.handle_transport_closed(now, conn);
+            closed.push(conn);
         }
     }
+    for conn in closed {
+        router.handle_transport_closed(now, conn);
+    }
 }
+
+/// bcrypt (cost 4) of the token `t`.
+const BCRYPT_OF_T: &str = "$2b$04$Zm/afxQHU0lMpTEalSsqB.3ZS4OY.3SIA1aq8n1v/qsLJOOeKjzjK";

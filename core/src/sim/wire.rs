@@ -318,6 +318,13 @@ impl World {
                         }
                     }
                 }
+                RouterEvent::VerifyCredentials(check) => {
+                    // A driver runs this on another thread; here the world
+                    // answers at once (its verdict events follow in this
+                    // loop).
+                    let verdict = check.verify();
+                    self.router.handle_credential_verdict(now, verdict);
+                }
                 _ => {}
             }
             self.record_router_event(event);

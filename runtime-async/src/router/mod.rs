@@ -7,6 +7,7 @@
 //! router's. After each call into the router, [`Shared::dispatch`] turns
 //! its events into wake-ups.
 
+mod checks;
 mod conn;
 mod local;
 
@@ -90,6 +91,8 @@ pub(crate) struct Shared {
     on_log: LogSink,
     /// Serve TLS: every connection upgrades after its `INFO`.
     pub(crate) tls: Option<ServerTls>,
+    /// Runs the router's credential checks off the routing path.
+    checks: checks::CheckWorkers,
 }
 
 impl std::fmt::Debug for Shared {
@@ -134,6 +137,7 @@ impl Shared {
                     }
                 }
                 RouterEvent::Log(record) => (self.on_log)(record),
+                RouterEvent::VerifyCredentials(check) => self.checks.submit(check),
                 _ => {}
             }
         }
@@ -263,7 +267,7 @@ impl<R: Runtime> RouterServer<R> {
         config.port = local_addr.port();
         // No seed chosen: one from OS entropy, never the public test seed.
         config.seed = crate::seed::or_entropy(config.seed);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|weak| Shared {
             state: Mutex::new(State {
                 router: Router::new(config.clone(), Instant::now()),
                 signals: HashMap::new(),
@@ -277,6 +281,7 @@ impl<R: Runtime> RouterServer<R> {
             config,
             on_log,
             tls,
+            checks: checks::CheckWorkers::new(weak.clone()),
         });
         let accept_done = Arc::new(Latch::default());
         rt.spawn(Box::pin(conn::accept_loop(

@@ -50,9 +50,29 @@ pub fn is_bcrypt(s: &str) -> bool {
         && b[6] == b'$'
 }
 
+/// What the credentials of a `CONNECT` come to without the slow hash.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// They match (plain secret, or a bcrypt secret verified before).
+    Accepted,
+    /// They do not match.
+    Rejected,
+    /// `secret` must be checked against the bcrypt `hash`: deliberately
+    /// slow work that the router hands to its driver
+    /// ([`RouterEvent::VerifyCredentials`](super::RouterEvent::VerifyCredentials)).
+    NeedsHash {
+        /// What the client presented.
+        secret: String,
+        /// The configured hash.
+        hash: String,
+    },
+}
+
 /// Checks credentials. Successful bcrypt verifications are remembered (up to
 /// a few distinct secrets) so that only the first connection with a given
 /// secret pays for the deliberately slow hash; failures are never cached.
+/// The hash itself is never computed here: [`Verdict::NeedsHash`] says it
+/// is needed, and the router asks its driver to run it off the routing path.
 #[derive(Debug, Default)]
 pub(crate) struct Authenticator {
     auth: Auth,
@@ -73,43 +93,64 @@ impl Authenticator {
         self.auth.is_required()
     }
 
-    /// True when `opts` carries the configured credentials.
-    pub(crate) fn check(&mut self, opts: &ConnectOptions) -> bool {
+    /// Whether `opts` carries the configured credentials, as far as that
+    /// can be told without computing a bcrypt hash.
+    pub(crate) fn check(&self, opts: &ConnectOptions) -> Verdict {
         let (configured, presented) = match &self.auth {
-            Auth::None => return true,
+            Auth::None => return Verdict::Accepted,
             Auth::UserPass { user, pass } => {
                 if opts.user.as_deref() != Some(user.as_str()) {
-                    return false;
+                    return Verdict::Rejected;
                 }
-                (pass.clone(), opts.pass.clone().unwrap_or_default())
+                (pass, opts.pass.as_deref().unwrap_or_default())
             }
-            Auth::Token(token) => (token.clone(), opts.auth_token.clone().unwrap_or_default()),
+            Auth::Token(token) => (token, opts.auth_token.as_deref().unwrap_or_default()),
         };
-        if !is_bcrypt(&configured) {
-            return constant_time_eq(configured.as_bytes(), presented.as_bytes());
-        }
-        if self
+        let matches = if !is_bcrypt(configured) {
+            constant_time_eq(configured.as_bytes(), presented.as_bytes())
+        } else if self
             .verified
             .iter()
             .any(|v| constant_time_eq(v.as_bytes(), presented.as_bytes()))
         {
-            return true;
+            true
+        } else {
+            return Verdict::NeedsHash {
+                secret: presented.to_owned(),
+                hash: configured.clone(),
+            };
+        };
+        if matches {
+            Verdict::Accepted
+        } else {
+            Verdict::Rejected
         }
-        let ok = bcrypt_matches(&presented, &configured);
-        if ok {
-            if self.verified.len() >= VERIFIED_CACHE {
-                self.verified.remove(0);
-            }
-            self.verified.push(presented);
+    }
+
+    /// `secret` matched the configured hash: later connections presenting
+    /// it skip the hash.
+    pub(crate) fn remember(&mut self, secret: &str) {
+        if self
+            .verified
+            .iter()
+            .any(|v| constant_time_eq(v.as_bytes(), secret.as_bytes()))
+        {
+            return;
         }
-        ok
+        if self.verified.len() >= VERIFIED_CACHE {
+            self.verified.remove(0);
+        }
+        self.verified.push(secret.to_owned());
     }
 }
 
-fn bcrypt_matches(password: &str, hash: &str) -> bool {
+/// Whether `secret` matches the bcrypt `hash`: the deliberately slow part of
+/// authentication (tens of milliseconds at nats-server's usual cost of 10
+/// or 11).
+pub(crate) fn bcrypt_matches(secret: &str, hash: &str) -> bool {
     // The bcrypt crate reads `$2a$`, `$2b$`, `$2x$` and `$2y$` alike; Go's
     // bcrypt does the same for the variants nats-server accepts.
-    bcrypt::verify(password, hash).unwrap_or(false)
+    bcrypt::verify(secret, hash).unwrap_or(false)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -141,20 +182,38 @@ mod tests {
         assert!(!is_bcrypt("plain"));
     }
 
+    /// The check, with the hash run inline (as the driver would).
+    fn run(a: &mut Authenticator, o: &ConnectOptions) -> bool {
+        match a.check(o) {
+            Verdict::Accepted => true,
+            Verdict::Rejected => false,
+            Verdict::NeedsHash { secret, hash } => {
+                let ok = bcrypt_matches(&secret, &hash);
+                if ok {
+                    a.remember(&secret);
+                }
+                ok
+            }
+        }
+    }
+
     #[test]
     fn user_pass_and_token() {
         let mut a = Authenticator::new(Auth::UserPass {
             user: "alice".into(),
             pass: "s3cret".into(),
         });
-        assert!(a.check(&opts(Some("alice"), Some("s3cret"), None)));
-        assert!(!a.check(&opts(Some("alice"), Some("wrong"), None)));
-        assert!(!a.check(&opts(Some("bob"), Some("s3cret"), None)));
-        assert!(!a.check(&opts(None, None, None)));
+        assert!(run(&mut a, &opts(Some("alice"), Some("s3cret"), None)));
+        assert!(!run(&mut a, &opts(Some("alice"), Some("wrong"), None)));
+        assert!(!run(&mut a, &opts(Some("bob"), Some("s3cret"), None)));
+        assert!(!run(&mut a, &opts(None, None, None)));
         let mut t = Authenticator::new(Auth::Token("t0ken".into()));
-        assert!(t.check(&opts(None, None, Some("t0ken"))));
-        assert!(!t.check(&opts(Some("t0ken"), Some("t0ken"), None)));
-        assert!(Authenticator::new(Auth::None).check(&opts(None, None, None)));
+        assert!(run(&mut t, &opts(None, None, Some("t0ken"))));
+        assert!(!run(&mut t, &opts(Some("t0ken"), Some("t0ken"), None)));
+        assert!(run(
+            &mut Authenticator::new(Auth::None),
+            &opts(None, None, None)
+        ));
     }
 
     #[test]
@@ -169,10 +228,27 @@ mod tests {
         ] {
             let h = hash.format_for_version(variant);
             let mut a = Authenticator::new(Auth::Token(h.clone()));
-            assert!(!a.check(&opts(None, None, Some("nope"))), "{h}");
-            assert!(a.check(&opts(None, None, Some("s3cret"))), "{h}");
-            assert!(a.check(&opts(None, None, Some("s3cret"))), "cached: {h}");
-            assert!(!a.check(&opts(None, None, Some("s3cre"))));
+            assert!(!run(&mut a, &opts(None, None, Some("nope"))), "{h}");
+            assert!(
+                matches!(
+                    a.check(&opts(None, None, Some("s3cret"))),
+                    Verdict::NeedsHash { .. }
+                ),
+                "not verified yet: {h}"
+            );
+            assert!(run(&mut a, &opts(None, None, Some("s3cret"))), "{h}");
+            assert!(
+                a.check(&opts(None, None, Some("s3cret"))) == Verdict::Accepted,
+                "cached: {h}"
+            );
+            assert!(!run(&mut a, &opts(None, None, Some("s3cre"))));
+            assert!(
+                matches!(
+                    a.check(&opts(None, None, Some("nope"))),
+                    Verdict::NeedsHash { .. }
+                ),
+                "failures are not cached: {h}"
+            );
         }
     }
 }

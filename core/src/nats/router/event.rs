@@ -1,6 +1,7 @@
 //! What the router tells its driver: events, and why a session ended.
 
 use super::log::LogRecord;
+use super::verify::CredentialCheck;
 use super::ConnId;
 use crate::nats::codec::DecodeError;
 
@@ -142,4 +143,10 @@ pub enum RouterEvent {
     InputResumed(ConnId),
     /// A line for the operator's log.
     Log(LogRecord),
+    /// A `CONNECT` needs its secret compared with a bcrypt hash: run
+    /// [`CredentialCheck::verify`] off the thread that drives the router
+    /// and hand the verdict to
+    /// [`Router::handle_credential_verdict`](super::Router::handle_credential_verdict).
+    /// The session's input is paused until then.
+    VerifyCredentials(CredentialCheck),
 }

@@ -75,6 +75,7 @@ mod reload;
 mod routing;
 mod session;
 mod snapshot;
+mod verify;
 
 #[cfg(test)]
 mod tests;
@@ -94,6 +95,7 @@ pub use log::{LogLevel, LogMessage, LogRecord};
 pub use reload::ReloadError;
 pub use session::{Delivery, SessionInfo, SessionPhase, SessionStats};
 pub use snapshot::{ConnSnapshot, RouterSnapshot, SnapshotOptions, SubSnapshot, SublistStats};
+pub use verify::{CredentialCheck, CredentialVerdict};
 
 use self::auth::Authenticator;
 use self::index::{SubKey, SubjectIndex};
@@ -169,6 +171,8 @@ pub struct Router {
     expired: Vec<SubKey>,
     /// Sessions that became slow consumers while routing.
     overflowing: Vec<u32>,
+    /// Identifies the next credential check.
+    next_ticket: u64,
 }
 
 impl Router {
@@ -210,6 +214,7 @@ impl Router {
             stats: RouterStats::default(),
             expired: Vec::new(),
             overflowing: Vec::new(),
+            next_ticket: 0,
         }
     }
 
@@ -282,11 +287,10 @@ impl Router {
     }
 
     /// Whether the router stopped taking `conn`'s input (a stalled
-    /// producer): the driver must not read its transport until
-    /// [`RouterEvent::InputResumed`].
+    /// producer, or a `CONNECT` waiting for its credential check): the
+    /// driver must not read its transport until [`RouterEvent::InputResumed`].
     pub fn is_input_paused(&self, conn: ConnId) -> bool {
-        self.session(conn)
-            .is_some_and(|s| s.input_paused_until.is_some())
+        self.session(conn).is_some_and(Session::is_input_paused)
     }
 
     // ----- inputs -----
@@ -361,8 +365,9 @@ impl Router {
                 input.clear();
                 return;
             }
-            if session.input_paused_until.is_some() {
-                // Stalled: the rest waits in the driver's buffer.
+            if session.is_input_paused() {
+                // Stalled, or authenticating: the rest waits in the
+                // driver's buffer.
                 return;
             }
             let Transport::Wire { decoder, .. } = &mut session.transport else {
@@ -651,6 +656,7 @@ impl Router {
         session.ping_at = None;
         session.input_paused_until = None;
         session.paused_on = None;
+        session.pending_connect = None;
         let waiting = !session.stalled_producers.is_empty();
         self.timers.cancel(self.conn_id(slot));
         for key in keys {

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::auth::Verdict;
 use super::fanout::Outbound;
 use super::keepalive::FIRST_PING;
 use super::routing::SubscribeOutcome;
@@ -98,10 +99,33 @@ impl Router {
             session.lang.clone_from(&opts.lang);
             session.version.clone_from(&opts.version);
         }
-        if was_awaiting && self.auth.is_required() && !self.auth.check(&opts) {
-            self.close(slot, CloseReason::AuthorizationViolation);
-            return;
+        if was_awaiting && self.auth.is_required() {
+            match self.auth.check(&opts) {
+                Verdict::Accepted => {}
+                Verdict::Rejected => {
+                    self.close(slot, CloseReason::AuthorizationViolation);
+                    return;
+                }
+                Verdict::NeedsHash { secret, hash } => {
+                    // Finished by `handle_credential_verdict`.
+                    self.request_check(slot, Box::new(opts), secret, hash);
+                    return;
+                }
+            }
         }
+        self.finish_connect(now, slot, &opts, was_awaiting);
+    }
+
+    /// The rest of a `CONNECT` once its credentials are accepted: protocol
+    /// checks, the session's options, and (for the first one) the session
+    /// opens.
+    pub(super) fn finish_connect(
+        &mut self,
+        now: Instant,
+        slot: u32,
+        opts: &ConnectOptions,
+        was_awaiting: bool,
+    ) {
         if opts.account.as_deref().is_some_and(|a| !a.is_empty()) || opts.new_account == Some(true)
         {
             self.close(slot, CloseReason::AuthorizationViolation);

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::index::SubKey;
 use super::out::OutBuf;
+use super::verify::PendingConnect;
 use super::ConnId;
 use crate::hash::{SeededHashMap, SeededState};
 use crate::nats::codec::ClientOpDecoder;
@@ -161,6 +162,8 @@ pub(crate) struct Session {
     pub(crate) paused_on: Option<ConnId>,
     /// Producers paused on this session's pending output.
     pub(crate) stalled_producers: Vec<ConnId>,
+    /// The `CONNECT` waiting for its credential check (input paused).
+    pub(crate) pending_connect: Option<PendingConnect>,
 }
 
 impl Session {
@@ -194,7 +197,14 @@ impl Session {
             input_paused_until: None,
             paused_on: None,
             stalled_producers: Vec::new(),
+            pending_connect: None,
         }
+    }
+
+    /// Whether the router takes no input from this session for now (a
+    /// stalled producer, or a `CONNECT` waiting for its credential check).
+    pub(crate) fn is_input_paused(&self) -> bool {
+        self.input_paused_until.is_some() || self.pending_connect.is_some()
     }
 
     /// A snapshot for monitoring.

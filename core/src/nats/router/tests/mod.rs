@@ -17,6 +17,7 @@ mod flow;
 mod log;
 mod reload;
 mod snapshot;
+mod verify;
 
 fn world(config: RouterConfig) -> World {
     World::with_router(config)
