@@ -12,15 +12,15 @@ use crate::nats::client::{CloseReason, DisconnectReason};
 use crate::stan::client::ClientError;
 use crate::stan::store::Store;
 
-const BURST: usize = 200;
+pub(super) const BURST: usize = 200;
 
-fn ms(n: u64) -> Duration {
+pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
 /// 1 ms each way, and the router takes the client's bytes 512 a
 /// millisecond: the burst takes a while to go up, PubAcks trickle down.
-fn slow_link() -> LinkConfig {
+pub(super) fn slow_link() -> LinkConfig {
     LinkConfig {
         up: PipeConfig {
             delay: ms(1),
@@ -35,7 +35,7 @@ fn slow_link() -> LinkConfig {
 /// Publishes the burst from `n` (data `m<i>`), then lets time pass until
 /// some PubAcks came back but far from all. The publishes by id, and the
 /// PubAck results seen so far.
-fn start_burst(
+pub(super) fn start_burst(
     w: &mut World,
     n: N,
 ) -> (
@@ -63,7 +63,7 @@ fn start_burst(
 
 /// Adds the PubAck outcomes among `events` to `results` (each id at most
 /// once); returns the other events.
-fn collect_acks(
+pub(super) fn collect_acks(
     events: Vec<ClientEvent>,
     results: &mut BTreeMap<PubId, Result<(), ClientError>>,
 ) -> Vec<ClientEvent> {
@@ -81,7 +81,7 @@ fn collect_acks(
 }
 
 /// The data stored in `channel`, in sequence order.
-fn stored(w: &World, channel: &str) -> Vec<Bytes> {
+pub(super) fn stored(w: &World, channel: &str) -> Vec<Bytes> {
     let store = w.engine.store();
     let Some(stats) = store.stats(channel) else {
         return Vec::new();
@@ -94,7 +94,7 @@ fn stored(w: &World, channel: &str) -> Vec<Bytes> {
 
 /// Every acknowledged message is stored exactly once; nothing is stored
 /// twice or that was not published.
-fn check_channel(
+pub(super) fn check_channel(
     w: &World,
     sent: &BTreeMap<PubId, Bytes>,
     results: &BTreeMap<PubId, Result<(), ClientError>>,

@@ -1,6 +1,7 @@
 //! Tests of the world itself, and the scenarios only a world of links can
 //! play: a link stalled for an hour (`stall`), bytes arriving one at a
-//! time (`chunks`), a cut in the middle of a publish burst (`cut`).
+//! time (`chunks`), a cut in the middle of a publish burst (`cut`), faults
+//! that last minutes or hours (`faults`).
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use crate::stan::client::{
 
 mod chunks;
 mod cut;
+mod faults;
 mod stall;
 
 fn opts(id: &str) -> ConnectOptions {
