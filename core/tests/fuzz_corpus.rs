@@ -74,3 +74,19 @@ fn filestore_corpus() {
         assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
     }
 }
+
+#[test]
+fn engine_structured_corpus() {
+    for (name, data) in corpus("engine_structured") {
+        let outcome = std::panic::catch_unwind(|| stan_core::fuzzing::engine_structured(&data));
+        assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
+    }
+}
+
+#[test]
+fn codec_roundtrip_corpus() {
+    for (name, data) in corpus("codec_roundtrip") {
+        let outcome = std::panic::catch_unwind(|| stan_core::fuzzing::codec_roundtrip(&data));
+        assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
+    }
+}

@@ -10,10 +10,21 @@
 
 use bytes::BytesMut;
 
+use crate::nats::codec::{encode_client_op, encode_server_op};
 use crate::nats::{ClientOpDecoder, DecodeError, Limits, ServerOpDecoder};
 
+/// Limits no re-encoded op of a fuzz input reaches.
+const ROOMY: Limits = Limits {
+    max_control_line: 1 << 20,
+    max_payload: 1 << 20,
+};
+
 /// Decodes `wire` in one piece and in the chunks described by `input`, and
-/// panics if the two runs disagree on any op or on the error.
+/// panics if the two runs disagree on any op or on the error. The ops
+/// decoded are then encoded again (canonical spelling: upper-case names,
+/// single blanks, CRLF, no leading zeros, quoted `-ERR` text) and decoded
+/// again (with roomy limits: quoting makes an `-ERR` line longer): the same
+/// ops must come back, with no error.
 pub fn decode_chunked(input: &[u8]) {
     let (flags, rest) = input.split_first().unwrap_or((&0, &[]));
     let (k, rest) = rest.split_first().unwrap_or((&0, &[]));
@@ -50,6 +61,18 @@ pub fn decode_chunked(input: &[u8]) {
             ClientOpDecoder::decode,
         );
         assert_eq!(whole, chunked, "client-op decoding depends on chunking");
+        let mut again = BytesMut::new();
+        for op in &whole.0 {
+            encode_client_op(op, &mut again);
+        }
+        let reread = run(
+            &again,
+            &[],
+            ROOMY,
+            ClientOpDecoder::new,
+            ClientOpDecoder::decode,
+        );
+        assert_eq!(reread, (whole.0, None), "client ops change when re-encoded");
     } else {
         let whole = run(
             wire,
@@ -66,6 +89,18 @@ pub fn decode_chunked(input: &[u8]) {
             ServerOpDecoder::decode,
         );
         assert_eq!(whole, chunked, "server-op decoding depends on chunking");
+        let mut again = BytesMut::new();
+        for op in &whole.0 {
+            encode_server_op(op, &mut again);
+        }
+        let reread = run(
+            &again,
+            &[],
+            ROOMY,
+            ServerOpDecoder::new,
+            ServerOpDecoder::decode,
+        );
+        assert_eq!(reread, (whole.0, None), "server ops change when re-encoded");
     }
 }
 

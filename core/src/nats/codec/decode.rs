@@ -38,7 +38,7 @@ impl Default for Limits {
 
 /// Room for the op name, its separator and the CRLF on top of the argument
 /// limit, when deciding that an unterminated line is too long.
-const LINE_OVERHEAD: usize = 16;
+pub(super) const LINE_OVERHEAD: usize = 16;
 /// Most arguments any op takes (`HMSG subject sid reply hdr total`).
 const MAX_ARGS: usize = 5;
 
@@ -77,8 +77,8 @@ enum State {
 
 /// Shared machinery of both decoders.
 #[derive(Debug, Default)]
-struct Framer {
-    limits: Limits,
+pub(super) struct Framer {
+    pub(super) limits: Limits,
     state: State,
     scanned: usize,
 }
@@ -90,7 +90,7 @@ enum Parsed<Op> {
 }
 
 impl Framer {
-    fn new(limits: Limits) -> Self {
+    pub(super) fn new(limits: Limits) -> Self {
         Framer {
             limits,
             state: State::Line,
@@ -99,7 +99,7 @@ impl Framer {
     }
 
     /// Finds the next complete line; returns its length including `\n`.
-    fn next_line(&mut self, buf: &BytesMut) -> Result<Option<usize>, DecodeError> {
+    pub(super) fn next_line(&mut self, buf: &BytesMut) -> Result<Option<usize>, DecodeError> {
         let window = self.limits.max_control_line + LINE_OVERHEAD;
         let end = buf.len().min(window);
         match memchr::memchr(b'\n', &buf[self.scanned.min(end)..end]) {
@@ -168,14 +168,14 @@ impl Framer {
 }
 
 #[inline]
-fn is_ws(b: u8) -> bool {
+pub(super) fn is_ws(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
 /// True when `line` starts with `name` (upper-case ASCII), compared
 /// case-insensitively.
 #[inline]
-fn starts_with_ci(line: &[u8], name: &[u8]) -> bool {
+pub(super) fn starts_with_ci(line: &[u8], name: &[u8]) -> bool {
     line.len() >= name.len()
         && line
             .iter()
@@ -212,8 +212,18 @@ fn split_args(line: &[u8], from: usize) -> Option<([Span; MAX_ARGS], usize)> {
 
 /// Parses a decimal size: digits only, at most 18 of them.
 #[inline]
-fn parse_size(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 18 {
+pub(super) fn parse_size(digits: &[u8]) -> Option<u64> {
+    if digits.len() > 18 {
+        return None;
+    }
+    parse_u64(digits)
+}
+
+/// Parses a decimal number up to `u64::MAX` (an `UNSUB` max: whatever the
+/// encoder writes).
+#[inline]
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 20 {
         return None;
     }
     let mut v: u64 = 0;
@@ -221,7 +231,7 @@ fn parse_size(digits: &[u8]) -> Option<u64> {
         if !d.is_ascii_digit() {
             return None;
         }
-        v = v * 10 + u64::from(d - b'0');
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
     Some(v)
 }
@@ -229,7 +239,7 @@ fn parse_size(digits: &[u8]) -> Option<u64> {
 /// Checks the argument length of a line against the limit. `op_len` is the
 /// length of the op name; `content` the line length without terminator.
 #[inline]
-fn check_control_line(limits: &Limits, op_len: usize, content: usize) -> Result<(), DecodeError> {
+pub(super) fn check_control_line(limits: &Limits, op_len: usize, content: usize) -> Result<(), DecodeError> {
     if content.saturating_sub(op_len + 1) > limits.max_control_line {
         return Err(DecodeError::ControlLineTooLong {
             limit: limits.max_control_line,
@@ -239,7 +249,7 @@ fn check_control_line(limits: &Limits, op_len: usize, content: usize) -> Result<
 }
 
 /// Validates announced sizes of a payload-carrying op.
-fn payload_sizes(
+pub(super) fn payload_sizes(
     limits: &Limits,
     op: OpName,
     header: Option<&[u8]>,
@@ -274,7 +284,7 @@ fn payload_sizes(
 }
 
 /// The rest of a line after the op name, whitespace-trimmed (INFO, CONNECT, -ERR).
-fn rest_trimmed(buf: &mut BytesMut, op_len: usize, content: usize, len: usize) -> Bytes {
+pub(super) fn rest_trimmed(buf: &mut BytesMut, op_len: usize, content: usize, len: usize) -> Bytes {
     let line = buf.split_to(len).freeze();
     let mut start = op_len;
     let mut end = content;
@@ -409,7 +419,7 @@ fn parse_client_line(
         }
         (OpName::Unsub, 1 | 2) => {
             let max = match n {
-                2 => Some(parse_size(arg(1)).ok_or(bad)?),
+                2 => Some(parse_u64(arg(1)).ok_or(bad)?),
                 _ => None,
             };
             let line = buf.split_to(len).freeze();

@@ -688,4 +688,37 @@ impl<S: Store> Server<S> {
         }
         assert_eq!(self.client_ids.len(), self.clients.len());
     }
+
+    /// Every subscription's first deliveries in flight at `now`, for the
+    /// fuzz targets' max-in-flight invariant: `(who, max_in_flight,
+    /// first)`. `first` counts the unacknowledged sequences that went to it
+    /// as a first delivery: those neither redelivered (no redelivery count,
+    /// its own or its group's) nor reassigned from a member that left (a
+    /// reassigned sequence waits with a deadline at or before `now` until
+    /// the group redelivers it). Only redelivery may take a subscription
+    /// past its max in flight, so `first <= max_in_flight` always.
+    pub fn first_deliveries_in_flight(&self, now: Instant) -> Vec<(String, usize, usize)> {
+        self.subs
+            .iter()
+            .map(|(_, sub)| {
+                let group = sub.group.and_then(|g| self.groups.get(g));
+                let counts = group.map_or(&sub.redeliveries, |g| &g.redeliveries);
+                let first = sub
+                    .pending
+                    .iter()
+                    .filter(|(seq, &at)| !counts.contains_key(seq) && at > now)
+                    .count();
+                let channel = self.channels.get(sub.channel).map_or("?", |c| &c.name);
+                let who = format!(
+                    "sub {} of {:?} on {channel:?} (durable {:?}, group {:?}, offline {})",
+                    sub.id,
+                    sub.client_id,
+                    sub.durable_name,
+                    group.map(|g| &g.name),
+                    sub.offline
+                );
+                (who, sub.max_in_flight, first)
+            })
+            .collect()
+    }
 }
