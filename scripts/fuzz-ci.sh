@@ -17,7 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL=(decode_chunked codec_roundtrip router_session engine_session engine_structured
+ALL=(decode_chunked codec_roundtrip router_session route_session engine_session engine_structured
     client_session filestore config)
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -eq 0 ]] && TARGETS=("${ALL[@]}")

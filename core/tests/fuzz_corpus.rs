@@ -51,6 +51,15 @@ fn router_session_corpus() {
 }
 
 #[test]
+fn route_session_corpus() {
+    let start = std::time::Instant::now();
+    for (name, data) in corpus("route_session") {
+        let outcome = std::panic::catch_unwind(|| stan_core::fuzzing::route_session(start, &data));
+        assert!(outcome.is_ok(), "corpus input {name} fails the invariant");
+    }
+}
+
+#[test]
 fn engine_session_corpus() {
     for (name, data) in corpus("engine_session") {
         let outcome = std::panic::catch_unwind(|| stan_core::fuzzing::engine_session(&data));

@@ -13,6 +13,7 @@ mod engine;
 mod filestore;
 #[cfg(test)]
 mod regressions;
+mod route;
 mod router;
 
 pub use client::client_session;
@@ -23,4 +24,5 @@ pub use engine::{
     StructuredSetup, Text,
 };
 pub use filestore::filestore;
+pub use route::route_session;
 pub use router::router_session;

@@ -41,6 +41,7 @@
 // (the core's purity lints exempt it, as ../shared/tools/check-sans-io does).
 #![allow(clippy::disallowed_methods)]
 
+pub mod cluster;
 pub mod disk;
 mod link;
 mod nodes;

@@ -2,7 +2,8 @@
 //! and an encoder for every op in both directions.
 //!
 //! * [`ClientOpDecoder`] reads what clients send (used by the router),
-//!   [`ServerOpDecoder`] reads what servers send (used by clients).
+//!   [`ServerOpDecoder`] reads what servers send (used by clients),
+//!   [`RouteOpDecoder`] reads what a server sends on a route (docs/routes.md).
 //! * Op names are case-insensitive; arguments are separated by any run of
 //!   spaces or tabs; lines may end in CRLF or a bare LF; payloads must be
 //!   followed by exactly CRLF.
@@ -13,6 +14,7 @@ mod decode;
 mod encode;
 mod error;
 mod op;
+mod route;
 
 pub use decode::{ClientOpDecoder, Limits, ServerOpDecoder};
 pub use encode::{
@@ -21,6 +23,7 @@ pub use encode::{
 };
 pub use error::DecodeError;
 pub use op::{ClientOp, MsgFrame, OpName, ServerOp};
+pub use route::{write_rmsg_line, write_route_sub, write_route_unsub, RouteMsg, RouteOp, RouteOpDecoder};
 
 #[cfg(test)]
 mod tests;

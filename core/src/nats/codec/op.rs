@@ -253,6 +253,12 @@ pub enum OpName {
     Ok,
     /// `-ERR`
     Err,
+    /// `RS+` (route interest added)
+    RouteSub,
+    /// `RS-` (route interest removed)
+    RouteUnsub,
+    /// `RMSG` (routed message)
+    Rmsg,
 }
 
 impl OpName {
@@ -271,6 +277,9 @@ impl OpName {
             OpName::Pong => "PONG",
             OpName::Ok => "+OK",
             OpName::Err => "-ERR",
+            OpName::RouteSub => "RS+",
+            OpName::RouteUnsub => "RS-",
+            OpName::Rmsg => "RMSG",
         }
     }
 }

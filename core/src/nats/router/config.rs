@@ -72,6 +72,9 @@ pub struct RouterConfig {
     /// Log every protocol operation in and out (nats-server's `trace`,
     /// `-V`).
     pub trace: bool,
+    /// Clustering: the route listener's settings and the routes to
+    /// solicit (`--cluster`, `--routes`); `None` for a lone server.
+    pub cluster: Option<super::ClusterConfig>,
 }
 
 impl Default for RouterConfig {
@@ -99,6 +102,7 @@ impl Default for RouterConfig {
             seed: 0,
             debug: false,
             trace: false,
+            cluster: None,
         }
     }
 }

@@ -39,6 +39,20 @@ pub enum CloseReason {
     /// The TLS handshake failed (bad or missing certificate, ...): the
     /// adapter's TLS error text. No `-ERR`: the client gets the TLS alert.
     TlsHandshake(String),
+    /// A route to a server already connected by another route, or to this
+    /// server itself.
+    DuplicateRoute,
+    /// A route from a server of another cluster (`-ERR 'Rejecting
+    /// connection, cluster name ... does not match ...'` on the accepting
+    /// side).
+    ClusterNameConflict,
+    /// A route whose remote has this server's name.
+    DuplicateServerName,
+    /// A client connected to the route port (`-ERR 'attempted to connect
+    /// to route port'`).
+    WrongPort,
+    /// The route peer sent `-ERR`; its text.
+    RouteError(String),
 }
 
 /// How a client's TLS upgrade failed, as the adapter that does the
@@ -97,6 +111,11 @@ impl CloseReason {
             }
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::TlsRequired | CloseReason::TlsHandshake(_) => "TLS Handshake Error",
+            CloseReason::DuplicateRoute => "Duplicate Route",
+            CloseReason::ClusterNameConflict => "Cluster Name Conflict",
+            CloseReason::DuplicateServerName => "Duplicate Server Name",
+            CloseReason::WrongPort => "Incorrect Port",
+            CloseReason::RouteError(_) => "Parse Error",
         }
     }
 
@@ -114,10 +133,15 @@ impl CloseReason {
             CloseReason::MaxConnectionsExceeded => Some("maximum connections exceeded"),
             CloseReason::StaleConnection => Some("Stale Connection"),
             CloseReason::TlsRequired => Some("Secure Connection - TLS Required"),
+            CloseReason::WrongPort => Some("attempted to connect to route port"),
             CloseReason::BadConnect
             | CloseReason::SlowConsumer(_)
             | CloseReason::ServerShutdown
-            | CloseReason::TlsHandshake(_) => None,
+            | CloseReason::TlsHandshake(_)
+            | CloseReason::DuplicateRoute
+            | CloseReason::ClusterNameConflict
+            | CloseReason::DuplicateServerName
+            | CloseReason::RouteError(_) => None,
         }
     }
 }
@@ -149,4 +173,14 @@ pub enum RouterEvent {
     /// [`Router::handle_credential_verdict`](super::Router::handle_credential_verdict).
     /// The session's input is paused until then.
     VerifyCredentials(CredentialCheck),
+    /// A route is due to be dialled: connect to `url` (`host:port`, see
+    /// [`RouteUrl`](super::RouteUrl)) and report the outcome with
+    /// [`Router::handle_route_connected`](super::Router::handle_route_connected)
+    /// or [`Router::handle_route_dial_failed`](super::Router::handle_route_dial_failed).
+    DialRoute {
+        /// Identifies the attempt.
+        dial: super::DialId,
+        /// Where to connect.
+        url: super::RouteUrl,
+    },
 }

@@ -11,7 +11,9 @@ use super::log::{msg_line_text, LogLevel, LogMessage, LogRecord};
 use super::out;
 use super::routing::Subscription;
 use super::session::{Delivery, SessionPhase, Transport};
+use super::route::{add_route_target, RouteTarget};
 use super::{ConnId, RouterEvent, RouterStats, Slot};
+use crate::rand::SeededRng;
 use crate::nats::codec::{self as encode, MsgFrame};
 
 /// A message being routed: a decoded frame, or parts handed over in process.
@@ -108,9 +110,34 @@ pub(super) struct Fanout<'r> {
     pub(super) stall_on: Option<(ConnId, usize)>,
     /// Whether deliveries are traced.
     pub(super) trace: bool,
+    /// Whether the message came from a route (never sent to another one).
+    pub(super) from_route: bool,
+    /// The routes this message goes to, with the queue groups chosen there.
+    pub(super) route_targets: &'r mut Vec<RouteTarget>,
 }
 
 impl Fanout<'_> {
+    /// A member of a queue group to try first, drawn with each member's
+    /// weight (a route's member stands for its server's members, as
+    /// nats-server expands a remote queue subscription by its weight).
+    pub(super) fn weighted_pick(&self, members: &[SubKey], rng: &mut SeededRng) -> usize {
+        let weight = |k: SubKey| {
+            self.subs[k as usize]
+                .as_ref()
+                .map_or(1, |s| s.weight.max(1) as usize)
+        };
+        let total: usize = members.iter().map(|&k| weight(k)).sum();
+        let mut r = rng.below(total.max(1));
+        for (i, &k) in members.iter().enumerate() {
+            let w = weight(k);
+            if r < w {
+                return i;
+            }
+            r -= w;
+        }
+        0
+    }
+
     /// The session slot owning subscription `key`.
     #[inline]
     pub(super) fn owner(&self, key: SubKey) -> Option<u32> {
@@ -134,6 +161,15 @@ impl Fanout<'_> {
         };
         if session.phase == SessionPhase::Closing {
             return false;
+        }
+        if session.route.is_some() {
+            // One RMSG per route, after the local deliveries; never from
+            // a route to another one.
+            if self.from_route {
+                return false;
+            }
+            add_route_target(self.route_targets, slot, sub.queue.as_ref());
+            return true;
         }
         sub.delivered += 1;
         if sub.max.is_some_and(|m| sub.delivered >= m) {

@@ -29,6 +29,9 @@ pub(crate) struct Info<'a> {
     pub(crate) client_id: u64,
     #[serde(skip_serializing_if = "str::is_empty")]
     pub(crate) client_ip: &'a str,
+    /// The cluster's client URLs, for clients to fail over to.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub(crate) connect_urls: &'a [String],
 }
 
 fn is_false(b: &bool) -> bool {
@@ -68,6 +71,7 @@ mod tests {
             max_payload: 1048576,
             client_id: 7,
             client_ip: "",
+            connect_urls: &[],
         };
         assert_eq!(
             String::from_utf8(info.to_json()).unwrap(),
@@ -92,6 +96,7 @@ mod tests {
             max_payload: 1048576,
             client_id: 0,
             client_ip: "",
+            connect_urls: &[],
         };
         assert_eq!(
             String::from_utf8(info.to_json()).unwrap(),

@@ -85,6 +85,7 @@ impl Router {
                 echo: options.echo,
                 headers: options.headers && server_headers,
                 no_responders: options.no_responders && options.headers,
+                async_info: false,
             };
         }
         conn

@@ -96,6 +96,8 @@ pub enum LogMessage {
     TracePayload(String),
     /// An operation sent (`->> [MSG foo 1 5]`).
     TraceOut(String),
+    /// A line about a route, in nats-server's words.
+    Route(String),
 }
 
 impl fmt::Display for LogMessage {
@@ -136,6 +138,7 @@ impl fmt::Display for LogMessage {
             LogMessage::TraceIn(op) => write!(f, "<<- [{op}]"),
             LogMessage::TracePayload(p) => write!(f, "<<- MSG_PAYLOAD: [{p}]"),
             LogMessage::TraceOut(op) => write!(f, "->> [{op}]"),
+            LogMessage::Route(text) => f.write_str(text),
         }
     }
 }
@@ -319,6 +322,14 @@ impl Router {
                     },
                 ))
             }
+            CloseReason::DuplicateRoute
+            | CloseReason::ClusterNameConflict
+            | CloseReason::DuplicateServerName
+            | CloseReason::RouteError(_) => None,
+            CloseReason::WrongPort => Some((
+                LogLevel::Error,
+                LogMessage::Refused("attempted to connect to route port"),
+            )),
             CloseReason::BadClientProtocol | CloseReason::NoRespondersRequiresHeaders => Some((
                 LogLevel::Error,
                 LogMessage::Refused(reason.err_text().unwrap_or_default()),
@@ -330,11 +341,16 @@ impl Router {
             }
         }
         if self.config.debug {
-            self.log(
-                slot,
-                LogLevel::Debug,
-                LogMessage::ConnectionClosed(reason.state_text()),
-            );
+            let is_route = self.slots[slot as usize]
+                .session
+                .as_ref()
+                .is_some_and(|s| s.route.is_some());
+            let message = if is_route {
+                LogMessage::Route(format!("Router connection closed: {}", reason.state_text()))
+            } else {
+                LogMessage::ConnectionClosed(reason.state_text())
+            };
+            self.log(slot, LogLevel::Debug, message);
         }
     }
 }

@@ -72,6 +72,7 @@ mod log;
 mod out;
 mod protocol;
 mod reload;
+mod route;
 mod routing;
 mod session;
 mod snapshot;
@@ -93,13 +94,13 @@ pub use info::ANNOUNCED_VERSION;
 pub use local::{pump_local, LocalError, LocalOptions};
 pub use log::{LogLevel, LogMessage, LogRecord};
 pub use reload::ReloadError;
+pub use route::{ClusterConfig, DialId, RouteInfo, RouteUrl};
 pub use session::{Delivery, SessionInfo, SessionPhase, SessionStats};
 pub use snapshot::{ConnSnapshot, RouterSnapshot, SnapshotOptions, SubSnapshot, SublistStats};
 pub use verify::{CredentialCheck, CredentialVerdict};
 
 use self::auth::Authenticator;
 use self::index::{SubKey, SubjectIndex};
-use self::info::Info;
 use self::out::OutBuf;
 use self::routing::Subscription;
 use self::session::{Session, Transport};
@@ -173,6 +174,10 @@ pub struct Router {
     overflowing: Vec<u32>,
     /// Identifies the next credential check.
     next_ticket: u64,
+    /// Routes to the other servers of a cluster, when clustering.
+    cluster: Option<Box<route::Cluster>>,
+    /// The routes a message being routed goes to (reused buffer).
+    route_targets: Vec<route::RouteTarget>,
 }
 
 impl Router {
@@ -187,7 +192,7 @@ impl Router {
             "N{}",
             rng.string_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 55)
         );
-        Router {
+        let mut router = Router {
             limits: Limits {
                 max_control_line: config.max_control_line,
                 max_payload: config.max_payload,
@@ -215,7 +220,13 @@ impl Router {
             expired: Vec::new(),
             overflowing: Vec::new(),
             next_ticket: 0,
+            cluster: None,
+            route_targets: Vec::new(),
+        };
+        if router.config.cluster.is_some() {
+            router.start_cluster(now);
         }
+        router
     }
 
     // ----- getters -----
@@ -308,31 +319,7 @@ impl Router {
             .rsplit_once(':')
             .map_or(peer, |(ip, _)| ip)
             .trim_matches(|c| c == '[' || c == ']');
-        let cid = self.slots[conn.slot as usize]
-            .session
-            .as_ref()
-            .map_or(0, |s| s.cid);
-        let json = Info {
-            server_id: &self.server_id,
-            server_name: self
-                .config
-                .server_name
-                .as_deref()
-                .unwrap_or(&self.server_id),
-            version: ANNOUNCED_VERSION,
-            proto: 1,
-            go: concat!("rust-stan-", env!("CARGO_PKG_VERSION")),
-            host: &self.config.host,
-            port: self.config.port,
-            headers: self.config.headers,
-            auth_required: self.auth.is_required(),
-            tls_required: self.config.tls_required,
-            tls_verify: self.config.tls_verify,
-            max_payload: self.config.max_payload,
-            client_id: cid,
-            client_ip: ip,
-        }
-        .to_json();
+        let json = self.client_info_json(conn.slot, ip);
         self.write_wire(conn.slot, |out| {
             out.write_with(|b| encode::write_info(b, &json));
         });
@@ -356,6 +343,10 @@ impl Router {
     /// `input`. Input for a closing or unknown session is discarded.
     pub fn handle_input(&mut self, now: Instant, conn: ConnId, input: &mut BytesMut) {
         let now = self.advance(now);
+        if self.session(conn).is_some_and(|s| s.route.is_some()) {
+            self.route_input(now, conn, input);
+            return;
+        }
         loop {
             let Some(session) = self.session_mut(conn) else {
                 input.clear();
@@ -476,6 +467,7 @@ impl Router {
     /// connections, authentication timeouts). Safe to call early or often.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
+        self.fire_dials(now);
         while let Some(conn) = self.timers.pop_due(now) {
             if self.session(conn).is_none() {
                 continue;
@@ -526,7 +518,11 @@ impl Router {
     /// The earliest deadline; call [`Router::handle_timeout`] then.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        let dials = self.cluster.as_ref().and_then(|c| c.next_dial());
+        match (self.timers.next(), dials) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // ----- internals: sessions -----
@@ -648,6 +644,7 @@ impl Router {
 
     /// Removes a session's subscriptions and timers.
     fn drop_session_state(&mut self, slot: u32) {
+        self.route_ended(slot);
         let Some(session) = self.slot_session(slot) else {
             return;
         };

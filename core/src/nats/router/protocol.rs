@@ -151,6 +151,7 @@ impl Router {
             echo: opts.echo,
             headers: opts.headers && server_headers,
             no_responders: opts.no_responders && server_headers,
+            async_info: opts.protocol >= 1,
         };
         if was_awaiting {
             session.phase = SessionPhase::Open;

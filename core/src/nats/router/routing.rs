@@ -11,7 +11,7 @@ use super::fanout::{Fanout, Outbound};
 use super::index::SubKey;
 use super::session::{Delivery, Session, Transport};
 use super::{CloseReason, ConnId, Router, RouterEvent, SessionPhase, SlowConsumer};
-use crate::nats::codec as encode;
+use crate::nats::codec::{self as encode, RouteMsg};
 use crate::nats::subject;
 
 pub(super) const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
@@ -25,6 +25,10 @@ pub(super) struct Subscription {
     pub(super) queue: Option<Bytes>,
     pub(super) max: Option<u64>,
     pub(super) delivered: u64,
+    /// Interest of a route (`RS+`): no sid of a client, never expires.
+    pub(super) remote: bool,
+    /// Members a route's queue subscription stands for (1 otherwise).
+    pub(super) weight: u32,
 }
 
 /// What a `SUB` did.
@@ -64,6 +68,8 @@ impl Router {
             queue: queue.map(Bytes::copy_from_slice),
             max: None,
             delivered: 0,
+            remote: false,
+            weight: 1,
         };
         let key = match self.free_subs.pop() {
             Some(k) => k,
@@ -76,6 +82,9 @@ impl Router {
         self.subs[key as usize] = Some(sub);
         if let Some(s) = self.slot_session(slot) {
             s.sids.insert(sid, key);
+        }
+        if self.cluster.is_some() {
+            self.local_interest_changed(subject, queue, 1);
         }
         SubscribeOutcome::Created
     }
@@ -107,17 +116,36 @@ impl Router {
         if let Some(sub) = self.subs[key as usize].take() {
             self.index.remove(&sub.subject, sub.queue.as_ref(), key);
             self.free_subs.push(key);
+            if !sub.remote && self.cluster.is_some() {
+                self.local_interest_changed(&sub.subject, sub.queue.as_deref(), -1);
+            }
         }
     }
 
     /// Routes one message from session `from`.
     pub(super) fn publish(&mut self, now: Instant, from: u32, msg: &Outbound<'_>) {
+        self.publish_from(now, from, msg, None);
+    }
+
+    /// Routes one message from session `from`; `routed` is the `RMSG` when
+    /// `from` is a route (its queue list says which local groups get it).
+    pub(super) fn publish_from(
+        &mut self,
+        now: Instant,
+        from: u32,
+        msg: &Outbound<'_>,
+        routed: Option<&RouteMsg>,
+    ) {
         let size = msg.size() as u64;
         let (echo, no_responders, stallable) = match self.slot_session(from) {
             Some(s) => {
                 s.stats.in_msgs += 1;
                 s.stats.in_bytes += size;
-                (s.flags.echo, s.flags.no_responders, s.is_wire())
+                (
+                    s.flags.echo,
+                    s.flags.no_responders,
+                    s.is_wire() && s.route.is_none(),
+                )
             }
             None => return,
         };
@@ -133,8 +161,11 @@ impl Router {
             expired,
             overflowing,
             config,
+            route_targets,
+            cluster,
             ..
         } = self;
+        let weighted = cluster.as_ref().is_some_and(|c| !c.remotes.is_empty());
         let matches = index.matches(msg.subject());
         let mut fan = Fanout {
             subs,
@@ -147,6 +178,8 @@ impl Router {
             stall_on: None,
             stallable,
             trace: config.trace,
+            from_route: routed.is_some(),
+            route_targets,
         };
         let mut delivered = false;
         for &key in &matches.plain {
@@ -155,8 +188,18 @@ impl Router {
             }
         }
         for group in &matches.groups {
+            if let Some(m) = routed {
+                // Only the groups the sender chose this server for.
+                if !m.queues().any(|q| q == &group.name[..]) {
+                    continue;
+                }
+            }
             let n = group.members.len();
-            let start = rng.below(n);
+            let start = if weighted && routed.is_none() {
+                fan.weighted_pick(&group.members, rng)
+            } else {
+                rng.below(n)
+            };
             for i in 0..n {
                 let key = group.members[(start + i) % n];
                 if (echo || fan.owner(key) != Some(from)) && fan.deliver(key, msg) {
@@ -165,7 +208,13 @@ impl Router {
                 }
             }
         }
-        let stall_on = fan.stall_on;
+        let mut stall_on = fan.stall_on;
+        if !self.route_targets.is_empty() {
+            let to_routes = self.forward_to_routes(msg, stallable);
+            if to_routes.is_some_and(|(_, p)| stall_on.is_none_or(|(_, most)| p > most)) {
+                stall_on = to_routes;
+            }
+        }
         self.finish_routing();
         if let Some((consumer, pending)) = stall_on {
             if self

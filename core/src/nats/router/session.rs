@@ -75,6 +75,8 @@ pub(crate) struct SessionFlags {
     pub(crate) echo: bool,
     pub(crate) headers: bool,
     pub(crate) no_responders: bool,
+    /// `CONNECT` declared protocol 1: the client takes async `INFO`s.
+    pub(crate) async_info: bool,
 }
 
 impl SessionFlags {
@@ -86,6 +88,7 @@ impl SessionFlags {
             echo: true,
             headers: false,
             no_responders: false,
+            async_info: false,
         }
     }
 }
@@ -164,6 +167,8 @@ pub(crate) struct Session {
     pub(crate) stalled_producers: Vec<ConnId>,
     /// The `CONNECT` waiting for its credential check (input paused).
     pub(crate) pending_connect: Option<PendingConnect>,
+    /// The route state, when this session is a route to another server.
+    pub(crate) route: Option<Box<super::route::RouteState>>,
 }
 
 impl Session {
@@ -198,6 +203,7 @@ impl Session {
             paused_on: None,
             stalled_producers: Vec::new(),
             pending_connect: None,
+            route: None,
         }
     }
 
@@ -255,6 +261,9 @@ impl Session {
 
     /// nats-server's log prefix for this session.
     pub(crate) fn log_prefix(&self) -> String {
+        if self.route.is_some() {
+            return format!("{} - rid:{}", self.peer, self.cid);
+        }
         super::log::client_prefix(&self.peer, self.cid, &self.version, &self.lang, &self.name)
     }
 

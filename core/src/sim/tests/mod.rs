@@ -14,6 +14,7 @@ use crate::stan::client::{
 };
 
 mod chunks;
+mod cluster;
 mod cut;
 mod faults;
 mod stall;
