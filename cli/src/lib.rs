@@ -1,7 +1,10 @@
 //! `stan-cli`: the binaries' shared pieces (Go-style flags, logging, option
 //! translation). The binaries are `stan-server`, `stan-pub`, `stan-sub`,
 //! `stan-bench`, `stan-nats-bench`, `stan-crash` (the store's crash-test
-//! harness, [`crash`]) and `stan-fsync-rate` ([`fsync_rate`]).
+//! harness, [`crash`]), `stan-fsync-rate` ([`fsync_rate`]), `stan-load`
+//! (many idle clients on one server, [`load`]), `stan-soak` (a long mixed
+//! workload checking loss, memory and descriptors, [`soak`]) and
+//! `stan-auth-storm`.
 //!
 //! ```
 //! use stan_cli::server_opts::{parse, Command};
@@ -18,6 +21,7 @@ pub mod config_file;
 pub mod crash;
 pub mod flags;
 pub mod fsync_rate;
+pub mod load;
 pub mod log;
 pub mod monitoring;
 pub mod pidfile;
@@ -25,6 +29,7 @@ pub mod reload;
 pub mod server_opts;
 pub mod signal_cmd;
 pub mod signals;
+pub mod soak;
 pub mod store_gen;
 pub mod tool_opts;
 
