@@ -19,13 +19,18 @@
 
 pub mod config_file;
 pub mod crash;
+pub mod filler;
 pub mod flags;
 pub mod fsync_rate;
+pub mod harness_main;
+pub mod harness_opts;
 pub mod load;
 pub mod log;
 pub mod monitoring;
 pub mod pidfile;
+pub mod raw_nats;
 pub mod reload;
+pub mod server_child;
 pub mod server_opts;
 pub mod signal_cmd;
 pub mod signals;

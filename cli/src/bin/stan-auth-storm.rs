@@ -15,18 +15,17 @@
 //! stan-auth-storm [--servers PATH[,PATH...]] [--seconds S] [--storm T] [--rounds R]
 //! ```
 
-use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use stan_cli::flags::{self, Kind, Spec};
-use stan_core::nats::{Limits, ServerOp, ServerOpDecoder};
+use stan_cli::raw_nats::{find_nats_server, sibling_stan_server, Conn, Server};
+use stan_core::nats::{Limits, ServerOp};
 
 const SPECS: &[Spec] = &[
     Spec {
@@ -60,98 +59,15 @@ const SPECS: &[Spec] = &[
 const HASH: &str = "$2a$10$W9tftx7p4LsQCMVF5Sed2.2fsflp6QdrIFe0.AdsbCK2Vx8oLp/cC";
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(binary: &PathBuf) -> io::Result<Server> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .args(["--user", "alice", "--pass", HASH])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(io::Error::other(format!(
-                    "{} did not start",
-                    binary.display()
-                )));
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        Ok(Server { child, port })
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A blocking NATS connection.
-struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
-    dec: ServerOpDecoder,
-}
-
-impl Conn {
-    fn open(port: u16, pass: &str) -> io::Result<Conn> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(IO_TIMEOUT))?;
-        let mut c = Conn {
-            stream,
-            buf: BytesMut::with_capacity(64 * 1024),
-            dec: ServerOpDecoder::new(Limits::default()),
-        };
-        let connect = format!(
-            "CONNECT {{\"verbose\":false,\"pedantic\":false,\"protocol\":1,\"user\":\"alice\",\"pass\":\"{pass}\"}}\r\nPING\r\n"
-        );
-        c.stream.write_all(connect.as_bytes())?;
-        Ok(c)
-    }
-
-    /// The next op; `None` when the server closed the connection.
-    fn next(&mut self) -> io::Result<Option<ServerOp>> {
-        loop {
-            if let Some(op) = self.dec.decode(&mut self.buf).map_err(io::Error::other)? {
-                return Ok(Some(op));
-            }
-            let len = self.buf.len();
-            self.buf.resize(len + 16 * 1024, 0);
-            let n = self.stream.read(&mut self.buf[len..]);
-            self.buf.truncate(len + *n.as_ref().unwrap_or(&0));
-            match n {
-                Ok(0) => return Ok(None),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(None),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Reads until `want` matches an op, answering the server's pings.
-    fn until(&mut self, want: impl Fn(&ServerOp) -> bool) -> io::Result<ServerOp> {
-        loop {
-            match self.next()? {
-                None => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Some(ServerOp::Ping) => self.stream.write_all(b"PONG\r\n")?,
-                Some(op) if want(&op) => return Ok(op),
-                Some(ServerOp::Err(e)) => {
-                    return Err(io::Error::other(String::from_utf8_lossy(&e).into_owned()))
-                }
-                Some(_) => {}
-            }
-        }
-    }
+/// A client of user `alice` presenting `pass`, its `CONNECT` followed by a
+/// `PING` (the `PONG`, or the refusal, tells how authentication went).
+fn open(port: u16, pass: &str) -> io::Result<Conn> {
+    let mut c = Conn::open(port, IO_TIMEOUT, Limits::default(), 64 * 1024)?;
+    let connect = format!(
+        "CONNECT {{\"verbose\":false,\"pedantic\":false,\"protocol\":1,\"user\":\"alice\",\"pass\":\"{pass}\"}}\r\nPING\r\n"
+    );
+    c.stream.write_all(connect.as_bytes())?;
+    Ok(c)
 }
 
 /// Round trips of one authenticated client for `for_how_long`.
@@ -173,7 +89,7 @@ fn storm(port: u16, id: usize, stop: &AtomicBool, refused: &AtomicU64) {
     let mut n = 0u64;
     while !stop.load(Ordering::Acquire) {
         n += 1;
-        let Ok(mut c) = Conn::open(port, &format!("guess-{id}-{n}")) else {
+        let Ok(mut c) = open(port, &format!("guess-{id}-{n}")) else {
             thread::sleep(Duration::from_millis(10));
             continue;
         };
@@ -181,6 +97,7 @@ fn storm(port: u16, id: usize, stop: &AtomicBool, refused: &AtomicU64) {
         if let Err(e) = c.until(|op| matches!(op, ServerOp::Pong)) {
             if e.to_string().contains("Authorization Violation")
                 || e.kind() == io::ErrorKind::UnexpectedEof
+                || e.kind() == io::ErrorKind::ConnectionReset
             {
                 refused.fetch_add(1, Ordering::AcqRel);
             }
@@ -195,9 +112,9 @@ struct Run {
     refused_per_sec: f64,
 }
 
-fn run(binary: &PathBuf, phase: Duration, threads: usize) -> io::Result<Run> {
-    let server = Server::start(binary)?;
-    let mut c = Conn::open(server.port, "s3cret")?;
+fn run(binary: &Path, phase: Duration, threads: usize) -> io::Result<Run> {
+    let server = Server::start(binary, &["--user", "alice", "--pass", HASH])?;
+    let mut c = open(server.port, "s3cret")?;
     c.until(|op| matches!(op, ServerOp::Pong))?;
     c.stream.write_all(b"SUB lat 1\r\nPING\r\n")?;
     c.until(|op| matches!(op, ServerOp::Pong))?;
@@ -237,15 +154,6 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples[i.min(samples.len() - 1)]
 }
 
-fn find_nats_server() -> PathBuf {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("nats-server"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
-}
-
 fn us(d: Duration) -> String {
     format!("{:.0}", d.as_secs_f64() * 1e6)
 }
@@ -265,13 +173,7 @@ fn main() -> ExitCode {
     };
     let servers: Vec<PathBuf> = match v.get("servers") {
         Some(list) => list.split(',').map(PathBuf::from).collect(),
-        None => {
-            let ours = std::env::current_exe()
-                .ok()
-                .and_then(|p| p.parent().map(|d| d.join("stan-server")))
-                .unwrap_or_else(|| PathBuf::from("stan-server"));
-            vec![ours, find_nats_server()]
-        }
+        None => vec![sibling_stan_server(), find_nats_server()],
     };
     let phase = Duration::from_secs(v.int("seconds").unwrap_or(3).clamp(1, 60) as u64);
     let threads = v.int("storm").unwrap_or(8).clamp(1, 64) as usize;

@@ -16,30 +16,16 @@
 use std::process::ExitCode;
 
 use stan_cli::crash::{self, opts};
-use stan_cli::flags::FlagError;
+use stan_cli::harness_main;
 
 fn main() -> ExitCode {
     let opts = match opts::parse(std::env::args().skip(1)) {
         Ok(o) => o,
-        Err(opts::OptsError::Flag(FlagError::Help)) => {
-            print!("{}", opts::usage());
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("stan-crash: {e}\n{}", opts::usage());
-            return ExitCode::from(2);
-        }
+        Err(e) => return harness_main::refuse("stan-crash", &e, &opts::usage()),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match harness_main::runtime("stan-crash") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("stan-crash: cannot start the runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(crash::run_bounded(&opts)) {
         Ok(summary) => {

@@ -11,18 +11,17 @@
 //! stan-nats-bench [--ours PATH] [--nats-server PATH] [--msgs N] [--rounds R]
 //! ```
 
-use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use stan_cli::flags::{self, Kind, Spec};
-use stan_core::nats::{Limits, ServerOp, ServerOpDecoder};
+use stan_cli::raw_nats::{find_nats_server, sibling_stan_server, Conn, Server};
+use stan_core::nats::{Limits, ServerOp};
 
 const SPECS: &[Spec] = &[
     Spec {
@@ -81,117 +80,28 @@ impl Workload {
     }
 }
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(binary: &PathBuf) -> io::Result<Server> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(io::Error::other(format!(
-                    "{} did not start",
-                    binary.display()
-                )));
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        Ok(Server { child, port })
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A blocking NATS connection with just what the benchmark needs.
-struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
-    dec: ServerOpDecoder,
-}
-
-impl Conn {
-    fn open(port: u16) -> io::Result<Conn> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(RUN_TIMEOUT))?;
-        let mut c = Conn {
-            stream,
-            buf: BytesMut::with_capacity(256 * 1024),
-            dec: ServerOpDecoder::new(Limits {
-                max_control_line: 64 * 1024,
-                max_payload: 64 * 1024 * 1024,
-            }),
-        };
-        c.stream
-            .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\n")?;
-        Ok(c)
-    }
-
-    fn next(&mut self) -> io::Result<ServerOp> {
-        loop {
-            if let Some(op) = self.dec.decode(&mut self.buf).map_err(io::Error::other)? {
-                return Ok(op);
-            }
-            self.fill()?;
-        }
-    }
-
-    fn fill(&mut self) -> io::Result<()> {
-        if self.buf.capacity() - self.buf.len() < 64 * 1024 {
-            self.buf.reserve(256 * 1024);
-        }
-        let len = self.buf.len();
-        let cap = self.buf.capacity();
-        self.buf.resize(cap, 0);
-        let n = self.stream.read(&mut self.buf[len..]);
-        let n = match n {
-            Ok(n) => n,
-            Err(e) => {
-                self.buf.truncate(len);
-                return Err(e);
-            }
-        };
-        self.buf.truncate(len + n);
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        Ok(())
-    }
-
-    /// Round trip: everything sent before has been processed.
-    fn ping(&mut self) -> io::Result<()> {
-        self.stream.write_all(b"PING\r\n")?;
-        loop {
-            match self.next()? {
-                ServerOp::Pong => return Ok(()),
-                ServerOp::Ping => self.stream.write_all(b"PONG\r\n")?,
-                ServerOp::Err(e) => {
-                    return Err(io::Error::other(String::from_utf8_lossy(&e).into_owned()))
-                }
-                _ => {}
-            }
-        }
-    }
+/// A benchmark client: generous limits, reads timing out after the run's
+/// timeout, announced with a plain `CONNECT`.
+fn open(port: u16) -> io::Result<Conn> {
+    let mut c = Conn::open(
+        port,
+        RUN_TIMEOUT,
+        Limits {
+            max_control_line: 64 * 1024,
+            max_payload: 64 * 1024 * 1024,
+        },
+        256 * 1024,
+    )?;
+    c.stream
+        .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\n")?;
+    Ok(c)
 }
 
 fn run(port: u16, workload: Workload, size: usize, msgs: u64) -> io::Result<f64> {
     let received = Arc::new(AtomicU64::new(0));
     let mut subs = Vec::new();
     for i in 0..workload.subscribers() {
-        let mut c = Conn::open(port)?;
+        let mut c = open(port)?;
         let sub = match workload {
             Workload::Queue5 => format!("SUB bench.{size} workers {i}\r\n"),
             _ => format!("SUB bench.{size} {i}\r\n"),
@@ -200,7 +110,7 @@ fn run(port: u16, workload: Workload, size: usize, msgs: u64) -> io::Result<f64>
         c.ping()?;
         subs.push(c);
     }
-    let mut publisher = Conn::open(port)?;
+    let mut publisher = open(port)?;
     publisher.ping()?;
 
     let start = Instant::now();
@@ -267,11 +177,7 @@ fn run(port: u16, workload: Workload, size: usize, msgs: u64) -> io::Result<f64>
 /// (over all subscribers).
 async fn count_msgs(c: Conn, received: Arc<AtomicU64>, msgs: u64) -> io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Conn {
-        stream,
-        mut buf,
-        mut dec,
-    } = c;
+    let (stream, mut buf, mut dec) = c.into_parts();
     stream.set_nonblocking(true)?;
     let mut stream = tokio::net::TcpStream::from_std(stream)?;
     while received.load(Ordering::Acquire) < msgs {
@@ -304,15 +210,6 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn find_nats_server() -> PathBuf {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("nats-server"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
-}
-
 fn main() -> ExitCode {
     let v = match flags::parse(SPECS, std::env::args().skip(1)) {
         Ok(v) => v,
@@ -326,12 +223,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let ours = v.get("ours").map(PathBuf::from).unwrap_or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(|d| d.join("stan-server")))
-            .unwrap_or_else(|| PathBuf::from("stan-server"))
-    });
+    let ours = v
+        .get("ours")
+        .map(PathBuf::from)
+        .unwrap_or_else(sibling_stan_server);
     let reference = v
         .get("nats-server")
         .map(PathBuf::from)
@@ -358,7 +253,8 @@ fn main() -> ExitCode {
                     [(false, &reference), (true, &ours)]
                 };
                 for (is_ours, bin) in order {
-                    let result = Server::start(bin).and_then(|s| run(s.port, workload, size, msgs));
+                    let result =
+                        Server::start(bin, &[]).and_then(|s| run(s.port, workload, size, msgs));
                     match result {
                         Ok(rate) if is_ours => a.push(rate),
                         Ok(rate) => b.push(rate),

@@ -16,31 +16,17 @@
 
 use std::process::ExitCode;
 
-use stan_cli::flags::FlagError;
+use stan_cli::harness_main;
 use stan_cli::soak::{self, opts};
 
 fn main() -> ExitCode {
     let opts = match opts::parse(std::env::args().skip(1)) {
         Ok(o) => o,
-        Err(opts::OptsError::Flag(FlagError::Help)) => {
-            print!("{}", opts::usage());
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("stan-soak: {e}\n{}", opts::usage());
-            return ExitCode::from(2);
-        }
+        Err(e) => return harness_main::refuse("stan-soak", &e, &opts::usage()),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match harness_main::runtime("stan-soak") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("stan-soak: cannot start the runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     eprintln!(
         "stan-soak: seed {}, --duration {:?}, {} publishes/s over {} channels",

@@ -11,7 +11,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::flags::{self, FlagError, Kind, Spec, Values};
+use crate::flags::{self, Kind, Spec};
+use crate::harness_opts::{ranged, seed, store};
+pub use crate::harness_opts::{OptsError, Store};
 
 /// Every flag `stan-crash` accepts.
 pub const SPECS: &[Spec] = &[
@@ -107,26 +109,6 @@ pub const SPECS: &[Spec] = &[
     },
 ];
 
-/// The store type given to the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Store {
-    /// `-st FILE`: must survive every crash.
-    File,
-    /// `-st MEMORY`: loses everything at a crash (proves the harness
-    /// detects losses).
-    Memory,
-}
-
-impl Store {
-    /// The value of `-st`.
-    pub fn flag(self) -> &'static str {
-        match self {
-            Store::File => "FILE",
-            Store::Memory => "MEMORY",
-        }
-    }
-}
-
 /// A run's settings.
 #[derive(Debug, Clone)]
 pub struct CrashOptions {
@@ -184,17 +166,6 @@ impl Default for CrashOptions {
     }
 }
 
-/// Why the command line was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum OptsError {
-    /// A flag-level error (`-h` included).
-    #[error(transparent)]
-    Flag(#[from] FlagError),
-    /// A value that parses but is out of range.
-    #[error("{0}")]
-    Invalid(String),
-}
-
 /// The usage text.
 pub fn usage() -> String {
     flags::usage("stan-crash", SPECS)
@@ -205,15 +176,7 @@ pub fn usage() -> String {
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<CrashOptions, OptsError> {
     let v = flags::parse(SPECS, args)?;
     let d = CrashOptions::default();
-    let store = match v.get("store").map(str::to_ascii_uppercase).as_deref() {
-        None | Some("FILE") => Store::File,
-        Some("MEMORY") => Store::Memory,
-        Some(other) => {
-            return Err(OptsError::Invalid(format!(
-                "--store {other}: expected FILE or MEMORY"
-            )))
-        }
-    };
+    let store = store(&v)?;
     let o = CrashOptions {
         server: v.get("server").map(PathBuf::from),
         store,
@@ -225,11 +188,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<CrashOptions, Opt
         max_msgs: ranged(&v, "max-msgs", d.max_msgs, 0, 100_000_000)?,
         min_delay: v.duration("min-delay").unwrap_or(d.min_delay),
         max_delay: v.duration("max-delay").unwrap_or(d.max_delay),
-        seed: match v.int("seed") {
-            Some(s) => s as u64,
-            // 63 bits, so that the printed seed is a valid --seed.
-            None => stan_tokio::entropy_seed() & (i64::MAX as u64),
-        },
+        seed: seed(&v),
         work_dir: v.get("work-dir").map(PathBuf::from),
         keep: v.flag("keep"),
         no_kill: v.flag("no-kill"),
@@ -242,25 +201,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<CrashOptions, Opt
         )));
     }
     Ok(o)
-}
-
-/// An integer flag in `lo..=hi`, converted to `T`.
-fn ranged<T: TryFrom<i64>>(
-    v: &Values,
-    name: &str,
-    default: T,
-    lo: i64,
-    hi: i64,
-) -> Result<T, OptsError> {
-    let Some(n) = v.int(name) else {
-        return Ok(default);
-    };
-    if !(lo..=hi).contains(&n) {
-        return Err(OptsError::Invalid(format!(
-            "--{name} {n}: expected {lo}..={hi}"
-        )));
-    }
-    T::try_from(n).map_err(|_| OptsError::Invalid(format!("--{name} {n}: out of range")))
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@
 
 use std::fmt;
 
+pub use crate::filler::mix;
+use crate::filler::{field, push_filler};
+
 /// Most filler bytes after the header.
 pub const MAX_FILLER: u64 = 256;
 
@@ -95,7 +98,7 @@ impl Codec {
     /// The payload of `key`: `stan-crash r<round> p<pub> c<counter> n<len> `
     /// followed by `len` filler letters (0..=[`MAX_FILLER`]).
     pub fn encode(&self, key: Key) -> Vec<u8> {
-        let mut state = mix(self.seed
+        let state = mix(self.seed
             ^ mix((u64::from(key.round) << 32) | u64::from(key.publisher))
             ^ mix(key.counter.wrapping_add(0x5851_f42d_4c95_7f2d)));
         let len = state % (MAX_FILLER + 1);
@@ -104,10 +107,7 @@ impl Codec {
             key.round, key.publisher, key.counter
         )
         .into_bytes();
-        for _ in 0..len {
-            state = mix(state);
-            out.push(b'a' + (state % 26) as u8);
-        }
+        push_filler(&mut out, state, MAX_FILLER);
         out
     }
 
@@ -142,11 +142,7 @@ impl Codec {
             };
         }
         let mut field = |tag: char| -> Result<u64, PayloadError> {
-            fields
-                .next()
-                .and_then(|f| f.strip_prefix(tag))
-                .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| PayloadError::Header(head.to_string()))
+            field(&mut fields, tag).ok_or_else(|| PayloadError::Header(head.to_string()))
         };
         let round = field('r')?;
         let publisher = field('p')?;
@@ -168,14 +164,6 @@ impl Codec {
             })
         }
     }
-}
-
-/// splitmix64's finalizer: a well-mixed 64-bit hash of `x`.
-pub fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

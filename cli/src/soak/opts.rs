@@ -12,8 +12,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::crash::opts::Store;
-use crate::flags::{self, FlagError, Kind, Spec, Values};
+use crate::flags::{self, Kind, Spec};
+pub use crate::harness_opts::OptsError;
+use crate::harness_opts::{ranged, seed, store, Store};
 
 /// Every flag `stan-soak` accepts.
 pub const SPECS: &[Spec] = &[
@@ -191,17 +192,6 @@ pub const DRAIN_ALLOWANCE: Duration = Duration::from_secs(10);
 /// Slack past `--duration` before the run is abandoned.
 pub const HARD_SLACK: Duration = Duration::from_secs(180);
 
-/// Why the command line was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum OptsError {
-    /// A flag-level error (`-h` included).
-    #[error(transparent)]
-    Flag(#[from] FlagError),
-    /// A value that parses but is out of range.
-    #[error("{0}")]
-    Invalid(String),
-}
-
 /// The usage text.
 pub fn usage() -> String {
     flags::usage("stan-soak", SPECS)
@@ -225,15 +215,7 @@ fn default_settle(duration: Duration) -> Duration {
 /// Parses `stan-soak`'s arguments (without the program name).
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<SoakOptions, OptsError> {
     let v = flags::parse(SPECS, args)?;
-    let store = match v.get("store").map(str::to_ascii_uppercase).as_deref() {
-        None | Some("FILE") => Store::File,
-        Some("MEMORY") => Store::Memory,
-        Some(other) => {
-            return Err(OptsError::Invalid(format!(
-                "--store {other}: expected FILE or MEMORY"
-            )))
-        }
-    };
+    let store = store(&v)?;
     let duration = v.duration("duration").unwrap_or(Duration::from_secs(300));
     if !(Duration::from_secs(60)..=Duration::from_secs(86_400)).contains(&duration) {
         return Err(OptsError::Invalid(format!(
@@ -258,10 +240,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<SoakOptions, Opts
         rss_slack_mib: ranged(&v, "rss-slack", 8, 0, 100_000)?,
         fd_tolerance: ranged(&v, "fd-tolerance", 2, 0, 100_000)?,
         csv: v.get("csv").map(PathBuf::from),
-        seed: match v.int("seed") {
-            Some(s) => s as u64,
-            None => stan_tokio::entropy_seed() & (i64::MAX as u64),
-        },
+        seed: seed(&v),
         work_dir: v.get("work-dir").map(PathBuf::from),
         keep: v.flag("keep"),
         no_gate: v.flag("no-gate"),
@@ -288,25 +267,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<SoakOptions, Opts
         )));
     }
     Ok(o)
-}
-
-/// An integer flag in `lo..=hi`, converted to `T`.
-fn ranged<T: TryFrom<i64>>(
-    v: &Values,
-    name: &str,
-    default: T,
-    lo: i64,
-    hi: i64,
-) -> Result<T, OptsError> {
-    let Some(n) = v.int(name) else {
-        return Ok(default);
-    };
-    if !(lo..=hi).contains(&n) {
-        return Err(OptsError::Invalid(format!(
-            "--{name} {n}: expected {lo}..={hi}"
-        )));
-    }
-    T::try_from(n).map_err(|_| OptsError::Invalid(format!("--{name} {n}: out of range")))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use crate::crash::payload::mix;
+use crate::filler::{field, mix, push_filler};
 
 /// Most filler bytes after the header.
 pub const MAX_FILLER: u64 = 200;
@@ -53,15 +53,9 @@ impl Codec {
 
     /// The payload of `key`: `stan-soak p<pub> c<counter> ` and filler.
     pub fn encode(&self, key: Key) -> Vec<u8> {
-        let mut state =
-            mix(self.seed ^ mix((u64::from(key.publisher) << 32) | u64::from(key.counter)));
-        let len = state % (MAX_FILLER + 1);
+        let state = mix(self.seed ^ mix((u64::from(key.publisher) << 32) | u64::from(key.counter)));
         let mut out = format!("{PREFIX}p{} c{} ", key.publisher, key.counter).into_bytes();
-        out.reserve(len as usize);
-        for _ in 0..len {
-            state = mix(state);
-            out.push(b'a' + (state % 26) as u8);
-        }
+        push_filler(&mut out, state, MAX_FILLER);
         out
     }
 
@@ -73,10 +67,8 @@ impl Codec {
         let head = String::from_utf8_lossy(&rest[..rest.len().min(40)]);
         let mut fields = head.split(' ');
         let mut field = |tag: char| -> Result<u32, String> {
-            fields
-                .next()
-                .and_then(|f| f.strip_prefix(tag))
-                .and_then(|n| n.parse::<u32>().ok())
+            field(&mut fields, tag)
+                .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| format!("bad header {head:?}"))
         };
         let key = Key {

@@ -4,14 +4,13 @@
 //! the rest) and its streaming state from the monitoring port
 //! (`/streaming/serverz`: clients, subscriptions).
 
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
 
-use crate::crash::server::{tail, ServerError, READY_LINE, READY_TIMEOUT};
+use crate::server_child::{ServerChild, ServerError};
 
 /// How every soak server is started.
 #[derive(Debug, Clone)]
@@ -103,110 +102,45 @@ impl SoakServerSpec {
 /// The running server. Killed if still running when dropped.
 #[derive(Debug)]
 pub struct SoakServer {
-    child: Child,
-    log: PathBuf,
+    child: ServerChild,
     monitor_port: u16,
-    reaped: bool,
 }
 
 impl SoakServer {
     /// Starts the server and waits until it logs that it is ready.
     pub async fn start(spec: &SoakServerSpec) -> Result<SoakServer, ServerError> {
-        let log_err = |source| ServerError::Log {
-            path: spec.log.clone(),
-            source,
-        };
-        let out = File::create(&spec.log).map_err(log_err)?;
-        let err = out.try_clone().map_err(log_err)?;
-        let child = Command::new(&spec.program)
-            .args(spec.args())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|source| ServerError::Spawn {
-                path: spec.program.clone(),
-                source,
-            })?;
-        let mut server = SoakServer {
+        let poll = Duration::from_millis(20);
+        let child = ServerChild::spawn_ready(&spec.program, &spec.args(), &spec.log, poll).await?;
+        Ok(SoakServer {
             child,
-            log: spec.log.clone(),
             monitor_port: spec.monitor_port,
-            reaped: false,
-        };
-        let started = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&server.log).unwrap_or_default();
-            if text.contains(READY_LINE) {
-                return Ok(server);
-            }
-            if let Some(status) = server.try_wait()? {
-                return Err(ServerError::Exited {
-                    status,
-                    log: server.log.display().to_string(),
-                    tail: tail(&text),
-                });
-            }
-            if started.elapsed() > READY_TIMEOUT {
-                return Err(ServerError::NotReady {
-                    secs: READY_TIMEOUT.as_secs(),
-                    log: server.log.display().to_string(),
-                    tail: tail(&text),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
     }
 
     /// The child's pid.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid()
     }
 
     /// The log file.
     pub fn log(&self) -> &Path {
-        &self.log
+        self.child.log()
     }
 
     /// The exit status if the server has exited.
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, ServerError> {
-        let pid = self.child.id();
-        let status = self
-            .child
-            .try_wait()
-            .map_err(|source| ServerError::Process { pid, source })?;
-        if status.is_some() {
-            self.reaped = true;
-        }
-        Ok(status)
+        self.child.try_wait()
     }
 
     /// Stops the server with SIGTERM, waiting up to `grace`; killed past
     /// it (`None`).
     pub async fn terminate(&mut self, grace: Duration) -> Result<Option<ExitStatus>, ServerError> {
-        if self.reaped {
-            return Ok(None);
-        }
-        sigterm(&self.child)?;
-        let until = Instant::now() + grace;
-        while Instant::now() < until {
-            if let Some(status) = self.try_wait()? {
-                return Ok(Some(status));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let pid = self.child.id();
-        let _ = self.child.kill();
-        self.child
-            .wait()
-            .map_err(|source| ServerError::Process { pid, source })?;
-        self.reaped = true;
-        Ok(None)
+        self.child.terminate(grace, Duration::from_millis(20)).await
     }
 
     /// One measure of the process (`None` fields: could not be read).
     pub fn measure(&self, store_dir: &Path) -> ProcSample {
-        let pid = self.child.id();
+        let pid = self.child.pid();
         let (rss_kib, rss_anon_kib, rss_file_kib) = read_rss_parts(pid);
         let mut s = ProcSample {
             rss_kib,
@@ -225,32 +159,6 @@ impl SoakServer {
         }
         s
     }
-}
-
-impl Drop for SoakServer {
-    fn drop(&mut self) {
-        if !self.reaped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-#[cfg(unix)]
-fn sigterm(child: &Child) -> Result<(), ServerError> {
-    use rustix::process::{kill_process, Pid, Signal};
-    kill_process(Pid::from_child(child), Signal::TERM).map_err(|e| ServerError::Process {
-        pid: child.id(),
-        source: e.into(),
-    })
-}
-
-#[cfg(not(unix))]
-fn sigterm(child: &Child) -> Result<(), ServerError> {
-    Err(ServerError::Process {
-        pid: child.id(),
-        source: io::Error::new(io::ErrorKind::Unsupported, "SIGTERM needs unix"),
-    })
 }
 
 /// A process measure.
