@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! stan-load [--clients 10000] [--compare] [--server PATH] [--idle 20s] [--duration 10s] [--json] [-v]
+//! stan-load --stop-reading 100 [--clients 1000] [--rate 200] [--phase 10s] [--ack-wait 5s] [--max-in-flight 64]
 //! ```
 //!
 //! Exit codes: 0 every check passed, 1 a check failed (the report says

@@ -19,6 +19,9 @@
 //! 6. checks that no client lost its connection, closes them all and
 //!    waits for the server's FDs and client count to come back down.
 //!
+//! `--stop-reading K` runs another scenario instead: K of N subscribers
+//! stop reading while a publisher runs at a fixed rate (see [`stop`]).
+//!
 //! Everything is bounded: connects stop at a deadline, each wait has its
 //! bound, and the whole run is abandoned (its server killed) past
 //! `--max-seconds`.
@@ -28,6 +31,7 @@ pub mod opts;
 pub mod procfs;
 pub mod report;
 pub mod server;
+pub mod stop;
 
 use std::time::{Duration, Instant};
 
@@ -84,7 +88,9 @@ pub async fn run(opts: &LoadOptions) -> Result<Outcome, LoadError> {
     }
     let bound = opts.max_time;
     let work = async {
-        if opts.compare {
+        if opts.stop_reading.is_some() {
+            Ok(Outcome::Stopped(Box::new(stop::run(opts).await?)))
+        } else if opts.compare {
             let small = run_one(opts, REFERENCE_CLIENTS.min(opts.clients), "ref").await?;
             let large = run_one(opts, opts.clients, "load").await?;
             Ok(Outcome::Compared(Box::new(Comparison { small, large })))
@@ -106,6 +112,8 @@ pub enum Outcome {
     Single(Box<RunReport>),
     /// `--compare`.
     Compared(Box<Comparison>),
+    /// `--stop-reading`.
+    Stopped(Box<stop::StopReport>),
 }
 
 impl Outcome {
@@ -114,6 +122,7 @@ impl Outcome {
         match self {
             Outcome::Single(r) => r.passed(),
             Outcome::Compared(c) => c.passed(),
+            Outcome::Stopped(s) => s.passed(),
         }
     }
 
@@ -122,6 +131,7 @@ impl Outcome {
         match self {
             Outcome::Single(r) => r.to_json(),
             Outcome::Compared(c) => c.to_json(),
+            Outcome::Stopped(s) => s.to_json(),
         }
     }
 }
@@ -131,6 +141,7 @@ impl std::fmt::Display for Outcome {
         match self {
             Outcome::Single(r) => r.fmt(f),
             Outcome::Compared(c) => c.fmt(f),
+            Outcome::Stopped(s) => s.fmt(f),
         }
     }
 }

@@ -142,7 +142,7 @@ pub const SPECS: &[Spec] = &[
         names: &["stop-reading"],
         kind: Kind::Int,
         value: "k",
-        help: "Stop-reading mode instead of the load run: every client subscribes (manual acks), a publisher publishes at --rate for two --phase windows, and in the second K clients stop taking messages; reports the other clients' throughput and latency in both phases and the server's RSS (defaults in this mode: --clients 1000, K 100)",
+        help: "Stop-reading mode instead of the load run: every client subscribes (manual acks), a publisher publishes at --rate for two --phase windows, and in the second K clients stop taking messages; reports the other clients' throughput and latency in both phases and the server's RSS (--clients is 1000 in this mode unless given; e.g. K = 100)",
     },
     Spec {
         names: &["rate"],
