@@ -239,7 +239,11 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
 /// Checks the argument length of a line against the limit. `op_len` is the
 /// length of the op name; `content` the line length without terminator.
 #[inline]
-pub(super) fn check_control_line(limits: &Limits, op_len: usize, content: usize) -> Result<(), DecodeError> {
+pub(super) fn check_control_line(
+    limits: &Limits,
+    op_len: usize,
+    content: usize,
+) -> Result<(), DecodeError> {
     if content.saturating_sub(op_len + 1) > limits.max_control_line {
         return Err(DecodeError::ControlLineTooLong {
             limit: limits.max_control_line,

@@ -23,7 +23,9 @@ pub use encode::{
 };
 pub use error::DecodeError;
 pub use op::{ClientOp, MsgFrame, OpName, ServerOp};
-pub use route::{write_rmsg_line, write_route_sub, write_route_unsub, RouteMsg, RouteOp, RouteOpDecoder};
+pub use route::{
+    write_rmsg_line, write_route_sub, write_route_unsub, RouteMsg, RouteOp, RouteOpDecoder,
+};
 
 #[cfg(test)]
 mod tests;

@@ -9,12 +9,12 @@ use bytes::Bytes;
 use super::index::SubKey;
 use super::log::{msg_line_text, LogLevel, LogMessage, LogRecord};
 use super::out;
+use super::route::{add_route_target, RouteTarget};
 use super::routing::Subscription;
 use super::session::{Delivery, SessionPhase, Transport};
-use super::route::{add_route_target, RouteTarget};
 use super::{ConnId, RouterEvent, RouterStats, Slot};
-use crate::rand::SeededRng;
 use crate::nats::codec::{self as encode, MsgFrame};
+use crate::rand::SeededRng;
 
 /// A message being routed: a decoded frame, or parts handed over in process.
 pub(super) enum Outbound<'a> {
