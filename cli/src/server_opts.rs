@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use stan_core::nats::router::{Auth, RouterConfig};
+use stan_core::nats::router::{Auth, ClusterConfig, RouteUrl, RouterConfig};
 use stan_core::stan::filestore::crypto::ENV_KEY;
 use stan_core::stan::filestore::{Cipher, Crc32, EncryptionOptions, FileStoreOptions};
 use stan_core::stan::server::{ServerConfig, StoreLimits};
@@ -336,6 +336,42 @@ pub const SPECS: &[Spec] = &[
         help: "Replace the existing durable subscription instead of reporting a duplicate durable error",
     },
     Spec {
+        names: &["cluster"],
+        kind: Kind::Str,
+        value: "url",
+        help: "Cluster URL for solicited routes (nats://host:port; port -1: a free one)",
+    },
+    Spec {
+        names: &["routes"],
+        kind: Kind::Str,
+        value: "url,url",
+        help: "Routes to solicit and connect (nats://host:port, nats-route://host:port)",
+    },
+    Spec {
+        names: &["cluster_name"],
+        kind: Kind::Str,
+        value: "name",
+        help: "Cluster name (default: agreed with the other servers)",
+    },
+    Spec {
+        names: &["no_advertise"],
+        kind: Kind::Bool,
+        value: "",
+        help: "Do not advertise known cluster information to clients",
+    },
+    Spec {
+        names: &["cluster_advertise"],
+        kind: Kind::Str,
+        value: "host:port",
+        help: "Cluster URL to advertise to other servers",
+    },
+    Spec {
+        names: &["connect_retries"],
+        kind: Kind::Int,
+        value: "int",
+        help: "For implicit routes, number of connect retries",
+    },
+    Spec {
         names: &["runtime"],
         kind: Kind::Str,
         value: "name",
@@ -593,6 +629,7 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
         seed: seed(),
         debug: v.flag("D") || v.flag("DV"),
         trace: v.flag("V") || v.flag("DV"),
+        cluster: cluster_config(v)?,
         ..RouterConfig::default()
     };
     let http_port = match v.int("m") {
@@ -623,6 +660,24 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
             "--https_port: monitoring over HTTPS needs the server's TLS settings (--tls, --tlscert, --tlskey)".into(),
         ));
     }
+    let runtime: RuntimeKind = v
+        .get("runtime")
+        .unwrap_or("tokio")
+        .parse()
+        .map_err(OptionsError::Invalid)?;
+    if router.cluster.is_some() {
+        if runtime == RuntimeKind::Mio {
+            return Err(invalid(
+                "--cluster: routes are not served by --runtime mio yet (use tokio or smol)".into(),
+            ));
+        }
+        if v.get("ns").is_some() {
+            return Err(invalid(
+                "--cluster configures the embedded NATS server: it cannot be combined with -ns"
+                    .into(),
+            ));
+        }
+    }
     Ok(ServerOptions {
         host,
         port,
@@ -639,12 +694,77 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
         engine: engine_config(v)?,
         nats_server: v.get("ns").map(str::to_owned),
         store: store_choice(v)?,
-        runtime: v
-            .get("runtime")
-            .unwrap_or("tokio")
-            .parse()
-            .map_err(OptionsError::Invalid)?,
+        runtime,
     })
+}
+
+/// A route URL of `--cluster` or `--routes` (nats-server's forms:
+/// `nats://host:port`, `nats-route://host:port`, `host:port`); credentials
+/// are refused while cluster authorization is not supported.
+fn route_url(v: &Values, name: &str, text: &str) -> Result<RouteUrl, OptionsError> {
+    let scheme_ok = match text.split_once("://") {
+        Some((scheme, _)) => ["nats", "nats-route"].contains(&scheme.to_ascii_lowercase().as_str()),
+        None => true,
+    };
+    let url = RouteUrl::parse(text).filter(|_| scheme_ok).ok_or_else(|| {
+        bad_value(
+            v,
+            name,
+            format!(
+                "invalid route URL {text:?} (expected nats://host:port or nats-route://host:port)"
+            ),
+        )
+    })?;
+    if url.user.is_some() || url.pass.is_some() {
+        return Err(bad_value(
+            v,
+            name,
+            format!("{text:?}: credentials in route URLs need cluster authorization, which is not supported yet"),
+        ));
+    }
+    Ok(url)
+}
+
+/// The cluster settings of `--cluster`, `--routes`, `--cluster_name`,
+/// `--no_advertise`, `--cluster_advertise`, `--connect_retries`; `None`
+/// without `--cluster`.
+fn cluster_config(v: &Values) -> Result<Option<ClusterConfig>, OptionsError> {
+    let Some(listen) = v.get("cluster") else {
+        if v.get("routes").is_some_and(|r| !r.trim().is_empty()) {
+            return Err(invalid(
+                "solicited routes require cluster capabilities, e.g. --cluster".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    // nats-server's `-1`: a free port.
+    let listen_text = listen.replacen(":-1", ":0", 1);
+    let url = route_url(v, "cluster", &listen_text)?;
+    let mut routes = Vec::new();
+    for text in v.get("routes").unwrap_or_default().split(',') {
+        let text = text.trim();
+        if !text.is_empty() {
+            route_url(v, "routes", text)?;
+            routes.push(text.to_owned());
+        }
+    }
+    let connect_retries = count(v, "connect_retries", 0u32, u32::MAX)?;
+    Ok(Some(ClusterConfig {
+        name: v
+            .get("cluster_name")
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned),
+        host: url.host,
+        port: url.port,
+        advertise: v
+            .get("cluster_advertise")
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned),
+        routes,
+        no_advertise: v.flag("no_advertise"),
+        connect_retries,
+        ..ClusterConfig::default()
+    }))
 }
 
 fn invalid(msg: String) -> OptionsError {
@@ -973,6 +1093,45 @@ mod tests {
         match parse(args(a)).unwrap() {
             Command::Serve(o) => *o,
             other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cluster_flags() {
+        assert!(serve(&[]).router.cluster.is_none());
+        let o = serve(&[
+            "--cluster",
+            "nats://127.0.0.1:-1",
+            "--routes",
+            "nats://10.0.0.2:6222, nats-route://h:7222,h2:8222",
+            "--cluster_name",
+            "c1",
+            "--no_advertise",
+            "--cluster_advertise",
+            "pub.example:6222",
+            "--connect_retries",
+            "3",
+        ]);
+        let c = o.router.cluster.expect("clustering");
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 0));
+        assert_eq!(
+            c.routes,
+            ["nats://10.0.0.2:6222", "nats-route://h:7222", "h2:8222"]
+        );
+        assert_eq!(c.name.as_deref(), Some("c1"));
+        assert_eq!(c.advertise.as_deref(), Some("pub.example:6222"));
+        assert!(c.no_advertise);
+        assert_eq!(c.connect_retries, 3);
+        for bad in [
+            &["--cluster", "nats://127.0.0.1"][..],
+            &["--cluster", "http://127.0.0.1:6222"],
+            &["--cluster", "nats://a:b@127.0.0.1:6222"],
+            &["--cluster", "nats://127.0.0.1:6222", "--routes", "nats://x"],
+            &["--routes", "nats://127.0.0.1:6222"],
+            &["--cluster", "nats://127.0.0.1:6222", "--runtime", "mio"],
+            &["--cluster", "nats://127.0.0.1:6222", "-ns", "nats://h:4222"],
+        ] {
+            assert!(parse(args(bad)).is_err(), "{bad:?}");
         }
     }
 

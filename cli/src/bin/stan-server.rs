@@ -152,14 +152,38 @@ async fn serve<R: Runtime + Default>(
     }
     log!(Info, "Starting embedded NATS server");
     let addr = format!("{}:{}", opts.host, opts.port);
-    let server = match RouterServer::<R>::bind_tls_with_log(
-        addr.as_str(),
+    let listener = match std::net::TcpListener::bind(addr.as_str()) {
+        Ok(l) => l,
+        Err(e) => {
+            log!(Fatal, "Error listening on port: {addr}, {e:?}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let routes = match &opts.router.cluster {
+        None => None,
+        Some(cluster) => {
+            let route_addr = if cluster.host.contains(':') {
+                format!("[{}]:{}", cluster.host, cluster.port)
+            } else {
+                format!("{}:{}", cluster.host, cluster.port)
+            };
+            match std::net::TcpListener::bind(route_addr.as_str()) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    log!(Fatal, "Error listening on router: {route_addr}, {e:?}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
+    let server = match RouterServer::<R>::serve_cluster_on(
+        R::default(),
+        listener,
+        routes,
         opts.router.clone(),
         tls.clone(),
-        log_router,
-    )
-    .await
-    {
+        Box::new(log_router),
+    ) {
         Ok(s) => s,
         Err(e) => {
             log!(Fatal, "Error listening on port: {addr}, {e:?}");
@@ -171,6 +195,9 @@ async fn serve<R: Runtime + Default>(
         "Listening for client connections on {}",
         server.local_addr()
     );
+    if let Some(route_addr) = server.route_addr() {
+        log!(Info, "Listening for route connections on {route_addr}");
+    }
     let router = server.monitor();
     reload.set_router(Box::new(move |config| match router.reload(config) {
         Some(done) => done.map_err(|e| e.to_string()),

@@ -4,11 +4,11 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_lite::future;
-use stan_core::nats::router::{ConnId, TlsFailure};
+use stan_core::nats::router::{ConnId, DialId, RouteUrl, TlsFailure};
 use stan_core::outbox::Outbox;
 use stan_core::time::deadline_after;
 use stan_tls::{rustls, ServerTls};
@@ -19,12 +19,14 @@ use crate::runtime::{ReadHalf, Runtime, WriteHalf};
 use crate::tls;
 use crate::wake::{Latch, SetOnDrop};
 
-/// Accepts until shutdown; `done` is set when it returns.
+/// Accepts until shutdown; `done` is set when it returns. On the route
+/// listener (`route`), connections are route sessions, never TLS.
 pub(super) async fn accept_loop<R: Runtime>(
     rt: R,
     listener: R::Listener,
     shared: Arc<Shared>,
     done: Arc<Latch<()>>,
+    route: bool,
 ) {
     let _done = SetOnDrop(done, ());
     loop {
@@ -46,13 +48,18 @@ pub(super) async fn accept_loop<R: Runtime>(
             };
         let (conn, signal) = {
             let mut st = shared.lock();
-            let conn = st.router.handle_accept(Instant::now(), &peer.to_string());
+            let now = Instant::now();
+            let conn = if route {
+                st.router.handle_route_accept(now, &peer.to_string())
+            } else {
+                st.router.handle_accept(now, &peer.to_string())
+            };
             let signal = shared.register(&mut st, conn);
             shared.dispatch(&mut st);
             (conn, signal)
         };
         shared.live_tasks.fetch_add(1, Ordering::AcqRel);
-        if let Some(tls) = shared.tls.clone() {
+        if let Some(tls) = shared.tls.clone().filter(|_| !route) {
             rt.spawn(Box::pin(tls_session(
                 rt.clone(),
                 rd,
@@ -78,6 +85,52 @@ pub(super) async fn accept_loop<R: Runtime>(
             Arc::clone(&shared),
         )));
     }
+}
+
+/// Dials a route the router asked for, within the cluster's dial
+/// timeout, and reports the outcome; a connected route runs the same
+/// reader and writer tasks as a client.
+pub(super) async fn dial_route<R: Runtime>(
+    rt: R,
+    shared: Arc<Shared>,
+    dial: DialId,
+    url: RouteUrl,
+    timeout: Duration,
+) {
+    let deadline = deadline_after(Instant::now(), timeout);
+    let dialled = until(&rt, deadline, rt.connect(&url.host, url.port)).await;
+    let halves = match dialled {
+        Some(Ok(stream)) => R::split(stream).ok(),
+        _ => None,
+    };
+    let peer = format!("{}:{}", url.host, url.port);
+    let session = {
+        let mut st = shared.lock();
+        let session = match halves.filter(|_| !shared.stopping.is_set()) {
+            None => {
+                st.router.handle_route_dial_failed(Instant::now(), dial);
+                None
+            }
+            // None when the dial was dropped meanwhile: the stream closes.
+            Some((rd, wr)) => st
+                .router
+                .handle_route_connected(Instant::now(), dial, &peer)
+                .map(|conn| (rd, wr, conn, shared.register(&mut st, conn))),
+        };
+        shared.dispatch(&mut st);
+        session
+    };
+    let Some((rd, wr, conn, signal)) = session else {
+        return;
+    };
+    shared.live_tasks.fetch_add(1, Ordering::AcqRel);
+    rt.spawn(Box::pin(read_loop(
+        rd,
+        conn,
+        Arc::clone(&signal),
+        Arc::clone(&shared),
+    )));
+    run_writer(rt, wr, conn, signal, shared).await;
 }
 
 /// A TLS session, in nats-server's order: the `INFO` in plain text, then

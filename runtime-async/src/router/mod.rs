@@ -16,10 +16,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use stan_core::nats::router::{
-    ConnId, LocalOptions, LogRecord, Router, RouterConfig, RouterEvent, RouterStats,
+    ConnId, DialId, LocalOptions, LogRecord, RouteUrl, Router, RouterConfig, RouterEvent,
+    RouterStats,
 };
 
 pub use local::LocalSession;
@@ -93,7 +94,12 @@ pub(crate) struct Shared {
     pub(crate) tls: Option<ServerTls>,
     /// Runs the router's credential checks off the routing path.
     checks: checks::CheckWorkers,
+    /// Starts a dial the router asked for (`RouterEvent::DialRoute`).
+    dialer: Dialer,
 }
+
+/// Spawns a route dial on the server's runtime.
+type Dialer = Box<dyn Fn(DialId, RouteUrl) + Send + Sync>;
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -138,6 +144,7 @@ impl Shared {
                 }
                 RouterEvent::Log(record) => (self.on_log)(record),
                 RouterEvent::VerifyCredentials(check) => self.checks.submit(check),
+                RouterEvent::DialRoute { dial, url } => (self.dialer)(dial, url),
                 _ => {}
             }
         }
@@ -168,8 +175,12 @@ pub struct RouterServer<R: Runtime> {
     rt: R,
     pub(crate) shared: Arc<Shared>,
     local_addr: SocketAddr,
+    /// The route listener's address, when clustering.
+    route_addr: Option<SocketAddr>,
     /// Set when the accept loop ended.
     accept_done: Arc<Latch<()>>,
+    /// Set when the route accept loop ended, when clustering.
+    route_accept_done: Option<Arc<Latch<()>>>,
 }
 
 impl<R: Runtime + Default> RouterServer<R> {
@@ -253,10 +264,38 @@ impl<R: Runtime> RouterServer<R> {
     pub fn serve_tls_on(
         rt: R,
         listener: std::net::TcpListener,
+        config: RouterConfig,
+        tls: Option<ServerTls>,
+        on_log: LogSink,
+    ) -> io::Result<Self> {
+        Self::serve_cluster_on(rt, listener, None, config, tls, on_log)
+    }
+
+    /// [`serve_tls_on`](Self::serve_tls_on), and with `routes` (a bound
+    /// route listener) a cluster member: connections accepted there are
+    /// route sessions (plain text), the router's route dials are made with
+    /// the runtime's connect within the cluster's dial timeout. The
+    /// cluster's port is set to the one bound (`config.cluster` is the
+    /// default cluster when unset).
+    pub fn serve_cluster_on(
+        rt: R,
+        listener: std::net::TcpListener,
+        routes: Option<std::net::TcpListener>,
         mut config: RouterConfig,
         tls: Option<ServerTls>,
         on_log: LogSink,
     ) -> io::Result<Self> {
+        let mut route_addr = None;
+        let routes = match routes {
+            None => None,
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                let addr = l.local_addr()?;
+                config.cluster.get_or_insert_with(Default::default).port = addr.port();
+                route_addr = Some(addr);
+                Some(rt.listen(l)?)
+            }
+        };
         if let Some(tls) = &tls {
             config.tls_required = true;
             config.tls_verify = tls.verify();
@@ -282,6 +321,27 @@ impl<R: Runtime> RouterServer<R> {
             on_log,
             tls,
             checks: checks::CheckWorkers::new(weak.clone()),
+            dialer: {
+                let rt = rt.clone();
+                let weak = weak.clone();
+                Box::new(move |dial, url| {
+                    let Some(shared) = weak.upgrade() else {
+                        return;
+                    };
+                    let timeout = shared
+                        .config
+                        .cluster
+                        .as_ref()
+                        .map_or(Duration::from_secs(1), |c| c.dial_timeout);
+                    rt.spawn(Box::pin(conn::dial_route(
+                        rt.clone(),
+                        shared,
+                        dial,
+                        url,
+                        timeout,
+                    )));
+                })
+            },
         });
         let accept_done = Arc::new(Latch::default());
         rt.spawn(Box::pin(conn::accept_loop(
@@ -289,13 +349,27 @@ impl<R: Runtime> RouterServer<R> {
             listener,
             Arc::clone(&shared),
             Arc::clone(&accept_done),
+            false,
         )));
+        let route_accept_done = routes.map(|routes| {
+            let done = Arc::new(Latch::default());
+            rt.spawn(Box::pin(conn::accept_loop(
+                rt.clone(),
+                routes,
+                Arc::clone(&shared),
+                Arc::clone(&done),
+                true,
+            )));
+            done
+        });
         rt.spawn(Box::pin(timer_loop(rt.clone(), Arc::clone(&shared))));
         Ok(RouterServer {
             rt,
             shared,
             local_addr,
+            route_addr,
             accept_done,
+            route_accept_done,
         })
     }
 
@@ -307,6 +381,11 @@ impl<R: Runtime> RouterServer<R> {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The route listener's address, when clustering.
+    pub fn route_addr(&self) -> Option<SocketAddr> {
+        self.route_addr
     }
 
     /// Router counters.
@@ -336,6 +415,9 @@ impl<R: Runtime> RouterServer<R> {
     pub async fn shutdown(self) {
         self.shared.stopping.set(());
         self.accept_done.wait().await;
+        if let Some(done) = &self.route_accept_done {
+            done.wait().await;
+        }
         {
             let mut st = self.shared.lock();
             st.router.shutdown(Instant::now());

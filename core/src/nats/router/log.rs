@@ -43,6 +43,10 @@ pub struct LogRecord {
 
 impl fmt::Display for LogRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.client.is_empty() {
+            // A server-wide line (route dials): no connection prefix.
+            return write!(f, "{}", self.message);
+        }
         write!(f, "{} - {}", self.client, self.message)
     }
 }

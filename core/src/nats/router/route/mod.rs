@@ -74,6 +74,10 @@ pub struct ClusterConfig {
     /// Extra delay before an explicit route that broke is dialled again
     /// (nats-server's `DEFAULT_ROUTE_RECONNECT`).
     pub reconnect_delay: Duration,
+    /// How long the driver may take to dial a route before reporting
+    /// [`Router::handle_route_dial_failed`] (nats-server's
+    /// `DEFAULT_ROUTE_DIAL`).
+    pub dial_timeout: Duration,
     /// Longest control line accepted on a route. nats-server sets no limit
     /// on routes; this bounds memory.
     pub max_control_line: usize,
@@ -95,6 +99,7 @@ impl Default for ClusterConfig {
             client_urls: Vec::new(),
             connect_delay: Duration::from_secs(1),
             reconnect_delay: Duration::from_secs(1),
+            dial_timeout: Duration::from_secs(1),
             max_control_line: 64 * 1024,
             max_payload: 64 * 1024 * 1024,
         }

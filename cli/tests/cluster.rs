@@ -1,0 +1,462 @@
+//! Routes between processes: two of our `stan-server`s (embedded NATS
+//! server) in a cluster, and one of ours with Debian's `nats-server`
+//! (`scripts/install-deps.sh` installs it; `NATS_SERVER` may point at
+//! another binary). Raw NATS clients on loopback check that plain,
+//! wildcard and queue subscriptions, headers and request/reply cross the
+//! route both ways, and that interest goes when a subscriber leaves.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{free_port, nats_server, wait_port, Kill, T};
+
+/// A message received by a raw client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Msg {
+    subject: String,
+    sid: String,
+    reply: Option<String>,
+    headers: Option<String>,
+    payload: String,
+}
+
+/// A NATS client speaking the text protocol over a blocking socket.
+struct Raw {
+    sock: TcpStream,
+    buf: Vec<u8>,
+    name: String,
+}
+
+impl Raw {
+    fn connect(port: u16, name: &str) -> Raw {
+        let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut raw = Raw {
+            sock,
+            buf: Vec::new(),
+            name: name.into(),
+        };
+        let info = raw.line(Instant::now() + T).expect("INFO");
+        assert!(info.starts_with("INFO "), "{name}: {info}");
+        raw.send(&format!(
+            "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"name\":\"{name}\"}}\r\n"
+        ));
+        raw.flush();
+        raw
+    }
+
+    fn send(&mut self, text: &str) {
+        self.sock.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Reads more input until `deadline`; false when nothing came.
+    fn fill(&mut self, deadline: Instant) -> bool {
+        let mut chunk = [0u8; 8192];
+        while Instant::now() < deadline {
+            match self.sock.read(&mut chunk) {
+                Ok(0) => panic!("{}: connection closed", self.name),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return true;
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("{}: {e}", self.name),
+            }
+        }
+        false
+    }
+
+    /// The next line (without CRLF), answering the server's `PING`s.
+    fn line(&mut self, deadline: Instant) -> Option<String> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..i]).into_owned();
+                self.buf.drain(..i + 2);
+                if line == "PING" {
+                    self.send("PONG\r\n");
+                    continue;
+                }
+                return Some(line);
+            }
+            if !self.fill(deadline) {
+                return None;
+            }
+        }
+    }
+
+    /// `n` bytes and the CRLF after them.
+    fn bytes(&mut self, n: usize, deadline: Instant) -> String {
+        while self.buf.len() < n + 2 {
+            assert!(self.fill(deadline), "{}: payload cut", self.name);
+        }
+        let data = String::from_utf8_lossy(&self.buf[..n]).into_owned();
+        self.buf.drain(..n + 2);
+        data
+    }
+
+    /// The next message before `deadline`, skipping probes.
+    fn next(&mut self, deadline: Instant) -> Option<Msg> {
+        loop {
+            let line = self.line(deadline)?;
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let msg = match parts.first().copied() {
+                Some("MSG") => {
+                    let (reply, size) = match parts.len() {
+                        4 => (None, parts[3]),
+                        5 => (Some(parts[3].to_owned()), parts[4]),
+                        _ => panic!("{}: bad MSG line {line}", self.name),
+                    };
+                    let payload = self.bytes(size.parse().unwrap(), deadline);
+                    Msg {
+                        subject: parts[1].into(),
+                        sid: parts[2].into(),
+                        reply,
+                        headers: None,
+                        payload,
+                    }
+                }
+                Some("HMSG") => {
+                    let (reply, hsize, total) = match parts.len() {
+                        5 => (None, parts[3], parts[4]),
+                        6 => (Some(parts[3].to_owned()), parts[4], parts[5]),
+                        _ => panic!("{}: bad HMSG line {line}", self.name),
+                    };
+                    let hsize: usize = hsize.parse().unwrap();
+                    let total: usize = total.parse().unwrap();
+                    let all = self.bytes(total, deadline);
+                    Msg {
+                        subject: parts[1].into(),
+                        sid: parts[2].into(),
+                        reply,
+                        headers: Some(all[..hsize].to_owned()),
+                        payload: all[hsize..].to_owned(),
+                    }
+                }
+                Some("PONG") | Some("+OK") => continue,
+                Some("INFO") => continue,
+                _ => panic!("{}: unexpected {line}", self.name),
+            };
+            if msg.subject.starts_with("probe.") {
+                continue;
+            }
+            return Some(msg);
+        }
+    }
+
+    /// Sends `PING` and waits for its `PONG`; messages meanwhile are
+    /// kept for [`next`](Self::next).
+    fn flush(&mut self) {
+        self.send("PING\r\n");
+        let deadline = Instant::now() + T;
+        let mut kept = Vec::new();
+        loop {
+            let line = self
+                .line(deadline)
+                .unwrap_or_else(|| panic!("{}: no PONG", self.name));
+            if line == "PONG" {
+                break;
+            }
+            kept.extend_from_slice(line.as_bytes());
+            kept.extend_from_slice(b"\r\n");
+            if line.starts_with("MSG ") || line.starts_with("HMSG ") {
+                let size: usize = line.rsplit(' ').next().unwrap().parse().unwrap();
+                while self.buf.len() < size + 2 {
+                    assert!(self.fill(deadline), "{}: payload cut", self.name);
+                }
+                kept.extend(self.buf.drain(..size + 2));
+            }
+        }
+        kept.append(&mut self.buf);
+        self.buf = kept;
+    }
+
+    /// Nothing but probes arrives for `quiet`.
+    fn expect_nothing(&mut self, quiet: Duration) {
+        if let Some(m) = self.next(Instant::now() + quiet) {
+            panic!("{}: unexpected {m:?}", self.name);
+        }
+    }
+}
+
+/// Waits until the subscriptions `sub` made so far are known where `publisher`
+/// is connected: a probe subscribed last (interest goes over a route in
+/// order) is published until it comes back.
+fn wait_interest(sub: &mut Raw, publisher: &mut Raw, tag: &str) {
+    let subject = format!("probe.{tag}");
+    sub.send(&format!("SUB {subject} probe-{tag}\r\n"));
+    sub.flush();
+    let deadline = Instant::now() + T;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "interest of {} never reached {}",
+            sub.name,
+            publisher.name
+        );
+        publisher.send(&format!("PUB {subject} 1\r\nx\r\n"));
+        publisher.flush();
+        let until = Instant::now() + Duration::from_millis(100);
+        if let Some(line) = sub.line(until) {
+            assert!(
+                line.starts_with(&format!("MSG {subject} ")),
+                "{}: unexpected {line} while probing",
+                sub.name
+            );
+            sub.bytes(1, deadline);
+            break;
+        }
+    }
+    sub.send(&format!("UNSUB probe-{tag}\r\n"));
+    sub.flush();
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stan-cluster-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Our server on 127.0.0.1:`port`, its route listener on `cluster`,
+/// soliciting `routes`; its log goes to `log`.
+fn ours(port: u16, cluster: u16, routes: &[u16], extra: &[&str], log: &Path) -> Kill {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stan-server"));
+    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .args(["--cluster", &format!("nats://127.0.0.1:{cluster}")])
+        .args(extra)
+        .args(["-l", log.to_str().unwrap()]);
+    if !routes.is_empty() {
+        let urls: Vec<String> = routes
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect();
+        cmd.args(["--routes", &urls.join(",")]);
+    }
+    let child = Kill(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("stan-server starts"),
+    );
+    wait_port(port);
+    child
+}
+
+/// Debian's `nats-server` on 127.0.0.1:`port`, routes as [`ours`].
+fn debian(port: u16, cluster: u16, routes: &[u16], extra: &[&str]) -> Kill {
+    let mut cmd = Command::new(nats_server());
+    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .args(["--cluster", &format!("nats://127.0.0.1:{cluster}")])
+        .args(extra);
+    if !routes.is_empty() {
+        let urls: Vec<String> = routes
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect();
+        cmd.args(["--routes", &urls.join(",")]);
+    }
+    let child = Kill(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts"),
+    );
+    wait_port(port);
+    child
+}
+
+/// Subscribers on the node at `a`, publishers on the node at `b`.
+fn cross_node_checks(a: u16, b: u16, tag: &str) {
+    let mut sub = Raw::connect(a, &format!("sub-{tag}"));
+    let mut publisher = Raw::connect(b, &format!("pub-{tag}"));
+    // Plain, wildcard, queue group, responder.
+    sub.send("SUB plain 1\r\nSUB wild.* 2\r\nSUB full.> 3\r\nSUB svc 4\r\n");
+    sub.send("SUB q.> workers 5\r\n");
+    wait_interest(&mut sub, &mut publisher, &format!("{tag}-1"));
+    publisher.send("PUB plain 5\r\nhello\r\n");
+    publisher.send("PUB wild.x 1\r\nw\r\n");
+    publisher.send("PUB wild.x.y 2\r\nno\r\n");
+    publisher.send("PUB full.a.b 1\r\nf\r\n");
+    publisher.send("HPUB plain 18 20\r\nNATS/1.0\r\nK: v\r\n\r\nhi\r\n");
+    publisher.flush();
+    let deadline = Instant::now() + T;
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let m = sub.next(deadline).expect("a routed message");
+        got.push((m.subject, m.sid, m.headers, m.payload));
+    }
+    assert_eq!(
+        got,
+        [
+            ("plain".into(), "1".into(), None, "hello".into()),
+            ("wild.x".into(), "2".into(), None, "w".into()),
+            ("full.a.b".into(), "3".into(), None, "f".into()),
+            (
+                "plain".into(),
+                "1".into(),
+                Some("NATS/1.0\r\nK: v\r\n\r\n".into()),
+                "hi".into()
+            ),
+        ]
+    );
+    sub.expect_nothing(Duration::from_millis(300));
+
+    // A queue group spanning both nodes: each message once.
+    let mut member_b = Raw::connect(b, &format!("member-{tag}"));
+    member_b.send("SUB q.> workers 1\r\n");
+    wait_interest(&mut member_b, &mut sub, &format!("{tag}-2"));
+    let n = 20;
+    for i in 0..n {
+        publisher.send(&format!("PUB q.b 3\r\nb{i:02}\r\n"));
+        sub.send(&format!("PUB q.a 3\r\na{i:02}\r\n"));
+    }
+    publisher.flush();
+    sub.flush();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + T;
+    while seen.len() < 2 * n {
+        let mut progressed = false;
+        for client in [&mut sub, &mut member_b] {
+            if let Some(m) = client.next(Instant::now() + Duration::from_millis(50)) {
+                assert!(m.subject.starts_with("q."), "{m:?}");
+                seen.push(m.payload);
+                progressed = true;
+            }
+        }
+        assert!(
+            progressed || Instant::now() < deadline,
+            "queue group got {} of {}",
+            seen.len(),
+            2 * n
+        );
+    }
+    sub.expect_nothing(Duration::from_millis(300));
+    member_b.expect_nothing(Duration::from_millis(10));
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 2 * n, "each message once");
+
+    // Request/reply across the nodes.
+    publisher.send("SUB _INBOX.r 9\r\n");
+    wait_interest(&mut publisher, &mut sub, &format!("{tag}-3"));
+    publisher.send("PUB svc _INBOX.r 4\r\nping\r\n");
+    publisher.flush();
+    let req = sub.next(Instant::now() + T).expect("the request");
+    assert_eq!(
+        (
+            req.subject.as_str(),
+            req.reply.as_deref(),
+            req.payload.as_str()
+        ),
+        ("svc", Some("_INBOX.r"), "ping")
+    );
+    sub.send("PUB _INBOX.r 4\r\npong\r\n");
+    sub.flush();
+    let reply = publisher.next(Instant::now() + T).expect("the reply");
+    assert_eq!(
+        (
+            reply.subject.as_str(),
+            reply.sid.as_str(),
+            reply.payload.as_str()
+        ),
+        ("_INBOX.r", "9", "pong")
+    );
+
+    // The subscriber leaves: its interest goes, and a request finds no
+    // responders (503) on the other node.
+    drop(sub);
+    let deadline = Instant::now() + T;
+    loop {
+        publisher.send("PUB svc _INBOX.r 4\r\nping\r\n");
+        publisher.flush();
+        match publisher.next(Instant::now() + Duration::from_millis(200)) {
+            Some(m) if m.headers.as_deref().is_some_and(|h| h.contains("503")) => break,
+            Some(m) => panic!("unexpected {m:?}"),
+            None => assert!(Instant::now() < deadline, "interest never removed"),
+        }
+    }
+}
+
+fn wait_log(log: &Path, text: &str) -> String {
+    let deadline = Instant::now() + T;
+    loop {
+        let got = std::fs::read_to_string(log).unwrap_or_default();
+        if got.contains(text) {
+            return got;
+        }
+        assert!(Instant::now() < deadline, "no {text:?} in the log:\n{got}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_of_our_servers_route_messages_both_ways() {
+    let dir = temp_dir("ours");
+    let (p1, c1, p2, c2) = (free_port(), free_port(), free_port(), free_port());
+    let log1 = dir.join("a.log");
+    let log2 = dir.join("b.log");
+    let _a = ours(p1, c1, &[], &[], &log1);
+    let _b = ours(p2, c2, &[c1], &[], &log2);
+    let text = wait_log(&log1, "Route connection created");
+    assert!(
+        text.contains(&format!(
+            "Listening for route connections on 127.0.0.1:{c1}"
+        )),
+        "{text}"
+    );
+    wait_log(&log2, "Route connection created");
+    cross_node_checks(p1, p2, "ab");
+    cross_node_checks(p2, p1, "ba");
+}
+
+#[test]
+fn our_server_and_debian_nats_server_route_both_ways() {
+    let dir = temp_dir("mixed");
+    let (p1, c1, p2, c2) = (free_port(), free_port(), free_port(), free_port());
+    let log1 = dir.join("ours.log");
+    // Both solicit each other: one route survives.
+    let _a = ours(p1, c1, &[c2], &["--cluster_name", "mixed"], &log1);
+    let _b = debian(p2, c2, &[c1], &["--cluster_name", "mixed"]);
+    wait_log(&log1, "Route connection created");
+    cross_node_checks(p1, p2, "od");
+    cross_node_checks(p2, p1, "do");
+}
+
+#[test]
+fn bad_route_urls_and_busy_cluster_port_are_refused() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_stan-server"))
+            .args(["-a", "127.0.0.1", "-p", &free_port().to_string()])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("stan-server runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let c = free_port().to_string();
+    let cluster = format!("nats://127.0.0.1:{c}");
+    let (code, err) = run(&["--cluster", &cluster, "--routes", "nats://nohost"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("invalid route URL \"nats://nohost\""), "{err}");
+    let (code, err) = run(&["--cluster", &cluster, "--routes", "nats://u:p@127.0.0.1:1"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cluster authorization"), "{err}");
+    let (code, err) = run(&["--routes", "nats://127.0.0.1:1"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("require cluster capabilities"), "{err}");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let (code, err) = run(&["--cluster", &format!("nats://127.0.0.1:{busy_port}")]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("Error listening on router"), "{err}");
+}
