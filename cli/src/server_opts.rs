@@ -699,14 +699,14 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
 }
 
 /// A route URL of `--cluster` or `--routes` (nats-server's forms:
-/// `nats://host:port`, `nats-route://host:port`, `host:port`); credentials
-/// are refused while cluster authorization is not supported.
+/// `nats://host:port`, `nats-route://host:port`, `host:port`, with
+/// optional `user:pass@`).
 fn route_url(v: &Values, name: &str, text: &str) -> Result<RouteUrl, OptionsError> {
     let scheme_ok = match text.split_once("://") {
         Some((scheme, _)) => ["nats", "nats-route"].contains(&scheme.to_ascii_lowercase().as_str()),
         None => true,
     };
-    let url = RouteUrl::parse(text).filter(|_| scheme_ok).ok_or_else(|| {
+    RouteUrl::parse(text).filter(|_| scheme_ok).ok_or_else(|| {
         bad_value(
             v,
             name,
@@ -714,15 +714,7 @@ fn route_url(v: &Values, name: &str, text: &str) -> Result<RouteUrl, OptionsErro
                 "invalid route URL {text:?} (expected nats://host:port or nats-route://host:port)"
             ),
         )
-    })?;
-    if url.user.is_some() || url.pass.is_some() {
-        return Err(bad_value(
-            v,
-            name,
-            format!("{text:?}: credentials in route URLs need cluster authorization, which is not supported yet"),
-        ));
-    }
-    Ok(url)
+    })
 }
 
 /// The cluster settings of `--cluster`, `--routes`, `--cluster_name`,
@@ -740,6 +732,16 @@ fn cluster_config(v: &Values) -> Result<Option<ClusterConfig>, OptionsError> {
     // nats-server's `-1`: a free port.
     let listen_text = listen.replacen(":-1", ":0", 1);
     let url = route_url(v, "cluster", &listen_text)?;
+    // nats-server's `overrideCluster`: the listen URL's credentials are the
+    // cluster authorization.
+    let auth = match (&url.user, &url.pass) {
+        (None, _) => Auth::None,
+        (Some(_), None) => return Err(invalid("expected cluster password to be set".into())),
+        (Some(user), Some(pass)) => Auth::UserPass {
+            user: user.clone(),
+            pass: pass.clone(),
+        },
+    };
     let mut routes = Vec::new();
     for text in v.get("routes").unwrap_or_default().split(',') {
         let text = text.trim();
@@ -763,6 +765,7 @@ fn cluster_config(v: &Values) -> Result<Option<ClusterConfig>, OptionsError> {
         routes,
         no_advertise: v.flag("no_advertise"),
         connect_retries,
+        auth,
         ..ClusterConfig::default()
     }))
 }

@@ -226,15 +226,28 @@ fn temp_dir(name: &str) -> PathBuf {
 /// Our server on 127.0.0.1:`port`, its route listener on `cluster`,
 /// soliciting `routes`; its log goes to `log`.
 fn ours(port: u16, cluster: u16, routes: &[u16], extra: &[&str], log: &Path) -> Kill {
+    ours_with(port, cluster, routes, extra, log, "")
+}
+
+/// [`ours`] with `creds` (`user:pass@`, or empty) in its listen URL (the
+/// cluster authorization) and in the URLs of the routes it solicits.
+fn ours_with(
+    port: u16,
+    cluster: u16,
+    routes: &[u16],
+    extra: &[&str],
+    log: &Path,
+    creds: &str,
+) -> Kill {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stan-server"));
     cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .args(["--cluster", &format!("nats://127.0.0.1:{cluster}")])
+        .args(["--cluster", &format!("nats://{creds}127.0.0.1:{cluster}")])
         .args(extra)
         .args(["-l", log.to_str().unwrap()]);
     if !routes.is_empty() {
         let urls: Vec<String> = routes
             .iter()
-            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .map(|p| format!("nats-route://{creds}127.0.0.1:{p}"))
             .collect();
         cmd.args(["--routes", &urls.join(",")]);
     }
@@ -250,14 +263,19 @@ fn ours(port: u16, cluster: u16, routes: &[u16], extra: &[&str], log: &Path) -> 
 
 /// Debian's `nats-server` on 127.0.0.1:`port`, routes as [`ours`].
 fn debian(port: u16, cluster: u16, routes: &[u16], extra: &[&str]) -> Kill {
+    debian_with(port, cluster, routes, extra, "")
+}
+
+/// [`debian`] with `creds` as in [`ours_with`].
+fn debian_with(port: u16, cluster: u16, routes: &[u16], extra: &[&str], creds: &str) -> Kill {
     let mut cmd = Command::new(nats_server());
     cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .args(["--cluster", &format!("nats://127.0.0.1:{cluster}")])
+        .args(["--cluster", &format!("nats://{creds}127.0.0.1:{cluster}")])
         .args(extra);
     if !routes.is_empty() {
         let urls: Vec<String> = routes
             .iter()
-            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .map(|p| format!("nats://{creds}127.0.0.1:{p}"))
             .collect();
         cmd.args(["--routes", &urls.join(",")]);
     }
@@ -429,6 +447,85 @@ fn our_server_and_debian_nats_server_route_both_ways() {
 }
 
 #[test]
+fn cluster_authorization_between_our_server_and_debian_nats_server() {
+    let dir = temp_dir("auth");
+    let (p1, c1, p2, c2) = (free_port(), free_port(), free_port(), free_port());
+    let log1 = dir.join("ours.log");
+    // Each requires the credentials and presents them: Debian dials ours,
+    // ours dials Debian; one route survives.
+    let creds = "ruser:T0p%24ecret@";
+    let _a = ours_with(
+        p1,
+        c1,
+        &[c2],
+        &["--cluster_name", "auth", "-D"],
+        &log1,
+        creds,
+    );
+    let _b = debian_with(p2, c2, &[c1], &["--cluster_name", "auth"], creds);
+    wait_log(&log1, "Registering remote route");
+    cross_node_checks(p1, p2, "auth-od");
+    cross_node_checks(p2, p1, "auth-do");
+}
+
+#[test]
+fn routes_with_wrong_cluster_credentials_are_refused_both_ways() {
+    let dir = temp_dir("badauth");
+    let (p1, c1, p2, c2) = (free_port(), free_port(), free_port(), free_port());
+    let log1 = dir.join("ours.log");
+    let log3 = dir.join("ours-dialler.log");
+    // Debian requires ruser:right; ours presents ruser:wrong: Debian says
+    // `-ERR 'Authorization Violation'`, ours logs it.
+    let _b = debian_with(p2, c2, &[], &["--cluster_name", "auth"], "ruser:right@");
+    let _a = ours_with(
+        p1,
+        c1,
+        &[c2],
+        &["--cluster_name", "auth", "-D"],
+        &log1,
+        "ruser:wrong@",
+    );
+    wait_log(&log1, "Authorization Violation");
+    // Ours requires ruser:right; another of ours presents nothing.
+    let (p3, c3) = (free_port(), free_port());
+    let _c = ours_with(
+        p3,
+        c3,
+        &[],
+        &["--cluster_name", "auth"],
+        &log3,
+        "ruser:right@",
+    );
+    let log4 = dir.join("ours-plain.log");
+    let (p4, c4) = (free_port(), free_port());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stan-server"));
+    cmd.args(["-a", "127.0.0.1", "-p", &p4.to_string()])
+        .args(["--cluster", &format!("nats://127.0.0.1:{c4}")])
+        .args(["--routes", &format!("nats://127.0.0.1:{c3}")])
+        .args(["--cluster_name", "auth", "-l", log4.to_str().unwrap()]);
+    let _d = Kill(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(p4);
+    wait_log(&log3, "authentication error");
+    wait_log(&log4, "Authorization Violation");
+    // The acceptors never register the route (the dialler registers on
+    // the acceptor's INFO, as nats-server does, until the -ERR ends it).
+    let text = std::fs::read_to_string(&log3).unwrap();
+    assert!(!text.contains("Registering remote route"), "{text}");
+    for log in [&log1, &log3, &log4] {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(
+            !text.contains("right") && !text.contains("wrong"),
+            "no secret in the log: {text}"
+        );
+    }
+}
+
+#[test]
 fn bad_route_urls_and_busy_cluster_port_are_refused() {
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_stan-server"))
@@ -448,9 +545,9 @@ fn bad_route_urls_and_busy_cluster_port_are_refused() {
     let (code, err) = run(&["--cluster", &cluster, "--routes", "nats://nohost"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("invalid route URL \"nats://nohost\""), "{err}");
-    let (code, err) = run(&["--cluster", &cluster, "--routes", "nats://u:p@127.0.0.1:1"]);
+    let (code, err) = run(&["--cluster", &format!("nats://ruser@127.0.0.1:{c}")]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("cluster authorization"), "{err}");
+    assert!(err.contains("expected cluster password to be set"), "{err}");
     let (code, err) = run(&["--routes", "nats://127.0.0.1:1"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("require cluster capabilities"), "{err}");

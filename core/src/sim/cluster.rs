@@ -149,6 +149,26 @@ impl ClusterWorld {
         P(self.links.len() - 1)
     }
 
+    /// A raw peer connected to node `i`'s cluster port: it speaks the route
+    /// protocol by hand ([`Self::send`], [`Self::take`]).
+    pub fn route_peer(&mut self, i: usize) -> P {
+        self.next_port += 1;
+        let peer = format!("10.0.2.1:{}", self.next_port);
+        let conn = self.nodes[i].router.handle_route_accept(self.now, &peer);
+        self.links.push(Link {
+            ends: [
+                router_end(i, conn),
+                End::Peer {
+                    received: Vec::new(),
+                    done: false,
+                },
+            ],
+            pipes: [Pipe::new(self.pipe.clone()), Pipe::new(self.pipe.clone())],
+        });
+        self.pump();
+        P(self.links.len() - 1)
+    }
+
     /// A client of node `i` that connected (protocol 1, headers) and
     /// subscribed to each `(subject, queue)`, settled.
     pub fn subscriber(&mut self, i: usize, subs: &[(&str, Option<&str>)]) -> P {
@@ -384,6 +404,13 @@ impl ClusterWorld {
                                     .router
                                     .handle_route_dial_failed(self.now, *dial),
                             }
+                        }
+                        RouterEvent::VerifyCredentials(check) => {
+                            // The driver's worker, run inline: the hash is
+                            // pure CPU.
+                            let verdict = check.verify();
+                            let now = self.now;
+                            self.nodes[i].router.handle_credential_verdict(now, verdict);
                         }
                         RouterEvent::InputResumed(conn) => {
                             if let Some((l, e)) = self.find(i, *conn) {

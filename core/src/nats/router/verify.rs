@@ -82,6 +82,9 @@ pub(crate) struct PendingConnect {
     ticket: u64,
     hash: String,
     opts: Box<ConnectOptions>,
+    /// A route's `CONNECT` (checked against the cluster authorization),
+    /// to finish once the verdict is in.
+    route_connect: Option<Vec<u8>>,
 }
 
 impl Router {
@@ -109,6 +112,26 @@ impl Router {
             return;
         }
         let slot = verdict.conn.slot;
+        if let Some(json) = pending.route_connect {
+            let accepted = verdict.matches
+                && self
+                    .cluster
+                    .as_deref_mut()
+                    .is_some_and(|c| match c.auth.check(&pending.opts) {
+                        Verdict::Accepted => true,
+                        Verdict::Rejected => false,
+                        Verdict::NeedsHash { secret, hash } => {
+                            hash == pending.hash && {
+                                c.auth.remember(&secret);
+                                true
+                            }
+                        }
+                    });
+            self.finish_route_connect(slot, &json, accepted);
+            self.events
+                .push_back(RouterEvent::InputResumed(verdict.conn));
+            return;
+        }
         // Decided again: a reload may have changed the credentials since.
         let accepted = match self.auth.check(&pending.opts) {
             Verdict::Accepted => true,
@@ -153,6 +176,30 @@ impl Router {
         secret: String,
         hash: String,
     ) {
+        self.request_pending_check(slot, opts, None, secret, hash);
+    }
+
+    /// Pauses route session `slot` and asks the driver to compare the
+    /// secret of its `CONNECT` (`json`) with the cluster's `hash`.
+    pub(super) fn request_route_check(
+        &mut self,
+        slot: u32,
+        opts: Box<ConnectOptions>,
+        json: Vec<u8>,
+        secret: String,
+        hash: String,
+    ) {
+        self.request_pending_check(slot, opts, Some(json), secret, hash);
+    }
+
+    fn request_pending_check(
+        &mut self,
+        slot: u32,
+        opts: Box<ConnectOptions>,
+        route_connect: Option<Vec<u8>>,
+        secret: String,
+        hash: String,
+    ) {
         let conn = self.conn_id(slot);
         let ticket = self.next_ticket;
         self.next_ticket += 1;
@@ -163,6 +210,7 @@ impl Router {
             ticket,
             hash: hash.clone(),
             opts,
+            route_connect,
         });
         self.events
             .push_back(RouterEvent::VerifyCredentials(CredentialCheck {

@@ -272,7 +272,7 @@ fn garbage_on_a_route_closes_only_that_route() {
     w.settle();
     // B received the -ERR and logged it as nats-server does.
     assert!(w.nodes[1].events.iter().any(|e| matches!(e,
-        RouterEvent::Log(r) if r.message.to_string() == "Route Error Unknown Protocol Operation")));
+        RouterEvent::Log(r) if r.message.to_string() == "Route Error 'Unknown Protocol Operation'")));
     assert!(!w.closed(local));
     let p = publisher(&mut w, 0);
     publish(&mut w, p, "still", "here");

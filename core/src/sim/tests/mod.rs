@@ -15,6 +15,7 @@ use crate::stan::client::{
 
 mod chunks;
 mod cluster;
+mod cluster_auth;
 mod cut;
 mod faults;
 mod stall;

@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::handshake::RouteInfoIn;
 use super::{RouteUrl, Router};
 use crate::nats::codec as encode;
+use crate::nats::router::auth::Auth;
 use crate::nats::router::session::SessionPhase;
 use crate::nats::router::{ConnId, LogLevel, LogMessage, LogRecord, RouterEvent};
 
@@ -80,13 +81,21 @@ impl Router {
         {
             return;
         }
-        let Some(url) = RouteUrl::parse(&info.ip) else {
+        let Some(mut url) = RouteUrl::parse(&info.ip) else {
             self.server_log(
                 LogLevel::Error,
                 format!("Error parsing URL from INFO: {:?}", info.ip),
             );
             return;
         };
+        if info.auth_required {
+            // nats-server dials a gossiped server with its own cluster
+            // credentials.
+            if let Auth::UserPass { user, pass } = &cluster.config.auth {
+                url.user = Some(user.clone());
+                url.pass = Some(pass.clone());
+            }
+        }
         self.schedule_dial(url, false, now);
     }
 

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{RouteUrl, Router};
 use crate::nats::codec as encode;
+use crate::nats::router::auth::Verdict;
 use crate::nats::router::info::ANNOUNCED_VERSION;
 use crate::nats::router::session::SessionPhase;
-use crate::nats::router::{CloseReason, ConnId, LogLevel, LogMessage};
+use crate::nats::router::{CloseReason, ConnId, ConnectOptions, LogLevel, LogMessage};
 
 /// nats-server's route protocol level (`RouteProtoV2`: accounts).
 const ROUTE_PROTO: u8 = 2;
@@ -29,6 +30,8 @@ struct RouteInfoOut<'a> {
     host: &'a str,
     port: u16,
     headers: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    auth_required: bool,
     max_payload: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     ip: Option<String>,
@@ -54,6 +57,7 @@ pub(super) struct RouteInfoIn {
     pub(super) host: String,
     pub(super) port: u16,
     pub(super) headers: bool,
+    pub(super) auth_required: bool,
     pub(super) cluster: String,
     pub(super) cluster_dynamic: bool,
     pub(super) ip: String,
@@ -82,6 +86,8 @@ struct RouteConnectOut<'a> {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RouteConnectIn {
+    user: Option<String>,
+    pass: Option<String>,
     lang: String,
     name: String,
     cluster: String,
@@ -129,6 +135,7 @@ impl Router {
             host: &c.config.host,
             port: c.config.port,
             headers: self.config.headers,
+            auth_required: c.auth.is_required(),
             max_payload: self.config.max_payload,
             ip,
             nonce: &nonce,
@@ -170,12 +177,58 @@ impl Router {
         });
     }
 
-    /// A remote's `CONNECT` (on an accepted route).
+    /// A remote's `CONNECT` (on an accepted route): its credentials are
+    /// checked first (nats-server's `processConnect` then
+    /// `isRouterAuthorized`), a bcrypt hash off the routing path.
     pub(super) fn process_route_connect(&mut self, slot: u32, json: &[u8]) {
         let Ok(c) = serde_json::from_slice::<RouteConnectIn>(json) else {
             self.close(slot, CloseReason::BadConnect);
             return;
         };
+        let opts = ConnectOptions {
+            user: c.user.clone(),
+            pass: c.pass.clone(),
+            ..ConnectOptions::default()
+        };
+        let verdict = match self.cluster.as_deref() {
+            Some(cluster) if cluster.auth.is_required() => cluster.auth.check(&opts),
+            _ => Verdict::Accepted,
+        };
+        match verdict {
+            Verdict::Accepted => self.route_authorized(slot, c),
+            Verdict::Rejected => self.close(slot, CloseReason::AuthorizationViolation),
+            Verdict::NeedsHash { secret, hash } => {
+                self.request_route_check(slot, Box::new(opts), json.to_vec(), secret, hash);
+            }
+        }
+    }
+
+    /// The credentials of a route's `CONNECT` checked by the driver
+    /// ([`Router::handle_credential_verdict`]).
+    pub(in crate::nats::router) fn finish_route_connect(
+        &mut self,
+        slot: u32,
+        json: &[u8],
+        accepted: bool,
+    ) {
+        if !accepted {
+            self.close(slot, CloseReason::AuthorizationViolation);
+            return;
+        }
+        match serde_json::from_slice::<RouteConnectIn>(json) {
+            Ok(c) => self.route_authorized(slot, c),
+            Err(_) => self.close(slot, CloseReason::BadConnect),
+        }
+    }
+
+    /// The rest of a route's `CONNECT`, once it is authorized.
+    fn route_authorized(&mut self, slot: u32, c: RouteConnectIn) {
+        if let Some(s) = self.slot_session(slot) {
+            s.auth_deadline = None;
+            if let Some(r) = s.route.as_deref_mut() {
+                r.awaiting_auth = false;
+            }
+        }
         if !c.lang.is_empty() {
             // A client on the route port.
             self.close(slot, CloseReason::WrongPort);

@@ -30,6 +30,7 @@ pub use self::dial::DialId;
 pub(crate) use self::forward::{add_route_target, RouteTarget};
 pub use self::url::RouteUrl;
 
+use super::auth::{Auth, Authenticator};
 use super::info::{Info, ANNOUNCED_VERSION};
 use super::keepalive::FIRST_PING;
 use super::out::OutBuf;
@@ -84,6 +85,15 @@ pub struct ClusterConfig {
     /// Largest routed message accepted (nats-server's largest possible
     /// `max_payload`, 64 MiB); nats-server sets no limit on routes.
     pub max_payload: usize,
+    /// Cluster authorization (`cluster { authorization { user, password }
+    /// }`, or the credentials of `--cluster nats://user:pass@host:port`):
+    /// what an accepted route must present in its `CONNECT`. The password
+    /// may be a bcrypt hash. Only [`Auth::None`] and [`Auth::UserPass`]
+    /// apply to routes; a token is treated as no authorization.
+    pub auth: Auth,
+    /// How long an accepted route may take to authenticate
+    /// (`authorization { timeout }`; nats-server's default 2 s).
+    pub auth_timeout: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -102,6 +112,8 @@ impl Default for ClusterConfig {
             dial_timeout: Duration::from_secs(1),
             max_control_line: 64 * 1024,
             max_payload: 64 * 1024 * 1024,
+            auth: Auth::None,
+            auth_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -146,6 +158,9 @@ pub(crate) struct RouteState {
     pub(crate) connect_urls: Vec<String>,
     /// Unregistration and reconnect already handled.
     pub(crate) ended: bool,
+    /// An accepted route that must still authenticate: nothing but its
+    /// `CONNECT` is accepted until then.
+    pub(crate) awaiting_auth: bool,
 }
 
 /// The cluster-wide state of a router.
@@ -162,6 +177,8 @@ pub(crate) struct Cluster {
     pub(crate) dials: BTreeMap<u64, dial::Dial>,
     pub(crate) dial_timers: Timers<u64>,
     pub(crate) next_dial: u64,
+    /// Checks the credentials of accepted routes.
+    pub(crate) auth: Authenticator,
 }
 
 impl Cluster {
@@ -217,6 +234,22 @@ impl Router {
         let now = self.advance(now);
         self.ensure_cluster(now);
         let conn = self.new_route_session(now, peer, None);
+        let auth_timeout = self
+            .cluster
+            .as_deref()
+            .filter(|c| c.auth.is_required())
+            .map(|c| c.config.auth_timeout);
+        if let Some(timeout) = auth_timeout {
+            // nats-server's `setAuthTimer` on an accepted route.
+            let deadline = deadline_after(now, timeout);
+            if let Some(s) = self.slot_session(conn.slot) {
+                s.auth_deadline = Some(deadline);
+                if let Some(r) = s.route.as_deref_mut() {
+                    r.awaiting_auth = true;
+                }
+            }
+            self.rearm(conn.slot);
+        }
         self.send_route_info(conn.slot);
         conn
     }
@@ -244,6 +277,10 @@ impl Router {
             return;
         }
         let config = self.config.cluster.clone().unwrap_or_default();
+        let route_auth = match &config.auth {
+            Auth::UserPass { .. } => config.auth.clone(),
+            Auth::None | Auth::Token(_) => Auth::None,
+        };
         let (name, dynamic) = match &config.name {
             Some(n) if !n.is_empty() => (n.clone(), false),
             _ => (
@@ -269,6 +306,7 @@ impl Router {
             dials: BTreeMap::new(),
             dial_timers: Timers::new(),
             next_dial: 1,
+            auth: Authenticator::new(route_auth),
         }));
     }
 
@@ -321,6 +359,7 @@ impl Router {
                 headers: false,
                 connect_urls: Vec::new(),
                 ended: false,
+                awaiting_auth: false,
             }));
         }
         self.rearm(conn.slot);
@@ -341,6 +380,11 @@ impl Router {
             };
             if session.phase == SessionPhase::Closing {
                 input.clear();
+                return;
+            }
+            if session.pending_connect.is_some() {
+                // Its credentials are being checked: the rest waits in the
+                // driver's buffer.
                 return;
             }
             let Some(route) = session.route.as_deref_mut() else {
@@ -369,6 +413,18 @@ impl Router {
         if self.config.trace {
             let text = trace_text(&op);
             self.log(slot, LogLevel::Trace, LogMessage::TraceIn(text));
+        }
+        let awaiting_auth = self
+            .slots
+            .get(slot as usize)
+            .and_then(|s| s.session.as_ref())
+            .and_then(|s| s.route.as_deref())
+            .is_some_and(|r| r.awaiting_auth);
+        if awaiting_auth && !matches!(op, RouteOp::Connect(_)) {
+            // nats-server's `expectConnect`: anything before an accepted
+            // `CONNECT` is an authorization violation.
+            self.close(slot, CloseReason::AuthorizationViolation);
+            return;
         }
         match op {
             RouteOp::Info(json) => self.process_route_info(now, slot, &json),
@@ -402,7 +458,7 @@ impl Router {
                 self.log(
                     slot,
                     LogLevel::Error,
-                    LogMessage::Route(format!("Route Error {text}")),
+                    LogMessage::Route(format!("Route Error '{text}'")),
                 );
                 self.close(slot, CloseReason::RouteError(text));
             }

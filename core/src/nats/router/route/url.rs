@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-/// Where a route is dialled.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Where a route is dialled. `Debug` and `Display` never show the password.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RouteUrl {
     /// Host name or IP address (IPv6 without brackets).
     pub host: String,
@@ -38,8 +38,8 @@ impl RouteUrl {
         let port = port.parse().ok()?;
         let (user, pass) = match auth {
             Some(a) => match a.split_once(':') {
-                Some((u, p)) => (Some(u.to_owned()), Some(p.to_owned())),
-                None => (Some(a.to_owned()), None),
+                Some((u, p)) => (Some(percent_decode(u)?), Some(percent_decode(p)?)),
+                None => (Some(percent_decode(a)?), None),
             },
             None => (None, None),
         };
@@ -58,6 +58,36 @@ impl RouteUrl {
         } else {
             format!("{}:{}", self.host.to_lowercase(), self.port)
         }
+    }
+}
+
+/// Decodes the `%XX` escapes of a URL's user information (Go's
+/// `url.Parse`); `None` for a malformed escape or bytes that are not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl fmt::Debug for RouteUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteUrl")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("pass", &self.pass.as_ref().map(|_| "***"))
+            .finish()
     }
 }
 
@@ -84,7 +114,21 @@ mod tests {
         assert_eq!(u.host_port(), "host.example:4248");
         let u = RouteUrl::parse("[::1]:6222").unwrap();
         assert_eq!(u.to_string(), "nats-route://[::1]:6222/");
-        for bad in ["", "nats://host", "host:port", "nats://:6222", "h:99999"] {
+        let u = RouteUrl::parse("nats://r%40user:p%3Ass%25@h:1").unwrap();
+        assert_eq!(u.user.as_deref(), Some("r@user"));
+        assert_eq!(u.pass.as_deref(), Some("p:ss%"));
+        assert!(
+            !format!("{u:?}").contains("p:ss"),
+            "Debug hides the password"
+        );
+        for bad in [
+            "",
+            "nats://host",
+            "host:port",
+            "nats://:6222",
+            "h:99999",
+            "u:%zz@h:1",
+        ] {
             assert_eq!(RouteUrl::parse(bad), None, "{bad}");
         }
     }
