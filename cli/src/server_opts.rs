@@ -665,18 +665,10 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
         .unwrap_or("tokio")
         .parse()
         .map_err(OptionsError::Invalid)?;
-    if router.cluster.is_some() {
-        if runtime == RuntimeKind::Mio {
-            return Err(invalid(
-                "--cluster: routes are not served by --runtime mio yet (use tokio or smol)".into(),
-            ));
-        }
-        if v.get("ns").is_some() {
-            return Err(invalid(
-                "--cluster configures the embedded NATS server: it cannot be combined with -ns"
-                    .into(),
-            ));
-        }
+    if router.cluster.is_some() && v.get("ns").is_some() {
+        return Err(invalid(
+            "--cluster configures the embedded NATS server: it cannot be combined with -ns".into(),
+        ));
     }
     Ok(ServerOptions {
         host,

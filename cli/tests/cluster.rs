@@ -447,6 +447,52 @@ fn our_server_and_debian_nats_server_route_both_ways() {
 }
 
 #[test]
+fn the_mio_runtime_routes_with_tokio_smol_and_debian() {
+    let dir = temp_dir("mio");
+    let (p1, c1, p2, c2) = (free_port(), free_port(), free_port(), free_port());
+    let (p3, c3, p4, c4) = (free_port(), free_port(), free_port(), free_port());
+    let log1 = dir.join("mio.log");
+    // mio solicits Debian (which starts later: mio retries its dial)
+    // while Debian solicits mio too: one route survives.
+    let _a = ours(
+        p1,
+        c1,
+        &[c4],
+        &["--runtime", "mio", "--cluster_name", "m"],
+        &log1,
+    );
+    let _b = ours(
+        p2,
+        c2,
+        &[c1],
+        &["--cluster_name", "m"],
+        &dir.join("tokio.log"),
+    );
+    let _c = ours(
+        p3,
+        c3,
+        &[c1],
+        &["--runtime", "smol", "--cluster_name", "m"],
+        &dir.join("smol.log"),
+    );
+    let _d = debian(p4, c4, &[c1], &["--cluster_name", "m"]);
+    let text = wait_log(&log1, "Route connection created");
+    assert!(
+        text.contains(&format!(
+            "Listening for route connections on 127.0.0.1:{c1}"
+        )),
+        "{text}"
+    );
+    // mio accepted three routes; the others met by gossip, so every pair
+    // routes (the checks go both ways between mio and each, and between
+    // two nodes that only know each other through mio's gossip).
+    cross_node_checks(p1, p2, "mio-tokio");
+    cross_node_checks(p3, p1, "smol-mio");
+    cross_node_checks(p1, p4, "mio-debian");
+    cross_node_checks(p4, p2, "debian-tokio");
+}
+
+#[test]
 fn cluster_authorization_between_our_server_and_debian_nats_server() {
     let dir = temp_dir("auth");
     let (p1, c1, p2, c2) = (free_port(), free_port(), free_port(), free_port());

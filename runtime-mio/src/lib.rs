@@ -12,7 +12,10 @@
 //!   listener from one single-threaded mio loop ([`Server::run`] or
 //!   [`Server::spawn`]), with the streaming engine attached in process
 //!   ([`Server::with_engine`]); [`ExternalEngine`] runs the engine against
-//!   an external NATS server instead (`-ns`).
+//!   an external NATS server instead (`-ns`). [`Server::bind_cluster`]
+//!   makes it a member of a NATS cluster: a route listener on the same
+//!   loop, and the routes the router solicits dialled on short-lived
+//!   threads (a name lookup and a blocking connect stay off the loop).
 //! * Monitoring: [`Control::router_snapshot`], [`Control::engine_snapshot`]
 //!   and [`Control::sync_latency`] for the server and its engine,
 //!   [`ExternalEngine::monitor`] ([`EngineMonitor`]) for the external
@@ -74,6 +77,7 @@ mod client;
 mod external;
 mod io;
 mod monitor;
+mod routes;
 mod server;
 mod tls;
 

@@ -39,12 +39,14 @@ use crate::checks::CheckWorkers;
 use crate::io::{earliest, read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd};
 use crate::io::{MAX_IOVECS, READ_CHUNK};
 use crate::monitor::{self, EngineRequest, Parts};
+use crate::routes::{Dialled, RouteDialer};
 use crate::tls::Stream;
 use stan_core::time::deadline_after;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-const FIRST_CONN: usize = 2;
+const ROUTE_LISTENER: Token = Token(2);
+const FIRST_CONN: usize = 3;
 
 /// A request from another thread, answered between two turns.
 enum Request {
@@ -53,6 +55,8 @@ enum Request {
     Router(Box<dyn FnOnce(&mut Router) + Send>),
     /// A look at the attached engine (dropped unanswered without one).
     Engine(EngineRequest),
+    /// A route dial ended ([`RouteDialer`]).
+    RouteDialled(Dialled),
 }
 
 #[derive(Debug)]
@@ -297,6 +301,11 @@ pub struct Server {
     upgrading: HashSet<Token>,
     /// Runs the router's credential checks off the loop.
     checks: CheckWorkers,
+    /// The route listener, when clustering.
+    route_listener: Option<TcpListener>,
+    route_addr: Option<SocketAddr>,
+    /// Dials the routes the router asks for, off the loop.
+    dialer: RouteDialer,
 }
 
 impl std::fmt::Debug for Server {
@@ -328,8 +337,23 @@ impl Server {
     /// as `TLS handshake error: ...`.
     pub fn bind_tls(
         addr: impl ToSocketAddrs,
+        config: RouterConfig,
+        tls: Option<ServerTls>,
+    ) -> io::Result<Server> {
+        Self::bind_cluster(addr, config, tls, None)
+    }
+
+    /// [`bind_tls`](Self::bind_tls), and with `routes` (a bound route
+    /// listener) a cluster member: connections accepted there are route
+    /// sessions (plain text), and the routes the router solicits are dialled
+    /// off the loop within the cluster's dial timeout. The cluster's port is
+    /// set to the one bound (`config.cluster` is the default cluster when
+    /// unset).
+    pub fn bind_cluster(
+        addr: impl ToSocketAddrs,
         mut config: RouterConfig,
         tls: Option<ServerTls>,
+        routes: Option<std::net::TcpListener>,
     ) -> io::Result<Server> {
         if let Some(tls) = &tls {
             config.tls_required = true;
@@ -345,6 +369,18 @@ impl Server {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let (route_listener, route_addr) = match routes {
+            None => (None, None),
+            Some(routes) => {
+                routes.set_nonblocking(true)?;
+                let mut routes = TcpListener::from_std(routes);
+                let addr = routes.local_addr()?;
+                config.cluster.get_or_insert_with(Default::default).port = addr.port();
+                poll.registry()
+                    .register(&mut routes, ROUTE_LISTENER, Interest::READABLE)?;
+                (Some(routes), Some(addr))
+            }
+        };
         let waker = Waker::new(poll.registry(), WAKER)?;
         let (requests_tx, requests) = mpsc::channel();
         let control = Control {
@@ -360,8 +396,20 @@ impl Server {
                 router.handle_credential_verdict(Instant::now(), verdict);
             })))
         }));
+        let to_loop = control.clone();
+        let dial_timeout = config
+            .cluster
+            .as_ref()
+            .map_or(Duration::from_secs(1), |c| c.dial_timeout);
+        let dialer = RouteDialer::new(
+            Arc::new(move |dialled| to_loop.send(Request::RouteDialled(dialled))),
+            dial_timeout,
+        );
         Ok(Server {
             checks,
+            route_listener,
+            route_addr,
+            dialer,
             poll,
             listener: Some(listener),
             local_addr,
@@ -465,6 +513,12 @@ impl Server {
         self.control.clone()
     }
 
+    /// The route listener's address, when clustering
+    /// ([`bind_cluster`](Self::bind_cluster)).
+    pub fn route_addr(&self) -> Option<SocketAddr> {
+        self.route_addr
+    }
+
     /// Runs the loop on a new thread.
     pub fn spawn(self) -> io::Result<ServerHandle> {
         let local_addr = self.local_addr;
@@ -504,6 +558,7 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(now),
+                    ROUTE_LISTENER => self.accept_routes(now),
                     WAKER => {}
                     token => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -524,6 +579,7 @@ impl Server {
                     (Request::Engine(f), Some(engine)) => engine.inspect(f),
                     // No engine: dropped, its caller gets `None`.
                     (Request::Engine(_), None) => {}
+                    (Request::RouteDialled(dialled), _) => self.route_dialled(dialled, now),
                 }
             }
             if shutdown_deadline.is_none() && self.control.shared.stop.load(Ordering::Acquire) {
@@ -627,6 +683,7 @@ impl Server {
                     }
                     RouterEvent::Log(record) => (self.on_log)(record),
                     RouterEvent::VerifyCredentials(check) => self.checks.submit(check),
+                    RouterEvent::DialRoute { dial, url } => self.dialer.dial(dial, url),
                     _ => {}
                 }
             }
@@ -640,25 +697,16 @@ impl Server {
     }
 
     fn accept(&mut self, now: Instant) {
-        let Some(listener) = self.listener.as_ref() else {
-            return;
-        };
         loop {
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let mut stream = Stream::plain(stream);
-                    let token = Token(self.next_token);
-                    self.next_token += 1;
-                    let registry = self.poll.registry();
-                    if registry
-                        .register(&mut stream, token, Interest::READABLE)
-                        .is_err()
-                    {
+                    let Some((token, stream)) = self.register(stream) else {
                         continue;
-                    }
+                    };
                     let id = self.router.handle_accept(now, &peer.to_string());
-                    self.tokens.insert(id, token);
                     let tls = match &self.tls {
                         Some(tls) => {
                             self.upgrading.insert(token);
@@ -666,19 +714,7 @@ impl Server {
                         }
                         None => TlsPhase::Off,
                     };
-                    self.conns.insert(
-                        token,
-                        Conn {
-                            id,
-                            stream,
-                            tls,
-                            input: BytesMut::new(),
-                            out: OutQueue::default(),
-                            writable: false,
-                            closing: false,
-                            stalled_at: None,
-                        },
-                    );
+                    self.add_conn(token, id, stream, tls);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -687,6 +723,81 @@ impl Server {
                     return;
                 }
             }
+        }
+    }
+
+    /// Registers an accepted or dialled socket for reading; `None` when
+    /// the poll refuses it (the socket closes).
+    fn register(&mut self, stream: mio::net::TcpStream) -> Option<(Token, Stream)> {
+        let _ = stream.set_nodelay(true);
+        let mut stream = Stream::plain(stream);
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        self.poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE)
+            .ok()?;
+        Some((token, stream))
+    }
+
+    fn add_conn(&mut self, token: Token, id: ConnId, stream: Stream, tls: TlsPhase) {
+        self.tokens.insert(id, token);
+        self.conns.insert(
+            token,
+            Conn {
+                id,
+                stream,
+                tls,
+                input: BytesMut::new(),
+                out: OutQueue::default(),
+                writable: false,
+                closing: false,
+                stalled_at: None,
+            },
+        );
+    }
+
+    /// Accepts routes: plain-text sessions the router treats as routes.
+    fn accept_routes(&mut self, now: Instant) {
+        loop {
+            let Some(listener) = self.route_listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    let Some((token, stream)) = self.register(stream) else {
+                        continue;
+                    };
+                    let id = self.router.handle_route_accept(now, &peer.to_string());
+                    self.add_conn(token, id, stream, TlsPhase::Off);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Out of descriptors: the pending routes wait for the next
+                // readiness (the router retries its own dials anyway).
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// A route dial ended: the stream becomes a route session, or the
+    /// router hears of the failure.
+    fn route_dialled(&mut self, dialled: Dialled, now: Instant) {
+        let Dialled { dial, peer, stream } = dialled;
+        let registered = stream
+            .filter(|_| self.route_listener.is_some())
+            .and_then(|s| s.set_nonblocking(true).ok().map(|()| s))
+            .and_then(|s| self.register(mio::net::TcpStream::from_std(s)));
+        match registered {
+            None => self.router.handle_route_dial_failed(now, dial),
+            Some((token, mut stream)) => match self.router.handle_route_connected(now, dial, &peer)
+            {
+                Some(id) => self.add_conn(token, id, stream, TlsPhase::Off),
+                // The dial was dropped meanwhile: the stream closes.
+                None => {
+                    let _ = self.poll.registry().deregister(&mut stream);
+                }
+            },
         }
     }
 
@@ -894,6 +1005,9 @@ impl Server {
 
     fn begin_shutdown(&mut self, now: Instant) {
         if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(mut listener) = self.route_listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         if let Some(mut engine) = self.engine.take() {

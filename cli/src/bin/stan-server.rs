@@ -159,22 +159,9 @@ async fn serve<R: Runtime + Default>(
             return ExitCode::FAILURE;
         }
     };
-    let routes = match &opts.router.cluster {
-        None => None,
-        Some(cluster) => {
-            let route_addr = if cluster.host.contains(':') {
-                format!("[{}]:{}", cluster.host, cluster.port)
-            } else {
-                format!("{}:{}", cluster.host, cluster.port)
-            };
-            match std::net::TcpListener::bind(route_addr.as_str()) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    log!(Fatal, "Error listening on router: {route_addr}, {e:?}");
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
+    let routes = match bind_routes(&opts) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let server = match RouterServer::<R>::serve_cluster_on(
         R::default(),
@@ -540,6 +527,28 @@ fn wait_stop_blocking(signals: &Receiver<ServerSignal>, reload: &Reloader) -> u8
     }
 }
 
+/// Binds the route listener of `--cluster` (nats-server's fatal error when
+/// the port is taken).
+fn bind_routes(
+    opts: &server_opts::ServerOptions,
+) -> Result<Option<std::net::TcpListener>, ExitCode> {
+    let Some(cluster) = &opts.router.cluster else {
+        return Ok(None);
+    };
+    let route_addr = if cluster.host.contains(':') {
+        format!("[{}]:{}", cluster.host, cluster.port)
+    } else {
+        format!("{}:{}", cluster.host, cluster.port)
+    };
+    match std::net::TcpListener::bind(route_addr.as_str()) {
+        Ok(l) => Ok(Some(l)),
+        Err(e) => {
+            log!(Fatal, "Error listening on router: {route_addr}, {e:?}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
 /// Serves on the mio adapter: one event-loop thread.
 fn serve_mio(
     opts: server_opts::ServerOptions,
@@ -600,7 +609,13 @@ fn serve_mio(
         return ExitCode::from(code);
     }
     let addr = format!("{}:{}", opts.host, opts.port);
-    let server = match stan_mio::Server::bind_tls(addr.as_str(), opts.router.clone(), tls.clone()) {
+    let routes = match bind_routes(&opts) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let bound =
+        stan_mio::Server::bind_cluster(addr.as_str(), opts.router.clone(), tls.clone(), routes);
+    let server = match bound {
         Ok(s) => s.with_log(log_router),
         Err(e) => {
             log!(Fatal, "Error listening on port: {addr}, {e:?}");
@@ -622,6 +637,9 @@ fn serve_mio(
         "Listening for client connections on {}",
         server.local_addr()
     );
+    if let Some(route_addr) = server.route_addr() {
+        log!(Info, "Listening for route connections on {route_addr}");
+    }
     let handle = match server.spawn() {
         Ok(h) => h,
         Err(e) => {
