@@ -224,14 +224,15 @@ impl Monitor {
                 }
             }
             "/routez" => {
-                if let Err(e) = nats_render::decode_subs(q) {
-                    return render::text(400, e);
-                }
-                let Some(snap) = snapshot(false) else {
+                let subs = match nats_render::decode_subs(q) {
+                    Ok(subs) => subs,
+                    Err(e) => return render::text(400, e),
+                };
+                let Some(snap) = snapshot(subs != SubsOption::None) else {
                     return no_embedded_nats();
                 };
                 self.count(path);
-                nats_render::routez(&snap, clocks, q)
+                nats_render::routez(&snap, subs, clocks, q)
             }
             _ => {
                 self.count(path);

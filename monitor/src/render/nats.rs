@@ -3,9 +3,16 @@
 //! nesting and `omitempty` as nats-server (see the fixtures in
 //! `shared/fixtures/go-monitoring`).
 //!
+//! Routes (nats-server 2.9 clustering): `/routez` lists the registered
+//! routes; `/varz` shows the `cluster` block (name, listener, configured
+//! route URLs), `connect_urls` and the number of `routes` and `remotes`
+//! when the server is in a cluster, `{}`, no `connect_urls` and 0 when it
+//! is not. Routes are not connections: neither `/connz` nor `/varz`'s
+//! `connections` count them, as in nats-server.
+//!
 //! Where this server has no equivalent, Go's empty value is shown:
-//! `cluster`, `gateway`, `leaf`, `mqtt`, `websocket`, `jetstream` and
-//! `ocsp_peer_cache` are `{}`, `routes`/`remotes`/`leafnodes` are 0,
+//! `gateway`, `leaf`, `mqtt`, `websocket`, `jetstream` and
+//! `ocsp_peer_cache` are `{}`, `leafnodes` is 0,
 //! `tls_timeout` is nats-server's default 2, `system_account` is `$SYS`
 //! (nats-server always creates it), every subscription is in the global
 //! account `$G`. `git_commit` (omitempty) is absent. The in-process
@@ -18,7 +25,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
-use stan_core::nats::router::{ConnSnapshot, RouterSnapshot, SubSnapshot};
+use stan_core::nats::router::{
+    ClusterSnapshot, ConnSnapshot, RouteSnapshot, RouterSnapshot, SubSnapshot,
+};
 
 use super::{json, json_compact, page, text, Empty, GoFloat};
 use crate::handler::{MonitorSettings, Response};
@@ -76,6 +85,8 @@ struct Varz<'a> {
     port: u16,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     auth_required: bool,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    connect_urls: &'a [String],
     max_connections: usize,
     #[serde(skip_serializing_if = "is_zero_usize")]
     max_subscriptions: usize,
@@ -89,7 +100,7 @@ struct Varz<'a> {
     max_control_line: usize,
     max_payload: usize,
     max_pending: usize,
-    cluster: Empty,
+    cluster: ClusterVarz<'a>,
     gateway: Empty,
     leaf: Empty,
     mqtt: Empty,
@@ -106,8 +117,8 @@ struct Varz<'a> {
     cpu: GoFloat,
     connections: usize,
     total_connections: u64,
-    routes: u32,
-    remotes: u32,
+    routes: usize,
+    remotes: usize,
     leafnodes: u32,
     in_msgs: u64,
     out_msgs: u64,
@@ -125,6 +136,49 @@ fn is_zero_usize(n: &usize) -> bool {
     *n == 0
 }
 
+/// nats-server's `ClusterOptsVarz`: every field omitempty, so `{}` without
+/// a cluster. No cluster TLS is configurable here (`tls_required` and
+/// `tls_verify` stay absent); `tls_timeout` is nats-server's cluster
+/// default (2 s), as it prints it.
+#[derive(Serialize, Default)]
+struct ClusterVarz<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: &'a str,
+    #[serde(rename = "addr", skip_serializing_if = "str::is_empty")]
+    host: &'a str,
+    #[serde(rename = "cluster_port", skip_serializing_if = "is_zero_u16")]
+    port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_timeout: Option<GoFloat>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    urls: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_timeout: Option<GoFloat>,
+}
+
+fn is_zero_u16(n: &u16) -> bool {
+    *n == 0
+}
+
+/// nats-server's default cluster `tls_timeout`, seconds.
+const CLUSTER_TIMEOUT_SECS: f64 = 2.0;
+
+impl<'a> ClusterVarz<'a> {
+    fn new(cluster: Option<&'a ClusterSnapshot>) -> Self {
+        match cluster {
+            None => ClusterVarz::default(),
+            Some(c) => ClusterVarz {
+                name: &c.name,
+                host: &c.host,
+                port: c.port,
+                auth_timeout: Some(GoFloat(c.auth_timeout.as_secs_f64())),
+                urls: &c.urls,
+                tls_timeout: Some(GoFloat(CLUSTER_TIMEOUT_SECS)),
+            },
+        }
+    }
+}
+
 /// `/varz`.
 pub(crate) fn varz(
     snap: &RouterSnapshot,
@@ -133,6 +187,8 @@ pub(crate) fn varz(
     query: &Query,
 ) -> Response {
     let s = extras.settings;
+    let cluster = snap.cluster.as_ref();
+    let num_routes = cluster.map_or(0, |c| c.routes.len());
     let v = Varz {
         server_id: &snap.server_id,
         server_name: &snap.server_name,
@@ -142,6 +198,7 @@ pub(crate) fn varz(
         host: &snap.host,
         port: snap.port,
         auth_required: snap.auth_required,
+        connect_urls: cluster.map_or(&[], |c| &c.connect_urls),
         max_connections: snap.max_connections,
         max_subscriptions: snap.max_subscriptions,
         ping_interval: snap.ping_interval.as_nanos(),
@@ -154,7 +211,7 @@ pub(crate) fn varz(
         max_control_line: snap.max_control_line,
         max_payload: snap.max_payload,
         max_pending: snap.max_pending,
-        cluster: Empty {},
+        cluster: ClusterVarz::new(cluster),
         gateway: Empty {},
         leaf: Empty {},
         mqtt: Empty {},
@@ -171,8 +228,9 @@ pub(crate) fn varz(
         cpu: GoFloat(extras.cpu),
         connections: snap.connections.len(),
         total_connections: snap.stats.total_connections,
-        routes: 0,
-        remotes: 0,
+        routes: num_routes,
+        // One route per remote server is kept (duplicates are closed).
+        remotes: num_routes,
         leafnodes: 0,
         in_msgs: snap.stats.in_msgs,
         out_msgs: snap.stats.out_msgs,
@@ -684,24 +742,111 @@ struct Routez<'a> {
     server_id: &'a str,
     server_name: &'a str,
     now: String,
-    num_routes: u32,
-    routes: [Empty; 0],
+    num_routes: usize,
+    routes: Vec<RouteInfo<'a>>,
 }
 
-/// `/routez`: this server has no routes. `server_name` is the configured
-/// name, `""` when none was (nats-server shows its options' name there).
-pub(crate) fn routez(snap: &RouterSnapshot, clocks: Clocks, query: &Query) -> Response {
+/// nats-server's `RouteInfo`. No route permissions are configurable here,
+/// so `import` and `export` (omitempty) are always absent.
+#[derive(Serialize)]
+struct RouteInfo<'a> {
+    rid: u64,
+    remote_id: &'a str,
+    remote_name: &'a str,
+    did_solicit: bool,
+    is_configured: bool,
+    ip: &'a str,
+    port: u16,
+    start: String,
+    last_activity: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    rtt: String,
+    uptime: String,
+    idle: String,
+    pending_size: usize,
+    in_msgs: u64,
+    out_msgs: u64,
+    in_bytes: u64,
+    out_bytes: u64,
+    subscriptions: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    subscriptions_list: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    subscriptions_list_detail: Vec<SubDetail<'a>>,
+}
+
+fn route_info(r: &RouteSnapshot, subs: SubsOption, clocks: Clocks) -> RouteInfo<'_> {
+    let c = &r.conn;
+    let (ip, port) = split_peer(c);
+    RouteInfo {
+        rid: c.cid,
+        remote_id: &r.remote_id,
+        remote_name: &r.remote_name,
+        did_solicit: r.solicited,
+        is_configured: r.configured,
+        ip,
+        port,
+        start: clocks.time(c.started_at),
+        last_activity: clocks.time(c.last_activity),
+        rtt: rtt(c.rtt),
+        uptime: clocks.since(c.started_at),
+        idle: clocks.since(c.last_activity),
+        pending_size: c.pending_bytes,
+        in_msgs: c.stats.in_msgs,
+        out_msgs: c.stats.out_msgs,
+        in_bytes: c.stats.in_bytes,
+        out_bytes: c.stats.out_bytes,
+        subscriptions: c.subscriptions,
+        subscriptions_list: if subs == SubsOption::Subjects {
+            r.subscriptions_list
+                .iter()
+                .map(|s| s.subject.as_str())
+                .collect()
+        } else {
+            Vec::new()
+        },
+        subscriptions_list_detail: if subs == SubsOption::Detail {
+            r.subscriptions_list
+                .iter()
+                .map(|s| SubDetail::new(s, None))
+                .collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// `/routez`: the registered routes, by `rid`; with `subs` (taken from a
+/// snapshot with subscriptions) each route's subscriptions (the interest
+/// its server registered here, `sid` being `account subject [queue]` and
+/// `cid` the route's) as subjects or in detail. `server_name` is the
+/// configured name, `""` when none was (nats-server shows its options'
+/// name there). nats-server 2.9.10 (Debian's) has neither `server_name`
+/// nor `remote_name`; 2.9.24, which this server announces and whose
+/// output the fixtures hold, has both.
+pub(crate) fn routez(
+    snap: &RouterSnapshot,
+    subs: SubsOption,
+    clocks: Clocks,
+    query: &Query,
+) -> Response {
     let name = if snap.server_name == snap.server_id {
         ""
     } else {
         &snap.server_name
     };
+    let routes: Vec<RouteInfo<'_>> = snap
+        .cluster
+        .iter()
+        .flat_map(|c| c.routes.iter())
+        .map(|r| route_info(r, subs, clocks))
+        .collect();
     let r = Routez {
         server_id: &snap.server_id,
         server_name: name,
         now: clocks.now(),
-        num_routes: 0,
-        routes: [],
+        num_routes: routes.len(),
+        routes,
     };
     json(&r, query)
 }
@@ -717,3 +862,7 @@ struct HealthStatus {
 pub(crate) fn healthz(query: &Query) -> Response {
     json_compact(&HealthStatus { status: "ok" }, query)
 }
+
+#[cfg(test)]
+#[path = "nats_routes_tests.rs"]
+mod routes_tests;

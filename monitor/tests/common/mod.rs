@@ -292,6 +292,7 @@ pub fn nats_snapshot(t: &Timeline) -> RouterSnapshot {
         connections,
         subscriptions_list: fixture_subscriptions(),
         next: None,
+        cluster: None,
     }
 }
 

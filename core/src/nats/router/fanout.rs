@@ -168,7 +168,9 @@ impl Fanout<'_> {
             if self.from_route {
                 return false;
             }
-            add_route_target(self.route_targets, slot, sub.queue.as_ref());
+            if add_route_target(self.route_targets, slot, sub.queue.as_ref()) {
+                sub.delivered += 1;
+            }
             return true;
         }
         sub.delivered += 1;

@@ -73,6 +73,7 @@ impl Router {
             pending: 0,
         };
         let conn = self.insert_session(transport, String::new(), now);
+        self.stats.total_connections += 1;
         let server_headers = self.config.headers;
         if let Some(s) = self.slot_session(conn.slot) {
             s.phase = SessionPhase::Open;

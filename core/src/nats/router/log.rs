@@ -344,16 +344,17 @@ impl Router {
                 self.log(slot, level, message);
             }
         }
-        if self.config.debug {
-            let is_route = self.slots[slot as usize]
-                .session
-                .as_ref()
-                .is_some_and(|s| s.route.is_some());
-            let message = if is_route {
-                LogMessage::Route(format!("Router connection closed: {}", reason.state_text()))
-            } else {
-                LogMessage::ConnectionClosed(reason.state_text())
-            };
+        let is_route = self.slots[slot as usize]
+            .session
+            .as_ref()
+            .is_some_and(|s| s.route.is_some());
+        if is_route {
+            // nats-server's `closeConnection`: routes at notice level,
+            // clients at debug.
+            let text = format!("Router connection closed: {}", reason.state_text());
+            self.log(slot, LogLevel::Info, LogMessage::Route(text));
+        } else if self.config.debug {
+            let message = LogMessage::ConnectionClosed(reason.state_text());
             self.log(slot, LogLevel::Debug, message);
         }
     }

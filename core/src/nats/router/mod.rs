@@ -96,7 +96,10 @@ pub use log::{LogLevel, LogMessage, LogRecord};
 pub use reload::ReloadError;
 pub use route::{ClusterConfig, DialId, RouteInfo, RouteUrl};
 pub use session::{Delivery, SessionInfo, SessionPhase, SessionStats};
-pub use snapshot::{ConnSnapshot, RouterSnapshot, SnapshotOptions, SubSnapshot, SublistStats};
+pub use snapshot::{
+    ClusterSnapshot, ConnSnapshot, RouteSnapshot, RouterSnapshot, SnapshotOptions, SubSnapshot,
+    SublistStats,
+};
 pub use verify::{CredentialCheck, CredentialVerdict};
 
 use self::auth::Authenticator;
@@ -156,6 +159,9 @@ pub struct Router {
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     open_sessions: usize,
+    /// Of `open_sessions`, the routes (not counted against
+    /// `max_connections`, as nats-server counts clients only).
+    open_routes: usize,
     subs: Vec<Option<Subscription>>,
     free_subs: Vec<SubKey>,
     index: SubjectIndex,
@@ -208,6 +214,7 @@ impl Router {
             slots: Vec::new(),
             free_slots: Vec::new(),
             open_sessions: 0,
+            open_routes: 0,
             subs: Vec::new(),
             free_subs: Vec::new(),
             timers: Timers::new(),
@@ -315,6 +322,7 @@ impl Router {
             out: OutBuf::default(),
         };
         let conn = self.insert_session(transport, peer.to_owned(), now);
+        self.stats.total_connections += 1;
         let ip = peer
             .rsplit_once(':')
             .map_or(peer, |(ip, _)| ip)
@@ -326,7 +334,7 @@ impl Router {
         if self.config.debug {
             self.log(conn.slot, LogLevel::Debug, LogMessage::ConnectionCreated);
         }
-        if self.open_sessions > self.config.max_connections {
+        if self.open_sessions - self.open_routes > self.config.max_connections {
             self.close(conn.slot, CloseReason::MaxConnectionsExceeded);
         } else if self.auth.is_required() {
             let deadline = deadline_after(now, self.config.auth_timeout);
@@ -385,7 +393,11 @@ impl Router {
             return;
         };
         let peer_closed = session.phase != SessionPhase::Closing;
-        if peer_closed && self.config.debug {
+        if peer_closed && session.route.is_some() {
+            // nats-server logs a route's end at notice level.
+            let text = "Router connection closed: Client Closed".to_owned();
+            self.log(conn.slot, LogLevel::Info, LogMessage::Route(text));
+        } else if peer_closed && self.config.debug {
             self.log(
                 conn.slot,
                 LogLevel::Debug,
@@ -397,6 +409,9 @@ impl Router {
         if let Some(s) = slot.session.take() {
             if s.phase != SessionPhase::Closing {
                 self.open_sessions -= 1;
+                if s.route.is_some() {
+                    self.open_routes -= 1;
+                }
             }
         }
         slot.gen = slot.gen.wrapping_add(1);
@@ -536,7 +551,6 @@ impl Router {
         let cid = self.next_cid;
         self.next_cid += 1;
         self.open_sessions += 1;
-        self.stats.total_connections += 1;
         let session = Session::new(cid, transport, peer, now, self.hasher);
         let slot = match self.free_slots.pop() {
             Some(slot) => slot,
@@ -636,6 +650,9 @@ impl Router {
         self.drop_session_state(slot);
         if let Some(s) = self.slot_session(slot) {
             s.phase = SessionPhase::Closing;
+            if s.route.is_some() {
+                self.open_routes -= 1;
+            }
         }
         self.open_sessions -= 1;
         self.events

@@ -2,10 +2,18 @@
 //! subscriptions as plain data, taken on demand between inputs (never on the
 //! message path). Rendering them (nats-server's `/varz`, `/connz`, `/subsz`
 //! JSON, Prometheus text) is the monitoring crate's job.
+//!
+//! Route sessions are not connections here, as nats-server does not list
+//! them in `/connz` nor count them in `/varz`'s `connections`: they are in
+//! [`ClusterSnapshot::routes`] (`/routez`). Their subscriptions (the
+//! interest the remote servers registered) stay in
+//! [`RouterSnapshot::subscriptions_list`], as nats-server's `/subsz` lists
+//! them.
 
 use std::time::{Duration, Instant};
 
 use super::index::SubKey;
+use super::route::RouteUrl;
 use super::session::{Session, SessionStats, Transport};
 use super::{Router, RouterStats};
 use crate::shared_str::SharedStr;
@@ -87,6 +95,47 @@ pub struct RouterSnapshot {
     pub subscriptions_list: Vec<SubSnapshot>,
     /// Where the next page starts; `None` when this one reached the end.
     pub next: Option<RouterCursor>,
+    /// The cluster, when this server is in one (on the first page only).
+    pub cluster: Option<ClusterSnapshot>,
+}
+
+/// The cluster as this server sees it (`/varz`'s `cluster`, `/routez`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSnapshot {
+    /// The cluster's name (agreed on when it is dynamic).
+    pub name: String,
+    /// Host of the route listener.
+    pub host: String,
+    /// Port of the route listener.
+    pub port: u16,
+    /// How long an accepted route may take to authenticate.
+    pub auth_timeout: Duration,
+    /// The configured routes, as `host:port`.
+    pub urls: Vec<String>,
+    /// The client URLs told to clients (`connect_urls`): this server's,
+    /// then the other servers'; empty with `no_advertise` or no route.
+    pub connect_urls: Vec<String>,
+    /// The registered routes, by client id.
+    pub routes: Vec<RouteSnapshot>,
+}
+
+/// One registered route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSnapshot {
+    /// The route's session: its client id (nats-server's `rid`), remote
+    /// address, times, counters and number of subscriptions.
+    pub conn: ConnSnapshot,
+    /// The remote server's id.
+    pub remote_id: String,
+    /// The remote server's name.
+    pub remote_name: String,
+    /// Whether this server dialled it.
+    pub solicited: bool,
+    /// Whether it is one of the configured routes.
+    pub configured: bool,
+    /// The interest the remote server registered here (only with
+    /// [`SnapshotOptions::subscriptions`]), in table-key order.
+    pub subscriptions_list: Vec<SubSnapshot>,
 }
 
 /// The subscription index's statistics, as nats-server's sublist reports
@@ -201,7 +250,8 @@ impl Router {
             let resumed = from
                 .filter(|c| c.cid == session.cid)
                 .and_then(|c| c.sub_from);
-            if resumed.is_none() {
+            // A route is listed among the routes, not the connections.
+            if resumed.is_none() && session.route.is_none() {
                 if items >= budget {
                     next = Some(RouterCursor {
                         cid: session.cid,
@@ -232,18 +282,10 @@ impl Router {
                     });
                     break 'sessions;
                 }
-                let Some(Some(sub)) = self.subs.get(key as usize) else {
+                let Some(sub) = self.sub_snapshot(session.cid, key) else {
                     continue;
                 };
-                // Three reference counts, no allocation.
-                subscriptions_list.push(SubSnapshot {
-                    cid: session.cid,
-                    subject: SharedStr::new(sub.subject.clone()),
-                    queue: sub.queue.clone().map(SharedStr::new),
-                    sid: SharedStr::new(sub.sid.clone()),
-                    msgs: sub.delivered,
-                    max: sub.max,
-                });
+                subscriptions_list.push(sub);
                 items += 1;
             }
         }
@@ -273,7 +315,72 @@ impl Router {
             connections,
             subscriptions_list,
             next,
+            cluster: if from.is_none() {
+                self.cluster_snapshot(options.subscriptions)
+            } else {
+                None
+            },
         }
+    }
+
+    /// One subscription of the table (`None`: the key is free).
+    fn sub_snapshot(&self, cid: u64, key: SubKey) -> Option<SubSnapshot> {
+        let sub = self.subs.get(key as usize)?.as_ref()?;
+        // Three reference counts, no allocation.
+        Some(SubSnapshot {
+            cid,
+            subject: SharedStr::new(sub.subject.clone()),
+            queue: sub.queue.clone().map(SharedStr::new),
+            sid: SharedStr::new(sub.sid.clone()),
+            msgs: sub.delivered,
+            max: sub.max,
+        })
+    }
+
+    /// The cluster and its registered routes (with their subscriptions
+    /// when `subscriptions`); `None` when this server is in none.
+    fn cluster_snapshot(&self, subscriptions: bool) -> Option<ClusterSnapshot> {
+        let config = self.config.cluster.as_ref()?;
+        let mut routes: Vec<RouteSnapshot> = self
+            .routes()
+            .into_iter()
+            .filter_map(|r| {
+                let session = self.session(r.conn)?;
+                let subscriptions_list = if subscriptions {
+                    let mut keys: Vec<SubKey> = session.sids.values().copied().collect();
+                    keys.sort_unstable();
+                    keys.into_iter()
+                        .filter_map(|k| self.sub_snapshot(session.cid, k))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Some(RouteSnapshot {
+                    conn: conn_snapshot(session),
+                    remote_id: r.remote_id,
+                    remote_name: r.remote_name,
+                    solicited: r.solicited,
+                    configured: r.explicit,
+                    subscriptions_list,
+                })
+            })
+            .collect();
+        routes.sort_unstable_by_key(|r| r.conn.cid);
+        Some(ClusterSnapshot {
+            name: self
+                .cluster_name()
+                .map_or_else(|| config.name.clone().unwrap_or_default(), str::to_owned),
+            host: config.host.clone(),
+            port: config.port,
+            auth_timeout: config.auth_timeout,
+            urls: config
+                .routes
+                .iter()
+                .map(|u| RouteUrl::parse(u).map_or_else(|| u.clone(), |u| u.host_port()))
+                .collect(),
+            connect_urls: self.client_connect_urls(),
+            routes,
+        })
     }
 }
 
@@ -291,5 +398,109 @@ fn conn_snapshot(s: &Session) -> ConnSnapshot {
         name: s.name.clone(),
         lang: s.lang.clone(),
         version: s.version.clone(),
+    }
+}
+
+#[cfg(test)]
+mod route_tests {
+    use super::SnapshotOptions;
+    use crate::sim::cluster::{route_url, ClusterWorld};
+
+    fn with_subs() -> SnapshotOptions {
+        SnapshotOptions {
+            subscriptions: true,
+            ..SnapshotOptions::default()
+        }
+    }
+
+    #[test]
+    fn routes_are_listed_apart_from_the_connections() {
+        // Node 0 solicits node 1.
+        let mut w = ClusterWorld::new(2, |i| if i == 0 { vec![1] } else { vec![] });
+        w.settle();
+        let _sub = w.subscriber(
+            1,
+            &[("foo", None), ("bar.*", Some("q")), ("bar.*", Some("q"))],
+        );
+        let publisher = w.subscriber(0, &[]);
+        w.settle();
+        w.send(
+            publisher,
+            "PUB foo 2\r\nhi\r\nPUB bar.x 1\r\nx\r\nPUB none 1\r\nn\r\n",
+        );
+        w.settle();
+        let ids: Vec<String> = w
+            .nodes
+            .iter()
+            .map(|n| n.router.server_id().to_owned())
+            .collect();
+
+        let a = w.nodes[0].router.snapshot(with_subs());
+        // The publisher alone is a connection; the route is not.
+        assert_eq!(a.connections.len(), 1, "{:?}", a.connections);
+        let cluster = a.cluster.as_ref().expect("a cluster");
+        // `host:port`, as nats-server prints the configured routes.
+        assert_eq!(route_url(1), "nats-route://10.0.0.2:6222");
+        assert_eq!(cluster.urls, ["10.0.0.2:6222"]);
+        assert_eq!(cluster.routes.len(), 1);
+        let r = &cluster.routes[0];
+        assert_eq!(r.remote_id, ids[1]);
+        assert!(r.solicited && r.configured);
+        assert_ne!(r.conn.cid, a.connections[0].cid);
+        // Node 1's interest: foo and one weighted queue group entry.
+        assert_eq!(r.conn.subscriptions, 2);
+        let subs: Vec<(&str, Option<&str>, &str)> = r
+            .subscriptions_list
+            .iter()
+            .map(|s| (s.subject.as_str(), s.queue.as_deref(), s.sid.as_str()))
+            .collect();
+        assert_eq!(
+            subs,
+            [("foo", None, "$G foo"), ("bar.*", Some("q"), "$G bar.* q")]
+        );
+        assert!(r.subscriptions_list.iter().all(|s| s.cid == r.conn.cid));
+        // Two of the three messages crossed the route.
+        assert_eq!(r.conn.stats.out_msgs, 2);
+        assert_eq!(r.conn.stats.out_bytes, 3);
+        // /subsz still lists the route's subscriptions, as nats-server's.
+        assert_eq!(
+            a.subscriptions_list
+                .iter()
+                .filter(|s| s.cid == r.conn.cid)
+                .count(),
+            2
+        );
+
+        let b = w.nodes[1].router.snapshot(SnapshotOptions::default());
+        assert_eq!(b.connections.len(), 1, "the subscriber only");
+        let cluster = b.cluster.as_ref().expect("a cluster");
+        assert!(cluster.urls.is_empty());
+        let r = &cluster.routes[0];
+        assert_eq!(r.remote_id, ids[0]);
+        assert!(!r.solicited && !r.configured);
+        assert_eq!((r.conn.stats.in_msgs, r.conn.stats.in_bytes), (2, 3));
+        // Without `subscriptions`, counts only.
+        assert!(r.subscriptions_list.is_empty());
+        assert_eq!(r.conn.subscriptions, 0);
+    }
+
+    #[test]
+    fn later_pages_carry_no_cluster() {
+        let mut w = ClusterWorld::new(2, |i| if i == 0 { vec![1] } else { vec![] });
+        w.settle();
+        let _ = w.subscriber(0, &[("a", None)]);
+        let _ = w.subscriber(0, &[("b", None)]);
+        let first = w.nodes[0].router.snapshot(SnapshotOptions {
+            max_items: 1,
+            ..SnapshotOptions::default()
+        });
+        assert!(first.cluster.is_some());
+        let next = w.nodes[0].router.snapshot(SnapshotOptions {
+            max_items: 1,
+            from: first.next,
+            ..SnapshotOptions::default()
+        });
+        assert!(first.next.is_some());
+        assert!(next.cluster.is_none());
     }
 }

@@ -363,3 +363,27 @@ fn route_fuzz_target_holds_on_sample_inputs() {
         crate::fuzzing::route_session(start, &input);
     }
 }
+
+#[test]
+fn routes_do_not_count_as_client_connections() {
+    // nats-server counts clients only against `max_connections` and in
+    // `total_connections`.
+    let mut w = ClusterWorld::with(3, |i, c| {
+        c.max_connections = 1;
+        if i != 0 {
+            c.cluster.as_mut().expect("cluster").routes = vec![crate::sim::cluster::route_url(0)];
+        }
+    });
+    w.settle();
+    assert!(w.is_full_mesh());
+    assert_eq!(w.nodes[0].router.stats().total_connections, 0);
+    let sub = w.subscriber(0, &[("counted", None)]);
+    assert!(!w.closed(sub), "two routes leave room for one client");
+    assert_eq!(w.nodes[0].router.stats().total_connections, 1);
+    let second = w.subscriber(0, &[]);
+    assert!(w.closed(second), "the second client is over the limit");
+    let p = publisher(&mut w, 1);
+    publish(&mut w, p, "counted", "yes");
+    w.settle();
+    assert_eq!(w.msgs(sub), vec![("counted".into(), "yes".into())]);
+}

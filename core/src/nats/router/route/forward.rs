@@ -25,15 +25,22 @@ pub(crate) struct RouteTarget {
 
 /// Adds route `slot` to the targets (once), with `queue` when a member of
 /// that group was picked on it.
-pub(crate) fn add_route_target(targets: &mut Vec<RouteTarget>, slot: u32, queue: Option<&Bytes>) {
-    let target = match targets.iter_mut().position(|t| t.slot == slot) {
-        Some(i) => &mut targets[i],
+/// True when `slot` was not a target of this message yet (the
+/// subscription that made it one is the one whose `msgs` count, as
+/// nats-server's `addSubToRouteTargets` keeps the first).
+pub(crate) fn add_route_target(
+    targets: &mut Vec<RouteTarget>,
+    slot: u32,
+    queue: Option<&Bytes>,
+) -> bool {
+    let (target, new) = match targets.iter_mut().position(|t| t.slot == slot) {
+        Some(i) => (&mut targets[i], false),
         None => {
             targets.push(RouteTarget {
                 slot,
                 queues: Vec::new(),
             });
-            targets.last_mut().expect("just pushed")
+            (targets.last_mut().expect("just pushed"), true)
         }
     };
     if let Some(q) = queue {
@@ -41,6 +48,7 @@ pub(crate) fn add_route_target(targets: &mut Vec<RouteTarget>, slot: u32, queue:
             target.queues.push(q.clone());
         }
     }
+    new
 }
 
 impl Router {

@@ -328,6 +328,7 @@ impl Router {
             out: OutBuf::default(),
         };
         let conn = self.insert_session(transport, peer.to_owned(), now);
+        self.open_routes += 1;
         let first_ping = self.config.ping_interval.min(FIRST_PING);
         let (url, explicit) = match solicited {
             Some((u, e)) => (Some(u), Some(e)),
