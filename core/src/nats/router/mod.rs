@@ -328,6 +328,10 @@ impl Router {
             .map_or(peer, |(ip, _)| ip)
             .trim_matches(|c| c == '[' || c == ']');
         let json = self.client_info_json(conn.slot, ip);
+        let curls_gen = self.cluster.as_deref().map_or(0, |c| c.curls_gen);
+        if let Some(s) = self.slot_session(conn.slot) {
+            s.curls_seen = curls_gen;
+        }
         self.write_wire(conn.slot, |out| {
             out.write_with(|b| encode::write_info(b, &json));
         });

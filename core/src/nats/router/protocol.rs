@@ -73,6 +73,11 @@ impl Router {
                 }
             }
             ClientOp::Ping => {
+                // nats-server's `processPing`: a client that missed a
+                // change of the cluster's client URLs (it connected while
+                // a route registered) gets the current INFO before its
+                // PONG.
+                self.send_info_if_urls_changed(slot);
                 self.trace_out(slot, || "PONG".to_owned());
                 self.write_wire(slot, |out| out.put(encode::PONG));
             }

@@ -167,6 +167,8 @@ pub(crate) struct Session {
     pub(crate) stalled_producers: Vec<ConnId>,
     /// The `CONNECT` waiting for its credential check (input paused).
     pub(crate) pending_connect: Option<PendingConnect>,
+    /// The cluster's client-URL generation its last `INFO` carried.
+    pub(crate) curls_seen: u64,
     /// The route state, when this session is a route to another server.
     pub(crate) route: Option<Box<super::route::RouteState>>,
 }
@@ -203,6 +205,7 @@ impl Session {
             paused_on: None,
             stalled_producers: Vec::new(),
             pending_connect: None,
+            curls_seen: 0,
             route: None,
         }
     }

@@ -387,3 +387,42 @@ fn routes_do_not_count_as_client_connections() {
     w.settle();
     assert_eq!(w.msgs(sub), vec![("counted".into(), "yes".into())]);
 }
+
+#[test]
+fn a_client_that_connects_while_a_route_registers_learns_the_urls_at_its_first_ping() {
+    // nats-server's `processPing` check: the client read its INFO before
+    // the route registered and sent CONNECT after the async INFO went out.
+    let mut w = ClusterWorld::new(2, |i| if i == 1 { vec![0] } else { vec![] });
+    let late = w.client(0);
+    w.settle();
+    assert!(w.is_full_mesh());
+    let first = String::from_utf8(w.take(late)).unwrap();
+    assert!(
+        first.starts_with("INFO ") && !first.contains("10.0.0.2"),
+        "{first}"
+    );
+    w.send(
+        late,
+        "CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n",
+    );
+    w.settle();
+    let out = String::from_utf8(w.take(late)).unwrap();
+    let info = out.find("INFO ").expect("an INFO before the PONG");
+    let pong = out.find("PONG\r\n").expect("the PONG");
+    assert!(info < pong, "{out}");
+    assert!(
+        out.contains("\"connect_urls\":[\"10.0.0.1:4222\",\"10.0.0.2:4222\"]"),
+        "{out}"
+    );
+    // Once told, a second PING gets the PONG alone.
+    w.send(late, "PING\r\n");
+    w.advance(Duration::from_millis(10));
+    assert_eq!(String::from_utf8(w.take(late)).unwrap(), "PONG\r\n");
+    // A protocol-0 client is never sent an async INFO.
+    let old = w.client(0);
+    w.settle();
+    w.take(old);
+    w.send(old, "CONNECT {\"verbose\":false}\r\nPING\r\n");
+    w.advance(Duration::from_millis(10));
+    assert_eq!(String::from_utf8(w.take(old)).unwrap(), "PONG\r\n");
+}

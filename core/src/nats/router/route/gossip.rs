@@ -139,6 +139,11 @@ impl Router {
     /// Sends the current client `INFO` to every open client that declared
     /// protocol 1 (async `INFO` support).
     pub(super) fn send_async_info_to_clients(&mut self) {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        cluster.curls_gen += 1;
+        let gen = cluster.curls_gen;
         let clients: Vec<ConnId> = self
             .sessions()
             .filter(|&c| {
@@ -151,10 +156,34 @@ impl Router {
             })
             .collect();
         for c in clients {
-            let json = self.client_info_json(c.slot, "");
-            self.write_wire(c.slot, |out| {
-                out.write_with(|b| encode::write_info(b, &json))
-            });
+            self.send_client_info(c.slot, gen);
+        }
+    }
+
+    fn send_client_info(&mut self, slot: u32, gen: u64) {
+        let json = self.client_info_json(slot, "");
+        if let Some(s) = self.slot_session(slot) {
+            s.curls_seen = gen;
+        }
+        self.trace_out(slot, || format!("INFO {}", String::from_utf8_lossy(&json)));
+        self.write_wire(slot, |out| out.write_with(|b| encode::write_info(b, &json)));
+    }
+
+    /// Sends client `slot` the current `INFO` when the cluster's client
+    /// URLs changed since its last one (it was not open yet when they did).
+    pub(in crate::nats::router) fn send_info_if_urls_changed(&mut self, slot: u32) {
+        let Some(gen) = self.cluster.as_deref().map(|c| c.curls_gen) else {
+            return;
+        };
+        let stale = self.slots[slot as usize].session.as_ref().is_some_and(|s| {
+            s.route.is_none()
+                && s.is_wire()
+                && s.phase == SessionPhase::Open
+                && s.flags.async_info
+                && s.curls_seen != gen
+        });
+        if stale {
+            self.send_client_info(slot, gen);
         }
     }
 

@@ -179,6 +179,9 @@ pub(crate) struct Cluster {
     pub(crate) next_dial: u64,
     /// Checks the credentials of accepted routes.
     pub(crate) auth: Authenticator,
+    /// Bumped whenever the client URLs told to clients change; each client
+    /// remembers the one its last `INFO` carried.
+    pub(crate) curls_gen: u64,
 }
 
 impl Cluster {
@@ -307,6 +310,7 @@ impl Router {
             dial_timers: Timers::new(),
             next_dial: 1,
             auth: Authenticator::new(route_auth),
+            curls_gen: 0,
         }));
     }
 
