@@ -699,14 +699,38 @@ fn route_url(v: &Values, name: &str, text: &str) -> Result<RouteUrl, OptionsErro
         None => true,
     };
     RouteUrl::parse(text).filter(|_| scheme_ok).ok_or_else(|| {
-        bad_value(
-            v,
-            name,
-            format!(
-                "invalid route URL {text:?} (expected nats://host:port or nats-route://host:port)"
+        let shown = redact_password(text);
+        OptionsError::Flag(FlagError::BadValue {
+            flag: format!("-{name}"),
+            value: redact_password(v.get(name).unwrap_or_default()),
+            why: format!(
+                "invalid route URL {shown:?} (expected nats://host:port or nats-route://host:port)"
             ),
-        )
+        })
     })
+}
+
+/// `text` (one URL or a comma-separated list) with the password of each
+/// `user:password@` replaced by `***`: errors never echo a secret.
+fn redact_password(text: &str) -> String {
+    text.split(',')
+        .map(|url| {
+            let start = url.find("://").map_or(0, |i| i + 3);
+            match url[start..].rfind('@') {
+                Some(at) => {
+                    let userinfo = &url[start..start + at];
+                    match userinfo.split_once(':') {
+                        Some((user, _)) => {
+                            format!("{}{user}:***{}", &url[..start], &url[start + at..])
+                        }
+                        None => url.to_owned(),
+                    }
+                }
+                None => url.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The cluster settings of `--cluster`, `--routes`, `--cluster_name`,
@@ -1120,14 +1144,44 @@ mod tests {
         for bad in [
             &["--cluster", "nats://127.0.0.1"][..],
             &["--cluster", "http://127.0.0.1:6222"],
-            &["--cluster", "nats://a:b@127.0.0.1:6222"],
+            &["--cluster", "nats://a@127.0.0.1:6222"],
             &["--cluster", "nats://127.0.0.1:6222", "--routes", "nats://x"],
             &["--routes", "nats://127.0.0.1:6222"],
-            &["--cluster", "nats://127.0.0.1:6222", "--runtime", "mio"],
             &["--cluster", "nats://127.0.0.1:6222", "-ns", "nats://h:4222"],
         ] {
             assert!(parse(args(bad)).is_err(), "{bad:?}");
         }
+        // The listen URL's credentials are the cluster authorization; route
+        // URLs may carry credentials; every runtime serves routes.
+        let o = serve(&[
+            "--cluster",
+            "nats://ruser:p%40ss@127.0.0.1:6222",
+            "--routes",
+            "nats://ruser:p%40ss@127.0.0.1:7222",
+            "--runtime",
+            "mio",
+        ]);
+        let err = parse(args(&[
+            "--cluster",
+            "nats://127.0.0.1:6222",
+            "--routes",
+            "nats://ruser:s3cret@h:1,nats://u:hush@nohost",
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("invalid route URL \"nats://u:***@nohost\""),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret") && !err.contains("hush"), "{err}");
+        let c = o.router.cluster.expect("clustering");
+        assert_eq!(
+            c.auth,
+            Auth::UserPass {
+                user: "ruser".into(),
+                pass: "p@ss".into()
+            }
+        );
     }
 
     #[test]

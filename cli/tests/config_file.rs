@@ -1,14 +1,18 @@
 //! `stan-server -c FILE` / `-sc FILE`: configuration files in the Go
 //! servers' documented syntax run unchanged, flags override the file,
-//! per-channel (wildcard) limits apply, and a bad file is refused whole
-//! with the file, line and column.
+//! per-channel (wildcard) limits apply, a `cluster { }` block clusters
+//! two servers, and a bad file is refused whole with the file, line and
+//! column.
 
 mod common;
 
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use common::{free_port, wait_port, Kill};
+use common::{free_port, wait_port, Kill, T};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("stan-conf-{name}-{}", std::process::id()));
@@ -168,6 +172,277 @@ fn the_shipped_sample_config_runs() {
     assert_eq!(
         storez["limits"]["channels"]["metrics.>"]["max_msgs"],
         10_000
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A raw NATS client over a blocking socket (the pattern of
+/// `cli/tests/cluster.rs`, reduced to what these tests need).
+struct Raw {
+    sock: TcpStream,
+    buf: Vec<u8>,
+    /// The server's first line (`INFO {...}`).
+    info: String,
+}
+
+impl Raw {
+    /// Connects to `port` and reads the `INFO`; with `handshake`, also
+    /// sends `CONNECT` and waits for the `PONG` of a `PING`.
+    fn connect(port: u16, handshake: bool) -> Raw {
+        let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut raw = Raw {
+            sock,
+            buf: Vec::new(),
+            info: String::new(),
+        };
+        raw.info = raw.line(Instant::now() + T).expect("INFO");
+        assert!(raw.info.starts_with("INFO "), "{}", raw.info);
+        if handshake {
+            raw.send("CONNECT {\"verbose\":false,\"pedantic\":false}\r\n");
+            raw.flush();
+        }
+        raw
+    }
+
+    fn send(&mut self, text: &str) {
+        self.sock.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// The next line before `deadline` (without CRLF), answering `PING`s.
+    fn line(&mut self, deadline: Instant) -> Option<String> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..i]).into_owned();
+                self.buf.drain(..i + 2);
+                if line == "PING" {
+                    self.send("PONG\r\n");
+                    continue;
+                }
+                return Some(line);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            match self.sock.read(&mut chunk) {
+                Ok(0) => panic!("connection closed"),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// `PING`, then lines until its `PONG` (only `+OK`/`INFO` may come
+    /// before: these clients publish, or subscribe without publishing).
+    fn flush(&mut self) {
+        self.send("PING\r\n");
+        let deadline = Instant::now() + T;
+        loop {
+            match self.line(deadline).expect("PONG") {
+                l if l == "PONG" => return,
+                l if l == "+OK" || l.starts_with("INFO ") => {}
+                l => panic!("unexpected {l}"),
+            }
+        }
+    }
+}
+
+/// A subscriber on `sub_port` receives what a publisher on `pub_port`
+/// sends: published until it arrives (interest crosses the route after
+/// the route is up), bounded by [`T`].
+fn routed(sub_port: u16, pub_port: u16, subject: &str) {
+    let mut sub = Raw::connect(sub_port, true);
+    let mut publisher = Raw::connect(pub_port, true);
+    sub.send(&format!("SUB {subject} 1\r\n"));
+    sub.flush();
+    let deadline = Instant::now() + T;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "{subject}: nothing crossed the route from {pub_port} to {sub_port}"
+        );
+        publisher.send(&format!("PUB {subject} 5\r\nhello\r\n"));
+        publisher.flush();
+        if let Some(line) = sub.line(Instant::now() + Duration::from_millis(100)) {
+            assert_eq!(line, format!("MSG {subject} 1 5"));
+            assert_eq!(sub.line(deadline).as_deref(), Some("hello"));
+            return;
+        }
+    }
+}
+
+fn start(args: &[&str], client_port: u16) -> Kill {
+    let child = Kill(
+        Command::new(env!("CARGO_BIN_EXE_stan-server"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(client_port);
+    child
+}
+
+/// Two servers clustered by their files alone: one listens for routes
+/// (`listen`, `name`, `no_advertise`, `authorization` with a password that
+/// needs escaping in a URL and a short timeout), the other solicits it
+/// (`host` and `port`, `routes` with the credentials, `connect_retries`);
+/// messages cross both ways.
+#[test]
+fn cluster_block_routes_messages_between_two_servers() {
+    let dir = temp_dir("cluster");
+    let (pa, ca, pb, cb) = (free_port(), free_port(), free_port(), free_port());
+    let a = dir.join("a.conf");
+    std::fs::write(
+        &a,
+        format!(
+            "listen: 127.0.0.1:{pa}\ncluster {{\n  name: conf-cluster\n  listen: 127.0.0.1:{ca}\n  no_advertise: true\n  authorization {{\n    user: ruser\n    password: \"p@ss w0rd\"\n    timeout: 0.25\n  }}\n}}\nstreaming {{ id: conf-a }}\n"
+        ),
+    )
+    .unwrap();
+    let b = dir.join("b.conf");
+    std::fs::write(
+        &b,
+        format!(
+            "host: 127.0.0.1\nport: {pb}\nCluster {{\n  Name: conf-cluster\n  net: 127.0.0.1\n  port: {cb}\n  routes: [\n    \"nats-route://ruser:p%40ss%20w0rd@127.0.0.1:{ca}\"\n  ]\n  connect_retries: 2\n}}\nstreaming {{ id: conf-b }}\n"
+        ),
+    )
+    .unwrap();
+    let _a = start(&["-c", a.to_str().unwrap()], pa);
+    let _b = start(&["-c", b.to_str().unwrap()], pb);
+    // The route listener announces the file's name and its authorization,
+    // and closes a route that does not authenticate within the file's
+    // timeout (0.25 s; nats-server's default is 2 s).
+    let started = Instant::now();
+    let mut silent = Raw::connect(ca, false);
+    for want in ["\"cluster\":\"conf-cluster\"", "\"auth_required\":true"] {
+        assert!(silent.info.contains(want), "{want}: {}", silent.info);
+    }
+    let mut chunk = [0u8; 512];
+    loop {
+        assert!(started.elapsed() < T, "a silent route was never closed");
+        match silent.sock.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "closed after {:?}: not the file's authorization timeout",
+        started.elapsed()
+    );
+    routed(pa, pb, "conf.ab");
+    routed(pb, pa, "conf.ba");
+    // no_advertise: a gives its clients no URLs (and b none of a's, as
+    // nats-server leaves them out of the route INFO); b gives its own.
+    let info_a = Raw::connect(pa, false).info;
+    assert!(!info_a.contains("connect_urls"), "{info_a}");
+    let info_b = Raw::connect(pb, false).info;
+    assert!(
+        info_b.contains(&format!("\"connect_urls\":[\"127.0.0.1:{pb}\"]")),
+        "{info_b}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--cluster` and `--cluster_name` replace the file's listen address and
+/// name; the rest of the block still applies.
+#[test]
+fn cluster_flags_override_the_block() {
+    let dir = temp_dir("cluster-flags");
+    let (p, c_file, c_flag) = (free_port(), free_port(), free_port());
+    let conf = dir.join("c.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port: {p}\ncluster {{\n  name: from-file\n  listen: 127.0.0.1:{c_file}\n  connect_retries: 1\n}}\n"
+        ),
+    )
+    .unwrap();
+    let cluster = format!("nats://127.0.0.1:{c_flag}");
+    let _server = start(
+        &[
+            "-c",
+            conf.to_str().unwrap(),
+            "-a",
+            "127.0.0.1",
+            "--cluster",
+            &cluster,
+            "--cluster_name",
+            "from-flag",
+        ],
+        p,
+    );
+    let info = Raw::connect(c_flag, false).info;
+    assert!(info.contains("\"cluster\":\"from-flag\""), "{info}");
+    assert!(
+        TcpStream::connect(("127.0.0.1", c_file)).is_err(),
+        "the flag's route port, not the file's"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_cluster_blocks_are_refused_with_their_position() {
+    let dir = temp_dir("cluster-bad");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let cases = [
+        (
+            "tls.conf",
+            "cluster {\n  listen: 127.0.0.1:-1\n  tls { cert_file: c.pem }\n}\n",
+            "tls.conf:3:3: \"tls\" is not supported by this build (TLS on routes)",
+        ),
+        (
+            "unknown.conf",
+            "cluster {\n  listen: 127.0.0.1:-1\n  pool_size: 3\n}\n",
+            "unknown.conf:3:3: unknown configuration key \"pool_size\" in the cluster block",
+        ),
+        (
+            "no_listen.conf",
+            "port: 4222\ncluster {\n  routes: [nats://127.0.0.1:6222]\n}\n",
+            "no_listen.conf:2:1: cluster: the routes need a route listener",
+        ),
+        (
+            "route.conf",
+            "cluster {\n  listen: 127.0.0.1:-1\n  routes: [\n    \"http://127.0.0.1:6222\"\n  ]\n}\n",
+            "route.conf:4:6: cluster: route URL \"http://127.0.0.1:6222\"",
+        ),
+        (
+            "streaming.conf",
+            "streaming {\n  cluster { node_id: a }\n}\n",
+            "streaming.conf:2:3: \"cluster\" is not supported by this build (streaming clustering)",
+        ),
+    ];
+    for (name, text, want) in cases {
+        let err = refused(&["-c", &write(name, text)]);
+        assert!(err.contains(want), "{name}: {err}");
+    }
+    // The same routes with --cluster on the command line run.
+    let p = free_port();
+    let conf = write(
+        "routes_only.conf",
+        &format!("port: {p}\ncluster {{\n  routes: [nats://127.0.0.1:1]\n}}\n"),
+    );
+    let _server = start(
+        &[
+            "-c",
+            &conf,
+            "-a",
+            "127.0.0.1",
+            "--cluster",
+            "nats://127.0.0.1:-1",
+        ],
+        p,
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

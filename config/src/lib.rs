@@ -113,6 +113,11 @@
 //! * The settings mapping refuses unknown keys (Go ignores them) and
 //!   options this build does not implement; it also accepts sizes written
 //!   as strings (`max_bytes: "1GB"`). See [`settings`].
+//! * A top-level `cluster { }` block is the NATS server's routes
+//!   ([`ClusterSettings`]). In a file without a `streaming` block,
+//!   nats-streaming-server also reads it as its own (Raft) clustering,
+//!   which this build does not have: its keys (`node_id`, `peers`, …) are
+//!   refused there, as `streaming { cluster { } }` is.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -131,9 +136,9 @@ pub use parser::{
 };
 pub use settings::{
     from_nats_config, from_streaming_config, load_nats_config, load_streaming_config, AuthSettings,
-    ChannelLimitsEntry, ChannelLimitsSettings, ConfigSettings, FileSettings, NatsSettings,
-    NatsTlsSettings, StoreLimitsSettings, StoreType, StreamingSettings, StreamingTlsSettings,
-    Warning,
+    ChannelLimitsEntry, ChannelLimitsSettings, ClusterAuthSettings, ClusterRoute, ClusterSettings,
+    ConfigSettings, FileSettings, NatsSettings, NatsTlsSettings, StoreLimitsSettings, StoreType,
+    StreamingSettings, StreamingTlsSettings, Warning,
 };
 pub use units::{parse_go_duration, parse_size, GoDuration};
 pub use value::{DateTime, Entry, Map, Pos, Value, ValueKind};

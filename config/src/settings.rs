@@ -22,6 +22,11 @@ use crate::parser::{parse_file, Env, Loader};
 use crate::units::{parse_go_duration, parse_size, GoDuration};
 use crate::value::{Entry, Map, Pos, ValueKind};
 
+mod cluster;
+
+use cluster::parse_cluster;
+pub use cluster::{ClusterAuthSettings, ClusterRoute, ClusterSettings};
+
 /// Everything a configuration file sets. See the [module docs](self).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConfigSettings {
@@ -92,6 +97,9 @@ pub struct NatsSettings {
     pub logtime: Option<bool>,
     /// `pid_file`, `pidfile`.
     pub pid_file: Option<String>,
+    /// `cluster { … }`: the routes of the embedded NATS server (`None`
+    /// when the file has no such block).
+    pub cluster: Option<ClusterSettings>,
 }
 
 /// `authorization { … }` (single user or token; `users`, `nkeys`,
@@ -549,7 +557,6 @@ fn listen(e: &Entry) -> Result<(Option<String>, i64), Error> {
 
 /// nats-server options this build does not implement.
 const NATS_UNSUPPORTED: &[(&str, &str)] = &[
-    ("cluster", "NATS clustering / streaming clustering"),
     ("gateway", "NATS gateways"),
     ("leaf", "NATS leaf nodes"),
     ("leafnodes", "NATS leaf nodes"),
@@ -643,6 +650,7 @@ fn apply_nats(
         "http_port" | "monitor_port" => n.http_port = Some(int(e)?),
         "https_port" => n.https_port = Some(int(e)?),
         "authorization" => parse_auth(e, &mut n.auth)?,
+        "cluster" => n.cluster = Some(parse_cluster(e, warnings)?),
         "tls" => {
             let mut t = NatsTlsSettings::default();
             for te in map(e)? {

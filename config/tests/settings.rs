@@ -249,7 +249,7 @@ fn unsupported_features_are_named() {
         ("streaming { cluster { node_id: a } }", "cluster"),
         ("streaming { partitioning: true }", "partitioning"),
         ("streaming { store: sql }", "store"),
-        ("cluster { listen: 0.0.0.0:6222 }", "cluster"),
+        ("cluster { tls { cert_file: x } }", "tls"),
         ("jetstream {}", "jetstream"),
         ("accounts {}", "accounts"),
         ("leafnodes {}", "leafnodes"),

@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use super::auth::Authenticator;
-use super::{Router, RouterConfig};
+use super::auth::{Auth, Authenticator};
+use super::{ClusterConfig, Router, RouterConfig};
 use crate::nats::codec::Limits;
 
 /// Why a reload was refused (nothing was applied).
@@ -25,6 +25,35 @@ pub enum ReloadError {
     },
 }
 
+/// What a reload compares of the cluster settings (every one of them needs
+/// a restart here; nats-server 2.9 reloads routes and cluster
+/// authorization), without the password. A port of 0 in `new` ("any free
+/// port") stands for the port bound, `old`'s.
+fn cluster_text(c: Option<&ClusterConfig>, old: Option<&ClusterConfig>) -> String {
+    let Some(c) = c else {
+        return "none".into();
+    };
+    let port = match old {
+        Some(o) if c.port == 0 => o.port,
+        _ => c.port,
+    };
+    let user = match &c.auth {
+        Auth::UserPass { user, .. } => user.as_str(),
+        Auth::None | Auth::Token(_) => "",
+    };
+    format!(
+        "{{name: {:?}, listen: {}:{port}, routes: {:?}, advertise: {:?}, no_advertise: {}, connect_retries: {}, user: {user:?}, password changed: {}, auth_timeout: {:?}}}",
+        c.name,
+        c.host,
+        c.routes,
+        c.advertise,
+        c.no_advertise,
+        c.connect_retries,
+        old.is_some_and(|o| o.auth != c.auth && matches!((&o.auth, &c.auth), (Auth::UserPass { user: a, .. }, Auth::UserPass { user: b, .. }) if a == b)),
+        c.auth_timeout,
+    )
+}
+
 impl Router {
     /// Takes `new` while running and returns what changed, one
     /// `Reloaded: ...` line each, as nats-server logs them. New settings
@@ -35,7 +64,12 @@ impl Router {
     pub fn reload(&mut self, now: Instant, new: RouterConfig) -> Result<Vec<String>, ReloadError> {
         let _ = self.advance(now);
         let old = &self.config;
-        let fixed: [(&'static str, String, String); 6] = [
+        let fixed: [(&'static str, String, String); 7] = [
+            (
+                "cluster",
+                cluster_text(old.cluster.as_ref(), None),
+                cluster_text(new.cluster.as_ref(), old.cluster.as_ref()),
+            ),
             ("host", old.host.clone(), new.host.clone()),
             ("port", old.port.to_string(), new.port.to_string()),
             (

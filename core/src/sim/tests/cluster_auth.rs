@@ -203,3 +203,40 @@ fn gossiped_routes_are_dialled_with_the_cluster_credentials() {
         );
     }
 }
+
+#[test]
+fn a_reload_that_changes_the_cluster_settings_is_refused_without_showing_the_password() {
+    let mut w = ClusterWorld::with(1, |_, c| with_auth(c, "old-secret"));
+    let now = w.now;
+    let same = w.nodes[0].router.config().clone();
+    assert!(w.nodes[0].router.reload(now, same.clone()).is_ok());
+    let mut any_port = same.clone();
+    any_port.cluster.as_mut().expect("cluster").port = 0;
+    assert!(
+        w.nodes[0].router.reload(now, any_port).is_ok(),
+        "port 0 is the bound one"
+    );
+    let mut routes = same.clone();
+    routes.cluster.as_mut().expect("cluster").routes = vec!["nats://10.9.9.9:6222".into()];
+    let err = w.nodes[0]
+        .router
+        .reload(now, routes)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("config reload not supported for cluster"),
+        "{err}"
+    );
+    let mut password = same.clone();
+    with_auth(&mut password, "new-secret");
+    let err = w.nodes[0]
+        .router
+        .reload(now, password)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("password changed: true"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
+    let mut none = same;
+    none.cluster = None;
+    assert!(w.nodes[0].router.reload(now, none).is_err());
+}
