@@ -11,11 +11,16 @@
 #      then the flow-control kit (a 200,000-message burst to a slow reader
 #      in each of the three libraries, a reader that stops reading) the
 #      same way, the reference first;
+#      then the cluster kit: 3-node clusters of ours, of Debian's and mixed,
+#      cross-node checks with the same three libraries, a node killed and
+#      restarted;
 #   4. the STAN interop kit (official node-nats-streaming,
 #      asyncio-nats-streaming and libnats streaming clients) against our
 #      stan-server, with its embedded NATS server and through Debian's
 #      nats-server (-ns); then the Node client against the server on the
-#      smol and mio runtimes;
+#      smol and mio runtimes; then streaming over a NATS cluster (-ns to
+#      one node, clients on another, the client's node killed; a stan-server
+#      with its embedded NATS server as one node of three);
 #   5. the monitoring kit: a scenario made with node-nats-streaming, then
 #      /metrics parsed by prometheus_client and the dashboard checked in
 #      Debian's headless Chromium (puppeteer-core), on the tokio (default)
@@ -44,12 +49,18 @@ echo "== NATS interop kit against our stan-server"
 cargo build -p stan-cli --bin stan-server
 interop/nats/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
 
+echo "== NATS cluster interop kit (3-node clusters: ours, Debian's nats-server, mixed; nats-py, Node nats, libnats; kill -9 + restart)"
+interop/cluster/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server" "$(command -v nats-server || echo /usr/sbin/nats-server)"
+
 echo "== NATS flow control (slow readers, a stopped reader): Debian's nats-server (reference), then ours"
 interop/flow/run.sh "$(command -v nats-server || echo /usr/sbin/nats-server)"
 interop/flow/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
 
 echo "== STAN interop kit against our stan-server (embedded and -ns nats-server)"
 interop/stan/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server"
+
+echo "== STAN over a NATS cluster (routes; Debian nats-server and our stan-server as nodes; -ns and embedded; failover)"
+interop/stan-cluster/run.sh "${CARGO_TARGET_DIR:-target}/debug/stan-server" "$(command -v nats-server || echo /usr/sbin/nats-server)"
 
 echo "== STAN interop kit (Node client) against stan-server on the smol and mio runtimes"
 mkdir -p target/interop
