@@ -1,7 +1,8 @@
 //! `stan-cli`: the binaries' shared pieces (Go-style flags, logging, option
 //! translation). The binaries are `stan-server`, `stan-pub`, `stan-sub`,
-//! `stan-bench`, `stan-nats-bench`, `stan-crash` (the store's crash-test
-//! harness, [`crash`]), `stan-fsync-rate` ([`fsync_rate`]), `stan-load`
+//! `stan-bench`, `stan-nats-bench` ([`nats_bench`]), `stan-crash` (the
+//! store's crash-test harness, [`crash`]), `stan-fsync-rate`
+//! ([`fsync_rate`]), `stan-load`
 //! (many idle clients on one server, [`load`]), `stan-soak` (a long mixed
 //! workload checking loss, memory and descriptors, [`soak`]) and
 //! `stan-auth-storm`.
@@ -27,6 +28,7 @@ pub mod harness_opts;
 pub mod load;
 pub mod log;
 pub mod monitoring;
+pub mod nats_bench;
 pub mod pidfile;
 pub mod raw_nats;
 pub mod reload;

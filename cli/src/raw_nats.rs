@@ -1,7 +1,8 @@
 //! Plain NATS over blocking sockets, for the tools that compare server
 //! binaries side by side (`stan-nats-bench`, `stan-auth-storm`): a server
 //! binary run as a child process on a free loopback port ([`Server`]) and a
-//! blocking client connection decoding the server's ops ([`Conn`]).
+//! blocking client connection decoding the server's ops ([`Conn`]). Ports
+//! are picked free ([`free_port`]) and waited for ([`wait_accepting`]).
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,7 +30,7 @@ impl Server {
     /// before) followed by `extra_args`, its output discarded, and waits up
     /// to 10 s until it accepts connections.
     pub fn start(binary: &Path, extra_args: &[&str]) -> io::Result<Server> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = free_port()?;
         let child = Command::new(binary)
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
             .args(extra_args)
@@ -38,18 +39,32 @@ impl Server {
             .spawn()?;
         // Built before waiting, so that a failed start still kills the child.
         let server = Server { child, port };
-        let deadline = Instant::now() + START_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(io::Error::other(format!(
-                    "{} did not start",
-                    binary.display()
-                )));
-            }
-            thread::sleep(Duration::from_millis(20));
+        if !wait_accepting(port, START_TIMEOUT) {
+            return Err(io::Error::other(format!(
+                "{} did not start",
+                binary.display()
+            )));
         }
         Ok(server)
     }
+}
+
+/// A loopback port nobody listened on a moment before.
+pub fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Waits up to `timeout` until something accepts on `127.0.0.1:port`;
+/// false when nothing did.
+pub fn wait_accepting(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    true
 }
 
 impl Drop for Server {

@@ -612,3 +612,74 @@ fn wrong_cluster_or_refused_subscription_exits_1() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(out.stderr.contains("cannot subscribe"), "{out:?}");
 }
+
+/// Debian's `nats-server` (`scripts/install-deps.sh` installs it), or
+/// `NATS_SERVER`.
+fn nats_server() -> String {
+    if let Ok(p) = std::env::var("NATS_SERVER") {
+        return p;
+    }
+    ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("nats-server not found: run scripts/install-deps.sh (or set NATS_SERVER)")
+        .into()
+}
+
+/// `stan-nats-bench --routes` clusters two nodes of each server, pushes
+/// every message across the route and prints a rate for both and their
+/// ratio, for each routed workload and payload size.
+#[test]
+fn nats_bench_routes_mode_prints_both_rates_and_ratios() {
+    let reference = nats_server();
+    let out = run(
+        env!("CARGO_BIN_EXE_stan-nats-bench"),
+        &[
+            "--routes",
+            "--msgs",
+            "2000",
+            "--rounds",
+            "1",
+            "--ours",
+            SERVER,
+            "--nats-server",
+            &reference,
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let mut rows = Vec::new();
+    for line in out.stdout.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(&last) = fields.last() else { continue };
+        if !line.starts_with("route ") {
+            continue;
+        }
+        // name..., size, ours msgs/s, nats msgs/s, ratio
+        let n = fields.len();
+        assert!(n >= 5, "{line}");
+        let nums: Vec<f64> = fields[n - 3..]
+            .iter()
+            .map(|f| f.parse().unwrap_or_else(|_| panic!("{line}")))
+            .collect();
+        assert!(nums.iter().all(|x| x.is_finite() && *x > 0.0), "{line}");
+        let ratio: f64 = last.parse().unwrap();
+        assert!((ratio - nums[0] / nums[1]).abs() < 0.01, "{line}");
+        rows.push((fields[..n - 4].join(" "), fields[n - 4].to_owned()));
+    }
+    let names = [
+        "route pub -> sub",
+        "route pub -> 5 queue",
+        "route queue 2 + 2",
+    ];
+    let want: Vec<(String, String)> = names
+        .iter()
+        .flat_map(|n| ["16", "128"].map(|s| (n.to_string(), s.to_owned())))
+        .collect();
+    assert_eq!(rows, want, "{}", out.stdout);
+    let lowest = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("lowest ratio (ours / nats-server): "))
+        .unwrap_or_else(|| panic!("no ratio line: {}", out.stdout));
+    assert!(lowest.parse::<f64>().is_ok_and(|r| r > 0.0), "{lowest}");
+}

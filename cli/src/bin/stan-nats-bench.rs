@@ -1,29 +1,44 @@
 //! `stan-nats-bench`: our router against Debian's `nats-server`, side by side
 //! in one run, with one client implementation for both.
 //!
-//! Workloads: publish only; one publisher to one subscriber; one publisher to
-//! five members of one queue group; each with 16- and 128-byte payloads.
-//! Both servers run as child processes on loopback ports, in alternating
-//! order, for several rounds; the median msgs/s of each and their ratio are
-//! printed.
+//! Workloads on one server: publish only; one publisher to one subscriber;
+//! one publisher to five members of one queue group.
+//!
+//! With `--routes`, two nodes of each server kind are clustered over a
+//! loopback route (`--cluster nats://127.0.0.1:P --cluster_name
+//! stan-nats-bench` on both, `--routes nats-route://127.0.0.1:P` on the
+//! second) and the publisher is connected to the first node: one subscriber
+//! on the second node (every message crosses the route); five queue
+//! members on the second node; one queue group with two members on each
+//! node (the share of messages that crossed is printed too). Timing starts
+//! once probe messages show that the second node's interest has reached the
+//! first.
+//!
+//! Every workload runs with 16- and 128-byte payloads. The servers run as
+//! child processes on loopback ports, started afresh for every run, in
+//! alternating order for several rounds; the median msgs/s of each and
+//! their ratio (ours / nats-server) are printed, then the lowest ratio.
 //!
 //! ```text
-//! stan-nats-bench [--ours PATH] [--nats-server PATH] [--msgs N] [--rounds R]
+//! stan-nats-bench [--routes] [--ours PATH] [--nats-server PATH] [--msgs N] [--rounds R]
 //! ```
 
-use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use stan_cli::flags::{self, Kind, Spec};
-use stan_cli::raw_nats::{find_nats_server, sibling_stan_server, Conn, Server};
-use stan_core::nats::{Limits, ServerOp};
+use stan_cli::nats_bench::target::Target;
+use stan_cli::nats_bench::workload::{self, Measure, Workload, ROUTED, SINGLE};
+use stan_cli::nats_bench::{median, BenchError};
+use stan_cli::raw_nats::{find_nats_server, sibling_stan_server};
 
 const SPECS: &[Spec] = &[
+    Spec {
+        names: &["routes"],
+        kind: Kind::Bool,
+        value: "",
+        help: "two clustered nodes of each server: publisher on one, subscribers across the route",
+    },
     Spec {
         names: &["ours"],
         kind: Kind::Str,
@@ -50,164 +65,61 @@ const SPECS: &[Spec] = &[
     },
 ];
 
-/// Most messages a publisher may be ahead of its subscribers.
-const WINDOW: u64 = 100_000;
-const FRAMES_PER_WRITE: usize = 512;
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-#[derive(Clone, Copy, Debug)]
-enum Workload {
-    PubOnly,
-    PubSub,
-    Queue5,
-}
-
-impl Workload {
-    fn name(self) -> &'static str {
-        match self {
-            Workload::PubOnly => "publish only",
-            Workload::PubSub => "1 pub -> 1 sub",
-            Workload::Queue5 => "1 pub -> 5 queue subs",
-        }
-    }
-
-    fn subscribers(self) -> usize {
-        match self {
-            Workload::PubOnly => 0,
-            Workload::PubSub => 1,
-            Workload::Queue5 => 5,
-        }
-    }
-}
-
-/// A benchmark client: generous limits, reads timing out after the run's
-/// timeout, announced with a plain `CONNECT`.
-fn open(port: u16) -> io::Result<Conn> {
-    let mut c = Conn::open(
-        port,
-        RUN_TIMEOUT,
-        Limits {
-            max_control_line: 64 * 1024,
-            max_payload: 64 * 1024 * 1024,
-        },
-        256 * 1024,
-    )?;
-    c.stream
-        .write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\n")?;
-    Ok(c)
-}
-
-fn run(port: u16, workload: Workload, size: usize, msgs: u64) -> io::Result<f64> {
-    let received = Arc::new(AtomicU64::new(0));
-    let mut subs = Vec::new();
-    for i in 0..workload.subscribers() {
-        let mut c = open(port)?;
-        let sub = match workload {
-            Workload::Queue5 => format!("SUB bench.{size} workers {i}\r\n"),
-            _ => format!("SUB bench.{size} {i}\r\n"),
-        };
-        c.stream.write_all(sub.as_bytes())?;
-        c.ping()?;
-        subs.push(c);
-    }
-    let mut publisher = open(port)?;
-    publisher.ping()?;
-
-    let start = Instant::now();
-    // All subscribers on one thread, multiplexed by a single-threaded
-    // runtime: the client side costs as little CPU as possible.
-    let readers = if subs.is_empty() {
-        None
+/// One run of `workload` on fresh server(s) of `binary`.
+fn measure(binary: &Path, w: Workload, size: usize, msgs: u64) -> Result<Measure, BenchError> {
+    let target = if w.routed() {
+        Target::pair(binary)?
     } else {
-        let received = Arc::clone(&received);
-        Some(thread::spawn(move || -> io::Result<()> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async move {
-                let mut tasks = Vec::new();
-                for c in subs {
-                    let received = Arc::clone(&received);
-                    tasks.push(tokio::spawn(count_msgs(c, received, msgs)));
-                }
-                for t in tasks {
-                    t.await.map_err(|_| io::Error::other("reader panicked"))??;
-                }
-                Ok(())
-            })
-        }))
+        Target::single(binary)?
     };
+    workload::run(&target, w, size, msgs)
+}
 
-    let mut frame = format!("PUB bench.{size} {size}\r\n").into_bytes();
-    frame.extend(std::iter::repeat_n(b'x', size));
-    frame.extend_from_slice(b"\r\n");
-    let chunk: Vec<u8> = frame.repeat(FRAMES_PER_WRITE);
-    let mut sent = 0u64;
-    while sent < msgs {
-        let n = (msgs - sent).min(FRAMES_PER_WRITE as u64);
-        publisher
-            .stream
-            .write_all(&chunk[..frame.len() * n as usize])?;
-        sent += n;
-        if workload.subscribers() > 0 {
-            while sent - received.load(Ordering::Acquire) > WINDOW {
-                if start.elapsed() > RUN_TIMEOUT {
-                    return Err(io::Error::other("subscribers stalled"));
-                }
-                thread::sleep(Duration::from_micros(50));
+/// The medians of one workload and size: (ours, theirs) msgs/s and the
+/// median share of messages that crossed to the second node.
+struct Row {
+    ours: f64,
+    theirs: f64,
+    ours_crossed: f64,
+    theirs_crossed: f64,
+}
+
+/// `rounds` rounds of one workload and size, alternating which server
+/// goes first.
+fn compare(
+    ours: &Path,
+    reference: &Path,
+    w: Workload,
+    size: usize,
+    msgs: u64,
+    rounds: usize,
+) -> Result<Row, String> {
+    let (mut a, mut b, mut ac, mut bc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let order = if round % 2 == 0 {
+            [(true, ours), (false, reference)]
+        } else {
+            [(false, reference), (true, ours)]
+        };
+        for (is_ours, bin) in order {
+            let m = measure(bin, w, size, msgs)
+                .map_err(|e| format!("{} {size}B on {}: {e}", w.name(), bin.display()))?;
+            let crossed = m.crossed as f64 / msgs as f64;
+            if is_ours {
+                a.push(m.rate);
+                ac.push(crossed);
+            } else {
+                b.push(m.rate);
+                bc.push(crossed);
             }
         }
     }
-    publisher.ping()?;
-    if let Some(r) = readers {
-        r.join()
-            .map_err(|_| io::Error::other("reader panicked"))??;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    if workload.subscribers() > 0 {
-        let got = received.load(Ordering::Acquire);
-        if got != msgs {
-            return Err(io::Error::other(format!("received {got} of {msgs}")));
-        }
-    }
-    Ok(msgs as f64 / elapsed)
-}
-
-/// Counts `MSG`s on one subscriber connection until `msgs` arrived in total
-/// (over all subscribers).
-async fn count_msgs(c: Conn, received: Arc<AtomicU64>, msgs: u64) -> io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (stream, mut buf, mut dec) = c.into_parts();
-    stream.set_nonblocking(true)?;
-    let mut stream = tokio::net::TcpStream::from_std(stream)?;
-    while received.load(Ordering::Acquire) < msgs {
-        if buf.capacity() - buf.len() < 64 * 1024 {
-            buf.reserve(256 * 1024);
-        }
-        let read =
-            tokio::time::timeout(Duration::from_millis(100), stream.read_buf(&mut buf)).await;
-        match read {
-            Err(_) => continue, // re-check the total
-            Ok(Ok(0)) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e),
-        }
-        let mut batch = 0;
-        while let Some(op) = dec.decode(&mut buf).map_err(io::Error::other)? {
-            match op {
-                ServerOp::Msg(_) => batch += 1,
-                ServerOp::Ping => stream.write_all(b"PONG\r\n").await?,
-                _ => {}
-            }
-        }
-        received.fetch_add(batch, Ordering::AcqRel);
-    }
-    Ok(())
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    Ok(Row {
+        ours: median(&mut a),
+        theirs: median(&mut b),
+        ours_crossed: median(&mut ac),
+        theirs_crossed: median(&mut bc),
+    })
 }
 
 fn main() -> ExitCode {
@@ -233,48 +145,51 @@ fn main() -> ExitCode {
         .unwrap_or_else(find_nats_server);
     let msgs = v.int("msgs").unwrap_or(1_000_000).max(1) as u64;
     let rounds = v.int("rounds").unwrap_or(3).clamp(1, 50) as usize;
+    let routes = v.flag("routes");
     println!(
-        "ours: {}  reference: {}  msgs/run: {msgs}  rounds: {rounds}",
+        "ours: {}  reference: {}  msgs/run: {msgs}  rounds: {rounds}{}",
         ours.display(),
-        reference.display()
+        reference.display(),
+        if routes {
+            "  two nodes over a route"
+        } else {
+            ""
+        }
     );
     println!(
         "{:<24} {:>6} {:>14} {:>14} {:>7}",
         "workload", "size", "ours msgs/s", "nats msgs/s", "ratio"
     );
+    let workloads: &[Workload] = if routes { &ROUTED } else { &SINGLE };
     let mut worst = f64::INFINITY;
-    for workload in [Workload::PubOnly, Workload::PubSub, Workload::Queue5] {
+    for &w in workloads {
         for size in [16usize, 128] {
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            for round in 0..rounds {
-                let order: [(bool, &PathBuf); 2] = if round % 2 == 0 {
-                    [(true, &ours), (false, &reference)]
-                } else {
-                    [(false, &reference), (true, &ours)]
-                };
-                for (is_ours, bin) in order {
-                    let result =
-                        Server::start(bin, &[]).and_then(|s| run(s.port, workload, size, msgs));
-                    match result {
-                        Ok(rate) if is_ours => a.push(rate),
-                        Ok(rate) => b.push(rate),
-                        Err(e) => {
-                            eprintln!("{} {size}B on {}: {e}", workload.name(), bin.display());
-                            return ExitCode::FAILURE;
-                        }
-                    }
+            let row = match compare(&ours, &reference, w, size, msgs, rounds) {
+                Ok(row) => row,
+                Err(e) => {
+                    eprintln!("stan-nats-bench: {e}");
+                    return ExitCode::FAILURE;
                 }
-            }
-            let (ma, mb) = (median(&mut a), median(&mut b));
-            worst = worst.min(ma / mb);
+            };
+            let ratio = row.ours / row.theirs;
+            worst = worst.min(ratio);
             println!(
                 "{:<24} {:>6} {:>14.0} {:>14.0} {:>7.2}",
-                workload.name(),
+                w.name(),
                 size,
-                ma,
-                mb,
-                ma / mb
+                row.ours,
+                row.theirs,
+                ratio
             );
+            if w == Workload::RouteQueueSplit {
+                println!(
+                    "{:<24} {:>6} {:>13.0}% {:>13.0}%",
+                    "  crossed the route",
+                    "",
+                    row.ours_crossed * 100.0,
+                    row.theirs_crossed * 100.0
+                );
+            }
         }
     }
     println!("lowest ratio (ours / nats-server): {worst:.2}");
