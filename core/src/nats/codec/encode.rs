@@ -22,8 +22,10 @@ fn put_num(out: &mut BytesMut, n: u64) {
     out.put_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
+/// Writes the size fields of a message control line (`HDR TOTAL` or
+/// `SIZE`) and its CRLF.
 #[inline]
-fn put_sizes(out: &mut BytesMut, header_len: Option<usize>, payload_len: usize) {
+pub(super) fn put_sizes(out: &mut BytesMut, header_len: Option<usize>, payload_len: usize) {
     if let Some(h) = header_len {
         put_num(out, h as u64);
         out.put_u8(b' ');

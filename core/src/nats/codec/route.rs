@@ -12,6 +12,7 @@ use super::decode::{
     check_control_line, is_ws, parse_size, payload_sizes, rest_trimmed, starts_with_ci, Framer,
     Limits,
 };
+use super::encode::put_sizes;
 use super::error::DecodeError;
 use super::op::{MsgFrame, OpName};
 
@@ -426,11 +427,9 @@ pub fn write_rmsg_line(
         out.extend_from_slice(r);
         out.extend_from_slice(b" ");
     }
-    let total = payload_len + header_len.unwrap_or(0);
-    match header_len {
-        Some(h) => out.extend_from_slice(format!("{h} {total}\r\n").as_bytes()),
-        None => out.extend_from_slice(format!("{total}\r\n").as_bytes()),
-    }
+    // itoa into the buffer: no `format!` (a String allocated and freed,
+    // and the fmt machinery) per routed message.
+    put_sizes(out, header_len, payload_len);
 }
 
 #[cfg(test)]
