@@ -6,12 +6,13 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::raw::Raw;
 use common::{free_port, wait_port, Kill, T};
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -176,86 +177,12 @@ fn the_shipped_sample_config_runs() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A raw NATS client over a blocking socket (the pattern of
-/// `cli/tests/cluster.rs`, reduced to what these tests need).
-struct Raw {
-    sock: TcpStream,
-    buf: Vec<u8>,
-    /// The server's first line (`INFO {...}`).
-    info: String,
-}
-
-impl Raw {
-    /// Connects to `port` and reads the `INFO`; with `handshake`, also
-    /// sends `CONNECT` and waits for the `PONG` of a `PING`.
-    fn connect(port: u16, handshake: bool) -> Raw {
-        let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let mut raw = Raw {
-            sock,
-            buf: Vec::new(),
-            info: String::new(),
-        };
-        raw.info = raw.line(Instant::now() + T).expect("INFO");
-        assert!(raw.info.starts_with("INFO "), "{}", raw.info);
-        if handshake {
-            raw.send("CONNECT {\"verbose\":false,\"pedantic\":false}\r\n");
-            raw.flush();
-        }
-        raw
-    }
-
-    fn send(&mut self, text: &str) {
-        self.sock.write_all(text.as_bytes()).unwrap();
-    }
-
-    /// The next line before `deadline` (without CRLF), answering `PING`s.
-    fn line(&mut self, deadline: Instant) -> Option<String> {
-        let mut chunk = [0u8; 4096];
-        loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8_lossy(&self.buf[..i]).into_owned();
-                self.buf.drain(..i + 2);
-                if line == "PING" {
-                    self.send("PONG\r\n");
-                    continue;
-                }
-                return Some(line);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            match self.sock.read(&mut chunk) {
-                Ok(0) => panic!("connection closed"),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) => panic!("{e}"),
-            }
-        }
-    }
-
-    /// `PING`, then lines until its `PONG` (only `+OK`/`INFO` may come
-    /// before: these clients publish, or subscribe without publishing).
-    fn flush(&mut self) {
-        self.send("PING\r\n");
-        let deadline = Instant::now() + T;
-        loop {
-            match self.line(deadline).expect("PONG") {
-                l if l == "PONG" => return,
-                l if l == "+OK" || l.starts_with("INFO ") => {}
-                l => panic!("unexpected {l}"),
-            }
-        }
-    }
-}
-
 /// A subscriber on `sub_port` receives what a publisher on `pub_port`
 /// sends: published until it arrives (interest crosses the route after
 /// the route is up), bounded by [`T`].
 fn routed(sub_port: u16, pub_port: u16, subject: &str) {
-    let mut sub = Raw::connect(sub_port, true);
-    let mut publisher = Raw::connect(pub_port, true);
+    let mut sub = Raw::connect(sub_port, "config-sub");
+    let mut publisher = Raw::connect(pub_port, "config-pub");
     sub.send(&format!("SUB {subject} 1\r\n"));
     sub.flush();
     let deadline = Instant::now() + T;
@@ -318,7 +245,7 @@ fn cluster_block_routes_messages_between_two_servers() {
     // and closes a route that does not authenticate within the file's
     // timeout (0.25 s; nats-server's default is 2 s).
     let started = Instant::now();
-    let mut silent = Raw::connect(ca, false);
+    let mut silent = Raw::open(ca, "silent");
     for want in ["\"cluster\":\"conf-cluster\"", "\"auth_required\":true"] {
         assert!(silent.info.contains(want), "{want}: {}", silent.info);
     }
@@ -341,9 +268,9 @@ fn cluster_block_routes_messages_between_two_servers() {
     routed(pb, pa, "conf.ba");
     // no_advertise: a gives its clients no URLs (and b none of a's, as
     // nats-server leaves them out of the route INFO); b gives its own.
-    let info_a = Raw::connect(pa, false).info;
+    let info_a = Raw::open(pa, "info-a").info;
     assert!(!info_a.contains("connect_urls"), "{info_a}");
-    let info_b = Raw::connect(pb, false).info;
+    let info_b = Raw::open(pb, "info-b").info;
     assert!(
         info_b.contains(&format!("\"connect_urls\":[\"127.0.0.1:{pb}\"]")),
         "{info_b}"
@@ -379,7 +306,7 @@ fn cluster_flags_override_the_block() {
         ],
         p,
     );
-    let info = Raw::connect(c_flag, false).info;
+    let info = Raw::open(c_flag, "info-c").info;
     assert!(info.contains("\"cluster\":\"from-flag\""), "{info}");
     assert!(
         TcpStream::connect(("127.0.0.1", c_file)).is_err(),

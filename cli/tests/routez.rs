@@ -27,8 +27,6 @@
 //! those two keys are the only ones ours may have beyond Debian's, and only
 //! while Debian's binary lacks them.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,6 +35,7 @@ use serde_json::Value;
 
 mod common;
 
+use common::raw::Raw;
 use common::{free_port, nats_server, wait_port, Kill, T};
 
 /// Keys 2.9.24 has and 2.9.10 lacks.
@@ -183,50 +182,6 @@ fn assert_same_keys(what: &str, ours: &Tree, debian: &Tree) {
 
 // ------------------------------------------------------------------ clients
 
-/// A NATS client on the text protocol that subscribes and publishes.
-struct Client {
-    sock: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Client {
-    fn connect(port: u16) -> Client {
-        let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let mut c = Client {
-            sock,
-            buf: Vec::new(),
-        };
-        c.send("CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"routez\"}\r\n");
-        c.flush();
-        c
-    }
-
-    fn send(&mut self, text: &str) {
-        self.sock.write_all(text.as_bytes()).unwrap();
-    }
-
-    /// `PING`, then everything up to its `PONG` (kept in the buffer).
-    fn flush(&mut self) {
-        self.send("PING\r\n");
-        let deadline = Instant::now() + T;
-        let mut chunk = [0u8; 4096];
-        while !self.buf.windows(6).any(|w| w == b"PONG\r\n") {
-            assert!(Instant::now() < deadline, "no PONG");
-            match self.sock.read(&mut chunk) {
-                Ok(0) => panic!("connection closed"),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) => panic!("{e}"),
-            }
-        }
-        if let Some(i) = self.buf.windows(6).position(|w| w == b"PONG\r\n") {
-            self.buf.drain(..i + 6);
-        }
-    }
-}
-
 /// The subscriptions made on one node: three route subscriptions on the
 /// other one (the two queue members are one, weighted).
 const SUBS: &str = "SUB foo 1\r\nSUB bar.* q1 2\r\nSUB bar.* q1 3\r\nSUB baz 4\r\n";
@@ -354,7 +309,7 @@ fn observe(a: Node, b: Node) -> Observed {
     let before_b = wait_route(b.http, "route at b", up);
     // Interest a's own sessions (our streaming engine's) announced.
     let baseline = count(&before_b, "subscriptions");
-    let mut sub = Client::connect(a.port);
+    let mut sub = Raw::connect(a.port, "routez");
     sub.send(SUBS);
     sub.flush();
     wait_route(b.http, "the client's interest at b", |r| {
@@ -362,7 +317,7 @@ fn observe(a: Node, b: Node) -> Observed {
     });
     let before_a = wait_route(a.http, "route at a", |_| true);
     let before_b = wait_route(b.http, "route at b", |_| true);
-    let mut publisher = Client::connect(b.port);
+    let mut publisher = Raw::connect(b.port, "routez");
     publisher.send(PUBS);
     publisher.flush();
     let in_a = count(&before_a, "in_msgs") + ROUTED;

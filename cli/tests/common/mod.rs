@@ -3,6 +3,8 @@
 //! server starts.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::net::TcpListener;
 use std::process::Child;
 use std::time::{Duration, Instant};
