@@ -11,18 +11,23 @@
 //! address (with the `authorization` credentials in it) the value a user
 //! would give `--cluster` (`nats://user:pass@host:port`), its routes
 //! `--routes`, and so on; a `--cluster` on the command line replaces the
-//! file's listen address and credentials, as in nats-server.
+//! file's listen address and credentials, as in nats-server. Its `tls { }`
+//! (TLS on routes, which has no flag in nats-server) goes straight to
+//! the options ([`apply_rest`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use stan_config::fs::{FsLoader, ProcessEnv};
-use stan_config::{ChannelLimitsSettings, ClusterSettings, ConfigSettings, GoDuration, StoreType};
+use stan_config::{
+    ChannelLimitsSettings, ClusterSettings, ConfigSettings, GoDuration, NatsTlsSettings, StoreType,
+};
 use stan_core::nats::router::RouteUrl;
 use stan_core::stan::server::LimitsOverride;
+use stan_tls::{Pem, ServerTlsOptions};
 
 use crate::flags::Values;
-use crate::server_opts::{OptionsError, ServerOptions};
+use crate::server_opts::{OptionsError, RouteTlsOptions, ServerOptions};
 
 /// The configuration files a command line names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -302,6 +307,36 @@ fn escape_userinfo(text: &str) -> String {
     out
 }
 
+/// `cluster { tls { } }`: a certificate and key are required (they serve
+/// both sides of a route, as in nats-server); `ca_file` verifies the peer
+/// (the system's roots when absent).
+fn route_tls(tls: &NatsTlsSettings) -> Result<RouteTlsOptions, String> {
+    let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) else {
+        return Err("a route certificate and key are required (cert_file and key_file)".into());
+    };
+    let unsupported = [
+        ("verify_and_map", tls.verify_and_map.is_some()),
+        ("cipher_suites", tls.cipher_suites.is_some()),
+        ("curve_preferences", tls.curve_preferences.is_some()),
+    ];
+    if let Some((key, _)) = unsupported.iter().find(|(_, set)| *set) {
+        return Err(format!("{key} is not supported by this build"));
+    }
+    let mut options = ServerTlsOptions::new(Pem::file(cert), Pem::file(key));
+    options.ca = tls.ca_file.as_ref().map(Pem::file);
+    options.verify = tls.verify.unwrap_or(false);
+    if let Some(t) = tls.timeout {
+        match Duration::try_from_secs_f64(t) {
+            Ok(d) if !d.is_zero() => options.handshake_timeout = d,
+            _ => return Err(format!("timeout {t} is out of range")),
+        }
+    }
+    Ok(RouteTlsOptions {
+        tls: options,
+        insecure: tls.insecure.unwrap_or(false),
+    })
+}
+
 /// A count from the file that must fit `T` and not be negative.
 fn count<T: TryFrom<i64>>(key: &str, n: i64) -> Result<T, OptionsError> {
     T::try_from(n).map_err(|_| OptionsError::Config(format!("{key}: {n} is out of range")))
@@ -397,6 +432,14 @@ pub fn apply_rest(opts: &mut ServerOptions, settings: &ConfigSettings) -> Result
             return Err(OptionsError::Config(format!(
                 "tls {key}: not supported by this build (rustls chooses the cipher suites and curves)"
             )));
+        }
+    }
+    if let Some(c) = &n.cluster {
+        if let Some(tls) = &c.tls {
+            opts.route_tls =
+                Some(route_tls(tls).map_err(|msg| {
+                    OptionsError::Config(format!("{}: cluster: tls: {msg}", c.pos))
+                })?);
         }
     }
     if let (Some(tls), Some(options)) = (&s.tls, opts.nats_tls.as_mut()) {
@@ -646,5 +689,50 @@ mod tests {
         // The client authorization timeout no longer panics on huge values.
         let e = opts("authorization { timeout: 99999999999999999999.0 }").unwrap_err();
         assert!(e.contains("authorization timeout: "), "{e}");
+    }
+
+    /// `cluster { tls { } }` becomes the route TLS options (no flag).
+    #[test]
+    fn cluster_tls_becomes_the_route_tls() {
+        let opts = |tls: &str| {
+            let src = format!("cluster {{\n  listen: 127.0.0.1:-1\n  tls {{ {tls} }}\n}}");
+            let s = settings(&src);
+            let mut o = match crate::server_opts::parse(Vec::<String>::new()).unwrap() {
+                crate::server_opts::Command::Serve(o) => *o,
+                other => panic!("{other:?}"),
+            };
+            apply_rest(&mut o, &s)
+                .map(|()| o.route_tls)
+                .map_err(|e| e.to_string())
+        };
+        let t = opts("cert_file: c.pem, key_file: k.pem, ca_file: ca.pem, verify: true, timeout: 0.5, insecure: true")
+            .unwrap()
+            .expect("route tls");
+        assert_eq!(t.tls.cert, Pem::file("c.pem"));
+        assert_eq!(t.tls.key, Pem::file("k.pem"));
+        assert_eq!(t.tls.ca, Some(Pem::file("ca.pem")));
+        assert!(t.tls.verify && t.insecure);
+        assert_eq!(t.tls.handshake_timeout, Duration::from_millis(500));
+        let t = opts("cert_file: c.pem, key_file: k.pem").unwrap().unwrap();
+        assert_eq!(t.tls.ca, None);
+        assert!(!t.tls.verify && !t.insecure);
+        assert_eq!(t.tls.handshake_timeout, stan_tls::DEFAULT_HANDSHAKE_TIMEOUT);
+        for (bad, want) in [
+            (
+                "cert_file: c.pem",
+                "t.conf:1:1: cluster: tls: a route certificate and key are required",
+            ),
+            (
+                "cert_file: c.pem, key_file: k.pem, timeout: 0",
+                "cluster: tls: timeout 0 is out of range",
+            ),
+            (
+                "cert_file: c.pem, key_file: k.pem, verify_and_map: true",
+                "verify_and_map is not supported",
+            ),
+        ] {
+            let e = opts(bad).unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
     }
 }

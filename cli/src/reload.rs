@@ -95,6 +95,13 @@ pub fn plan(old: &ServerOptions, new: &ServerOptions) -> Result<Plan, Vec<String
         format!("{e:?}")
     };
     differs("streaming options", engine(old), engine(new));
+    // Route TLS is read once at startup (its `Debug` shows file names,
+    // never key bytes).
+    differs(
+        "cluster tls",
+        format!("{:?}", old.route_tls),
+        format!("{:?}", new.route_tls),
+    );
     differs(
         "embedded NATS server options",
         format!("{:?}", without_reloadable(&old.router)),

@@ -512,6 +512,20 @@ pub struct ServerOptions {
     pub tls: Option<ServerTlsOptions>,
     /// TLS to the external NATS server (`-secure`, `-tls_client_*`).
     pub nats_tls: Option<ClientTlsOptions>,
+    /// TLS on routes (the configuration's `cluster { tls { } }`; no flag,
+    /// as in nats-server).
+    pub route_tls: Option<RouteTlsOptions>,
+}
+
+/// TLS on routes: the `cluster { tls { } }` block. Its certificate and key
+/// serve accepted routes and are the client certificate of solicited
+/// ones; its CA verifies the peer both ways.
+#[derive(Debug, Clone)]
+pub struct RouteTlsOptions {
+    /// The certificate, key, CA, `verify` and handshake `timeout`.
+    pub tls: ServerTlsOptions,
+    /// `insecure`: a solicited route accepts any certificate.
+    pub insecure: bool,
 }
 
 /// A runtime adapter (`--runtime`).
@@ -677,6 +691,7 @@ fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
         https_port,
         tls,
         nats_tls: nats_client_tls(v),
+        route_tls: None,
         router,
         log,
         pid_file: v.get("P").map(std::path::PathBuf::from),

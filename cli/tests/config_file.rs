@@ -327,7 +327,7 @@ fn bad_cluster_blocks_are_refused_with_their_position() {
         (
             "tls.conf",
             "cluster {\n  listen: 127.0.0.1:-1\n  tls { cert_file: c.pem }\n}\n",
-            "tls.conf:3:3: \"tls\" is not supported by this build (TLS on routes)",
+            "tls.conf:1:1: cluster: tls: a route certificate and key are required",
         ),
         (
             "unknown.conf",

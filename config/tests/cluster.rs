@@ -327,11 +327,6 @@ fn unknown_keys_name_the_key_and_the_block() {
 fn unsupported_features_are_refused_with_their_position() {
     for (src, key, detail) in [
         (
-            "cluster {\n  listen: 6222\n  tls {\n    cert_file: c.pem\n    key_file: k.pem\n  }\n}",
-            "tls",
-            "TLS on routes",
-        ),
-        (
             "cluster { permissions { import: \">\" } }",
             "permissions",
             "route permissions",
@@ -372,8 +367,8 @@ fn unsupported_features_are_refused_with_their_position() {
             "{src}: {text}"
         );
     }
-    let (_, text) = err("cluster {\n  listen: 6222\n  tls {\n    cert_file: c.pem\n  }\n}");
-    assert!(text.starts_with("t.conf:3:3: "), "{text}");
+    let (_, text) = err("cluster {\n  listen: 6222\n  tls {\n    pinned_certs: []\n  }\n}");
+    assert!(text.starts_with("t.conf:4:5: "), "{text}");
 }
 
 /// Go takes the last `cluster` key.
@@ -381,4 +376,24 @@ fn unsupported_features_are_refused_with_their_position() {
 fn the_last_block_wins() {
     let c = cluster("cluster { port: 1 }\ncluster { name: b }");
     assert_eq!((c.port, c.name.as_deref()), (None, Some("b")));
+}
+
+/// `cluster { tls { } }`: TLS on routes, with the keys of the top-level
+/// `tls` block; an unknown key inside is refused at its position.
+#[test]
+fn tls_on_routes_is_read() {
+    let c = cluster(
+        "cluster {\n  listen: 6222\n  tls {\n    cert_file: c.pem\n    key_file: k.pem\n    ca_file: ca.pem\n    verify: true\n    timeout: 3\n    insecure: false\n  }\n}",
+    );
+    let tls = c.tls.expect("cluster tls");
+    assert_eq!(tls.cert_file.as_deref(), Some("c.pem"));
+    assert_eq!(tls.key_file.as_deref(), Some("k.pem"));
+    assert_eq!(tls.ca_file.as_deref(), Some("ca.pem"));
+    assert_eq!(tls.verify, Some(true));
+    assert_eq!(tls.timeout, Some(3.0));
+    assert_eq!(tls.insecure, Some(false));
+    assert_eq!(cluster("cluster { port: 1 }").tls, None);
+    let (e, text) = err("cluster {\n  tls {\n    certfile: c.pem\n  }\n}");
+    assert!(matches!(e, Error::UnknownKey { .. }), "{e:?}");
+    assert!(text.starts_with("t.conf:3:5: "), "{text}");
 }

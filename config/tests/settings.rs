@@ -249,7 +249,7 @@ fn unsupported_features_are_named() {
         ("streaming { cluster { node_id: a } }", "cluster"),
         ("streaming { partitioning: true }", "partitioning"),
         ("streaming { store: sql }", "store"),
-        ("cluster { tls { cert_file: x } }", "tls"),
+        ("cluster { tls { pinned_certs: [] } }", "pinned_certs"),
         ("jetstream {}", "jetstream"),
         ("accounts {}", "accounts"),
         ("leafnodes {}", "leafnodes"),

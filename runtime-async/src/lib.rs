@@ -86,7 +86,7 @@ pub use client::{Connection, Msg, PubAckFuture, Subscription};
 pub use drive::{drive, drive_tls, Driven, ExternalEngine, ExternalStartError};
 pub use engine::EngineHandle;
 pub use monitor::{EngineMonitor, RouterMonitor};
-pub use router::{LocalSession, LogSink, RouterServer};
+pub use router::{LocalSession, LogSink, RouteTls, RouterServer};
 pub use runtime::{BoxFuture, ReadHalf, Runtime, WriteHalf};
 pub use seed::entropy_seed;
 pub use stan_core::stan::client::{

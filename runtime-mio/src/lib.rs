@@ -15,7 +15,9 @@
 //!   an external NATS server instead (`-ns`). [`Server::bind_cluster`]
 //!   makes it a member of a NATS cluster: a route listener on the same
 //!   loop, and the routes the router solicits dialled on short-lived
-//!   threads (a name lookup and a blocking connect stay off the loop).
+//!   threads (a name lookup and a blocking connect stay off the loop);
+//!   with route TLS, both sides' handshakes run off the loop too, before
+//!   the route session exists.
 //! * Monitoring: [`Control::router_snapshot`], [`Control::engine_snapshot`]
 //!   and [`Control::sync_latency`] for the server and its engine,
 //!   [`ExternalEngine::monitor`] ([`EngineMonitor`]) for the external

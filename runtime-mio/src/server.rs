@@ -30,7 +30,7 @@ use stan_core::stan::server::{
 };
 use stan_core::stan::store::Store;
 use stan_store::{EngineIo, Opened, SpawnError};
-use stan_tls::{rustls, ServerTls};
+use stan_tls::{rustls, ClientTls, ServerTls};
 
 /// How long shutdown waits for a file store's last writes.
 const SETTLE_TIME: Duration = Duration::from_secs(5);
@@ -39,7 +39,7 @@ use crate::checks::CheckWorkers;
 use crate::io::{earliest, read_burst, timeout_until, unix_now_ns, OutQueue, ReadEnd};
 use crate::io::{MAX_IOVECS, READ_CHUNK};
 use crate::monitor::{self, EngineRequest, Parts};
-use crate::routes::{Dialled, RouteDialer};
+use crate::routes::{Accepted, Dialled, RouteDialer, RouteTlsSides};
 use crate::tls::Stream;
 use stan_core::time::deadline_after;
 
@@ -57,6 +57,8 @@ enum Request {
     Engine(EngineRequest),
     /// A route dial ended ([`RouteDialer`]).
     RouteDialled(Dialled),
+    /// An accepted route's TLS handshake ended.
+    RouteAccepted(Accepted),
 }
 
 #[derive(Debug)]
@@ -306,6 +308,8 @@ pub struct Server {
     route_addr: Option<SocketAddr>,
     /// Dials the routes the router asks for, off the loop.
     dialer: RouteDialer,
+    /// TLS on routes: accepted routes handshake off the loop first.
+    route_tls: Option<RouteTlsSides>,
 }
 
 impl std::fmt::Debug for Server {
@@ -340,7 +344,7 @@ impl Server {
         config: RouterConfig,
         tls: Option<ServerTls>,
     ) -> io::Result<Server> {
-        Self::bind_cluster(addr, config, tls, None)
+        Self::bind_cluster(addr, config, tls, None, None)
     }
 
     /// [`bind_tls`](Self::bind_tls), and with `routes` (a bound route
@@ -349,12 +353,27 @@ impl Server {
     /// off the loop within the cluster's dial timeout. The cluster's port is
     /// set to the one bound (`config.cluster` is the default cluster when
     /// unset).
+    ///
+    /// With `route_tls` (the acceptor's side, the solicitor's), routes run
+    /// over TLS as in nats-server 2.9: both sides handshake right after
+    /// the TCP connect, off the loop and before the route session exists,
+    /// within the server side's handshake timeout (`INFO` and `CONNECT`
+    /// announce `tls_required`). A failed handshake is logged `TLS route
+    /// handshake error: ...` and closes the connection; a solicited route
+    /// is retried as after a failed dial.
     pub fn bind_cluster(
         addr: impl ToSocketAddrs,
         mut config: RouterConfig,
         tls: Option<ServerTls>,
         routes: Option<std::net::TcpListener>,
+        route_tls: Option<(ServerTls, ClientTls)>,
     ) -> io::Result<Server> {
+        let route_tls = route_tls.map(|(server, client)| RouteTlsSides::new(server, client));
+        if let (Some(_), Some(cluster)) = (&route_tls, config.cluster.as_mut()) {
+            // nats-server 2.9 announces `tls_verify` with any route TLS.
+            cluster.tls_required = true;
+            cluster.tls_verify = true;
+        }
         if let Some(tls) = &tls {
             config.tls_required = true;
             config.tls_verify = tls.verify();
@@ -404,12 +423,14 @@ impl Server {
         let dialer = RouteDialer::new(
             Arc::new(move |dialled| to_loop.send(Request::RouteDialled(dialled))),
             dial_timeout,
+            route_tls.clone(),
         );
         Ok(Server {
             checks,
             route_listener,
             route_addr,
             dialer,
+            route_tls,
             poll,
             listener: Some(listener),
             local_addr,
@@ -580,6 +601,7 @@ impl Server {
                     // No engine: dropped, its caller gets `None`.
                     (Request::Engine(_), None) => {}
                     (Request::RouteDialled(dialled), _) => self.route_dialled(dialled, now),
+                    (Request::RouteAccepted(accepted), _) => self.route_accepted(accepted, now),
                 }
             }
             if shutdown_deadline.is_none() && self.control.shared.stop.load(Ordering::Acquire) {
@@ -765,6 +787,19 @@ impl Server {
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
+                    if let Some(tls) = &self.route_tls {
+                        // The handshake first, off the loop.
+                        let stream = std::net::TcpStream::from(stream);
+                        if stream.set_nonblocking(false).is_ok() {
+                            let to_loop = self.control.clone();
+                            tls.accept(
+                                stream,
+                                peer.to_string(),
+                                Arc::new(move |a| to_loop.send(Request::RouteAccepted(a))),
+                            );
+                        }
+                        continue;
+                    }
                     let Some((token, stream)) = self.register(stream) else {
                         continue;
                     };
@@ -783,7 +818,21 @@ impl Server {
     /// A route dial ended: the stream becomes a route session, or the
     /// router hears of the failure.
     fn route_dialled(&mut self, dialled: Dialled, now: Instant) {
-        let Dialled { dial, peer, stream } = dialled;
+        let Dialled {
+            dial,
+            peer,
+            stream,
+            tls,
+        } = dialled;
+        let session = match tls {
+            Some(Err(error)) => {
+                return self
+                    .router
+                    .handle_route_tls_failed(now, Some(dial), &peer, &error)
+            }
+            Some(Ok(session)) => Some(session),
+            None => None,
+        };
         let registered = stream
             .filter(|_| self.route_listener.is_some())
             .and_then(|s| s.set_nonblocking(true).ok().map(|()| s))
@@ -792,13 +841,47 @@ impl Server {
             None => self.router.handle_route_dial_failed(now, dial),
             Some((token, mut stream)) => match self.router.handle_route_connected(now, dial, &peer)
             {
-                Some(id) => self.add_conn(token, id, stream, TlsPhase::Off),
+                Some(id) => {
+                    if let Some(session) = session {
+                        stream.set_session(session);
+                        // The handshake may have read past its end.
+                        self.again.push(token);
+                    }
+                    self.add_conn(token, id, stream, TlsPhase::Off);
+                }
                 // The dial was dropped meanwhile: the stream closes.
                 None => {
                     let _ = self.poll.registry().deregister(&mut stream);
                 }
             },
         }
+    }
+
+    /// An accepted route's TLS handshake ended: the stream becomes a route
+    /// session, or the failure is logged (no session ever existed).
+    fn route_accepted(&mut self, accepted: Accepted, now: Instant) {
+        let Accepted { peer, outcome } = accepted;
+        let (stream, session) = match outcome {
+            Ok(done) => done,
+            Err(error) => {
+                return self
+                    .router
+                    .handle_route_tls_failed(now, None, &peer, &error)
+            }
+        };
+        let registered = Some(stream)
+            .filter(|_| self.route_listener.is_some())
+            .and_then(|s| s.set_nonblocking(true).ok().map(|()| s))
+            .and_then(|s| self.register(mio::net::TcpStream::from_std(s)));
+        // Shutting down, or the poll refused it: the stream closes.
+        let Some((token, mut stream)) = registered else {
+            return;
+        };
+        stream.set_session(session);
+        let id = self.router.handle_route_accept(now, &peer);
+        // The handshake may have read past its end.
+        self.again.push(token);
+        self.add_conn(token, id, stream, TlsPhase::Off);
     }
 
     fn read(&mut self, token: Token, now: Instant) {

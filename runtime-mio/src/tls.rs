@@ -77,6 +77,12 @@ impl Stream {
         fed
     }
 
+    /// Puts a session whose handshake is already done on the stream (a
+    /// route handshaken off the loop).
+    pub(crate) fn set_session(&mut self, session: rustls::Connection) {
+        self.tls = Some(Box::new(session));
+    }
+
     /// Takes the session off (a failed upgrade: what is written next goes
     /// out in plain text, as nats-server's `-ERR` does).
     pub(crate) fn drop_tls(&mut self) {

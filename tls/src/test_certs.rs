@@ -1,6 +1,6 @@
 //! Certificates generated at test time (feature `test-certs`, with
 //! `rcgen`): a CA, a server certificate for `localhost`, `127.0.0.1` and
-//! `::1`, a client certificate, an expired server certificate, and a
+//! `::1`, a client certificate, a route certificate (both), an expired server certificate, and a
 //! second CA with its own server and client certificates (for "wrong CA"
 //! refusals). Nothing is read from or written to disk unless asked
 //! ([`TestPki::write_to`]).
@@ -47,6 +47,10 @@ pub struct TestPki {
     pub server: CertKey,
     /// A client certificate (client auth), signed by [`ca`](Self::ca).
     pub client: CertKey,
+    /// A route certificate: the names of [`server`](Self::server), server
+    /// and client auth (routes present one certificate in both roles),
+    /// signed by [`ca`](Self::ca).
+    pub route: CertKey,
     /// A server certificate like [`server`](Self::server) that expired in
     /// 2001.
     pub expired_server: CertKey,
@@ -79,6 +83,9 @@ fn new_ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
     (cert.pem(), Issuer::new(params, key))
 }
 
+/// The common name of the route certificate (server and client auth).
+const ROUTE_NAME: &str = "route";
+
 #[allow(clippy::expect_used)]
 fn leaf(issuer: &Issuer<'_, KeyPair>, name: &str, server: bool, expired: bool) -> CertKey {
     let sans: Vec<String> = if server {
@@ -88,11 +95,16 @@ fn leaf(issuer: &Issuer<'_, KeyPair>, name: &str, server: bool, expired: bool) -
     };
     let mut params = CertificateParams::new(sans).expect("leaf parameters");
     params.distinguished_name.push(DnType::CommonName, name);
-    params.extended_key_usages = vec![if server {
-        ExtendedKeyUsagePurpose::ServerAuth
+    params.extended_key_usages = if server {
+        vec![ExtendedKeyUsagePurpose::ServerAuth]
     } else {
-        ExtendedKeyUsagePurpose::ClientAuth
-    }];
+        vec![ExtendedKeyUsagePurpose::ClientAuth]
+    };
+    if name == ROUTE_NAME {
+        params
+            .extended_key_usages
+            .push(ExtendedKeyUsagePurpose::ClientAuth);
+    }
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -142,6 +154,7 @@ impl TestPki {
         TestPki {
             server: leaf(&issuer, "localhost", true, false),
             client: leaf(&issuer, "client", false, false),
+            route: leaf(&issuer, ROUTE_NAME, true, false),
             expired_server: leaf(&issuer, "localhost", true, true),
             other_server: leaf(&other_issuer, "localhost", true, false),
             other_client: leaf(&other_issuer, "client", false, false),
@@ -194,7 +207,8 @@ impl TestPki {
     }
 
     /// Writes `ca.pem`, `server-cert.pem`, `server-key.pem`,
-    /// `client-cert.pem`, `client-key.pem`, `expired-cert.pem`,
+    /// `client-cert.pem`, `client-key.pem`, `route-cert.pem`,
+    /// `route-key.pem`, `expired-cert.pem`,
     /// `expired-key.pem`, `other-ca.pem`, `other-cert.pem`,
     /// `other-key.pem` into `dir`.
     pub fn write_to(&self, dir: &Path) -> io::Result<()> {
@@ -204,6 +218,8 @@ impl TestPki {
             ("server-key.pem", &self.server.key),
             ("client-cert.pem", &self.client.cert),
             ("client-key.pem", &self.client.key),
+            ("route-cert.pem", &self.route.cert),
+            ("route-key.pem", &self.route.key),
             ("expired-cert.pem", &self.expired_server.cert),
             ("expired-key.pem", &self.expired_server.key),
             ("other-ca.pem", &self.other_ca),

@@ -19,7 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures_lite::future;
-use stan_async::{ExternalEngine, RouterServer, Runtime};
+use stan_async::{ExternalEngine, RouteTls, RouterServer, Runtime};
 use stan_smol::Smol;
 use stan_tokio::Tokio;
 
@@ -163,12 +163,17 @@ async fn serve<R: Runtime + Default>(
         Ok(r) => r,
         Err(code) => return code,
     };
+    let route_tls = match load_route_tls(&opts) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let server = match RouterServer::<R>::serve_cluster_on(
         R::default(),
         listener,
         routes,
         opts.router.clone(),
         tls.clone(),
+        route_tls,
         Box::new(log_router),
     ) {
         Ok(s) => s,
@@ -264,6 +269,20 @@ fn load_tls(
             Err(ExitCode::FAILURE)
         }
     }
+}
+
+/// The route TLS settings read (`cluster { tls { } }`: certificate
+/// files), or the fatal exit code.
+fn load_route_tls(opts: &server_opts::ServerOptions) -> Result<Option<RouteTls>, ExitCode> {
+    let Some(route) = opts.route_tls.as_ref() else {
+        return Ok(None);
+    };
+    RouteTls::new(&route.tls, route.insecure)
+        .map(Some)
+        .map_err(|e| {
+            log!(Fatal, "cluster TLS: {e}");
+            ExitCode::FAILURE
+        })
 }
 
 /// Opens the file store directory (logging its repairs), or `None` for the
@@ -609,12 +628,21 @@ fn serve_mio(
         return ExitCode::from(code);
     }
     let addr = format!("{}:{}", opts.host, opts.port);
+    let route_tls = match load_route_tls(&opts) {
+        Ok(t) => t.map(|t| (t.server, t.client)),
+        Err(code) => return code,
+    };
     let routes = match bind_routes(&opts) {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let bound =
-        stan_mio::Server::bind_cluster(addr.as_str(), opts.router.clone(), tls.clone(), routes);
+    let bound = stan_mio::Server::bind_cluster(
+        addr.as_str(),
+        opts.router.clone(),
+        tls.clone(),
+        routes,
+        route_tls,
+    );
     let server = match bound {
         Ok(s) => s.with_log(log_router),
         Err(e) => {

@@ -4,8 +4,11 @@
 //! Keys: `name`; `listen` (`port` or `host:port`); `host`/`net`; `port`;
 //! `routes` (an array of URLs); `advertise`/`cluster_advertise`;
 //! `no_advertise`; `connect_retries`; `authorization { user password
-//! timeout }`. Refused as unsupported: `tls` (TLS on routes),
-//! `permissions` (route permissions, also inside `authorization`), and the
+//! timeout }`; `tls { }` (TLS on routes: the keys of the top-level `tls`
+//! block, `cert_file key_file ca_file verify timeout insecure …`; what the
+//! server does not support is the caller's to refuse). Refused as
+//! unsupported: `permissions` (route permissions, also inside
+//! `authorization`), and the
 //! streaming server's Raft clustering keys (`node_id`, `peers`, …), which
 //! belong in `streaming { cluster { } }`. nats-server 2.10's keys
 //! (`pool_size`, `compression`, …) are unknown keys, as nats-server 2.9
@@ -26,7 +29,10 @@
 use crate::error::Error;
 use crate::value::{Entry, Pos, ValueKind};
 
-use super::{boolean, int, listen, map, mismatch, seconds, string, unknown, unsupported, Warning};
+use super::{
+    boolean, int, listen, map, mismatch, nats_tls_key, seconds, string, unknown, unsupported,
+    NatsTlsSettings, Warning,
+};
 
 /// The `cluster { … }` block at the top level: the embedded NATS server's
 /// routes, as nats-server 2.9's `parseCluster` reads it. (The streaming
@@ -58,6 +64,10 @@ pub struct ClusterSettings {
     /// `authorization { user password timeout }` (nats-server refuses a
     /// token or several users here; so does this mapping).
     pub auth: ClusterAuthSettings,
+    /// `tls { … }`: TLS on routes (the same keys as the top-level `tls`
+    /// block; nats-server uses the certificate both to accept routes and
+    /// as the client certificate of the routes it solicits).
+    pub tls: Option<NatsTlsSettings>,
 }
 
 impl ClusterSettings {
@@ -73,6 +83,7 @@ impl ClusterSettings {
             no_advertise: None,
             connect_retries: None,
             auth: ClusterAuthSettings::default(),
+            tls: None,
         }
     }
 }
@@ -159,7 +170,7 @@ pub(super) fn parse_cluster(
             "advertise" | "cluster_advertise" => c.advertise = Some(string(ce)?),
             "no_advertise" => c.no_advertise = Some(boolean(ce)?),
             "connect_retries" => c.connect_retries = Some(int(ce)?),
-            "tls" => return Err(unsupported(ce, "TLS on routes")),
+            "tls" => c.tls = Some(parse_cluster_tls(ce)?),
             "permissions" => return Err(unsupported(ce, "route permissions")),
             _ if ce.used_as_variable => {}
             n if NATS_2_10.contains(&n) => {
@@ -180,6 +191,18 @@ pub(super) fn parse_cluster(
         }
     }
     Ok(c)
+}
+
+/// `cluster { tls { … } }`: the keys of the top-level `tls` block.
+fn parse_cluster_tls(e: &Entry) -> Result<NatsTlsSettings, Error> {
+    let mut t = NatsTlsSettings::default();
+    for te in map(e)? {
+        let name = te.key.to_ascii_lowercase();
+        if !nats_tls_key(&name, te, &mut t)? && !te.used_as_variable {
+            return Err(unknown(te, "the cluster tls block"));
+        }
+    }
+    Ok(t)
 }
 
 /// nats-server's `parseAuthorization` under `cluster`: one user, no token.

@@ -1,6 +1,7 @@
 //! One TCP connection of the embedded NATS server: the accept loop, and a
 //! reader and a writer task per connection (over TLS when the server
-//! serves TLS: [`tls_session`] upgrades first).
+//! serves TLS: [`tls_session`] upgrades first; routes over TLS handshake
+//! before their session exists: [`route_tls_accept`], [`dial_route`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,7 +21,8 @@ use crate::tls;
 use crate::wake::{Latch, SetOnDrop};
 
 /// Accepts until shutdown; `done` is set when it returns. On the route
-/// listener (`route`), connections are route sessions, never TLS.
+/// listener (`route`), connections are route sessions: with route TLS,
+/// handshaken first ([`route_tls_accept`]).
 pub(super) async fn accept_loop<R: Runtime>(
     rt: R,
     listener: R::Listener,
@@ -46,6 +48,17 @@ pub(super) async fn accept_loop<R: Runtime>(
                     continue;
                 }
             };
+        if let Some(tls) = shared.route_tls.clone().filter(|_| route) {
+            rt.spawn(Box::pin(route_tls_accept(
+                rt.clone(),
+                rd,
+                wr,
+                peer.to_string(),
+                Arc::clone(&shared),
+                tls.server,
+            )));
+            continue;
+        }
         let (conn, signal) = {
             let mut st = shared.lock();
             let now = Instant::now();
@@ -88,8 +101,10 @@ pub(super) async fn accept_loop<R: Runtime>(
 }
 
 /// Dials a route the router asked for, within the cluster's dial
-/// timeout, and reports the outcome; a connected route runs the same
-/// reader and writer tasks as a client.
+/// timeout, and reports the outcome; with route TLS, the handshake (as
+/// TLS client, verifying the acceptor by the URL's host) comes first,
+/// within the route TLS timeout. A connected route runs the same reader
+/// and writer tasks as a client.
 pub(super) async fn dial_route<R: Runtime>(
     rt: R,
     shared: Arc<Shared>,
@@ -104,24 +119,143 @@ pub(super) async fn dial_route<R: Runtime>(
         _ => None,
     };
     let peer = format!("{}:{}", url.host, url.port);
+    let Some((mut rd, mut wr)) = halves else {
+        let mut st = shared.lock();
+        st.router.handle_route_dial_failed(Instant::now(), dial);
+        shared.dispatch(&mut st);
+        return;
+    };
+    let Some(tls) = shared.route_tls.clone() else {
+        return start_dialled_route(rt, shared, dial, &peer, rd, wr).await;
+    };
+    let upgraded = match tls.client.connect(&url.host) {
+        Ok(session) => {
+            let deadline = deadline_after(Instant::now(), tls.handshake_timeout());
+            let session = rustls::Connection::Client(session);
+            let handshake = tls::handshake(&mut rd, &mut wr, session, BytesMut::new(), false);
+            let upgrade = until(&rt, deadline, handshake);
+            match future::or(async { Some(upgrade.await) }, async {
+                shared.stopping.wait().await;
+                None
+            })
+            .await
+            {
+                // Shutting down: the router no longer wants the dial.
+                None => return,
+                Some(None) => Err("timeout".to_owned()),
+                Some(Some(Err(e))) => Err(e.to_string()),
+                Some(Some(Ok(done))) => Ok(done),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    match upgraded {
+        Ok((session, leftover)) => {
+            let (rd, wr) = tls::split(rd, wr, session, leftover);
+            start_dialled_route(rt, shared, dial, &peer, rd, wr).await;
+        }
+        Err(error) => {
+            let mut st = shared.lock();
+            st.router
+                .handle_route_tls_failed(Instant::now(), Some(dial), &peer, &error);
+            shared.dispatch(&mut st);
+        }
+    }
+}
+
+/// Reports a connected dial and runs the route's reader and writer (the
+/// stream closes when the router no longer wants the dial, or shutdown
+/// began).
+async fn start_dialled_route<R: Runtime, Rd: ReadHalf, W: WriteHalf>(
+    rt: R,
+    shared: Arc<Shared>,
+    dial: DialId,
+    peer: &str,
+    rd: Rd,
+    wr: W,
+) {
     let session = {
         let mut st = shared.lock();
-        let session = match halves.filter(|_| !shared.stopping.is_set()) {
-            None => {
-                st.router.handle_route_dial_failed(Instant::now(), dial);
-                None
-            }
-            // None when the dial was dropped meanwhile: the stream closes.
-            Some((rd, wr)) => st
-                .router
-                .handle_route_connected(Instant::now(), dial, &peer)
-                .map(|conn| (rd, wr, conn, shared.register(&mut st, conn))),
+        let session = if shared.stopping.is_set() {
+            st.router.handle_route_dial_failed(Instant::now(), dial);
+            None
+        } else {
+            st.router
+                .handle_route_connected(Instant::now(), dial, peer)
+                .map(|conn| (conn, shared.register(&mut st, conn)))
         };
         shared.dispatch(&mut st);
         session
     };
-    let Some((rd, wr, conn, signal)) = session else {
+    let Some((conn, signal)) = session else {
         return;
+    };
+    shared.live_tasks.fetch_add(1, Ordering::AcqRel);
+    rt.spawn(Box::pin(read_loop(
+        rd,
+        conn,
+        Arc::clone(&signal),
+        Arc::clone(&shared),
+    )));
+    run_writer(rt, wr, conn, signal, shared).await;
+}
+
+/// An accepted route over TLS, as nats-server's `createRoute`: the
+/// handshake (as TLS server) before anything else, within the route TLS
+/// timeout; only then does the route session exist (its `INFO` goes out
+/// over TLS). A failure (a plain-text peer, a bad or missing certificate,
+/// the timeout, shutdown) closes the connection and leaves no session.
+async fn route_tls_accept<R: Runtime>(
+    rt: R,
+    mut rd: R::Reader,
+    mut wr: R::Writer,
+    peer: String,
+    shared: Arc<Shared>,
+    tls: ServerTls,
+) {
+    let deadline = deadline_after(Instant::now(), tls.handshake_timeout());
+    let upgraded = match tls.accept() {
+        Ok(session) => {
+            let session = rustls::Connection::Server(session);
+            let handshake = tls::handshake(&mut rd, &mut wr, session, BytesMut::new(), true);
+            let upgrade = until(&rt, deadline, handshake);
+            match future::or(async { Some(upgrade.await) }, async {
+                shared.stopping.wait().await;
+                None
+            })
+            .await
+            {
+                None => return,
+                Some(None) => Err("timeout".to_owned()),
+                Some(Some(Err(e))) => Err(e.to_string()),
+                Some(Some(Ok(done))) => Ok(done),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let (session, leftover) = match upgraded {
+        Ok(done) => done,
+        Err(error) => {
+            {
+                let mut st = shared.lock();
+                st.router
+                    .handle_route_tls_failed(Instant::now(), None, &peer, &error);
+                shared.dispatch(&mut st);
+            }
+            let _ = wr.shutdown().await;
+            return;
+        }
+    };
+    let (rd, wr) = tls::split(rd, wr, session, leftover);
+    let (conn, signal) = {
+        let mut st = shared.lock();
+        if shared.stopping.is_set() {
+            return;
+        }
+        let conn = st.router.handle_route_accept(Instant::now(), &peer);
+        let signal = shared.register(&mut st, conn);
+        shared.dispatch(&mut st);
+        (conn, signal)
     };
     shared.live_tasks.fetch_add(1, Ordering::AcqRel);
     rt.spawn(Box::pin(read_loop(

@@ -25,7 +25,7 @@ use stan_core::nats::router::{
 
 pub use local::LocalSession;
 
-use stan_tls::ServerTls;
+use stan_tls::{ClientTls, ClientTlsOptions, ServerTls, ServerTlsOptions, TlsError};
 
 use crate::io::until;
 use crate::monitor::RouterMonitor;
@@ -77,6 +77,45 @@ pub(crate) struct State {
 /// short).
 pub type LogSink = Box<dyn Fn(LogRecord) + Send + Sync>;
 
+/// TLS on routes (nats-server's `cluster { tls { } }`): both sides of a
+/// route handshake right after the TCP connect, before any protocol byte
+/// (the acceptor as TLS server, the solicitor as TLS client), within the
+/// server side's handshake timeout (`tls { timeout }`).
+#[derive(Debug, Clone)]
+pub struct RouteTls {
+    /// Accepted routes: this server's certificate and key; with
+    /// `verify`, the CA that a solicitor's certificate must chain to.
+    pub server: ServerTls,
+    /// Solicited routes: the CA the acceptor's certificate must chain to
+    /// (verified against the route URL's host), and the same certificate
+    /// and key as this server's client certificate, as nats-server uses
+    /// them.
+    pub client: ClientTls,
+}
+
+impl RouteTls {
+    /// Both sides from one `tls { }` block: `options` as a listener's,
+    /// and as the client side its CA (the system's roots when `None`),
+    /// certificate and key; `insecure` accepts any acceptor certificate
+    /// (`tls { insecure: true }`).
+    pub fn new(options: &ServerTlsOptions, insecure: bool) -> Result<RouteTls, TlsError> {
+        let server = ServerTls::new(options)?;
+        let client = ClientTls::new(&ClientTlsOptions {
+            ca: options.ca.clone(),
+            cert: Some(options.cert.clone()),
+            key: Some(options.key.clone()),
+            server_name: None,
+            insecure_skip_verify: insecure,
+        })?;
+        Ok(RouteTls { server, client })
+    }
+
+    /// How long either side of a route has to complete the handshake.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.server.handshake_timeout()
+    }
+}
+
 /// What every task of one server shares.
 pub(crate) struct Shared {
     state: Mutex<State>,
@@ -92,6 +131,8 @@ pub(crate) struct Shared {
     on_log: LogSink,
     /// Serve TLS: every connection upgrades after its `INFO`.
     pub(crate) tls: Option<ServerTls>,
+    /// TLS on routes, when the cluster has it.
+    pub(crate) route_tls: Option<RouteTls>,
     /// Runs the router's credential checks off the routing path.
     checks: checks::CheckWorkers,
     /// Starts a dial the router asked for (`RouterEvent::DialRoute`).
@@ -268,21 +309,30 @@ impl<R: Runtime> RouterServer<R> {
         tls: Option<ServerTls>,
         on_log: LogSink,
     ) -> io::Result<Self> {
-        Self::serve_cluster_on(rt, listener, None, config, tls, on_log)
+        Self::serve_cluster_on(rt, listener, None, config, tls, None, on_log)
     }
 
     /// [`serve_tls_on`](Self::serve_tls_on), and with `routes` (a bound
     /// route listener) a cluster member: connections accepted there are
-    /// route sessions (plain text), the router's route dials are made with
-    /// the runtime's connect within the cluster's dial timeout. The
-    /// cluster's port is set to the one bound (`config.cluster` is the
-    /// default cluster when unset).
+    /// route sessions, the router's route dials are made with the
+    /// runtime's connect within the cluster's dial timeout. The cluster's
+    /// port is set to the one bound (`config.cluster` is the default
+    /// cluster when unset).
+    ///
+    /// With `route_tls`, routes run over TLS as in nats-server 2.9: both
+    /// sides handshake right after the TCP connect, before the route
+    /// session exists (its `INFO` and `CONNECT` announce `tls_required`;
+    /// `config.cluster`'s `tls_required` and `tls_verify` are set). A
+    /// handshake that fails or does not finish within the route TLS
+    /// timeout closes the connection, is logged as `TLS route handshake
+    /// error: ...`, and is retried as a failed dial on the soliciting side.
     pub fn serve_cluster_on(
         rt: R,
         listener: std::net::TcpListener,
         routes: Option<std::net::TcpListener>,
         mut config: RouterConfig,
         tls: Option<ServerTls>,
+        route_tls: Option<RouteTls>,
         on_log: LogSink,
     ) -> io::Result<Self> {
         let mut route_addr = None;
@@ -296,6 +346,11 @@ impl<R: Runtime> RouterServer<R> {
                 Some(rt.listen(l)?)
             }
         };
+        if let (Some(_), Some(cluster)) = (&route_tls, config.cluster.as_mut()) {
+            // nats-server 2.9 announces `tls_verify` with any route TLS.
+            cluster.tls_required = true;
+            cluster.tls_verify = true;
+        }
         if let Some(tls) = &tls {
             config.tls_required = true;
             config.tls_verify = tls.verify();
@@ -320,6 +375,7 @@ impl<R: Runtime> RouterServer<R> {
             config,
             on_log,
             tls,
+            route_tls,
             checks: checks::CheckWorkers::new(weak.clone()),
             dialer: {
                 let rt = rt.clone();

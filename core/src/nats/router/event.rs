@@ -53,6 +53,10 @@ pub enum CloseReason {
     WrongPort,
     /// The route peer sent `-ERR`; its text.
     RouteError(String),
+    /// A route registered more interest than
+    /// [`ClusterConfig::max_route_subscriptions`](super::ClusterConfig::max_route_subscriptions)
+    /// (`-ERR 'maximum subscriptions exceeded'`).
+    MaxSubscriptionsExceeded,
 }
 
 /// How a client's TLS upgrade failed, as the adapter that does the
@@ -116,6 +120,7 @@ impl CloseReason {
             CloseReason::DuplicateServerName => "Duplicate Server Name",
             CloseReason::WrongPort => "Incorrect Port",
             CloseReason::RouteError(_) => "Parse Error",
+            CloseReason::MaxSubscriptionsExceeded => "Maximum Subscriptions Exceeded",
         }
     }
 
@@ -134,6 +139,7 @@ impl CloseReason {
             CloseReason::StaleConnection => Some("Stale Connection"),
             CloseReason::TlsRequired => Some("Secure Connection - TLS Required"),
             CloseReason::WrongPort => Some("attempted to connect to route port"),
+            CloseReason::MaxSubscriptionsExceeded => Some("maximum subscriptions exceeded"),
             CloseReason::BadConnect
             | CloseReason::SlowConsumer(_)
             | CloseReason::ServerShutdown

@@ -281,6 +281,8 @@ impl Router {
             CloseReason::ServerShutdown
             | CloseReason::TlsRequired
             | CloseReason::TlsHandshake(_) => None,
+            // Logged with its limit before the close.
+            CloseReason::MaxSubscriptionsExceeded => None,
             CloseReason::Protocol(e) => {
                 Some((LogLevel::Error, LogMessage::ProtocolError(e.clone())))
             }

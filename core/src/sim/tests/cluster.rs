@@ -426,3 +426,29 @@ fn a_client_that_connects_while_a_route_registers_learns_the_urls_at_its_first_p
     w.advance(Duration::from_millis(10));
     assert_eq!(String::from_utf8(w.take(old)).unwrap(), "PONG\r\n");
 }
+
+#[test]
+fn a_route_flooding_interest_is_cut_off_and_clients_carry_on() {
+    let mut w = ClusterWorld::with(2, |i, c| {
+        let cluster = c.cluster.as_mut().expect("cluster");
+        cluster.max_route_subscriptions = 100;
+        if i == 1 {
+            cluster.routes = vec![crate::sim::cluster::route_url(0)];
+        }
+    });
+    w.settle();
+    assert!(w.is_full_mesh());
+    let local = w.subscriber(0, &[("local.x", None)]);
+    // 99 more route subscriptions fit (the flood's first 100 do).
+    let flood: String = (0..150).map(|i| format!("RS+ $G flood.{i}\r\n")).collect();
+    w.inject_route_bytes(0, 1, flood.as_bytes());
+    assert_eq!(closes(&w, 0), vec![CloseReason::MaxSubscriptionsExceeded]);
+    assert!(w.nodes[0].events.iter().any(|e| matches!(e,
+        RouterEvent::Log(r) if r.message.to_string().contains("more than 100 subscriptions"))));
+    // The flood's interest went with the route; local traffic is served.
+    let p = publisher(&mut w, 0);
+    publish(&mut w, p, "local.x", "still");
+    w.advance(Duration::from_millis(10));
+    assert_eq!(w.msgs(local), vec![("local.x".into(), "still".into())]);
+    assert_eq!(w.nodes[0].router.subscription_count(), 1);
+}

@@ -16,6 +16,7 @@ use crate::stan::client::{
 mod chunks;
 mod cluster;
 mod cluster_auth;
+mod cluster_tls;
 mod cut;
 mod faults;
 mod stall;

@@ -64,39 +64,63 @@ impl Router {
     /// after `connect_delay` when explicit or while implicit retries last.
     pub fn handle_route_dial_failed(&mut self, now: Instant, dial: DialId) {
         let now = self.advance(now);
-        let Some(cluster) = self.cluster.as_deref_mut() else {
+        let Some((attempts, host_port, gave_up)) = self.retry_dial(now, dial) else {
             return;
         };
+        let text = format!(
+            "Error trying to connect to route (attempt {attempts}): dial {host_port} failed"
+        );
+        // nats-server reports the first failure and then every
+        // `reconnectErrorReports`-th (3600) as errors, the rest at debug;
+        // the last attempt of an implicit route is an error too.
+        if gave_up || attempts == 1 || attempts % 3600 == 0 {
+            self.server_log(LogLevel::Error, text);
+        } else if self.config.debug {
+            self.server_log(LogLevel::Debug, text);
+        }
+    }
+
+    /// The TLS handshake of a route failed or timed out (cluster TLS: the
+    /// driver handshakes before the route session exists). Logged as
+    /// nats-server logs it (`peer - TLS route handshake error: ...`, an
+    /// error); a solicited route (`Some(dial)`) is retried as a failed
+    /// dial is. An accepted route (`None`) leaves nothing behind.
+    pub fn handle_route_tls_failed(
+        &mut self,
+        now: Instant,
+        dial: Option<DialId>,
+        peer: &str,
+        error: &str,
+    ) {
+        let now = self.advance(now);
+        if let Some(dial) = dial {
+            self.retry_dial(now, dial);
+        }
+        self.server_log(
+            LogLevel::Error,
+            format!("{peer} - TLS route handshake error: {error}"),
+        );
+    }
+
+    /// Counts a failed attempt of `dial` and schedules the next one (or
+    /// drops an implicit route out of retries). The attempts so far and
+    /// the route's `host:port`, and whether it was dropped; `None` when
+    /// the dial is unknown.
+    fn retry_dial(&mut self, now: Instant, dial: DialId) -> Option<(u32, String, bool)> {
+        let cluster = self.cluster.as_deref_mut()?;
         let delay = cluster.config.connect_delay;
         let retries = cluster.config.connect_retries;
-        let Some(d) = cluster.dials.get_mut(&dial.0) else {
-            return;
-        };
+        let d = cluster.dials.get_mut(&dial.0)?;
         d.in_progress = false;
         d.attempts += 1;
-        let text = format!(
-            "Error trying to connect to route (attempt {}): dial {} failed",
-            d.attempts,
-            d.url.host_port()
-        );
+        let (attempts, host_port) = (d.attempts, d.url.host_port());
         let give_up = !d.explicit && d.attempts > retries;
         if give_up {
             cluster.dials.remove(&dial.0);
         } else {
             cluster.dial_timers.set(dial.0, deadline_after(now, delay));
         }
-        // nats-server reports the first failure and then every
-        // `reconnectErrorReports`-th (3600) as errors, the rest at debug.
-        let attempts = self
-            .cluster
-            .as_deref()
-            .and_then(|c| c.dials.get(&dial.0))
-            .map_or(1, |d| d.attempts);
-        if attempts == 1 || attempts % 3600 == 0 {
-            self.server_log(LogLevel::Error, text);
-        } else if self.config.debug {
-            self.server_log(LogLevel::Debug, text);
-        }
+        Some((attempts, host_port, give_up))
     }
 
     /// Starts soliciting `url` now (unless it is already being dialled).

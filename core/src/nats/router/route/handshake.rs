@@ -32,6 +32,10 @@ struct RouteInfoOut<'a> {
     headers: bool,
     #[serde(skip_serializing_if = "is_false")]
     auth_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    tls_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    tls_verify: bool,
     max_payload: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     ip: Option<String>,
@@ -136,6 +140,8 @@ impl Router {
             port: c.config.port,
             headers: self.config.headers,
             auth_required: c.auth.is_required(),
+            tls_required: c.config.tls_required,
+            tls_verify: c.config.tls_verify,
             max_payload: self.config.max_payload,
             ip,
             nonce: &nonce,
@@ -162,7 +168,7 @@ impl Router {
             pedantic: false,
             user: url.as_ref().and_then(|u| u.user.as_deref()),
             pass: url.as_ref().and_then(|u| u.pass.as_deref()),
-            tls_required: false,
+            tls_required: c.config.tls_required,
             headers: self.config.headers,
             name: &self.server_id,
             cluster: &c.name,
@@ -226,7 +232,7 @@ impl Router {
         if let Some(s) = self.slot_session(slot) {
             s.auth_deadline = None;
             if let Some(r) = s.route.as_deref_mut() {
-                r.awaiting_auth = false;
+                r.needs_auth = false;
             }
         }
         if !c.lang.is_empty() {

@@ -14,7 +14,7 @@ use super::{Router, GLOBAL_ACCOUNT};
 use crate::nats::codec::{write_route_sub, write_route_unsub};
 use crate::nats::router::index::SubKey;
 use crate::nats::router::routing::Subscription;
-use crate::nats::router::{LogLevel, LogMessage};
+use crate::nats::router::{CloseReason, LogLevel, LogMessage};
 
 impl Router {
     /// A local subscription on `subject` (in `queue`) was added or
@@ -131,6 +131,22 @@ impl Router {
             if let Some(sub) = self.subs[key as usize].as_mut() {
                 sub.weight = weight;
             }
+            return;
+        }
+        let held = session.sids.len();
+        let limit = self
+            .cluster
+            .as_deref()
+            .map_or(usize::MAX, |c| c.config.max_route_subscriptions);
+        if held >= limit {
+            self.log(
+                slot,
+                LogLevel::Error,
+                LogMessage::Route(format!(
+                    "Route registered more than {limit} subscriptions: closing it"
+                )),
+            );
+            self.close(slot, CloseReason::MaxSubscriptionsExceeded);
             return;
         }
         let sub = Subscription {

@@ -85,6 +85,11 @@ pub struct ClusterConfig {
     /// Largest routed message accepted (nats-server's largest possible
     /// `max_payload`, 64 MiB); nats-server sets no limit on routes.
     pub max_payload: usize,
+    /// Most interest (`RS+`) one route may register here; a route past it
+    /// is told `-ERR 'maximum subscriptions exceeded'` and closed, so that
+    /// a peer flooding interest cannot take the memory of the server.
+    /// nats-server sets no limit on routes; 1,048,576 by default.
+    pub max_route_subscriptions: usize,
     /// Cluster authorization (`cluster { authorization { user, password }
     /// }`, or the credentials of `--cluster nats://user:pass@host:port`):
     /// what an accepted route must present in its `CONNECT`. The password
@@ -94,6 +99,15 @@ pub struct ClusterConfig {
     /// How long an accepted route may take to authenticate
     /// (`authorization { timeout }`; nats-server's default 2 s).
     pub auth_timeout: Duration,
+    /// Routes run over TLS (`cluster { tls { } }`): announced in the route
+    /// `INFO` and `CONNECT` (`tls_required`). The driver does the
+    /// handshake, right after the TCP connect and before any protocol
+    /// byte, as nats-server's `createRoute` does; the router never sees
+    /// TLS.
+    pub tls_required: bool,
+    /// Routes must present a certificate (`cluster { tls { verify: true }
+    /// }`): announced in the route `INFO` (`tls_verify`).
+    pub tls_verify: bool,
 }
 
 impl Default for ClusterConfig {
@@ -112,8 +126,11 @@ impl Default for ClusterConfig {
             dial_timeout: Duration::from_secs(1),
             max_control_line: 64 * 1024,
             max_payload: 64 * 1024 * 1024,
+            max_route_subscriptions: 1 << 20,
             auth: Auth::None,
             auth_timeout: Duration::from_secs(2),
+            tls_required: false,
+            tls_verify: false,
         }
     }
 }
@@ -160,7 +177,7 @@ pub(crate) struct RouteState {
     pub(crate) ended: bool,
     /// An accepted route that must still authenticate: nothing but its
     /// `CONNECT` is accepted until then.
-    pub(crate) awaiting_auth: bool,
+    pub(crate) needs_auth: bool,
 }
 
 /// The cluster-wide state of a router.
@@ -248,7 +265,7 @@ impl Router {
             if let Some(s) = self.slot_session(conn.slot) {
                 s.auth_deadline = Some(deadline);
                 if let Some(r) = s.route.as_deref_mut() {
-                    r.awaiting_auth = true;
+                    r.needs_auth = true;
                 }
             }
             self.rearm(conn.slot);
@@ -364,7 +381,7 @@ impl Router {
                 headers: false,
                 connect_urls: Vec::new(),
                 ended: false,
-                awaiting_auth: false,
+                needs_auth: false,
             }));
         }
         self.rearm(conn.slot);
@@ -419,13 +436,13 @@ impl Router {
             let text = trace_text(&op);
             self.log(slot, LogLevel::Trace, LogMessage::TraceIn(text));
         }
-        let awaiting_auth = self
+        let needs_auth = self
             .slots
             .get(slot as usize)
             .and_then(|s| s.session.as_ref())
             .and_then(|s| s.route.as_deref())
-            .is_some_and(|r| r.awaiting_auth);
-        if awaiting_auth && !matches!(op, RouteOp::Connect(_)) {
+            .is_some_and(|r| r.needs_auth);
+        if needs_auth && !matches!(op, RouteOp::Connect(_)) {
             // nats-server's `expectConnect`: anything before an accepted
             // `CONNECT` is an authorization violation.
             self.close(slot, CloseReason::AuthorizationViolation);
