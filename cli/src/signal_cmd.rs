@@ -277,9 +277,33 @@ mod tests {
         panic!("child still running after 5 s");
     }
 
+    /// `program` run with the default action for the signals these tests
+    /// send (GNU `env --default-signal`): a test run from a background job
+    /// or under `nohup` inherits them ignored, and a shell cannot trap a
+    /// signal ignored on entry.
+    fn default_signals(program: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new("env");
+        cmd.args(["--default-signal=HUP,INT,QUIT,TERM,USR1", program]);
+        cmd
+    }
+
+    /// Waits until process `pid` runs `program` (`env` has reset the
+    /// signals and executed it): a signal sent earlier could find it still
+    /// ignored.
+    fn wait_exec(pid: u32, program: &str) {
+        for _ in 0..500 {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == program {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("{program} never started");
+    }
+
     /// A shell that prints `ready`, then a line per trapped signal.
     fn trapper() -> (Reaped, mpsc::Receiver<String>) {
-        let mut child = std::process::Command::new("sh")
+        let mut child = default_signals("sh")
             .arg("-c")
             .arg(
                 "trap 'echo hup' HUP; trap 'echo usr1' USR1; trap 'exit 0' TERM; \
@@ -403,12 +427,13 @@ mod tests {
     fn quit_interrupts_a_child_found_by_pid_file() {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Reaped(
-            std::process::Command::new("sleep")
+            default_signals("sleep")
                 .arg("30")
                 .stdin(Stdio::null())
                 .spawn()
                 .unwrap(),
         );
+        wait_exec(child.0.id(), "sleep");
         let pid_file = dir.path().join("sleep.pid");
         std::fs::write(&pid_file, child.0.id().to_string()).unwrap();
         process_signal("quit", Some(&pid_file)).unwrap();
