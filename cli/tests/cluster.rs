@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::raw::Raw;
-use common::{free_port, nats_server, wait_port, Kill, T};
+use common::{cluster_args, free_port, nats_server, spawn_quiet, wait_port, Kill, T};
 
 /// Waits until the subscriptions `sub` made so far are known where `publisher`
 /// is connected: a probe subscribed last (interest goes over a route in
@@ -70,25 +70,10 @@ fn ours_with(
     creds: &str,
 ) -> Kill {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stan-server"));
-    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .args(["--cluster", &format!("nats://{creds}127.0.0.1:{cluster}")])
+    cmd.args(cluster_args(port, cluster, routes, creds))
         .args(extra)
         .args(["-l", log.to_str().unwrap()]);
-    if !routes.is_empty() {
-        let urls: Vec<String> = routes
-            .iter()
-            .map(|p| format!("nats-route://{creds}127.0.0.1:{p}"))
-            .collect();
-        cmd.args(["--routes", &urls.join(",")]);
-    }
-    let child = Kill(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("stan-server starts"),
-    );
-    wait_port(port);
-    child
+    spawn_quiet(&mut cmd, &[port])
 }
 
 /// Debian's `nats-server` on 127.0.0.1:`port`, routes as [`ours`].
@@ -99,24 +84,9 @@ fn debian(port: u16, cluster: u16, routes: &[u16], extra: &[&str]) -> Kill {
 /// [`debian`] with `creds` as in [`ours_with`].
 fn debian_with(port: u16, cluster: u16, routes: &[u16], extra: &[&str], creds: &str) -> Kill {
     let mut cmd = Command::new(nats_server());
-    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .args(["--cluster", &format!("nats://{creds}127.0.0.1:{cluster}")])
+    cmd.args(cluster_args(port, cluster, routes, creds))
         .args(extra);
-    if !routes.is_empty() {
-        let urls: Vec<String> = routes
-            .iter()
-            .map(|p| format!("nats://{creds}127.0.0.1:{p}"))
-            .collect();
-        cmd.args(["--routes", &urls.join(",")]);
-    }
-    let child = Kill(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts"),
-    );
-    wait_port(port);
-    child
+    spawn_quiet(&mut cmd, &[port])
 }
 
 /// Subscribers on the node at `a`, publishers on the node at `b`.

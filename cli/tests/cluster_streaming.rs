@@ -16,7 +16,7 @@ use tokio::time::timeout;
 
 mod common;
 
-use common::{free_port, nats_server, wait_port, Kill, T};
+use common::{cluster_args, free_port, nats_server, spawn_quiet, Kill, T};
 
 /// A NATS node of the cluster: `(client port, child)`.
 fn node(ours: bool, cluster: u16, seed: Option<u16>) -> (u16, Kill) {
@@ -29,20 +29,10 @@ fn node(ours: bool, cluster: u16, seed: Option<u16>) -> (u16, Kill) {
     } else {
         Command::new(nats_server())
     };
-    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .args(["--cluster", &format!("nats://127.0.0.1:{cluster}")])
+    let routes: Vec<u16> = seed.into_iter().collect();
+    cmd.args(cluster_args(port, cluster, &routes, ""))
         .args(["--cluster_name", "streaming"]);
-    if let Some(seed) = seed {
-        cmd.args(["--routes", &format!("nats://127.0.0.1:{seed}")]);
-    }
-    let child = Kill(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node starts"),
-    );
-    wait_port(port);
-    (port, child)
+    (port, spawn_quiet(&mut cmd, &[port]))
 }
 
 /// Publishes `text`, retrying while the streaming server is away (a

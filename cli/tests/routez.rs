@@ -28,7 +28,7 @@
 //! while Debian's binary lacks them.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -36,7 +36,7 @@ use serde_json::Value;
 mod common;
 
 use common::raw::Raw;
-use common::{free_port, nats_server, wait_port, Kill, T};
+use common::{cluster_args, free_port, nats_server, spawn_quiet, Kill, T};
 
 /// Keys 2.9.24 has and 2.9.10 lacks.
 const NEWER_KEYS: [&str; 2] = ["server_name", "remote_name"];
@@ -220,52 +220,20 @@ fn temp_dir() -> PathBuf {
 
 fn ours(node: Node, routes: &[u16], cid: &str, log: &Path) -> Kill {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stan-server"));
-    cmd.args(["-a", "127.0.0.1", "-p", &node.port.to_string()])
+    cmd.args(cluster_args(node.port, node.cluster, routes, ""))
         .args(["-m", &node.http.to_string()])
-        .args(["--cluster", &format!("nats://127.0.0.1:{}", node.cluster)])
         .args(["--cluster_name", "rz", "--cluster_id", cid])
         .args(["-l", log.to_str().unwrap()]);
-    if !routes.is_empty() {
-        let urls: Vec<String> = routes
-            .iter()
-            .map(|p| format!("nats-route://127.0.0.1:{p}"))
-            .collect();
-        cmd.args(["--routes", &urls.join(",")]);
-    }
-    let child = Kill(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("stan-server starts"),
-    );
-    wait_port(node.port);
-    wait_port(node.http);
-    child
+    spawn_quiet(&mut cmd, &[node.port, node.http])
 }
 
 fn debian(node: Node, routes: &[u16], config: &Path) -> Kill {
     let mut cmd = Command::new(nats_server());
     cmd.args(["-c", config.to_str().unwrap()])
-        .args(["-a", "127.0.0.1", "-p", &node.port.to_string()])
+        .args(cluster_args(node.port, node.cluster, routes, ""))
         .args(["-m", &node.http.to_string()])
-        .args(["--cluster", &format!("nats://127.0.0.1:{}", node.cluster)])
         .args(["--cluster_name", "rz"]);
-    if !routes.is_empty() {
-        let urls: Vec<String> = routes
-            .iter()
-            .map(|p| format!("nats://127.0.0.1:{p}"))
-            .collect();
-        cmd.args(["--routes", &urls.join(",")]);
-    }
-    let child = Kill(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts"),
-    );
-    wait_port(node.port);
-    wait_port(node.http);
-    child
+    spawn_quiet(&mut cmd, &[node.port, node.http])
 }
 
 /// Polls `/routez` on `http` until `ok` holds for its only route.

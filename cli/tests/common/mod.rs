@@ -70,3 +70,43 @@ pub async fn connect_retrying(url: &str, id: &str, options: Options) -> Connecti
         }
     }
 }
+
+/// The arguments that make a server (ours or `nats-server`: the same
+/// flags) a cluster node on 127.0.0.1: clients on `port`, routes on
+/// `cluster`, soliciting `routes`; `creds` (`user:pass@` or empty) in the
+/// listen URL (the cluster authorization) and in the solicited URLs.
+pub fn cluster_args(port: u16, cluster: u16, routes: &[u16], creds: &str) -> Vec<String> {
+    let mut args = vec![
+        "-a".to_owned(),
+        "127.0.0.1".to_owned(),
+        "-p".to_owned(),
+        port.to_string(),
+        "--cluster".to_owned(),
+        format!("nats://{creds}127.0.0.1:{cluster}"),
+    ];
+    if !routes.is_empty() {
+        let urls: Vec<String> = routes
+            .iter()
+            .map(|p| format!("nats-route://{creds}127.0.0.1:{p}"))
+            .collect();
+        args.push("--routes".to_owned());
+        args.push(urls.join(","));
+    }
+    args
+}
+
+/// Spawns `cmd` with its output discarded and waits until each of
+/// `ports` accepts connections.
+pub fn spawn_quiet(cmd: &mut std::process::Command, ports: &[u16]) -> Kill {
+    use std::process::Stdio;
+    let child = Kill(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{:?} starts: {e}", cmd.get_program())),
+    );
+    for &port in ports {
+        wait_port(port);
+    }
+    child
+}
