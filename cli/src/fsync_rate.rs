@@ -6,6 +6,13 @@
 //! append per message, so this rate is its ceiling (the reference for "a
 //! synchronous publisher reaches 80% of the fsync rate").
 //!
+//! `--pause` idles before each append, as a synchronous publisher's round
+//! trip leaves the disk idle between its syncs: on some disks (virtual ones
+//! in particular) a sync that follows a pause takes longer than one issued
+//! back to back, which lowers that publisher's ceiling below the plain
+//! rate. The report then gives the syncs' own rate and the rate with the
+//! pauses (the ceiling of a publisher whose round trip is the pause).
+//!
 //! ```
 //! use stan_cli::fsync_rate::{measure, FsyncOptions};
 //! use std::time::Duration;
@@ -57,6 +64,12 @@ pub const SPECS: &[Spec] = &[
         help: "Payload bytes per record, framing excluded (default 128)",
     },
     Spec {
+        names: &["pause"],
+        kind: Kind::Duration,
+        value: "duration",
+        help: "Idle time before each append (spun, so exact), e.g. a round trip (default 0)",
+    },
+    Spec {
         names: &["sync"],
         kind: Kind::Str,
         value: "data|all",
@@ -89,6 +102,8 @@ pub struct FsyncOptions {
     pub size: usize,
     /// The sync after each append.
     pub sync: SyncKind,
+    /// Idle time before each append.
+    pub pause: Duration,
 }
 
 impl Default for FsyncOptions {
@@ -99,6 +114,7 @@ impl Default for FsyncOptions {
             max_syncs: 100_000,
             size: 128,
             sync: SyncKind::Data,
+            pause: Duration::ZERO,
         }
     }
 }
@@ -147,7 +163,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<FsyncOptions, Fsy
             "--seconds: expected more than 0 and at most 1h".into(),
         ));
     }
+    let pause = v.duration("pause").unwrap_or(d.pause);
+    if pause > Duration::from_secs(1) {
+        return Err(FsyncOptsError::Invalid(
+            "--pause: expected at most 1s".into(),
+        ));
+    }
     Ok(FsyncOptions {
+        pause,
         dir: v.get("dir").map_or(d.dir, PathBuf::from),
         max_time,
         max_syncs: positive("count", d.max_syncs, 100_000_000)?,
@@ -167,8 +190,12 @@ pub struct FsyncReport {
     pub record: usize,
     /// Synced appends made.
     pub syncs: u64,
-    /// Time they took.
+    /// Time they took, pauses included.
     pub elapsed: Duration,
+    /// Idle time before each append.
+    pub pause: Duration,
+    /// Time in the appends and syncs alone.
+    pub synced: Duration,
     /// Latency of one append and sync: median.
     pub p50: Duration,
     /// ... 99th percentile.
@@ -178,9 +205,16 @@ pub struct FsyncReport {
 }
 
 impl FsyncReport {
-    /// Synced appends per second.
+    /// Synced appends per second (the pauses included, if any: the
+    /// ceiling of a synchronous publisher whose round trip is the pause).
     pub fn per_second(&self) -> f64 {
         self.syncs as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Synced appends per second of the time spent in them (the pauses
+    /// left out).
+    pub fn sync_rate(&self) -> f64 {
+        self.syncs as f64 / self.synced.as_secs_f64().max(1e-9)
     }
 }
 
@@ -206,6 +240,14 @@ impl fmt::Display for FsyncReport {
             us(self.p99),
             us(self.max)
         )?;
+        if !self.pause.is_zero() {
+            writeln!(
+                f,
+                "pause before each append: {:.0} us; syncs/s without the pauses: {:.0}",
+                us(self.pause),
+                self.sync_rate()
+            )?;
+        }
         writeln!(f, "syncs/s: {:.0}", self.per_second())?;
         write!(
             f,
@@ -247,6 +289,7 @@ pub fn measure(opts: &FsyncOptions) -> Result<FsyncReport, FsyncError> {
     drop(file);
     let removed = std::fs::remove_file(&path).map_err(err("cannot remove"));
     let (syncs, elapsed, mut lat) = result?;
+    let synced = lat.iter().sum();
     removed?;
     lat.sort_unstable();
     let pct = |p: usize| lat.get((lat.len() * p / 100).min(lat.len().saturating_sub(1)));
@@ -256,6 +299,8 @@ pub fn measure(opts: &FsyncOptions) -> Result<FsyncReport, FsyncError> {
         record: FRAME + opts.size,
         syncs,
         elapsed,
+        pause: opts.pause,
+        synced,
         p50: pct(50).copied().unwrap_or_default(),
         p99: pct(99).copied().unwrap_or_default(),
         max: lat.last().copied().unwrap_or_default(),
@@ -274,6 +319,12 @@ fn appends(file: &mut File, opts: &FsyncOptions) -> io::Result<(u64, Duration, V
         record.extend_from_slice(&(opts.size as u32).to_le_bytes());
         record.extend_from_slice(&(n as u32).to_le_bytes());
         record.extend((0..opts.size).map(|i| (n as usize + i) as u8));
+        if !opts.pause.is_zero() {
+            let idle = Instant::now();
+            while idle.elapsed() < opts.pause {
+                std::hint::spin_loop();
+            }
+        }
         let t = Instant::now();
         file.write_all(&record)?;
         match opts.sync {
@@ -302,8 +353,11 @@ mod tests {
             "50",
             "--sync",
             "all",
+            "--pause",
+            "60us",
         ]))
         .unwrap();
+        assert_eq!(o.pause, Duration::from_micros(60));
         assert_eq!(o.dir, PathBuf::from("/d"));
         assert_eq!((o.max_time, o.max_syncs), (Duration::from_secs(2), 50));
         assert_eq!((o.size, o.sync), (128, SyncKind::All));
@@ -312,6 +366,7 @@ mod tests {
             &["--sync", "none"],
             &["--seconds", "0"],
             &["--size", "-1"],
+            &["--pause", "2s"],
         ] {
             assert!(parse(args(bad)).is_err(), "{bad:?}");
         }
@@ -330,6 +385,23 @@ mod tests {
         assert_eq!((r.syncs, r.record), (10, 136));
         assert!(r.p50 <= r.p99 && r.p99 <= r.max);
         assert!(r.to_string().contains("syncs/s: "), "{r}");
+        assert!(!r.to_string().contains("pause"), "{r}");
+        // With a pause, the time includes it and the syncs' own rate is
+        // told apart.
+        let pause = Duration::from_millis(2);
+        let p = measure(&FsyncOptions {
+            dir: dir.clone(),
+            max_syncs: 5,
+            pause,
+            ..FsyncOptions::default()
+        })
+        .unwrap();
+        assert!(p.elapsed >= pause * 5 && p.synced <= p.elapsed - pause * 5);
+        assert!(p.per_second() <= 500.0 && p.sync_rate() > p.per_second());
+        assert!(
+            p.to_string().contains("pause before each append: 2000 us"),
+            "{p}"
+        );
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "file removed");
         std::fs::remove_dir(&dir).unwrap();
         let missing = dir.join("nope");

@@ -22,6 +22,7 @@ use stan_core::stan::server::{
 use stan_core::stan::store::Store;
 use stan_core::time::deadline_after;
 
+use crate::doorbell::{ring_or, rung, Doorbell};
 use crate::io::{sleep_opt, until, write_all, write_some, READ_CHUNK};
 use crate::monitor::{EngineMonitor, Inspect, Parts, Published};
 use crate::runtime::{ReadHalf, Runtime};
@@ -119,6 +120,18 @@ pub async fn drive_tls<R: Runtime, D: Driven>(
     stop: &Latch<()>,
     tls: Option<&ClientTls>,
 ) -> CloseReason {
+    drive_with_bell(rt, cell, wake, stop, tls, None).await
+}
+
+/// [`drive_tls`], woken also by `bell` (a file store's completions).
+async fn drive_with_bell<R: Runtime, D: Driven>(
+    rt: &R,
+    cell: &Mutex<D>,
+    wake: &Notify,
+    stop: &Latch<()>,
+    tls: Option<&ClientTls>,
+    mut bell: Option<&mut Box<dyn Doorbell>>,
+) -> CloseReason {
     let mut socket: Option<Socket<R>> = None;
     let mut dial: Option<Dial<R>> = None;
     let mut upgrade: Option<Upgrade<R>> = None;
@@ -215,7 +228,7 @@ pub async fn drive_tls<R: Runtime, D: Driven>(
                 Wake::Timer
             };
             let notified = async {
-                wake.notified().await;
+                future::or(wake.notified(), rung(bell.as_deref_mut())).await;
                 Wake::Notified
             };
             let stopped = async {
@@ -403,8 +416,12 @@ pub enum ExternalStartError {
 const SETTLE_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Lets a file store finish the writes staged before the engine stopped.
-async fn settle<R: Runtime, S, F>(rt: &R, cell: &Mutex<EngineCell<S, F>>, wake: &Notify)
-where
+async fn settle<R: Runtime, S, F>(
+    rt: &R,
+    cell: &Mutex<EngineCell<S, F>>,
+    wake: &Notify,
+    mut bell: Option<&mut Box<dyn Doorbell>>,
+) where
     S: Store + Send + 'static,
     F: FnMut(ServerEvent) + Send + 'static,
 {
@@ -417,7 +434,11 @@ where
                 return;
             }
         }
-        future::or(wake.notified(), sleep_opt(rt, Some(until))).await;
+        future::or(
+            future::or(wake.notified(), rung(bell.as_deref_mut())),
+            sleep_opt(rt, Some(until)),
+        )
+        .await;
     }
 }
 
@@ -505,7 +526,7 @@ impl<R: Runtime> ExternalEngine<R> {
             options,
             engine,
             None,
-            Arc::default(),
+            (Arc::default(), None),
             tls,
             on_event,
         ))
@@ -548,20 +569,23 @@ impl<R: Runtime> ExternalEngine<R> {
         let now = Instant::now();
         let wake = Arc::new(Notify::default());
         let waker = Arc::clone(&wake);
+        // Completions ring the doorbell when the runtime has one (one
+        // thread wake-up each), else wake the task from the IO thread.
+        let (ringer, bell) = rt.doorbell().unzip();
         let (engine, io) = EngineIo::start(
             config,
             opened,
             max_open_files,
             now,
             crate::seed::unix_now_ns(),
-            Box::new(move || waker.notify()),
+            Box::new(ring_or(ringer, move || waker.notify())),
         )?;
         Ok(Self::spawn(
             rt,
             options,
             engine,
             Some(io),
-            wake,
+            (wake, bell),
             tls,
             on_event,
         ))
@@ -572,7 +596,7 @@ impl<R: Runtime> ExternalEngine<R> {
         options: stan_core::nats::client::ClientOptions,
         engine: Server<S>,
         io: Option<EngineIo>,
-        wake: Arc<Notify>,
+        (wake, mut bell): (Arc<Notify>, Option<Box<dyn Doorbell>>),
         tls: Option<ClientTls>,
         on_event: F,
     ) -> Self
@@ -596,8 +620,16 @@ impl<R: Runtime> ExternalEngine<R> {
             // A panicking engine still wakes `closed` and `stop`'s waiter,
             // and its monitors answer `None`.
             let ended = SetOnDrop(task_closed, None);
-            let reason = drive_tls(&task_rt, &cell, &wake, &task_stop, tls.as_ref()).await;
-            settle(&task_rt, &cell, &wake).await;
+            let reason = drive_with_bell(
+                &task_rt,
+                &cell,
+                &wake,
+                &task_stop,
+                tls.as_ref(),
+                bell.as_mut(),
+            )
+            .await;
+            settle(&task_rt, &cell, &wake, bell.as_mut()).await;
             // The store (its IO thread and directory lock) is let go before
             // `stop` returns: no monitor holds the cell once it is
             // withdrawn, so this is its last owner.

@@ -14,6 +14,7 @@ use stan_core::stan::server::{Server, ServerConfig, ServerEvent};
 use stan_core::stan::store::Store;
 use stan_store::{EngineIo, Opened, SpawnError};
 
+use crate::doorbell::{ring_or, rung, Doorbell};
 use crate::io::sleep_opt;
 use crate::monitor::{EngineMonitor, Mailbox, Parts};
 use crate::router::{RouterServer, Shared, Signal};
@@ -85,13 +86,16 @@ impl<R: Runtime> RouterServer<R> {
         let conn = st.router.attach_local(now, config.local_options());
         let signal = shared.register(&mut st, conn);
         let wake = Arc::clone(&signal);
+        // Completions ring the doorbell when the runtime has one (one
+        // thread wake-up each), else wake the task from the IO thread.
+        let (ringer, bell) = self.runtime().doorbell().unzip();
         let started = EngineIo::start(
             config,
             opened,
             max_open_files,
             now,
             crate::seed::unix_now_ns(),
-            Box::new(move || wake.ready.notify()),
+            Box::new(ring_or(ringer, move || wake.ready.notify())),
         );
         let (engine, io) = match started {
             Ok(started) => started,
@@ -101,6 +105,7 @@ impl<R: Runtime> RouterServer<R> {
             }
         };
         drop(st);
+        let io = FileIo { io, bell };
         Ok(self.spawn_engine(shared, conn, signal, engine, Some(io), on_event))
     }
 
@@ -110,7 +115,7 @@ impl<R: Runtime> RouterServer<R> {
         conn: ConnId,
         signal: Arc<Signal>,
         engine: Server<S>,
-        io: Option<EngineIo>,
+        io: Option<FileIo>,
         on_event: F,
     ) -> EngineHandle
     where
@@ -146,6 +151,13 @@ impl<R: Runtime> RouterServer<R> {
     }
 }
 
+/// A file store's IO: its thread, and the doorbell its completions ring
+/// (when the runtime has one).
+struct FileIo {
+    io: EngineIo,
+    bell: Option<Box<dyn Doorbell>>,
+}
+
 /// The engine's session in the router.
 struct Attached {
     shared: Arc<Shared>,
@@ -161,7 +173,7 @@ async fn run<R: Runtime, S: Store, F: FnMut(ServerEvent)>(
     rt: R,
     at: Attached,
     mut engine: Server<S>,
-    io: Option<EngineIo>,
+    mut file: Option<FileIo>,
     mut on_event: F,
     mailbox: Mailbox,
     stop: Arc<Latch<()>>,
@@ -173,11 +185,12 @@ async fn run<R: Runtime, S: Store, F: FnMut(ServerEvent)>(
         let deadline = {
             let now = Instant::now();
             let mut st = at.shared.lock();
-            if let Some(io) = &io {
+            let io = file.as_ref().map(|f| &f.io);
+            if let Some(io) = io {
                 io.pump(&mut engine, now);
             }
             pump_local(&mut st.router, at.conn, &mut engine, now);
-            if let Some(io) = &io {
+            if let Some(io) = io {
                 io.pump(&mut engine, now);
             }
             at.shared.dispatch(&mut st);
@@ -186,20 +199,30 @@ async fn run<R: Runtime, S: Store, F: FnMut(ServerEvent)>(
         while let Some(event) = engine.poll_event() {
             on_event(event);
         }
-        mailbox.answer(&Parts(&engine, io.as_ref()));
+        mailbox.answer(&Parts(&engine, file.as_ref().map(|f| &f.io)));
         if at.signal.is_closing() || stop.is_set() {
             // The writes staged so far are finished before the store is
             // let go (what they wait for is delivered meanwhile).
             let until = *settle_until.get_or_insert_with(|| Instant::now() + SETTLE_TIME);
-            if io.is_none() || engine.store_settled() || Instant::now() >= until {
+            if file.is_none() || engine.store_settled() || Instant::now() >= until {
                 break;
             }
-            future::or(at.signal.ready.notified(), sleep_opt(&rt, Some(until))).await;
+            future::or(
+                future::or(
+                    at.signal.ready.notified(),
+                    rung(file.as_mut().and_then(|f| f.bell.as_mut())),
+                ),
+                sleep_opt(&rt, Some(until)),
+            )
+            .await;
             continue;
         }
         future::or(
-            future::or(at.signal.ready.notified(), sleep_opt(&rt, deadline)),
-            stop.wait(),
+            future::or(
+                at.signal.ready.notified(),
+                rung(file.as_mut().and_then(|f| f.bell.as_mut())),
+            ),
+            future::or(sleep_opt(&rt, deadline), stop.wait()),
         )
         .await;
     }
@@ -212,6 +235,6 @@ async fn run<R: Runtime, S: Store, F: FnMut(ServerEvent)>(
     drop(st);
     // The store (its IO thread and directory lock) is let go before `stop`
     // returns.
-    drop(io);
+    drop(file);
     drop(engine);
 }

@@ -72,6 +72,7 @@
 #![deny(missing_docs)]
 
 mod client;
+mod doorbell;
 mod drive;
 mod engine;
 mod io;
@@ -83,6 +84,7 @@ mod tls;
 mod wake;
 
 pub use client::{Connection, Msg, PubAckFuture, Subscription};
+pub use doorbell::{poll_socket_bell, BellKiller, BellSocket, Doorbell, Ringer};
 pub use drive::{drive, drive_tls, Driven, ExternalEngine, ExternalStartError};
 pub use engine::EngineHandle;
 pub use monitor::{EngineMonitor, RouterMonitor};

@@ -11,6 +11,8 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
+use crate::doorbell::{Doorbell, Ringer};
+
 /// A boxed task future, as [`Runtime::spawn`] takes it.
 pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -114,6 +116,14 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// Sets `TCP_NODELAY` on a dialled or accepted stream and splits it
     /// into halves that a reader and a writer task own apart.
     fn split(stream: Self::Stream) -> io::Result<(Self::Reader, Self::Writer)>;
+
+    /// A doorbell that a thread outside the runtime rings to wake a task
+    /// through the runtime's IO reactor (see [`crate::Doorbell`]), or
+    /// `None` (the default) when the runtime has none: the task is then
+    /// woken by a waker called from that thread.
+    fn doorbell(&self) -> Option<(Ringer, Box<dyn Doorbell>)> {
+        None
+    }
 }
 
 /// The read half of a stream.

@@ -9,7 +9,11 @@ use bytes::BytesMut;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::{TcpListener, TcpStream};
 use smol::Timer;
-use stan_async::{BoxFuture, ReadHalf, Runtime, WriteHalf};
+use std::task::{Context, Poll};
+
+use stan_async::{
+    poll_socket_bell, BellKiller, BoxFuture, Doorbell, ReadHalf, Ringer, Runtime, WriteHalf,
+};
 
 /// Bytes read per read call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -84,5 +88,42 @@ impl Runtime for Smol {
 
     fn listen(&self, listener: std::net::TcpListener) -> io::Result<TcpListener> {
         TcpListener::try_from(listener)
+    }
+
+    /// A Unix socket pair, its receiving end registered with smol's
+    /// reactor (`None` if either fails, or off Unix).
+    fn doorbell(&self) -> Option<(Ringer, Box<dyn Doorbell>)> {
+        #[cfg(unix)]
+        {
+            let (ringer, bell) = Ringer::pair().ok()?;
+            let killer = bell.killer();
+            let socket = smol::Async::new(bell.socket).ok()?;
+            Some((ringer, Box::new(Bell { socket, killer })))
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+}
+
+/// The receiving end of a [`Smol::doorbell`].
+#[cfg(unix)]
+struct Bell {
+    socket: smol::Async<std::os::unix::net::UnixStream>,
+    killer: BellKiller,
+}
+
+#[cfg(unix)]
+impl Doorbell for Bell {
+    fn poll_rung(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        use std::io::Read;
+        let socket = &self.socket;
+        poll_socket_bell(
+            &self.killer,
+            cx,
+            |cx| socket.poll_readable(cx),
+            |buf| socket.get_ref().read(buf),
+        )
     }
 }

@@ -119,3 +119,30 @@ fn a_timer_never_fires_early() {
         }
     });
 }
+
+#[test]
+fn a_doorbell_rung_from_another_thread_wakes_the_task() {
+    use stan_async::Doorbell;
+    use std::task::Poll;
+    let (ringer, mut bell) = Smol.doorbell().expect("a doorbell on Unix");
+    let once = |bell: &mut Box<dyn Doorbell>| {
+        bounded(future::poll_fn(|cx| Poll::Ready(bell.poll_rung(cx))))
+    };
+    assert_eq!(once(&mut bell), Poll::Pending);
+    // Rung later from a thread outside the runtime: the task wakes.
+    let ringing = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        let rung = (0..3).all(|_| ringer.ring());
+        (ringer, rung)
+    });
+    bounded(future::poll_fn(|cx| bell.poll_rung(cx)));
+    let (ringer, rung) = ringing.join().expect("the ringing thread");
+    assert!(rung);
+    // Rings that came after the wake are drained by the next poll, and
+    // then it waits again.
+    let _ = once(&mut bell);
+    assert_eq!(once(&mut bell), Poll::Pending);
+    // The bell gone, ringing fails (the caller then wakes another way).
+    drop(bell);
+    assert!(!ringer.ring());
+}

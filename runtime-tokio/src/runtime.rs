@@ -6,7 +6,11 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use stan_async::{BoxFuture, ReadHalf, Runtime, WriteHalf};
+use std::task::{Context, Poll};
+
+use stan_async::{
+    poll_socket_bell, BellKiller, BoxFuture, Doorbell, ReadHalf, Ringer, Runtime, WriteHalf,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -72,5 +76,42 @@ impl Runtime for Tokio {
         stream.set_nodelay(true)?;
         let (r, w) = stream.into_split();
         Ok((Reader(r), Writer(w)))
+    }
+
+    /// A Unix socket pair, its receiving end registered with the runtime's
+    /// reactor (`None` if either fails, or off Unix).
+    fn doorbell(&self) -> Option<(Ringer, Box<dyn Doorbell>)> {
+        #[cfg(unix)]
+        {
+            let (ringer, bell) = Ringer::pair().ok()?;
+            let killer = bell.killer();
+            bell.socket.set_nonblocking(true).ok()?;
+            let socket = tokio::net::UnixStream::from_std(bell.socket).ok()?;
+            Some((ringer, Box::new(Bell { socket, killer })))
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+}
+
+/// The receiving end of a [`Tokio::doorbell`].
+#[cfg(unix)]
+struct Bell {
+    socket: tokio::net::UnixStream,
+    killer: BellKiller,
+}
+
+#[cfg(unix)]
+impl Doorbell for Bell {
+    fn poll_rung(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let socket = &self.socket;
+        poll_socket_bell(
+            &self.killer,
+            cx,
+            |cx| socket.poll_read_ready(cx),
+            |buf| socket.try_read(buf),
+        )
     }
 }

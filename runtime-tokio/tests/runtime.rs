@@ -101,3 +101,35 @@ async fn dialling_a_port_nobody_listens_on_fails() {
         .expect("refused in time");
     assert!(dialed.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_doorbell_rung_from_another_thread_wakes_the_task() {
+    use stan_async::Doorbell;
+    use std::task::Poll;
+    let (ringer, mut bell) = Tokio.doorbell().expect("a doorbell on Unix");
+    async fn once(bell: &mut Box<dyn Doorbell>) -> Poll<()> {
+        std::future::poll_fn(|cx| Poll::Ready(bell.poll_rung(cx))).await
+    }
+    assert_eq!(once(&mut bell).await, Poll::Pending);
+    // Rung later from a thread outside the runtime: the task wakes.
+    let ringing = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        let rung = (0..3).all(|_| ringer.ring());
+        (ringer, rung)
+    });
+    timeout(
+        Duration::from_secs(10),
+        std::future::poll_fn(|cx| bell.poll_rung(cx)),
+    )
+    .await
+    .expect("woken by the ring");
+    let (ringer, rung) = ringing.join().expect("the ringing thread");
+    assert!(rung);
+    // Rings that came after the wake are drained by the next poll, and
+    // then it waits again.
+    let _ = once(&mut bell).await;
+    assert_eq!(once(&mut bell).await, Poll::Pending);
+    // The bell gone, ringing fails (the caller then wakes another way).
+    drop(bell);
+    assert!(!ringer.ring());
+}
