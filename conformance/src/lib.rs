@@ -376,6 +376,45 @@ pub fn redelivery<C: ClientRuntime>(url: &str) {
     c.close().unwrap();
 }
 
+/// An auto-ack subscription acks a message as the application takes it:
+/// what waits untaken is at most `max_in_flight` messages, redelivered
+/// once the ack wait passed (as stan.go does for a slow handler), and the
+/// rest is sent as the reader catches up.
+pub fn a_slow_auto_ack_reader_holds_the_server_back<C: ClientRuntime>(url: &str) {
+    let c = connect::<C>(url, "slow-reader", false);
+    let mut s = c
+        .subscribe(
+            "slow",
+            SubscriptionOptions {
+                max_in_flight: 3,
+                ack_wait: Duration::from_secs(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    c.publish_many("slow", 6).unwrap();
+    // Not reading for longer than the ack wait: the three in flight are
+    // not acked, so they come again; the other three wait for room.
+    std::thread::sleep(Duration::from_millis(1600));
+    let mut got = Vec::new();
+    while let Some(m) = s.next(Duration::from_millis(1500)) {
+        got.push((m.sequence, m.redelivered));
+        assert!(got.len() <= 60, "redelivered without end: {got:?}");
+    }
+    let sequences: std::collections::BTreeSet<u64> = got.iter().map(|m| m.0).collect();
+    assert_eq!(sequences, (1..=6).collect(), "{got:?}");
+    assert!(
+        got.iter().any(|&(q, r)| r && q <= 3),
+        "untaken, unacked: {got:?}"
+    );
+    assert!(
+        got.iter().all(|&(q, r)| !r || q <= 3),
+        "sent only once taken: {got:?}"
+    );
+    s.end(false).unwrap();
+    c.close().unwrap();
+}
+
 /// A client ID in use by a live connection is refused.
 pub fn duplicate_client_id_is_refused<C: ClientRuntime>(url: &str) {
     let first = connect::<C>(url, "twin", false);
@@ -555,6 +594,11 @@ macro_rules! conformance_suite {
             #[test]
             fn redelivery() {
                 each($crate::redelivery::<$c>);
+            }
+
+            #[test]
+            fn a_slow_auto_ack_reader_holds_the_server_back() {
+                each($crate::a_slow_auto_ack_reader_holds_the_server_back::<$c>);
             }
 
             #[test]

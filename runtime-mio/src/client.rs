@@ -135,6 +135,8 @@ enum Cmd {
     Publish(String, Bytes, PublishReply),
     Subscribe(String, SubscriptionOptions, Reply<Subscription>),
     Ack(SubId, u64, Reply<()>),
+    /// An auto-ack message the application took (acked now).
+    Taken(SubId, u64),
     Unsubscribe(SubId, bool, Reply<()>),
     Close(Reply<()>),
 }
@@ -224,6 +226,10 @@ impl Connection {
             options.stan.max_pub_acks_in_flight,
             options.stan.max_queued_publishes,
         );
+        // Auto-acks go out as the subscription hands each message over, so
+        // that max_in_flight bounds what waits in its queue.
+        let mut options = options;
+        options.stan.ack_when_taken = true;
         // No seed chosen: one from OS entropy, never the public test seed.
         let seed = crate::io::or_entropy(options.stan.seed);
         let now = Instant::now();
@@ -406,6 +412,7 @@ impl Waiters {
             Cmd::Ack(id, seq, reply) => {
                 let _ = reply.send(s.app.ack(now, id, seq));
             }
+            Cmd::Taken(id, seq) => s.app.taken(now, id, seq),
             Cmd::Unsubscribe(id, close, reply) => match s.app.unsubscribe(now, id, close) {
                 Ok(()) => {
                     self.unsubscribing.insert(id, reply);
@@ -583,19 +590,33 @@ pub struct Subscription {
 
 impl Subscription {
     /// Waits for the next message (`None` once the subscription or the
-    /// connection ended).
+    /// connection ended). On an auto-ack subscription, the message is
+    /// acked as it is handed over: what the application has not taken yet
+    /// stays unacked, so the subscription's `max_in_flight` bounds what
+    /// waits here (a slow reader holds the server back; what waits longer
+    /// than the ack wait is redelivered, as stan.go does for a slow
+    /// handler). The same holds for every way of receiving.
     pub fn recv(&self) -> Option<Msg> {
-        self.rx.recv().ok()
+        self.rx.recv().ok().map(|m| self.took(m))
     }
 
     /// Waits up to `timeout` for the next message.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Msg> {
-        self.rx.recv_timeout(timeout).ok()
+        self.rx.recv_timeout(timeout).ok().map(|m| self.took(m))
     }
 
     /// The next message if one is already here.
     pub fn try_recv(&self) -> Option<Msg> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv().ok().map(|m| self.took(m))
+    }
+
+    /// An auto-ack message handed over: its ack goes out (a loop that is
+    /// gone acks nothing, and needs not).
+    fn took(&self, msg: Msg) -> Msg {
+        if !self.manual_ack {
+            let _ = self.handle.send(Cmd::Taken(self.id, msg.msg.sequence));
+        }
+        msg
     }
 
     /// Whether messages must be acked with [`Msg::ack`].

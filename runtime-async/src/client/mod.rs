@@ -90,6 +90,10 @@ impl<R: Runtime> Connection<R> {
         options: Options,
         tls: Option<ClientTls>,
     ) -> Result<Self, ConnectError> {
+        // Auto-acks go out as the subscription yields each message, so
+        // that max_in_flight bounds what waits in its stream.
+        let mut options = options;
+        options.stan.ack_when_taken = true;
         // No seed chosen: one from OS entropy, never the public test seed.
         let seed = crate::seed::or_entropy(options.stan.seed);
         let now = Instant::now();

@@ -14,7 +14,9 @@ use stan_proto::MsgProto;
 
 use super::inner::Shared;
 
-/// A subscription: a [`Stream`](futures_core::Stream) of [`Msg`]s.
+/// A subscription: a [`Stream`](futures_core::Stream) of [`Msg`]s. On an
+/// auto-ack subscription each message is acked as the stream yields it
+/// (see [`Subscription::next`]).
 #[derive(Debug)]
 pub struct Subscription {
     id: SubId,
@@ -46,12 +48,26 @@ impl Subscription {
     }
 
     /// The next message (`None` once the subscription or connection ended).
+    /// On an auto-ack subscription, the message is acked as it is returned:
+    /// what the application has not taken yet stays unacked, so the
+    /// subscription's `max_in_flight` bounds what waits here (a slow reader
+    /// holds the server back; what waits longer than the ack wait is
+    /// redelivered, as stan.go does for a slow handler).
     pub async fn next(&mut self) -> Option<Msg> {
         let msg = self.rx.recv().await.ok()?;
         Some(self.wrap(msg))
     }
 
+    /// The message as the application gets it; an auto-ack one is acked.
     fn wrap(&self, msg: MsgProto) -> Msg {
+        if !self.manual_ack {
+            {
+                let mut inner = self.shared.lock();
+                inner.stack.app.taken(Instant::now(), self.id, msg.sequence);
+                inner.flush_commands();
+            }
+            self.shared.wake.notify();
+        }
         Msg {
             msg,
             sub: self.id,

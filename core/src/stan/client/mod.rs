@@ -131,6 +131,19 @@ struct Sub {
     active: bool,
 }
 
+/// The ack of `sequence` on `s`, once its ack inbox is known.
+fn ack_command(s: &Sub, sequence: u64) -> Option<NatsCommand> {
+    let ack = Ack {
+        subject: s.channel.clone(),
+        sequence,
+    };
+    Some(NatsCommand::Publish {
+        subject: s.ack_inbox.clone()?,
+        reply: None,
+        payload: Bytes::from(ack.encode_to_vec()),
+    })
+}
+
 /// What a deadline of the session is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
@@ -368,6 +381,25 @@ impl Session {
         Ok(id)
     }
 
+    /// The application took message `sequence` of subscription `sub` from
+    /// its queue: on an auto-ack subscription of a session with
+    /// [`ConnectOptions::ack_when_taken`], its ack goes out now. Nothing
+    /// to do otherwise, nor once the subscription or the connection is
+    /// gone (the server redelivers what was not acked, as it would have).
+    pub fn taken(&mut self, now: Instant, sub: SubId, sequence: u64) {
+        self.advance(now);
+        if !self.options.ack_when_taken || self.phase != Phase::Connected {
+            return;
+        }
+        let Some(s) = self.subs.get(&sub) else { return };
+        if s.manual_ack || !s.active {
+            return;
+        }
+        if let Some(command) = ack_command(s, sequence) {
+            self.commands.push_back(command);
+        }
+    }
+
     /// Acks `sequence` on a manual-ack subscription.
     pub fn ack(&mut self, now: Instant, sub: SubId, sequence: u64) -> Result<(), ClientError> {
         self.advance(now);
@@ -378,20 +410,10 @@ impl Session {
         if !s.manual_ack {
             return Err(ClientError::ManualAck);
         }
-        let ack_inbox = s
-            .ack_inbox
-            .clone()
+        let command = ack_command(s, sequence)
             .filter(|_| s.active)
             .ok_or(ClientError::BadSubscription)?;
-        let ack = Ack {
-            subject: s.channel.clone(),
-            sequence,
-        };
-        self.commands.push_back(NatsCommand::Publish {
-            subject: ack_inbox,
-            reply: None,
-            payload: Bytes::from(ack.encode_to_vec()),
-        });
+        self.commands.push_back(command);
         Ok(())
     }
 
@@ -545,17 +567,9 @@ impl Session {
             return;
         };
         let Some(s) = self.subs.get(&id) else { return };
-        if !s.manual_ack {
-            if let Some(ack_inbox) = s.ack_inbox.clone() {
-                let ack = Ack {
-                    subject: s.channel.clone(),
-                    sequence: m.sequence,
-                };
-                self.commands.push_back(NatsCommand::Publish {
-                    subject: ack_inbox,
-                    reply: None,
-                    payload: Bytes::from(ack.encode_to_vec()),
-                });
+        if !s.manual_ack && !self.options.ack_when_taken {
+            if let Some(command) = ack_command(s, m.sequence) {
+                self.commands.push_back(command);
             }
         }
         self.events

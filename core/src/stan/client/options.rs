@@ -32,6 +32,16 @@ pub struct ConnectOptions {
     /// Unanswered pings before the connection is declared lost (88); at
     /// least 2.
     pub ping_max_out: u32,
+    /// When an auto-ack subscription's messages are acked: `false` (the
+    /// default) as each one arrives, for an application that handles each
+    /// [`ClientEvent::Message`](super::ClientEvent::Message) as it comes;
+    /// `true` only once the application took it from its queue
+    /// ([`Session::taken`](super::Session::taken)), so that the
+    /// subscription's `max_in_flight` bounds what waits in that queue: a
+    /// slow reader then holds the server back instead of piling messages
+    /// up in memory (as stan.go acks after the handler returned). The
+    /// adapters, whose subscriptions are queues, set it.
+    pub ack_when_taken: bool,
     /// Seed of the identifiers (inboxes, connID, GUIDs) and map keys. Every key is derived from it
     /// ([`derive_key`](crate::rand::derive_key)), so published identifiers
     /// never reveal the hash keys of the maps.
@@ -57,6 +67,7 @@ impl ConnectOptions {
             max_queued_publishes: 1024,
             ping_interval: 5,
             ping_max_out: 88,
+            ack_when_taken: false,
             seed: 0,
         }
     }
@@ -122,7 +133,8 @@ pub struct SubscriptionOptions {
     /// Redelivery delay; sent in whole seconds (30 s).
     pub ack_wait: Duration,
     /// Acks are sent by the application ([`Session::ack`](super::Session::ack));
-    /// otherwise each message is acked when it is handed over.
+    /// otherwise each message is acked when it arrives, or when the
+    /// application took it ([`ConnectOptions::ack_when_taken`]).
     pub manual_ack: bool,
 }
 

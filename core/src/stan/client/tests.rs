@@ -967,3 +967,104 @@ fn a_started_stack_dials_and_a_bad_start_is_typed() {
         Err(ConnectError::Stan(ClientError::InvalidPingValues { .. }))
     ));
 }
+
+#[test]
+fn ack_when_taken_bounds_what_waits_untaken_by_max_in_flight() {
+    let mut w = World::default_world();
+    let s = w.session(ConnectOptions {
+        ack_when_taken: true,
+        ..opts("slow-reader")
+    });
+    assert_eq!(w.session_events(s), [ClientEvent::Connected]);
+    let now = w.now;
+    for i in 0..10 {
+        w.sess(s)
+            .publish(now, "foo", Bytes::from(format!("m{i}")))
+            .unwrap();
+    }
+    w.pump();
+    assert_eq!(acks(&w.session_events(s)).len(), 10);
+    let sub = w
+        .sess(s)
+        .subscribe(
+            now,
+            "foo",
+            &SubscriptionOptions {
+                start: StartAt::First,
+                max_in_flight: 3,
+                ack_wait: Duration::from_secs(60),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    w.pump();
+    // Nothing taken yet: only max_in_flight messages come, and no more
+    // while time passes (short of the ack wait).
+    assert_eq!(
+        messages(&w.session_events(s))
+            .iter()
+            .map(|m| m.0)
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    w.advance(Duration::from_secs(10));
+    assert!(messages(&w.session_events(s)).is_empty());
+    // Taking two lets two more in.
+    let now = w.now;
+    w.sess(s).taken(now, sub, 1);
+    w.sess(s).taken(now, sub, 2);
+    w.pump();
+    let got: Vec<u64> = messages(&w.session_events(s)).iter().map(|m| m.0).collect();
+    assert_eq!(got, [4, 5]);
+    // Taking the rest as they come drains the channel, with no redelivery.
+    let mut next = 3;
+    let mut seen = vec![3, 4, 5];
+    while next <= 10 {
+        let now = w.now;
+        w.sess(s).taken(now, sub, next);
+        next += 1;
+        w.pump();
+        seen.extend(messages(&w.session_events(s)).iter().map(|m| m.0));
+    }
+    assert_eq!(seen, (3..=10).collect::<Vec<_>>());
+    w.advance(Duration::from_secs(120));
+    assert!(messages(&w.session_events(s)).is_empty());
+}
+
+#[test]
+fn taken_sends_nothing_without_the_option_or_on_manual_ack() {
+    let mut w = World::default_world();
+    let s = connected(&mut w, "me");
+    let now = w.now;
+    w.sess(s)
+        .publish(now, "foo", Bytes::from_static(b"one"))
+        .unwrap();
+    let manual = w
+        .sess(s)
+        .subscribe(
+            now,
+            "foo",
+            &SubscriptionOptions {
+                start: StartAt::First,
+                manual_ack: true,
+                ack_wait: Duration::from_secs(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    w.pump();
+    assert_eq!(messages(&w.session_events(s)).len(), 1);
+    // Taking a manual-ack message is not acking it: it comes again.
+    let now = w.now;
+    w.sess(s).taken(now, manual, 1);
+    w.advance(Duration::from_secs(2));
+    let again = messages(&w.session_events(s));
+    assert!(
+        !again.is_empty() && again.iter().all(|m| m.0 == 1 && m.1),
+        "{again:?}"
+    );
+    // An unknown subscription takes nothing, and nothing breaks.
+    let now = w.now;
+    w.sess(s).taken(now, SubId(999), 1);
+    w.pump();
+}
