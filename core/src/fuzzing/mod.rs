@@ -10,6 +10,7 @@ mod client;
 mod codec;
 mod decode;
 mod engine;
+mod engine_structured;
 mod filestore;
 #[cfg(test)]
 mod regressions;
@@ -19,9 +20,9 @@ mod router;
 pub use client::client_session;
 pub use codec::codec_roundtrip;
 pub use decode::decode_chunked;
-pub use engine::{
-    check_engine, engine_session, engine_structured, Mangle, Num, Override, Reply, StructuredOp,
-    StructuredSetup, Text,
+pub use engine::{check_engine, engine_session};
+pub use engine_structured::{
+    engine_structured, Mangle, Num, Override, Reply, StructuredOp, StructuredSetup, Text,
 };
 pub use filestore::filestore;
 pub use route::route_session;
