@@ -450,7 +450,11 @@ fn run(runtime: &str, external: bool) {
             .expect("stan-server starts"),
     );
     wait_port(m);
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // A worker thread keeps the clients' connections running while this
+    // thread reads the endpoints (the auto acks of the messages taken last
+    // are written by them).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
