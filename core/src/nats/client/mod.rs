@@ -153,10 +153,11 @@ struct Sub {
 ///
 /// Time only enters as `now` arguments, which must not go backwards;
 /// `handle_timeout` is harmless when called early. Reconnection is state:
-/// after [`Event::Disconnected`] the driver closes its socket, and after
-/// `reconnect_wait` the connection asks for the next server with
-/// [`Event::WantConnect`]; on success it replays its subscriptions, then
-/// the publishes buffered meanwhile. [`Event::Closed`] comes exactly once.
+/// after [`Event::Disconnected`] the driver closes its socket, and the
+/// connection asks for the next server with [`Event::WantConnect`]: at
+/// once if that server was not dialled within `reconnect_wait`, else when
+/// that much time has passed since (as nats.go); on success it replays
+/// its subscriptions, then the publishes buffered meanwhile. [`Event::Closed`] comes exactly once.
 ///
 /// Against the in-core server ([`Router`](crate::nats::router::Router)),
 /// shuttling bytes in memory:
@@ -210,6 +211,9 @@ pub struct Connection {
     /// The current state's deadline (one at a time).
     timers: Timers<Deadline>,
     servers: Vec<ServerAddr>,
+    /// When each of `servers` was last dialled (as nats.go: a server not
+    /// dialled within `reconnect_wait` is dialled at once).
+    last_dial: Vec<Option<Instant>>,
     server_idx: usize,
     info: Option<ServerInfo>,
     ever_connected: bool,
@@ -241,6 +245,7 @@ impl Connection {
     pub fn new(options: ClientOptions, now: Instant) -> Self {
         let mut c = Connection {
             servers: options.servers.clone(),
+            last_dial: vec![None; options.servers.len()],
             nuid: Nuid::new(derive_key(options.seed, domain::NATS_CLIENT_NUID)),
             options,
             clock: Clock::new(now),

@@ -62,6 +62,7 @@ impl Connection {
             if let Ok(addr) = url.parse::<ServerAddr>() {
                 if !self.servers.iter().any(|s| s.same_endpoint(&addr)) {
                     self.servers.push(addr);
+                    self.last_dial.push(None);
                 }
             }
         }

@@ -75,6 +75,9 @@ impl Connection {
         let Some(server) = self.servers.get(self.server_idx).cloned() else {
             return self.finish(CloseReason::NoServers);
         };
+        if let Some(dialled) = self.last_dial.get_mut(self.server_idx) {
+            *dialled = Some(now);
+        }
         self.enter(State::Dialing);
         self.timers.set(
             Deadline::DialTimeout,
@@ -101,10 +104,14 @@ impl Connection {
         self.attempts += 1;
         self.server_idx = (self.server_idx + 1) % self.servers.len().max(1);
         self.enter(State::Waiting);
-        self.timers.set(
-            Deadline::Dial,
-            deadline_after(self.clock.now(), self.options.reconnect_wait),
-        );
+        // `reconnect_wait` after this server's last dial (at once if it
+        // was never dialled, or long ago).
+        let now = self.clock.now();
+        let due = match self.last_dial.get(self.server_idx).copied().flatten() {
+            Some(dialled) => deadline_after(dialled, self.options.reconnect_wait).max(now),
+            None => now,
+        };
+        self.timers.set(Deadline::Dial, due);
     }
 
     pub(super) fn finish(&mut self, reason: CloseReason) {

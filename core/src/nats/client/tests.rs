@@ -403,9 +403,12 @@ fn dial_failures_follow_reconnect_wait() {
 fn a_dial_without_an_outcome_is_abandoned_at_connect_timeout() {
     let t0 = Instant::now();
     let secs = |n: u64| t0 + Duration::from_secs(n);
+    // A reconnect wait longer than the dial's timeout: the next dial is
+    // due 3 s after the first one.
     let mut c = Connection::new(
         ClientOptions {
             max_reconnects: Some(1),
+            reconnect_wait: Duration::from_secs(3),
             ..ClientOptions::default()
         },
         t0,
@@ -425,11 +428,12 @@ fn a_dial_without_an_outcome_is_abandoned_at_connect_timeout() {
     );
     assert_eq!(c.poll_event(), None);
     assert_eq!(c.status(), Status::Connecting);
-    // The next dial after the reconnect wait, as after a failed dial.
-    assert_eq!(c.poll_timeout(), Some(secs(4)));
+    // The next dial the reconnect wait after the last, as after a failed
+    // dial.
+    assert_eq!(c.poll_timeout(), Some(secs(3)));
     // A late outcome of the abandoned dial is not taken for the next one.
-    c.handle_transport_connected(secs(3));
-    assert_eq!((c.poll_event(), c.poll_timeout()), (None, Some(secs(4))));
+    c.handle_transport_connected(secs(2) + Duration::from_millis(500));
+    assert_eq!((c.poll_event(), c.poll_timeout()), (None, Some(secs(3))));
     // The driver is late for the dial: its deadline counts from WantConnect.
     c.handle_timeout(secs(5));
     assert!(matches!(c.poll_event(), Some(Event::WantConnect { .. })));
@@ -463,14 +467,15 @@ fn a_dial_outcome_in_time_disarms_the_dial_deadline() {
     assert_eq!(c.poll_timeout(), Some(secs(3)));
     c.handle_timeout(secs(2));
     assert_eq!(c.poll_event(), None);
-    // Failed after 1 s: only the reconnect wait remains, with no event.
+    // Failed after 1 s: only the reconnect wait (from the dial) remains,
+    // with no event.
     let mut c = Connection::new(ClientOptions::default(), t0);
     let _ = c.poll_event();
     c.handle_transport_failed(secs(1));
-    assert_eq!((c.poll_event(), c.poll_timeout()), (None, Some(secs(3))));
-    c.handle_timeout(secs(3));
+    assert_eq!((c.poll_event(), c.poll_timeout()), (None, Some(secs(2))));
+    c.handle_timeout(secs(2));
     assert!(matches!(c.poll_event(), Some(Event::WantConnect { .. })));
-    assert_eq!(c.poll_timeout(), Some(secs(5)));
+    assert_eq!(c.poll_timeout(), Some(secs(4)));
 }
 
 #[test]
@@ -525,18 +530,18 @@ fn keepalive_answered_then_stale_detection() {
     let now = w.now;
     let token = w.nats(n).flush(now).unwrap();
     w.advance(Duration::from_millis(1));
-    assert_eq!(
-        w.nats_events(n),
-        [Event::Disconnected {
-            reason: DisconnectReason::StaleConnection
-        }]
-    );
-    // (The stall was that link's: the next one is served.)
-    w.advance(Duration::from_secs(2));
+    // The server was dialled long ago: it is dialled again at once (as
+    // nats.go), and the stall was that link's, so the next one is served.
     let ev = w.nats_events(n);
-    assert!(matches!(ev[0], Event::Reconnected { .. }), "{ev:?}");
     assert_eq!(
-        ev[1..],
+        ev[0],
+        Event::Disconnected {
+            reason: DisconnectReason::StaleConnection
+        }
+    );
+    assert!(matches!(ev[1], Event::Reconnected { .. }), "{ev:?}");
+    assert_eq!(
+        ev[2..],
         [Event::Flushed { token }],
         "flush survives the reconnect"
     );
@@ -867,4 +872,37 @@ fn a_failed_or_missing_tls_handshake_loses_the_transport() {
         }),
         "{events:?}"
     );
+}
+
+/// As nats.go: the next server is dialled at once unless it was dialled
+/// within `reconnect_wait`, in which case the dial waits for the rest of
+/// it (a cluster's live node is reached without waiting behind a dead
+/// one).
+#[test]
+fn a_server_not_dialled_lately_is_dialled_at_once() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut c = Connection::new(
+        ClientOptions::with_servers("nats://10.0.0.1:4222,nats://10.0.0.2:4222")
+            .unwrap_or_else(|e| panic!("{e}")),
+        t0,
+    );
+    let dialled = |c: &mut Connection| match c.poll_event() {
+        Some(Event::WantConnect { server }) => server.to_string(),
+        other => panic!("no dial: {other:?}"),
+    };
+    assert!(dialled(&mut c).contains("10.0.0.1"));
+    c.handle_transport_failed(at(10));
+    // The second server was never dialled.
+    assert_eq!(c.poll_timeout(), Some(at(10)));
+    c.handle_timeout(at(10));
+    assert!(dialled(&mut c).contains("10.0.0.2"));
+    c.handle_transport_failed(at(20));
+    // The first was dialled at 0: due reconnect_wait (2 s) after that.
+    assert_eq!((c.poll_event(), c.poll_timeout()), (None, Some(at(2000))));
+    c.handle_timeout(at(2000));
+    assert!(dialled(&mut c).contains("10.0.0.1"));
+    c.handle_transport_failed(at(2005));
+    // The second was dialled at 10 ms.
+    assert_eq!(c.poll_timeout(), Some(at(2010)));
 }
