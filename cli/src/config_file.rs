@@ -370,6 +370,14 @@ fn per_channel(l: &ChannelLimitsSettings) -> LimitsOverride {
     }
 }
 
+/// Whether the file sets the clients' and the routes' authorization
+/// timeouts (0 does not: it keeps the default).
+pub fn auth_timeouts_set(settings: &ConfigSettings) -> (bool, bool) {
+    let set = |t: Option<f64>| t.is_some_and(|t| t != 0.0);
+    let cluster = settings.nats.cluster.as_ref().and_then(|c| c.auth.timeout);
+    (set(settings.nats.auth.timeout), set(cluster))
+}
+
 /// Applies what has no flag: the embedded server's limits, the
 /// authorization timeouts (clients' and routes'), the monitoring host, `discover_prefix`, the
 /// syslog tag, and the per-channel limits. Refuses what this build does
@@ -379,7 +387,11 @@ pub fn apply_rest(opts: &mut ServerOptions, settings: &ConfigSettings) -> Result
     let s = &settings.streaming;
     let r = &mut opts.router;
     if let Some(t) = n.auth.timeout {
-        r.auth_timeout = seconds("authorization timeout", t)?;
+        let timeout = seconds("authorization timeout", t)?;
+        // nats-server: 0 keeps the default.
+        if !timeout.is_zero() {
+            r.auth_timeout = timeout;
+        }
     }
     let cluster_auth_timeout = n.cluster.as_ref().and_then(|c| c.auth.timeout);
     if let (Some(t), Some(cluster)) = (cluster_auth_timeout, r.cluster.as_mut()) {

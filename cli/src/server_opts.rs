@@ -590,12 +590,31 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, OptionsE
         config_file::fill_flags(&mut v, settings)?;
     }
     let mut opts = from_values(&v)?;
+    let mut timeouts_set = (false, false);
     if let Some(settings) = settings {
         config_file::apply_rest(&mut opts, &settings)?;
+        timeouts_set = config_file::auth_timeouts_set(&settings);
         opts.config_warnings = settings.warnings.iter().map(|w| w.to_string()).collect();
     }
+    default_auth_timeouts_with_tls(&mut opts, timeouts_set);
     opts.config_files = files;
     Ok(Command::Serve(Box::new(opts)))
+}
+
+/// nats-server's default authorization timeout with TLS: the TLS timeout
+/// plus one second (the handshake counts against it), for the clients and
+/// for the routes, unless the configuration file sets it (`set`: clients,
+/// routes).
+fn default_auth_timeouts_with_tls(opts: &mut ServerOptions, set: (bool, bool)) {
+    const MARGIN: Duration = Duration::from_secs(1);
+    if let (false, Some(tls)) = (set.0, &opts.tls) {
+        opts.router.auth_timeout = tls.handshake_timeout.saturating_add(MARGIN);
+    }
+    if let (false, Some(route_tls), Some(cluster)) =
+        (set.1, &opts.route_tls, opts.router.cluster.as_mut())
+    {
+        cluster.auth_timeout = route_tls.tls.handshake_timeout.saturating_add(MARGIN);
+    }
 }
 
 fn from_values(v: &Values) -> Result<ServerOptions, OptionsError> {
@@ -1128,6 +1147,56 @@ mod tests {
             Command::Serve(o) => *o,
             other => panic!("not serve: {other:?}"),
         }
+    }
+
+    /// As nats-server: with TLS, an authorization timeout the file does
+    /// not set is the TLS timeout plus one second (the handshake counts
+    /// against it); without TLS, 2 s.
+    #[test]
+    fn auth_timeouts_default_to_the_tls_timeout_plus_one_second() {
+        let two = Duration::from_secs(2);
+        let plain = serve(&["--cluster", "nats://127.0.0.1:-1"]);
+        assert_eq!(plain.router.auth_timeout, two);
+        assert_eq!(plain.router.cluster.unwrap().auth_timeout, two);
+        let flags = serve(&["--tls", "--tlscert", "c.pem", "--tlskey", "k.pem"]);
+        assert_eq!(flags.router.auth_timeout, Duration::from_secs(3));
+
+        let dir = tempfile::tempdir().unwrap();
+        let conf = |name: &str, body: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, body).unwrap();
+            path.to_str().unwrap().to_owned()
+        };
+        let tls = "tls { cert_file: c.pem, key_file: k.pem, timeout: 0.5 }";
+        let cluster_tls = "cluster { listen: 127.0.0.1:-1, tls { cert_file: c.pem, key_file: k.pem, timeout: 4 } }";
+        let file = conf("tls.conf", &format!("{tls}\n{cluster_tls}\n"));
+        let o = serve(&["-c", &file]);
+        assert_eq!(o.router.auth_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            o.router.cluster.unwrap().auth_timeout,
+            Duration::from_secs(5)
+        );
+        // Set in the file (0 is not setting it): kept as is.
+        let file = conf(
+            "set.conf",
+            &format!(
+                "{tls}\nauthorization {{ timeout: 0.25 }}\ncluster {{ listen: 127.0.0.1:-1, authorization {{ timeout: 7 }}, tls {{ cert_file: c.pem, key_file: k.pem }} }}\n"
+            ),
+        );
+        let o = serve(&["-c", &file]);
+        assert_eq!(o.router.auth_timeout, Duration::from_millis(250));
+        assert_eq!(
+            o.router.cluster.unwrap().auth_timeout,
+            Duration::from_secs(7)
+        );
+        let file = conf(
+            "zero.conf",
+            &format!("{tls}\nauthorization {{ timeout: 0 }}\n"),
+        );
+        assert_eq!(
+            serve(&["-c", &file]).router.auth_timeout,
+            Duration::from_millis(1500)
+        );
     }
 
     #[test]
