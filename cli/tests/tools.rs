@@ -8,6 +8,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::free_port;
+
 use stan_core::nats::router::RouterConfig;
 use stan_core::stan::server::ServerConfig;
 use stan_core::stan::store::MemStore;
@@ -233,15 +236,6 @@ impl Drop for Proc {
 
 fn run(bin: &str, args: &[&str]) -> Output {
     spawn(bin, args).finish()
-}
-
-/// A loopback port nobody listens on.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

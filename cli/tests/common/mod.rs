@@ -5,8 +5,8 @@
 
 pub mod raw;
 
-use std::net::TcpListener;
 use std::process::Child;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use stan_tokio::{Connection, Options};
@@ -24,13 +24,16 @@ impl Drop for Kill {
     }
 }
 
-/// A loopback port nobody listens on (for now).
+/// A loopback port nobody listens on (for now), below the ephemeral range:
+/// a port the system handed out would be free to give again, as the source
+/// port of a parallel test's connection, before the child binds it. Each
+/// call of a test process tries from a different port (its pid spreads
+/// the test binaries).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let seed = u64::from(std::process::id()) * 7919 + call;
+    stan_cli::crash::server::free_port(seed).expect("a free loopback port")
 }
 
 /// Waits (up to [`T`]) until something accepts on `port`.
