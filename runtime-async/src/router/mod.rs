@@ -449,7 +449,8 @@ impl<R: Runtime> RouterServer<R> {
         self.shared.lock().router.stats()
     }
 
-    /// Open client sessions.
+    /// Open sessions: clients, and routes to other cluster nodes (which
+    /// `/connz` and `max_connections` leave out; `/routez` lists them).
     pub fn connection_count(&self) -> usize {
         self.shared.lock().router.connection_count()
     }

@@ -253,7 +253,7 @@ impl Router {
         self.stats
     }
 
-    /// Sessions not yet closed by the router.
+    /// Sessions not yet closed by the router, routes included.
     pub fn connection_count(&self) -> usize {
         self.open_sessions
     }
