@@ -211,9 +211,8 @@ pub struct Connection {
     /// The current state's deadline (one at a time).
     timers: Timers<Deadline>,
     servers: Vec<ServerAddr>,
-    /// When each of `servers` was last dialled (as nats.go: a server not
-    /// dialled within `reconnect_wait` is dialled at once).
-    last_dial: Vec<Option<Instant>>,
+    /// What the pool knows of each of `servers`, in the same order.
+    pool: Vec<PoolEntry>,
     server_idx: usize,
     info: Option<ServerInfo>,
     ever_connected: bool,
@@ -240,12 +239,23 @@ pub struct Connection {
     tls: bool,
 }
 
+/// What the connection knows of a server of its pool.
+#[derive(Debug, Clone, Copy, Default)]
+struct PoolEntry {
+    /// When it was last dialled (as nats.go: a server not dialled within
+    /// `reconnect_wait` is dialled at once).
+    last_dial: Option<Instant>,
+    /// Learnt from `connect_urls` (not configured): dropped once no
+    /// longer advertised.
+    implicit: bool,
+}
+
 impl Connection {
     /// A connection that will first ask to dial `options.servers[0]`.
     pub fn new(options: ClientOptions, now: Instant) -> Self {
         let mut c = Connection {
             servers: options.servers.clone(),
-            last_dial: vec![None; options.servers.len()],
+            pool: vec![PoolEntry::default(); options.servers.len()],
             nuid: Nuid::new(derive_key(options.seed, domain::NATS_CLIENT_NUID)),
             options,
             clock: Clock::new(now),

@@ -7,8 +7,8 @@ use super::handshake::{classify_err, connect_json, ErrKind};
 use super::out::OutQueue;
 use super::state::{Deadline, State};
 use super::{
-    Connection, DisconnectReason, Event, ServerAddr, ServerInfo, Sub, DEFAULT_MAX_PAYLOAD,
-    MAX_CONTROL_LINE,
+    Connection, DisconnectReason, Event, PoolEntry, ServerAddr, ServerInfo, Sub,
+    DEFAULT_MAX_PAYLOAD, MAX_CONTROL_LINE,
 };
 use crate::nats::codec::{self, Limits, MsgFrame, ServerOp};
 use crate::nats::message::{parse_sid, InboundMessage};
@@ -58,11 +58,23 @@ impl Connection {
             max_control_line: MAX_CONTROL_LINE,
             max_payload: info.max_payload.max(DEFAULT_MAX_PAYLOAD),
         });
-        for url in &info.connect_urls {
-            if let Ok(addr) = url.parse::<ServerAddr>() {
+        // As nats.go: an INFO that advertises servers replaces the ones
+        // learnt before (configured servers and the current one stay);
+        // one that advertises none changes nothing.
+        if !info.connect_urls.is_empty() {
+            let advertised: Vec<ServerAddr> = info
+                .connect_urls
+                .iter()
+                .filter_map(|url| url.parse::<ServerAddr>().ok())
+                .collect();
+            self.forget_unadvertised(&advertised);
+            for addr in advertised {
                 if !self.servers.iter().any(|s| s.same_endpoint(&addr)) {
                     self.servers.push(addr);
-                    self.last_dial.push(None);
+                    self.pool.push(PoolEntry {
+                        last_dial: None,
+                        implicit: true,
+                    });
                 }
             }
         }
@@ -81,6 +93,26 @@ impl Connection {
             self.events.push_back(Event::UpgradeTls { server });
         } else if first {
             self.send_connect();
+        }
+    }
+
+    /// Drops the learnt servers that `advertised` no longer lists, except
+    /// the current one, keeping the pool's order.
+    fn forget_unadvertised(&mut self, advertised: &[ServerAddr]) {
+        let mut i = 0;
+        while i < self.servers.len() {
+            let keep = !self.pool[i].implicit
+                || i == self.server_idx
+                || advertised.iter().any(|a| a.same_endpoint(&self.servers[i]));
+            if keep {
+                i += 1;
+                continue;
+            }
+            self.servers.remove(i);
+            self.pool.remove(i);
+            if i < self.server_idx {
+                self.server_idx -= 1;
+            }
         }
     }
 

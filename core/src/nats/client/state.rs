@@ -75,8 +75,8 @@ impl Connection {
         let Some(server) = self.servers.get(self.server_idx).cloned() else {
             return self.finish(CloseReason::NoServers);
         };
-        if let Some(dialled) = self.last_dial.get_mut(self.server_idx) {
-            *dialled = Some(now);
+        if let Some(entry) = self.pool.get_mut(self.server_idx) {
+            entry.last_dial = Some(now);
         }
         self.enter(State::Dialing);
         self.timers.set(
@@ -107,7 +107,7 @@ impl Connection {
         // `reconnect_wait` after this server's last dial (at once if it
         // was never dialled, or long ago).
         let now = self.clock.now();
-        let due = match self.last_dial.get(self.server_idx).copied().flatten() {
+        let due = match self.pool.get(self.server_idx).and_then(|e| e.last_dial) {
             Some(dialled) => deadline_after(dialled, self.options.reconnect_wait).max(now),
             None => now,
         };

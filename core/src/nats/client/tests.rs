@@ -906,3 +906,99 @@ fn a_server_not_dialled_lately_is_dialled_at_once() {
     // The second was dialled at 10 ms.
     assert_eq!(c.poll_timeout(), Some(at(2010)));
 }
+
+/// As nats.go: an INFO that advertises servers replaces the ones learnt
+/// earlier; the configured servers and the current one stay, and an INFO
+/// advertising none changes nothing.
+#[test]
+fn servers_no_longer_advertised_leave_the_pool() {
+    let info = |urls: &str| {
+        format!("INFO {{\"server_id\":\"S\",\"max_payload\":1024,\"connect_urls\":[{urls}]}}\r\n")
+    };
+    let first = info("\"10.0.0.2:4222\",\"10.0.0.3:4222\",\"10.0.0.4:4222\"");
+    let script = format!(
+        "{first}PONG\r\n{}{}",
+        info("\"10.0.0.3:4222\""),
+        "INFO {\"server_id\":\"S\",\"max_payload\":1024}\r\n"
+    );
+    let hosts = |c: &Connection| {
+        c.servers()
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
+    let script = script.as_bytes();
+    let (_, c) = scripted(first.as_bytes(), &[first.len()]);
+    assert_eq!(c.servers().len(), 4, "{:?}", hosts(&c));
+    let (events, c) = scripted(script, &[script.len()]);
+    assert!(matches!(events[0], Event::Connected { .. }), "{events:?}");
+    // The configured server stays; of the learnt ones, only the one still
+    // advertised; the INFO without connect_urls changed nothing.
+    let now = hosts(&c);
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(
+        now[0].contains("127.0.0.1:4222") && now[1].contains("10.0.0.3:4222"),
+        "{now:?}"
+    );
+    assert_eq!(
+        c.current_server().map(|s| s.to_string()),
+        Some(now[0].clone())
+    );
+}
+
+/// The server the connection is on stays in the pool even when the INFO
+/// no longer lists it, and stays the current one as others are dropped.
+#[test]
+fn the_current_server_stays_when_no_longer_advertised() {
+    let t0 = Instant::now();
+    let mut c = Connection::new(ClientOptions::default(), t0);
+    let feed = |c: &mut Connection, text: &str| {
+        let mut buf = BytesMut::from(text.as_bytes());
+        c.handle_input(t0, &mut buf);
+        let events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+        while c.poll_transmit().is_some() {}
+        events
+    };
+    let info = |urls: &str| {
+        format!("INFO {{\"server_id\":\"S\",\"max_payload\":1024,\"connect_urls\":[{urls}]}}\r\n")
+    };
+    let _ = c.poll_event();
+    c.handle_transport_connected(t0);
+    let learnt = info("\"10.0.0.2:4222\",\"10.0.0.3:4222\",\"10.0.0.4:4222\"");
+    feed(&mut c, &format!("{learnt}PONG\r\n"));
+    assert_eq!(c.servers().len(), 4);
+    // Lost: 10.0.0.2 is dialled at once and refuses, then 10.0.0.3 takes
+    // the connection.
+    c.handle_transport_closed(t0);
+    for host in ["10.0.0.2", "10.0.0.3"] {
+        c.handle_timeout(t0);
+        match c.poll_event() {
+            Some(Event::WantConnect { server }) => assert!(server.to_string().contains(host)),
+            Some(Event::Disconnected { .. }) => match c.poll_event() {
+                Some(Event::WantConnect { server }) => {
+                    assert!(server.to_string().contains(host))
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        if host == "10.0.0.2" {
+            c.handle_transport_failed(t0);
+        }
+    }
+    c.handle_transport_connected(t0);
+    let events = feed(&mut c, &format!("{}PONG\r\n", info("\"10.0.0.4:4222\"")));
+    assert!(
+        matches!(events.last(), Some(Event::Reconnected { .. })),
+        "{events:?}"
+    );
+    let hosts: Vec<String> = c.servers().iter().map(|s| s.to_string()).collect();
+    assert_eq!(hosts.len(), 3, "{hosts:?}");
+    assert!(
+        hosts[1].contains("10.0.0.3") && hosts[2].contains("10.0.0.4"),
+        "{hosts:?}"
+    );
+    assert!(c
+        .current_server()
+        .is_some_and(|s| s.to_string().contains("10.0.0.3")));
+}
