@@ -213,7 +213,7 @@ pub const SPECS: &[Spec] = &[
         names: &["file_slice_archive_script"],
         kind: Kind::Str,
         value: "string",
-        help: "Path to script to use if you want to archive a file slice being removed (not supported: refused)",
+        help: "Path to script to use if you want to archive a file slice being removed",
     },
     Spec {
         names: &["file_fds_limit"],
@@ -961,13 +961,6 @@ fn store_choice(v: &Values) -> Result<StoreChoice, OptionsError> {
         }
     };
     let encryption = encryption(v, env_key(), seed)?;
-    if v.get("file_slice_archive_script")
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(invalid(
-            "--file_slice_archive_script is not supported: removed slices are deleted".into(),
-        ));
-    }
     let d = FileStoreOptions::default();
     let crc = match v.int("file_crc_poly") {
         None => d.crc.clone(),
@@ -996,6 +989,10 @@ fn store_choice(v: &Values) -> Result<StoreChoice, OptionsError> {
         read_ahead: size_or(v, "file_read_buffer_size", d.read_ahead)?,
         verify_reads: bool_or(v, "file_crc", true),
         auto_sync: v.duration("file_auto_sync").unwrap_or(d.auto_sync),
+        slice_archive_script: v
+            .get("file_slice_archive_script")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
     };
     // Accepted with a documented effect (see the README's flag table).
     size_or(v, "file_buffer_size", 2 * 1024 * 1024)?;

@@ -257,3 +257,95 @@ fn sighup_reloads_authorization_limits_and_logging() {
         reload_applies_and_refuses(runtime);
     }
 }
+
+/// `--file_slice_archive_script`: every slice the limits empty is renamed
+/// `.bak` and handed to the script (channel, data file, index file), whose
+/// output the server logs at once, on every runtime.
+fn archives_emptied_slices(runtime: &str) {
+    // stan-bench's channel for the client ID prefix `archiver`.
+    const CHANNEL: &str = "archiver.bench";
+    let dir = temp_dir(&format!("archive-{runtime}"));
+    let (store, saved, log, runs) = (
+        dir.join("store"),
+        dir.join("saved"),
+        dir.join("stan.log"),
+        dir.join("runs"),
+    );
+    std::fs::create_dir_all(&saved).unwrap();
+    let script = dir.join("archive.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$1 $(basename $2) $(basename $3)\" >> {runs}\nmv \"$2\" \"$3\" {saved}\necho moved\n",
+            runs = runs.display(),
+            saved = saved.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let args = [
+        "--runtime",
+        runtime,
+        "-st",
+        "file",
+        "--dir",
+        store.to_str().unwrap(),
+        "--file_slice_max_msgs",
+        "2",
+        "-mm",
+        "4",
+        "--file_slice_archive_script",
+        script.to_str().unwrap(),
+        "-l",
+        log.to_str().unwrap(),
+    ];
+    let (mut child, port) = start(&args);
+    // 10 messages: slices of 2, 4 kept, so slices 1 to 3 are emptied.
+    let bench = Command::new(env!("CARGO_BIN_EXE_stan-bench"))
+        .args(["-s", &format!("nats://127.0.0.1:{port}"), "-n", "10"])
+        .args(["--id", "archiver"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(bench.success(), "{runtime}: {bench:?}");
+    let logged = wait_for_line(&log, "msgs.3.idx.bak): moved\n");
+    for n in 1..=3 {
+        assert!(
+            logged.contains(&format!(
+                "[INF] STREAM: Output of archive script for {CHANNEL} ({} and {}): moved\n",
+                store.join(format!("{CHANNEL}/msgs.{n}.dat.bak")).display(),
+                store.join(format!("{CHANNEL}/msgs.{n}.idx.bak")).display()
+            )),
+            "{runtime}: {logged}"
+        );
+        assert!(saved.join(format!("msgs.{n}.dat.bak")).exists());
+    }
+    assert_eq!(
+        std::fs::read_to_string(&runs).unwrap(),
+        (1..=3)
+            .map(|n| format!("{CHANNEL} msgs.{n}.dat.bak msgs.{n}.idx.bak\n"))
+            .collect::<String>(),
+        "{runtime}"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(store.join(CHANNEL))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("msgs."))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["msgs.4.dat", "msgs.4.idx", "msgs.5.dat", "msgs.5.idx"],
+        "{runtime}"
+    );
+    signal(&child, Signal::INT);
+    assert_eq!(wait_exit(&mut child).code(), Some(0), "{runtime}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn slice_archive_script_on_every_runtime() {
+    for runtime in ["tokio", "smol", "mio"] {
+        archives_emptied_slices(runtime);
+    }
+}

@@ -12,7 +12,10 @@
 //! * `Remove`: the handle closed, the file removed (missing is fine);
 //! * `CreateChannelDir`: created if missing, the store directory synced;
 //! * `RemoveChannelDir`: the channel's handles closed, the directory removed
-//!   with its content (missing is fine).
+//!   with its content (missing is fine);
+//! * `ArchiveSlice`: the slice's handles closed, its files renamed `.bak`
+//!   and the channel directory synced, the script started on its own
+//!   thread ([`crate::archive`]).
 //!
 //! [`IoFailure::op`] names the step that failed: `open`, `create`,
 //! `append`, `write`, `sync`, `rename`, `remove`, `mkdir` or `rmdir`.
@@ -24,10 +27,12 @@ use bytes::Bytes;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stan_core::stan::filestore::{FileId, FileOp, IoBatch, IoFailure};
 
+use crate::archive::{rename_slice, ScriptRuns};
 use crate::cache::FileCache;
 use crate::fsutil::{parent, remove_file, sync_dir, write_atomic, StepError};
 use crate::sync_latency::SyncLatency;
@@ -43,18 +48,21 @@ pub struct Applier {
     latency: SyncLatency,
     /// The current batch's time in syncs, if it synced anything.
     synced: Option<Duration>,
+    /// Where the archive script runs.
+    scripts: Arc<ScriptRuns>,
 }
 
 impl Applier {
     /// An applier over `dir` keeping at most `max_open_files` handles open
-    /// (0: the default).
-    pub fn new(dir: PathBuf, max_open_files: usize) -> Applier {
+    /// (0: the default), starting the archive script with `scripts`.
+    pub fn new(dir: PathBuf, max_open_files: usize, scripts: Arc<ScriptRuns>) -> Applier {
         Applier {
             dir,
             cache: FileCache::new(max_open_files),
             dirty_dirs: Vec::new(),
             latency: SyncLatency::default(),
             synced: None,
+            scripts,
         }
     }
 
@@ -122,6 +130,28 @@ impl Applier {
                         let synced = sync_dir(&self.dir);
                         self.count_sync(started);
                         synced?;
+                    }
+                }
+                FileOp::ArchiveSlice {
+                    channel,
+                    slice,
+                    script,
+                } => {
+                    for file in [
+                        FileId::SliceData {
+                            channel: channel.clone(),
+                            slice: *slice,
+                        },
+                        FileId::SliceIndex {
+                            channel: channel.clone(),
+                            slice: *slice,
+                        },
+                    ] {
+                        self.cache.remove(&file);
+                    }
+                    match rename_slice(&self.dir, channel, *slice, script)? {
+                        Ok(renamed) => self.scripts.start(renamed),
+                        Err(not_renamed) => self.scripts.report(not_renamed),
                     }
                 }
                 FileOp::RemoveChannelDir { channel } => {
@@ -271,10 +301,14 @@ mod tests {
     use super::*;
     use bytes::Bytes;
 
+    fn no_scripts() -> Arc<ScriptRuns> {
+        Arc::new(ScriptRuns::new(Arc::new(|| {})))
+    }
+
     #[test]
     fn handles_stay_within_the_limit() {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let mut applier = Applier::new(root.path().to_path_buf(), 2);
+        let mut applier = Applier::new(root.path().to_path_buf(), 2, no_scripts());
         let file = |n| FileId::SliceData {
             channel: "c".into(),
             slice: n,
@@ -309,7 +343,7 @@ mod tests {
     #[test]
     fn only_batches_that_sync_something_are_timed() {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let mut applier = Applier::new(root.path().to_path_buf(), 0);
+        let mut applier = Applier::new(root.path().to_path_buf(), 0, no_scripts());
         let latency = applier.sync_latency();
         let batch = |id, ops, sync| IoBatch { id, ops, sync };
         let append = || FileOp::Append {

@@ -39,6 +39,12 @@ impl EngineIo {
         waker: Waker,
     ) -> Result<(Server<AnyStore>, EngineIo), SpawnError> {
         let thread = IoThread::spawn(&opened.dir, max_open_files, waker)?;
+        for archived in opened.archived {
+            match archived {
+                Ok(renamed) => thread.start_archive(renamed),
+                Err(not_renamed) => thread.report_archived(not_renamed),
+            }
+        }
         let mut engine = Server::restore(
             config,
             AnyStore::from(opened.store),
@@ -79,13 +85,18 @@ impl EngineIo {
         self.thread.sync_latency()
     }
 
-    /// Hands the engine the completed batches, then the IO thread the
-    /// engine's next batch. Returns how many moved. Call it in every turn
+    /// Hands the engine the completed batches (and the archive script's
+    /// ended runs), then the IO thread the engine's next batch. Returns how
+    /// many moved. Call it in every turn
     /// of the loop, before and after moving the engine's messages.
     pub fn pump<S: Store>(&self, engine: &mut Server<S>, now: Instant) -> usize {
         let mut moved = 0;
         while let Some(done) = self.thread.try_done() {
             engine.handle_store_done(now, done);
+            moved += 1;
+        }
+        while let Some(done) = self.thread.try_archived() {
+            engine.handle_archive_done(done);
             moved += 1;
         }
         while let Some(batch) = engine.poll_store_io() {

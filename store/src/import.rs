@@ -348,7 +348,7 @@ pub fn import(opts: ImportOptions) -> Result<ImportReport, ImportError> {
     let built = (|| {
         copy_store(&from, &staging)?;
         let mut copy = files.clone();
-        let applied = apply_repairs(&staging, &recovery, &mut copy, &crc)?;
+        let applied = apply_repairs(&staging, &recovery, &mut copy, &crc, None)?.lines;
         Ok::<_, ImportError>(applied)
     })();
     let applied = match built {

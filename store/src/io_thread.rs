@@ -1,7 +1,8 @@
 //! [`IoThread`]: a dedicated thread that carries out the file store's
 //! [`IoBatch`]es in the order they are submitted, and reports each one's
 //! [`IoDone`] on a completion queue, calling a waker so that the runtime's
-//! loop polls it ([`IoThread::try_done`]).
+//! loop polls it ([`IoThread::try_done`]). The archive script's runs it
+//! starts report the same way ([`IoThread::try_archived`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -10,9 +11,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use stan_core::stan::filestore::{IoBatch, IoDone, IoFailure};
+use stan_core::stan::filestore::{ArchiveDone, IoBatch, IoDone, IoFailure};
 
 use crate::apply::Applier;
+use crate::archive::{RenamedSlice, ScriptRuns};
 use crate::sync_latency::SyncLatency;
 
 /// The thread's name.
@@ -37,6 +39,7 @@ pub struct IoThread {
     waker: Arc<dyn Fn() + Send + Sync>,
     thread: Option<JoinHandle<()>>,
     latency: SyncLatency,
+    scripts: Arc<ScriptRuns>,
 }
 
 impl std::fmt::Debug for IoThread {
@@ -59,7 +62,8 @@ impl IoThread {
         let (batches, rx) = mpsc::channel::<IoBatch>();
         let (done_tx, done_rx) = mpsc::channel();
         let waker: Arc<dyn Fn() + Send + Sync> = Arc::from(waker);
-        let mut applier = Applier::new(dir.into(), max_open_files);
+        let scripts = Arc::new(ScriptRuns::new(Arc::clone(&waker)));
+        let mut applier = Applier::new(dir.into(), max_open_files, Arc::clone(&scripts));
         let latency = applier.sync_latency();
         let (tx, wake) = (done_tx.clone(), Arc::clone(&waker));
         let thread = thread::Builder::new()
@@ -96,6 +100,7 @@ impl IoThread {
             waker,
             thread: Some(thread),
             latency,
+            scripts,
         })
     }
 
@@ -130,14 +135,32 @@ impl IoThread {
         self.completions().try_recv().ok()
     }
 
+    /// The outcome of the next run of the archive script that ended, if
+    /// one did.
+    pub fn try_archived(&self) -> Option<ArchiveDone> {
+        self.scripts.try_done()
+    }
+
+    /// Starts the archive script over a slice renamed at open (the
+    /// recovery's removals); its outcome comes back like the others.
+    pub fn start_archive(&self, slice: RenamedSlice) {
+        self.scripts.start(slice);
+    }
+
+    /// Queues an archive outcome known at open (a failed rename).
+    pub fn report_archived(&self, done: ArchiveDone) {
+        self.scripts.report(done);
+    }
+
     /// The next completion, waiting at most `timeout` for one (for a
     /// blocking caller, and tests).
     pub fn wait_done(&self, timeout: Duration) -> Option<IoDone> {
         self.completions().recv_timeout(timeout).ok()
     }
 
-    /// Finishes the batches submitted, then stops and joins the thread
-    /// (what dropping it does).
+    /// Finishes the batches submitted, then stops and joins the thread,
+    /// then waits for the archive script's runs still going (what dropping
+    /// it does).
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -153,6 +176,7 @@ impl IoThread {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        self.scripts.join();
     }
 }
 

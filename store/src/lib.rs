@@ -77,6 +77,7 @@
 #![warn(missing_docs)]
 
 mod apply;
+mod archive;
 mod cache;
 mod engine_io;
 mod fsutil;
@@ -88,6 +89,7 @@ mod open;
 mod repair;
 mod sync_latency;
 
+pub use archive::{rename_slice, RenamedSlice, ScriptRuns};
 pub use cache::DEFAULT_MAX_OPEN_FILES;
 pub use engine_io::EngineIo;
 pub use fsutil::StepError;
@@ -96,5 +98,5 @@ pub use io_thread::{IoThread, SpawnError, Waker, THREAD_NAME};
 pub use load::{load, LoadError};
 pub use lock::{DirLock, LockError};
 pub use open::{open, LimitsFn, OpenError, OpenOptions, Opened};
-pub use repair::{apply_repairs, RepairError};
+pub use repair::{apply_repairs, RepairError, Repaired};
 pub use sync_latency::SyncLatency;

@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 
 use stan_core::stan::filestore::layout::{SERVER_FILE, TRUNCATE_WITNESS_FILE};
 use stan_core::stan::filestore::{
-    recover_server, recover_streaming, server_file, FileStore, FileStoreOptions,
+    recover_server, recover_streaming, server_file, ArchiveDone, FileStore, FileStoreOptions,
     MessageDecryptError, RecoveryError, RecoveryOptions, Restored, StreamError,
 };
 use stan_core::stan::store::{ChannelLimits, StoreError};
 use stan_proto::ServerInfo;
 
+use crate::archive::RenamedSlice;
 use crate::fsutil::{remove_file, write_atomic, StepError};
 use crate::load::{load_meta, read_optional, read_slice, LoadError};
 use crate::lock::{DirLock, LockError};
@@ -98,6 +99,9 @@ pub struct Opened {
     pub created: bool,
     /// The repairs applied, as lines to log.
     pub repairs: Vec<String>,
+    /// The slices the recovery removed with an archive script, for the IO
+    /// thread to start the script over ([`crate::EngineIo::start`] does).
+    pub archived: Vec<Result<RenamedSlice, ArchiveDone>>,
     /// The directory's lock, held as long as this lives.
     pub lock: DirLock,
     /// The store directory.
@@ -231,7 +235,13 @@ pub fn open(opts: OpenOptions) -> Result<Opened, OpenError> {
             recovered: recovery.info.cluster_id,
         });
     }
-    let repairs = apply_repairs(&dir, &recovery, &mut files, &opts.store.crc)?;
+    let repaired = apply_repairs(
+        &dir,
+        &recovery,
+        &mut files,
+        &opts.store.crc,
+        opts.store.slice_archive_script.as_deref(),
+    )?;
     let info = recovery.info.clone();
     let (store, restored) =
         FileStore::recovered(opts.store, recovery, &files, &opts.limits, opts.now).map_err(
@@ -245,7 +255,8 @@ pub fn open(opts: OpenOptions) -> Result<Opened, OpenError> {
         restored,
         info,
         created: false,
-        repairs,
+        repairs: repaired.lines,
+        archived: repaired.archived,
         lock,
         dir,
     })
@@ -305,6 +316,7 @@ fn create(opts: OpenOptions, lock: DirLock) -> Result<Opened, OpenError> {
         info: opts.server_info,
         created: true,
         repairs: Vec::new(),
+        archived: Vec::new(),
         lock,
         dir: opts.dir,
     })

@@ -522,6 +522,8 @@ fn log_event(event: ServerEvent) {
             Error,
             "STREAM: Store write failed, every PubAck now carries the error until a restart: {error}"
         ),
+        ServerEvent::SliceArchived(done) if done.result.is_ok() => log!(Info, "STREAM: {done}"),
+        ServerEvent::SliceArchived(done) => log!(Error, "STREAM: {done}"),
         ServerEvent::NatsDisconnected { reason } => log!(
             Error,
             "STREAM: connection to the NATS server has been disconnected: {reason} (reconnecting)"

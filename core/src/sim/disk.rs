@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::stan::filestore::io::{FileOp, IoBatch, IoDone, IoFailure};
-use crate::stan::filestore::layout::{parse_slice_data_name, FileId};
+use crate::stan::filestore::layout::{
+    parse_slice_data_name, slice_data_name, slice_index_name, FileId, BACKUP_SUFFIX,
+};
 use crate::stan::filestore::record::put_version;
 use crate::stan::filestore::recover::{ChannelFiles, Repair, SliceFiles, StoreFiles};
 use crate::stan::filestore::{Crc32, Recovery};
@@ -117,6 +119,16 @@ impl Disk {
                 }
                 FileOp::Remove { file } => {
                     self.files.remove(&file.to_string());
+                }
+                FileOp::ArchiveSlice { channel, slice, .. } => {
+                    // The script itself is the IO side's: the renamed
+                    // files stay.
+                    for name in [slice_data_name(*slice), slice_index_name(*slice)] {
+                        let from = format!("{channel}/{name}");
+                        if let Some(f) = self.files.remove(&from) {
+                            self.files.insert(format!("{from}{BACKUP_SUFFIX}"), f);
+                        }
+                    }
                 }
                 FileOp::RemoveChannelDir { channel } => {
                     self.dirs.remove(channel);

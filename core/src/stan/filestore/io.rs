@@ -39,6 +39,21 @@ pub enum FileOp {
         /// The file.
         file: FileId,
     },
+    /// Hand a slice the limits emptied to `--file_slice_archive_script`,
+    /// as Go does: close and rename its data and index files with a `.bak`
+    /// suffix, sync the channel's directory, then start
+    /// `script <channel> <data .bak path> <index .bak path>` without
+    /// waiting for it (the script moves or deletes the files). Its outcome
+    /// comes back as an [`ArchiveDone`]. Should a rename fail, both files
+    /// are deleted instead and the outcome says so.
+    ArchiveSlice {
+        /// Channel name.
+        channel: String,
+        /// Slice number.
+        slice: u64,
+        /// The script (`--file_slice_archive_script`).
+        script: String,
+    },
     /// Delete the channel's directory and everything in it.
     RemoveChannelDir {
         /// Channel name.
@@ -66,7 +81,9 @@ impl FileOp {
             | FileOp::Replace { file, .. }
             | FileOp::Remove { file }
             | FileOp::Read { file, .. } => Some(file),
-            FileOp::CreateChannelDir { .. } | FileOp::RemoveChannelDir { .. } => None,
+            FileOp::CreateChannelDir { .. }
+            | FileOp::RemoveChannelDir { .. }
+            | FileOp::ArchiveSlice { .. } => None,
         }
     }
 }
@@ -138,4 +155,44 @@ pub struct IoFailure {
     pub path: String,
     /// The OS error.
     pub error: String,
+}
+
+/// How a run of the archive script ended ([`FileOp::ArchiveSlice`]): the
+/// IO side reports it once the script exited (or could not start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveDone {
+    /// The script.
+    pub script: String,
+    /// Channel name.
+    pub channel: String,
+    /// Path of the slice's renamed data file (`msgs.<N>.dat.bak`).
+    pub data: String,
+    /// Path of the slice's renamed index file (`msgs.<N>.idx.bak`).
+    pub index: String,
+    /// What the script wrote (standard output, then standard error).
+    pub output: String,
+    /// `Err`: why the script failed (it could not start, or exited with an
+    /// error status), or why the files could not be renamed (they were
+    /// deleted instead, and no script ran).
+    pub result: Result<(), String>,
+}
+
+impl std::fmt::Display for ArchiveDone {
+    /// Go's log line for the run (the output without its trailing line
+    /// break).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let output = self.output.trim_end();
+        match &self.result {
+            Ok(()) => write!(
+                f,
+                "Output of archive script for {} ({} and {}): {output}",
+                self.channel, self.data, self.index
+            ),
+            Err(e) => write!(
+                f,
+                "Error invoking archive script {:?}: {e} (output={output})",
+                self.script
+            ),
+        }
+    }
 }

@@ -103,6 +103,9 @@ pub enum ServerEvent {
         /// The store's error.
         error: crate::stan::store::StoreError,
     },
+    /// A run of `--file_slice_archive_script` ended (its `Display` is Go's
+    /// log line).
+    SliceArchived(crate::stan::filestore::ArchiveDone),
     /// The engine's own NATS connection (`-ns`) was lost; it reconnects.
     NatsDisconnected {
         /// Why.

@@ -478,6 +478,15 @@ impl<S: Store> Server<S> {
         }
     }
 
+    /// A run of the archive script the store started
+    /// ([`FileOp::ArchiveSlice`](crate::stan::filestore::FileOp::ArchiveSlice))
+    /// ended: reported as [`ServerEvent::SliceArchived`]. The engine's
+    /// state does not depend on it (the slice was gone from the log when
+    /// the script started).
+    pub fn handle_archive_done(&mut self, done: crate::stan::filestore::ArchiveDone) {
+        self.events.push_back(ServerEvent::SliceArchived(done));
+    }
+
     /// Whether every change staged so far is durable (nothing for the store
     /// to write): a driver stopping the engine waits for this.
     pub fn store_settled(&self) -> bool {

@@ -79,6 +79,9 @@ pub struct FileStoreOptions {
     /// Without `sync`: how often what was written is synced
     /// (`--file_auto_sync`; zero: never).
     pub auto_sync: Duration,
+    /// The script a slice emptied by the limits is handed to instead of
+    /// being deleted (`--file_slice_archive_script`; `None`: deleted).
+    pub slice_archive_script: Option<String>,
 }
 
 impl Default for FileStoreOptions {
@@ -99,6 +102,7 @@ impl Default for FileStoreOptions {
             read_ahead: 2 * 1024 * 1024,
             verify_reads: true,
             auto_sync: Duration::from_secs(60),
+            slice_archive_script: None,
         }
     }
 }
@@ -328,8 +332,17 @@ impl FileStore {
         };
         while ch.slices.len() > 1 && ch.slices.front().is_some_and(|s| s.last_seq < first) {
             if let Some(gone) = ch.slices.pop_front() {
-                self.journal.op(FileOp::Remove { file: gone.data });
-                self.journal.op(FileOp::Remove { file: gone.index });
+                match &self.opts.slice_archive_script {
+                    Some(script) => self.journal.op(FileOp::ArchiveSlice {
+                        channel: channel.to_owned(),
+                        slice: gone.number,
+                        script: script.clone(),
+                    }),
+                    None => {
+                        self.journal.op(FileOp::Remove { file: gone.data });
+                        self.journal.op(FileOp::Remove { file: gone.index });
+                    }
+                }
             }
         }
     }
