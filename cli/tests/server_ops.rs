@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use common::raw::Raw;
 use common::{free_port, wait_port, Kill, T};
 use rustix::process::{kill_process, Pid, Signal};
 
@@ -214,6 +215,11 @@ fn reload_applies_and_refuses(runtime: &str) {
     wait_port(p);
     wait_for_line(&log, "Streaming Server is ready");
     assert!(info(p).contains(r#""max_payload":1048576"#));
+    // A client from before the reload: it has no token.
+    let mut before = Raw::connect(p, "before");
+    before.send("PING\r\n");
+    before.flush();
+    assert_eq!(before.line(Instant::now() + T).as_deref(), Some("PONG"));
 
     write(
         "authorization { token: s3cret }\ndebug: true\nmax_payload: 2048\n",
@@ -221,6 +227,12 @@ fn reload_applies_and_refuses(runtime: &str) {
     );
     signal(&child, Signal::HUP);
     let content = wait_for_line(&log, "Reloaded server configuration");
+    // Closed as nats-server closes the clients a reload no longer admits.
+    assert_eq!(
+        before.line(Instant::now() + T).as_deref(),
+        Some("-ERR 'Authorization Violation'"),
+        "{runtime}"
+    );
     for line in [
         "Reloaded: authorization users",
         "Reloaded: max_payload = 2048",

@@ -40,6 +40,20 @@ pub struct ConnectOptions {
     pub new_account: Option<bool>,
 }
 
+impl ConnectOptions {
+    /// Only the credentials (user, password, token), if any was given.
+    pub(crate) fn credentials(&self) -> Option<ConnectOptions> {
+        (self.user.is_some() || self.pass.is_some() || self.auth_token.is_some()).then(|| {
+            ConnectOptions {
+                user: self.user.clone(),
+                pass: self.pass.clone(),
+                auth_token: self.auth_token.clone(),
+                ..ConnectOptions::default()
+            }
+        })
+    }
+}
+
 impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {

@@ -161,6 +161,7 @@ impl Router {
         if was_awaiting {
             session.phase = SessionPhase::Open;
             session.auth_deadline = None;
+            session.credentials = opts.credentials().map(Box::new);
             session.ping_at = Some(deadline_after(now, first_ping.saturating_add(jitter)));
             self.rearm(slot);
         }

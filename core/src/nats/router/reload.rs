@@ -6,8 +6,9 @@
 
 use std::time::Instant;
 
-use super::auth::{Auth, Authenticator};
-use super::{ClusterConfig, Router, RouterConfig};
+use super::auth::{Auth, Authenticator, Verdict};
+use super::session::{SessionPhase, Transport};
+use super::{CloseReason, ClusterConfig, Router, RouterConfig};
 use crate::nats::codec::Limits;
 
 /// Why a reload was refused (nothing was applied).
@@ -58,9 +59,14 @@ impl Router {
     /// Takes `new` while running and returns what changed, one
     /// `Reloaded: ...` line each, as nats-server logs them. New settings
     /// apply to what happens from now on: new connections get the new
-    /// `INFO` and limits, the next keepalive uses the new interval; open
-    /// sessions keep the credentials they connected with. Refused whole
-    /// when a setting that needs a restart differs.
+    /// `INFO` and limits, the next keepalive uses the new interval. A new
+    /// authorization is checked against every open client's credentials,
+    /// as nats-server does: a client they no longer admit is closed with
+    /// `-ERR 'Authorization Violation'` (one whose secret must be compared
+    /// with a new bcrypt hash waits for that check, its input paused, see
+    /// [`RouterEvent::VerifyCredentials`](super::RouterEvent::VerifyCredentials)).
+    /// In-process sessions (the streaming engine) and routes are not
+    /// checked. Refused whole when a setting that needs a restart differs.
     pub fn reload(&mut self, now: Instant, new: RouterConfig) -> Result<Vec<String>, ReloadError> {
         let _ = self.advance(now);
         let old = &self.config;
@@ -93,7 +99,8 @@ impl Router {
             return Err(ReloadError::NotSupported { option, old, new });
         }
         let mut changes = Vec::new();
-        if old.auth != new.auth {
+        let auth_changed = old.auth != new.auth;
+        if auth_changed {
             changes.push("Reloaded: authorization users".to_owned());
             self.auth = Authenticator::new(new.auth.clone());
         }
@@ -158,6 +165,37 @@ impl Router {
             seed: self.config.seed,
             ..new
         };
+        if auth_changed {
+            self.reauthorize_clients();
+        }
         Ok(changes)
+    }
+
+    /// Checks every open client's credentials against the authorization
+    /// just reloaded (see [`Router::reload`]).
+    fn reauthorize_clients(&mut self) {
+        let clients: Vec<u32> = (0..self.slots.len() as u32)
+            .filter(|&slot| {
+                self.slots[slot as usize].session.as_ref().is_some_and(|s| {
+                    s.phase == SessionPhase::Open
+                        && s.route.is_none()
+                        && s.pending_connect.is_none()
+                        && matches!(s.transport, Transport::Wire { .. })
+                })
+            })
+            .collect();
+        for slot in clients {
+            let credentials = self
+                .slot_session(slot)
+                .and_then(|s| s.credentials.clone())
+                .unwrap_or_default();
+            match self.auth.check(&credentials) {
+                Verdict::Accepted => {}
+                Verdict::Rejected => self.close(slot, CloseReason::AuthorizationViolation),
+                Verdict::NeedsHash { secret, hash } => {
+                    self.request_reauth_check(slot, credentials, secret, hash);
+                }
+            }
+        }
     }
 }

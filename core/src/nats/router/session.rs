@@ -167,6 +167,10 @@ pub(crate) struct Session {
     pub(crate) stalled_producers: Vec<ConnId>,
     /// The `CONNECT` waiting for its credential check (input paused).
     pub(crate) pending_connect: Option<PendingConnect>,
+    /// The credentials the session authenticated with (user, password,
+    /// token; `None`: it presented none), checked again when a reload
+    /// changes the authorization.
+    pub(crate) credentials: Option<Box<super::ConnectOptions>>,
     /// The cluster's client-URL generation its last `INFO` carried.
     pub(crate) curls_seen: u64,
     /// The route state, when this session is a route to another server.
@@ -205,6 +209,7 @@ impl Session {
             paused_on: None,
             stalled_producers: Vec::new(),
             pending_connect: None,
+            credentials: None,
             curls_seen: 0,
             route: None,
         }

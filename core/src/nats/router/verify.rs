@@ -85,6 +85,9 @@ pub(crate) struct PendingConnect {
     /// A route's `CONNECT` (checked against the cluster authorization),
     /// to finish once the verdict is in.
     route_connect: Option<Vec<u8>>,
+    /// An open session's credentials checked again after a reload changed
+    /// the authorization: nothing to finish, only to keep or close it.
+    reauth: bool,
 }
 
 impl Router {
@@ -143,7 +146,7 @@ impl Router {
                 verdict.matches
             }
             Verdict::NeedsHash { secret, hash } => {
-                self.request_check(slot, pending.opts, secret, hash);
+                self.request_pending_check(slot, pending.opts, None, pending.reauth, secret, hash);
                 return;
             }
         };
@@ -151,7 +154,13 @@ impl Router {
             self.close(slot, CloseReason::AuthorizationViolation);
             return;
         }
-        self.finish_connect(now, slot, &pending.opts, true);
+        if pending.reauth {
+            if let Some(session) = self.slot_session(slot) {
+                session.credentials = Some(pending.opts);
+            }
+        } else {
+            self.finish_connect(now, slot, &pending.opts, true);
+        }
         self.events
             .push_back(RouterEvent::InputResumed(verdict.conn));
     }
@@ -160,10 +169,11 @@ impl Router {
     /// for it): a driver with a backlog of checks skips the stale ones.
     pub fn is_credential_check_current(&self, check: &CredentialCheck) -> bool {
         self.session(check.conn).is_some_and(|s| {
-            s.phase == SessionPhase::AwaitingConnect
-                && s.pending_connect
-                    .as_ref()
-                    .is_some_and(|p| p.ticket == check.ticket)
+            s.pending_connect.as_ref().is_some_and(|p| {
+                p.ticket == check.ticket
+                    && (s.phase == SessionPhase::AwaitingConnect
+                        || (p.reauth && s.phase == SessionPhase::Open))
+            })
         })
     }
 
@@ -176,7 +186,21 @@ impl Router {
         secret: String,
         hash: String,
     ) {
-        self.request_pending_check(slot, opts, None, secret, hash);
+        self.request_pending_check(slot, opts, None, false, secret, hash);
+    }
+
+    /// Pauses open session `slot` and asks the driver to compare the
+    /// secret it authenticated with (`opts`) with the new `hash` a reload
+    /// configured: it is closed with `Authorization Violation` unless they
+    /// match.
+    pub(super) fn request_reauth_check(
+        &mut self,
+        slot: u32,
+        opts: Box<ConnectOptions>,
+        secret: String,
+        hash: String,
+    ) {
+        self.request_pending_check(slot, opts, None, true, secret, hash);
     }
 
     /// Pauses route session `slot` and asks the driver to compare the
@@ -189,7 +213,7 @@ impl Router {
         secret: String,
         hash: String,
     ) {
-        self.request_pending_check(slot, opts, Some(json), secret, hash);
+        self.request_pending_check(slot, opts, Some(json), false, secret, hash);
     }
 
     fn request_pending_check(
@@ -197,6 +221,7 @@ impl Router {
         slot: u32,
         opts: Box<ConnectOptions>,
         route_connect: Option<Vec<u8>>,
+        reauth: bool,
         secret: String,
         hash: String,
     ) {
@@ -211,6 +236,7 @@ impl Router {
             hash: hash.clone(),
             opts,
             route_connect,
+            reauth,
         });
         self.events
             .push_back(RouterEvent::VerifyCredentials(CredentialCheck {

@@ -198,3 +198,66 @@ fn a_check_does_not_print_the_secret() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_reload_to_a_bcrypt_hash_checks_open_sessions_off_the_routing_path() {
+    let now = Instant::now();
+    let mut r = Router::new(
+        RouterConfig {
+            auth: Auth::Token("s3cret".into()),
+            ..RouterConfig::default()
+        },
+        now,
+    );
+    let open = |r: &mut Router, token: &str| {
+        let c = r.handle_accept(now, "127.0.0.1:1");
+        r.handle_input(now, c, &mut connect(token));
+        let _ = output(r, c);
+        c
+    };
+    let (good, _) = (open(&mut r, "s3cret"), events(&mut r));
+    // The same secret, now hashed: its holder is checked, paused meanwhile.
+    let new = RouterConfig {
+        auth: Auth::Token(HASH.into()),
+        ..RouterConfig::default()
+    };
+    r.reload(now, new.clone()).unwrap();
+    let (checks, _) = events(&mut r);
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].conn(), good);
+    assert!(r.is_input_paused(good));
+    assert!(r.is_credential_check_current(&checks[0]));
+    r.handle_credential_verdict(now, checks[0].verify());
+    let (_, rest) = events(&mut r);
+    assert!(rest.contains(&RouterEvent::InputResumed(good)), "{rest:?}");
+    assert!(!r.is_input_paused(good));
+    let mut ping = BytesMut::from(&b"PING\r\n"[..]);
+    r.handle_input(now, good, &mut ping);
+    assert_eq!(output(&mut r, good), "PONG\r\n");
+
+    // A hash the secret does not match: the check fails, the session is
+    // closed with the error.
+    let other = "$2b$04$0123456789012345678901uJbQwRJX5b1lRRHTpEpCcKUm0GhWx9u";
+    r.reload(
+        now,
+        RouterConfig {
+            auth: Auth::Token(other.into()),
+            ..RouterConfig::default()
+        },
+    )
+    .unwrap();
+    let (checks, _) = events(&mut r);
+    assert_eq!(checks.len(), 1);
+    let verdict = checks[0].verify();
+    assert!(!verdict.matches());
+    r.handle_credential_verdict(now, verdict);
+    let (_, rest) = events(&mut r);
+    assert!(
+        rest.contains(&RouterEvent::SessionClosed {
+            conn: good,
+            reason: CloseReason::AuthorizationViolation
+        }),
+        "{rest:?}"
+    );
+    assert_eq!(output(&mut r, good), "-ERR 'Authorization Violation'\r\n");
+}
