@@ -20,6 +20,15 @@
 //! [`IoFailure::op`] names the step that failed: `open`, `create`,
 //! `append`, `write`, `sync`, `rename`, `remove`, `mkdir` or `rmdir`.
 //!
+//! A failed batch is undone when it can be ([`Applied::undone`]): every
+//! file it appended to is cut back to its length before the batch, every
+//! file it created for an append is removed. Its other operations are
+//! idempotent (an atomic replace, a removal, a directory created or
+//! removed, a slice already archived, a read), so the batch can simply be
+//! carried out again: the store retries it once the disk has room. A file
+//! a later operation of the batch replaced or removed is left as that
+//! operation made it (the retry makes it so again).
+//!
 //! The time a batch spends syncing is counted into its [`SyncLatency`]
 //! (once per batch that synced anything).
 
@@ -32,9 +41,19 @@ use std::time::{Duration, Instant};
 
 use stan_core::stan::filestore::{FileId, FileOp, IoBatch, IoFailure};
 
-use crate::archive::{rename_slice, ScriptRuns};
+use crate::archive::{rename_slice, Archived, ScriptRuns};
 use crate::cache::FileCache;
 use crate::fsutil::{parent, remove_file, sync_dir, write_atomic, StepError};
+
+/// A batch that failed: why, and whether it was undone (it can be carried
+/// out again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    /// The failure.
+    pub failure: IoFailure,
+    /// The batch's appends were cut back (see the module docs).
+    pub undone: bool,
+}
 use crate::sync_latency::SyncLatency;
 
 /// Applies batches to a store directory. See the module docs.
@@ -48,6 +67,9 @@ pub struct Applier {
     latency: SyncLatency,
     /// The current batch's time in syncs, if it synced anything.
     synced: Option<Duration>,
+    /// The files the current batch appended to, each with its length
+    /// before the batch (`None`: the batch created it), to undo it.
+    appended: Vec<(FileId, Option<u64>)>,
     /// Where the archive script runs.
     scripts: Arc<ScriptRuns>,
 }
@@ -62,6 +84,7 @@ impl Applier {
             dirty_dirs: Vec::new(),
             latency: SyncLatency::default(),
             synced: None,
+            appended: Vec::new(),
             scripts,
         }
     }
@@ -71,25 +94,67 @@ impl Applier {
         self.latency.clone()
     }
 
-    /// Carries out `batch`; the bytes of its reads, by token.
-    pub fn apply(&mut self, batch: &IoBatch) -> Result<Vec<(u64, Bytes)>, IoFailure> {
+    /// Carries out `batch`; the bytes of its reads, by token. A failure
+    /// says whether the batch was undone (see the module docs).
+    pub fn apply(&mut self, batch: &IoBatch) -> Result<Vec<(u64, Bytes)>, Failed> {
         let mut reads = Vec::new();
         self.synced = None;
+        self.appended.clear();
         let result = self.apply_ops(batch, &mut reads);
         let result = match result {
             Ok(()) if batch.sync => self.sync(),
             other => other,
         };
-        // Without sync, what was written stays to be synced by a later
-        // batch that asks (`--file_auto_sync`).
-        if batch.sync {
-            self.cache.clear_dirty();
-            self.dirty_dirs.clear();
-        }
         if let Some(d) = self.synced.take() {
             self.latency.observe(d);
         }
-        result.map(|()| reads).map_err(|e| self.failure(e))
+        match result {
+            Ok(()) => {
+                // Without sync, what was written stays to be synced by a
+                // later batch that asks (`--file_auto_sync`).
+                if batch.sync {
+                    self.cache.clear_dirty();
+                    self.dirty_dirs.clear();
+                }
+                Ok(reads)
+            }
+            Err(e) => {
+                let mut failure = self.failure(e);
+                let undone = match self.undo() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failure.error =
+                            format!("{} (and it could not be undone: {e})", failure.error);
+                        false
+                    }
+                };
+                Err(Failed { failure, undone })
+            }
+        }
+    }
+
+    /// Cuts the files the failed batch appended to back to their length
+    /// before it; removes those it created.
+    fn undo(&mut self) -> Result<(), StepError> {
+        for (file, before) in std::mem::take(&mut self.appended) {
+            self.cache.remove(&file);
+            let path = self.path_of(&file);
+            match before {
+                None => remove_file(&path)?,
+                Some(len) => OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_len(len))
+                    .map_err(|e| StepError::new("truncate", &path, e))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets what the batch appended to `file` so far: a later operation
+    /// replaced or removed it.
+    fn forget_appends(&mut self, matches: impl Fn(&FileId) -> bool) {
+        self.appended.retain(|(f, _)| !matches(f));
     }
 
     /// Open handles (tests).
@@ -114,10 +179,12 @@ impl Applier {
                 FileOp::Append { file, data } => self.append(file, data)?,
                 FileOp::Replace { file, data } => {
                     self.cache.remove(file);
+                    self.forget_appends(|f| f == file);
                     write_atomic(&self.path_of(file), data)?;
                 }
                 FileOp::Remove { file } => {
                     self.cache.remove(file);
+                    self.forget_appends(|f| f == file);
                     let path = self.path_of(file);
                     remove_file(&path)?;
                     self.dir_changed(parent(&path));
@@ -148,14 +215,17 @@ impl Applier {
                         },
                     ] {
                         self.cache.remove(&file);
+                        self.forget_appends(|f| *f == file);
                     }
                     match rename_slice(&self.dir, channel, *slice, script)? {
-                        Ok(renamed) => self.scripts.start(renamed),
-                        Err(not_renamed) => self.scripts.report(not_renamed),
+                        Archived::Renamed(renamed) => self.scripts.start(renamed),
+                        Archived::Deleted(outcome) => self.scripts.report(outcome),
+                        Archived::AlreadyGone => {}
                     }
                 }
                 FileOp::RemoveChannelDir { channel } => {
                     self.cache.remove_channel(channel);
+                    self.forget_appends(|f| f.channel() == Some(channel.as_str()));
                     let path = self.dir.join(channel);
                     match fs::remove_dir_all(&path) {
                         Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -184,8 +254,14 @@ impl Applier {
     }
 
     fn append(&mut self, file: &FileId, data: &[u8]) -> Result<(), StepError> {
+        let known = self.appended.iter().any(|(f, _)| f == file);
         let entry = match self.cache.get(file) {
-            Some(entry) => entry,
+            Some(entry) => {
+                if !known {
+                    self.appended.push((file.clone(), Some(entry.len)));
+                }
+                entry
+            }
             None => {
                 if let Some((old, entry)) = self.cache.make_room() {
                     // Its bytes not synced yet must be, before its handle
@@ -198,8 +274,14 @@ impl Applier {
                     }
                 }
                 let path = self.path_of(file);
-                let handle = match OpenOptions::new().append(true).open(&path) {
-                    Ok(f) => f,
+                let (handle, len) = match OpenOptions::new().append(true).open(&path) {
+                    Ok(f) => {
+                        let len = f
+                            .metadata()
+                            .map_err(|e| StepError::new("open", &path, e))?
+                            .len();
+                        (f, Some(len))
+                    }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         let f = OpenOptions::new()
                             .append(true)
@@ -207,19 +289,26 @@ impl Applier {
                             .open(&path)
                             .map_err(|e| StepError::new("create", &path, e))?;
                         self.dir_changed(parent(&path));
-                        f
+                        (f, None)
                     }
                     Err(e) => return Err(StepError::new("open", &path, e)),
                 };
-                self.cache.insert(file.clone(), handle)
+                if !known {
+                    self.appended.push((file.clone(), len));
+                }
+                let entry = self.cache.insert(file.clone(), handle);
+                entry.len = len.unwrap_or(0);
+                entry
             }
         };
         entry.dirty = file.needs_sync();
         if let Err(e) = entry.file.write_all(data) {
-            // The file's end is unknown: never append to this handle again.
+            // The file's end is unknown: never append to this handle again
+            // (the batch's undo cuts it back).
             self.cache.remove(file);
             return Err(StepError::new("append", self.path_of(file), e));
         }
+        entry.len += data.len() as u64;
         Ok(())
     }
 

@@ -31,29 +31,44 @@ pub struct RenamedSlice {
     pub index: PathBuf,
 }
 
+/// What [`rename_slice`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Archived {
+    /// Both files renamed: the script is to run over them.
+    Renamed(RenamedSlice),
+    /// A rename failed: both files were deleted instead; the outcome to
+    /// report (no script runs).
+    Deleted(ArchiveDone),
+    /// Neither file is there (a batch carried out again after it archived
+    /// them): nothing to do.
+    AlreadyGone,
+}
+
 /// Renames slice `slice` of `channel` under the store directory `dir` for
 /// `script`, then syncs the channel's directory. Should a rename fail,
-/// both files are deleted instead (as Go does) and the `Err` is the
-/// outcome to report (no script runs); a failed deletion is the
+/// both files are deleted instead (as Go does); a failed deletion is the
 /// [`StepError`] of a failed store step.
 pub fn rename_slice(
     dir: &Path,
     channel: &str,
     slice: u64,
     script: &str,
-) -> Result<Result<RenamedSlice, ArchiveDone>, StepError> {
+) -> Result<Archived, StepError> {
     let channel_dir = dir.join(channel);
     let data = channel_dir.join(slice_data_name(slice));
     let index = channel_dir.join(slice_index_name(slice));
     let data_bak = with_suffix(&data);
     let index_bak = with_suffix(&index);
+    if !data.exists() && !index.exists() {
+        return Ok(Archived::AlreadyGone);
+    }
     let renamed = std::fs::rename(&data, &data_bak)
         .map_err(|e| StepError::new("rename", &data, e))
         .and_then(|()| {
             std::fs::rename(&index, &index_bak).map_err(|e| StepError::new("rename", &index, e))
         });
     let outcome = match renamed {
-        Ok(()) => Ok(RenamedSlice {
+        Ok(()) => Archived::Renamed(RenamedSlice {
             script: script.to_owned(),
             channel: channel.to_owned(),
             data: data_bak,
@@ -63,7 +78,7 @@ pub fn rename_slice(
             for path in [&data, &data_bak, &index] {
                 remove_file(path)?;
             }
-            Err(ArchiveDone {
+            Archived::Deleted(ArchiveDone {
                 script: script.to_owned(),
                 channel: channel.to_owned(),
                 data: data_bak.display().to_string(),

@@ -18,6 +18,8 @@ pub struct Entry {
     pub file: File,
     /// Written since it was last synced.
     pub dirty: bool,
+    /// The file's length (what was appended through this handle counted).
+    pub len: u64,
     used: u64,
 }
 
@@ -73,6 +75,7 @@ impl FileCache {
         let entry = Entry {
             file,
             dirty: false,
+            len: 0,
             used: self.tick,
         };
         match self.files.entry(id) {
@@ -91,7 +94,7 @@ impl FileCache {
 
     /// Closes the handles of a channel's files.
     pub fn remove_channel(&mut self, channel: &str) {
-        self.files.retain(|id, _| channel_of(id) != Some(channel));
+        self.files.retain(|id, _| id.channel() != Some(channel));
     }
 
     /// The handles written since their last sync.
@@ -110,16 +113,6 @@ impl FileCache {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.files.len()
-    }
-}
-
-/// The channel a file belongs to, if any.
-fn channel_of(id: &FileId) -> Option<&str> {
-    match id {
-        FileId::Server | FileId::Clients => None,
-        FileId::Subs { channel }
-        | FileId::SliceData { channel, .. }
-        | FileId::SliceIndex { channel, .. } => Some(channel),
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use stan_core::stan::filestore::{ArchiveDone, IoBatch, IoDone, IoFailure};
 
-use crate::apply::Applier;
+use crate::apply::{Applier, Failed};
 use crate::archive::{RenamedSlice, ScriptRuns};
 use crate::sync_latency::SyncLatency;
 
@@ -72,21 +72,24 @@ impl IoThread {
                 while let Ok(batch) = rx.recv() {
                     let result = catch_unwind(AssertUnwindSafe(|| applier.apply(&batch)))
                         .unwrap_or_else(|_| {
-                            Err(IoFailure {
-                                op: "apply",
-                                path: String::new(),
-                                error: "the store IO thread panicked".to_owned(),
+                            Err(Failed {
+                                failure: IoFailure {
+                                    op: "apply",
+                                    path: String::new(),
+                                    error: "the store IO thread panicked".to_owned(),
+                                },
+                                undone: false,
                             })
                         });
                     // The receiver lives in the `IoThread`, which joins this
                     // thread before dropping it.
                     let done = match result {
-                        Ok(reads) => IoDone {
-                            id: batch.id,
-                            result: Ok(()),
-                            reads,
-                        },
-                        Err(failure) => IoDone::failed(batch.id, failure),
+                        Ok(reads) => IoDone::with_reads(batch.id, reads),
+                        Err(Failed {
+                            failure,
+                            undone: true,
+                        }) => IoDone::failed_undone(batch, failure),
+                        Err(Failed { failure, .. }) => IoDone::failed(batch.id, failure),
                     };
                     let _ = tx.send(done);
                     wake();

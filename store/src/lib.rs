@@ -89,7 +89,8 @@ mod open;
 mod repair;
 mod sync_latency;
 
-pub use archive::{rename_slice, RenamedSlice, ScriptRuns};
+pub use apply::Failed;
+pub use archive::{rename_slice, Archived, RenamedSlice, ScriptRuns};
 pub use cache::DEFAULT_MAX_OPEN_FILES;
 pub use engine_io::EngineIo;
 pub use fsutil::StepError;

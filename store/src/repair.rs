@@ -16,7 +16,7 @@ use stan_core::stan::filestore::{put_version, Crc32, FileId, Recovery, Repair, S
 
 use stan_core::stan::filestore::ArchiveDone;
 
-use crate::archive::{rename_slice, RenamedSlice};
+use crate::archive::{rename_slice, Archived, RenamedSlice};
 use crate::fsutil::{remove_file, sync_dir, write_atomic, StepError};
 
 /// Why a repair could not be carried out.
@@ -164,7 +164,11 @@ impl Step<'_> {
             }
             Repair::RemoveSlice { channel, slice } => {
                 if let Some(script) = archive_script {
-                    archived.push(rename_slice(dir, channel, *slice, script)?);
+                    match rename_slice(dir, channel, *slice, script)? {
+                        Archived::Renamed(renamed) => archived.push(Ok(renamed)),
+                        Archived::Deleted(outcome) => archived.push(Err(outcome)),
+                        Archived::AlreadyGone => {}
+                    }
                 } else {
                     let channel_dir = dir.join(channel);
                     remove_file(&channel_dir.join(slice_data_name(*slice)))?;

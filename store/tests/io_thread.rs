@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{drive, msg, options};
-use stan_core::stan::filestore::{FileId, FileOp, IoBatch, IoDone, IoFailure};
+use stan_core::stan::filestore::{FileId, FileOp, IoBatch, IoFailure};
 use stan_core::stan::store::{ChannelLimits, ClientRecord, Store, StoreError, SubRecord};
 use stan_store::{open, IoThread, THREAD_NAME};
 
@@ -197,7 +197,8 @@ fn a_failure_skips_the_rest_of_the_batch() {
         e.to_string(),
         format!("open \"blocked/msgs.1.dat\": {}", e.error)
     );
-    assert_eq!(fs::read(dir.join("clients.dat")).unwrap(), b"first");
+    // Undone: the file the batch created for its first append is gone.
+    assert!(!dir.join("clients.dat").exists());
     assert!(!dir.join("server.dat").exists());
 
     let e = run(
@@ -224,7 +225,45 @@ fn a_failure_skips_the_rest_of_the_batch() {
 }
 
 #[test]
-fn a_failure_stops_the_store() {
+fn a_failed_batch_is_undone_and_handed_back() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let io = IoThread::spawn(dir, 0, Box::new(|| {})).unwrap();
+    run(&io, 1, vec![append(FileId::Clients, b"kept")]).unwrap();
+    fs::write(dir.join("blocked"), b"").unwrap();
+    let batch = IoBatch {
+        id: 2,
+        ops: vec![
+            append(FileId::Clients, b"+more"),
+            append(data("blocked", 1), b"lost"),
+        ],
+        sync: true,
+    };
+    io.submit(batch.clone());
+    let done = io.wait_done(Duration::from_secs(10)).unwrap();
+    assert_eq!(done.result.unwrap_err().op, "open");
+    assert_eq!(done.undone, Some(batch), "handed back to be retried");
+    // Cut back to its length before the batch.
+    assert_eq!(fs::read(dir.join("clients.dat")).unwrap(), b"kept");
+    // The same batch again, once the cause is gone: as if it ran once.
+    fs::remove_file(dir.join("blocked")).unwrap();
+    run(
+        &io,
+        3,
+        vec![
+            FileOp::CreateChannelDir {
+                channel: "blocked".into(),
+            },
+            append(FileId::Clients, b"+more"),
+            append(data("blocked", 1), b"lost"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(fs::read(dir.join("clients.dat")).unwrap(), b"kept+more");
+}
+
+#[test]
+fn an_undone_failure_suspends_the_store_until_a_retry_succeeds() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path();
     let mut opened = open(options(dir, "c")).unwrap();
@@ -237,16 +276,37 @@ fn a_failure_stops_the_store() {
     fs::write(dir.join("bad"), b"").unwrap();
     s.create_channel("bad", ChannelLimits::default()).unwrap();
     let failure = drive(s, &io).expect("a failure");
-    assert_eq!(failure.op, "mkdir");
-    assert_eq!(failure.path, "bad");
-    assert_eq!(s.failure(), Some(&failure));
+    assert_eq!((failure.op, failure.path.as_str()), ("mkdir", "bad"));
+    assert_eq!(s.failure(), None, "not failed for good");
+    assert_eq!(s.suspended(), Some(&failure));
     assert_eq!(
         s.append("good", msg("good", 2, "b")),
         Err(StoreError::Io(failure.to_string()))
     );
+    // Staged meanwhile: kept, in order.
     s.record_sub("good", SubRecord::Delete(1));
     s.record_client(ClientRecord::Removed("c1".into()));
-    assert_eq!(s.poll_io(), None, "nothing more is written");
-    assert!(s.is_idle(), "nor kept in memory");
-    assert_eq!(io.try_done(), None::<IoDone>);
+    assert_eq!(s.poll_io(), None, "nothing goes out before the retry");
+    assert!(!s.is_idle(), "the undone batch and the records wait");
+    // The cause stays: the retry (after 1 s) fails the same way.
+    s.set_time(common::NOW + 1_000_000_000);
+    let again = drive(s, &io).expect("the retry fails");
+    assert_eq!(again, failure);
+    // Gone: the next retry (2 s later) succeeds, then the rest goes out.
+    fs::remove_file(dir.join("bad")).unwrap();
+    s.set_time(common::NOW + 3_000_000_000);
+    assert_eq!(drive(s, &io), None);
+    assert_eq!(s.suspended(), None);
+    assert!(dir.join("bad").is_dir());
+    s.append("good", msg("good", 2, "b")).unwrap();
+    assert_eq!(drive(s, &io), None);
+    drop(io);
+    drop(opened);
+    let mut reopened = open(options(dir, "c")).unwrap();
+    assert!(reopened.repairs.is_empty(), "{:?}", reopened.repairs);
+    assert_eq!(reopened.store.channel_names().count(), 2);
+    for (seq, data) in [(1, "a"), (2, "b")] {
+        let got = common::payload_at(&mut reopened.store, dir, "good", seq);
+        assert_eq!(got.as_deref(), Some(data), "message {seq}");
+    }
 }

@@ -522,6 +522,11 @@ fn log_event(event: ServerEvent) {
             Error,
             "STREAM: Store write failed, every PubAck now carries the error until a restart: {error}"
         ),
+        ServerEvent::StoreSuspended { error } => log!(
+            Error,
+            "STREAM: Store write failed and was undone, retrying (publishes are refused until it succeeds): {error}"
+        ),
+        ServerEvent::StoreResumed => log!(Info, "STREAM: Store writes resumed"),
         ServerEvent::SliceArchived(done) if done.result.is_ok() => log!(Info, "STREAM: {done}"),
         ServerEvent::SliceArchived(done) => log!(Error, "STREAM: {done}"),
         ServerEvent::NatsDisconnected { reason } => log!(

@@ -425,11 +425,7 @@ fn serve(store: &mut FileStore, files: &StoreFiles) {
                 reads.push((*token, data));
             }
         }
-        let done = IoDone {
-            id: batch.id,
-            result: Ok(()),
-            reads,
-        };
+        let done = IoDone::with_reads(batch.id, reads);
         assert!(store.handle_io_done(done).is_none());
     }
 }

@@ -27,6 +27,10 @@ pub struct Disk {
     pub latency: Duration,
     /// The next batch fails with this.
     pub fail_next: Option<IoFailure>,
+    /// A failed batch is reported undone (handed back to be retried, as the
+    /// real IO side does when it could cut its appends back), instead of
+    /// leaving the files in an unknown state.
+    pub undo_failures: bool,
     in_flight: Option<(Instant, IoBatch)>,
     /// Batches carried out.
     pub batches: u64,
@@ -53,15 +57,16 @@ impl Disk {
         }
         let (_, batch) = self.in_flight.take()?;
         if let Some(failure) = self.fail_next.take() {
-            return Some(IoDone::failed(batch.id, failure));
+            // Nothing of the batch was applied: it can be handed back.
+            return Some(if self.undo_failures {
+                IoDone::failed_undone(batch, failure)
+            } else {
+                IoDone::failed(batch.id, failure)
+            });
         }
         let reads = self.apply(&batch.ops, usize::MAX);
         self.batches += 1;
-        Some(IoDone {
-            id: batch.id,
-            result: Ok(()),
-            reads,
-        })
+        Some(IoDone::with_reads(batch.id, reads))
     }
 
     /// Carries out every batch `store` hands out, at once (no latency),

@@ -125,4 +125,8 @@ impl Store for AnyStore {
     fn failure(&self) -> Option<&IoFailure> {
         each!(self, s => s.failure())
     }
+
+    fn suspended(&self) -> Option<&IoFailure> {
+        each!(self, s => s.suspended())
+    }
 }

@@ -266,6 +266,14 @@ pub trait Store {
     fn failure(&self) -> Option<&IoFailure> {
         None
     }
+
+    /// The failure that suspended the store's writes, if one did and they
+    /// are retried (the failed batch was undone): new publishes are
+    /// refused with it, what was staged waits (its outputs are released
+    /// once a retry succeeds).
+    fn suspended(&self) -> Option<&IoFailure> {
+        None
+    }
 }
 
 #[derive(Debug)]

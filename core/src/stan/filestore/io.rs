@@ -118,11 +118,16 @@ impl IoBatch {
 pub struct IoDone {
     /// The batch's `id`.
     pub id: u64,
-    /// `Err` if any operation or the sync failed (the batch's effect on disk
-    /// is then unknown).
+    /// `Err` if any operation or the sync failed.
     pub result: Result<(), IoFailure>,
     /// The bytes of the batch's reads, by token.
     pub reads: Vec<(u64, Bytes)>,
+    /// A failed batch whose effects the IO side undid (its appends cut back
+    /// to where they started, the files it created removed), handed back:
+    /// the store submits it again later, once the cause (a full disk) may
+    /// be gone. `None` for a failed batch: its effect on disk is unknown,
+    /// and the store stops writing until a restart recovers the directory.
+    pub undone: Option<IoBatch>,
 }
 
 impl IoDone {
@@ -132,15 +137,36 @@ impl IoDone {
             id,
             result: Ok(()),
             reads: Vec::new(),
+            undone: None,
         }
     }
 
-    /// A batch that failed.
+    /// A batch carried out, with the bytes of its reads.
+    pub fn with_reads(id: u64, reads: Vec<(u64, Bytes)>) -> IoDone {
+        IoDone {
+            reads,
+            ..IoDone::ok(id)
+        }
+    }
+
+    /// A batch that failed, leaving the files in an unknown state.
     pub fn failed(id: u64, failure: IoFailure) -> IoDone {
         IoDone {
             id,
             result: Err(failure),
             reads: Vec::new(),
+            undone: None,
+        }
+    }
+
+    /// A batch that failed and whose effects were undone: handed back to
+    /// be submitted again.
+    pub fn failed_undone(batch: IoBatch, failure: IoFailure) -> IoDone {
+        IoDone {
+            id: batch.id,
+            result: Err(failure),
+            reads: Vec::new(),
+            undone: Some(batch),
         }
     }
 }

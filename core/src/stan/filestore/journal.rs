@@ -11,9 +11,15 @@
 //! (pipelined group commit: one sync covers everything that arrived during
 //! the previous one).
 //!
-//! A failed batch puts the journal in a failed state: nothing more is
-//! written (the files' state is unknown) and the engine answers with the
-//! failure until a restart recovers the directory.
+//! A failed batch the IO side undid ([`IoDone::undone`]: a full disk, its
+//! appends cut back) *suspends* the journal: the batch is kept, everything
+//! staged stays staged (nothing is dropped: the records must reach the
+//! disk in order), and the batch goes out again once the store releases
+//! it ([`Journal::release_retry`], after a backoff). Its success resumes
+//! the journal where it was. Any other failed batch puts the journal in a
+//! failed state: nothing more is written (the files' state is unknown) and
+//! the engine answers with the failure until a restart recovers the
+//! directory.
 
 use std::collections::BTreeMap;
 
@@ -45,6 +51,12 @@ pub struct Journal {
     next_id: u64,
     sync: bool,
     failure: Option<IoFailure>,
+    /// The failure of the undone batch waiting to be retried.
+    suspended: Option<IoFailure>,
+    /// The undone batch and the write mark it covers.
+    retry: Option<(IoBatch, u64)>,
+    /// The retry may go out.
+    retry_released: bool,
     batches: u64,
     /// The next batch is synced even without `sync` (and goes out even
     /// with nothing staged).
@@ -63,6 +75,9 @@ impl Journal {
             next_id: 1,
             sync,
             failure: None,
+            suspended: None,
+            retry: None,
+            retry_released: false,
             batches: 0,
             sync_next: false,
         }
@@ -111,10 +126,19 @@ impl Journal {
     /// The next batch to hand to the IO side: everything staged, if no
     /// batch is in flight and the journal has not failed.
     pub fn poll_batch(&mut self) -> Option<IoBatch> {
-        if self.in_flight.is_some()
-            || self.failure.is_some()
-            || (self.staged.is_empty() && !self.sync_next)
-        {
+        if self.in_flight.is_some() || self.failure.is_some() {
+            return None;
+        }
+        if self.suspended.is_some() {
+            if !std::mem::take(&mut self.retry_released) {
+                return None;
+            }
+            let (batch, mark) = self.retry.take()?;
+            self.in_flight = Some((batch.id, mark));
+            self.batches += 1;
+            return Some(batch);
+        }
+        if self.staged.is_empty() && !self.sync_next {
             return None;
         }
         self.open.clear();
@@ -154,15 +178,42 @@ impl Journal {
         match done.result {
             Ok(()) => {
                 self.durable_mark = mark;
+                self.suspended = None;
                 None
             }
             Err(failure) => {
-                self.failure = Some(failure.clone());
-                self.staged.clear();
-                self.open.clear();
+                match done.undone {
+                    Some(batch) if batch.id == id => {
+                        self.suspended = Some(failure.clone());
+                        self.retry = Some((batch, mark));
+                    }
+                    _ => {
+                        self.failure = Some(failure.clone());
+                        self.suspended = None;
+                        self.retry = None;
+                        self.staged.clear();
+                        self.open.clear();
+                    }
+                }
                 Some(failure)
             }
         }
+    }
+
+    /// Lets the undone batch go out again (at the next
+    /// [`Journal::poll_batch`]).
+    pub fn release_retry(&mut self) {
+        self.retry_released = self.retry.is_some();
+    }
+
+    /// The failure of the undone batch waiting to be retried, if any.
+    pub fn suspended(&self) -> Option<&IoFailure> {
+        self.suspended.as_ref()
+    }
+
+    /// Whether the next batch out is the undone one, retried.
+    pub fn retry_ready(&self) -> bool {
+        self.retry_released && self.in_flight.is_none()
     }
 
     /// Operations staged so far, over the journal's life.
@@ -190,9 +241,9 @@ impl Journal {
         self.batches
     }
 
-    /// Whether nothing is staged or in flight.
+    /// Whether nothing is staged, in flight or waiting to be retried.
     pub fn is_idle(&self) -> bool {
-        self.staged.is_empty() && self.in_flight.is_none()
+        self.staged.is_empty() && self.in_flight.is_none() && self.retry.is_none()
     }
 
     /// Appends a whole staged file's bytes (tests).

@@ -101,6 +101,16 @@ pub enum FileId {
 }
 
 impl FileId {
+    /// The channel the file belongs to, if any.
+    pub fn channel(&self) -> Option<&str> {
+        match self {
+            FileId::Server | FileId::Clients => None,
+            FileId::Subs { channel }
+            | FileId::SliceData { channel, .. }
+            | FileId::SliceIndex { channel, .. } => Some(channel),
+        }
+    }
+
     /// Whether a write to the file must be synced for what it holds to be
     /// durable. A slice's index need not: recovery checks it against the
     /// data file, the truth, and rebuilds what it lacks; so a group commit

@@ -210,7 +210,7 @@ impl<S: Store> Server<S> {
                 error: Refusal::ClientReplaced.to_string(),
             },
         };
-        self.respond(msg.reply.as_ref(), &response);
+        self.respond_now(msg.reply.as_ref(), &response);
     }
 
     pub(super) fn handle_close(&mut self, now: Instant, msg: InboundMessage) {

@@ -103,6 +103,15 @@ pub enum ServerEvent {
         /// The store's error.
         error: crate::stan::store::StoreError,
     },
+    /// A store write failed and was undone (a full disk): publishes are
+    /// refused, what was staged waits, the write is retried (after 1 s,
+    /// doubling up to 30 s). Reported for each failed attempt.
+    StoreSuspended {
+        /// The store's error.
+        error: crate::stan::store::StoreError,
+    },
+    /// A retried store write succeeded: the store takes publishes again.
+    StoreResumed,
     /// A run of `--file_slice_archive_script` ended (its `Display` is Go's
     /// log line).
     SliceArchived(crate::stan::filestore::ArchiveDone),

@@ -164,6 +164,10 @@ pub struct Server<S: Store> {
     nuid: Nuid,
     /// Outputs, each with the store write mark it waits for.
     commands: VecDeque<(u64, Out)>,
+    /// Outputs that report nothing the store holds (heartbeats, ping
+    /// responses, refused publishes): they never wait behind `commands`,
+    /// so a store waiting for its disk keeps its clients alive.
+    immediate: VecDeque<NatsCommand>,
     events: VecDeque<ServerEvent>,
     timers: Timers,
     next_sid: u64,
@@ -228,6 +232,7 @@ impl<S: Store> Server<S> {
             clock: crate::time::Clock::new(now),
             nuid,
             commands: VecDeque::new(),
+            immediate: VecDeque::new(),
             events: VecDeque::new(),
             timers: Timers::new(),
             next_sid: 1,
@@ -422,6 +427,9 @@ impl<S: Store> Server<S> {
     /// for the store to make a change durable is not ready.
     #[must_use]
     pub fn poll_command(&mut self) -> Option<NatsCommand> {
+        if let Some(cmd) = self.immediate.pop_front() {
+            return Some(cmd);
+        }
         let &(mark, _) = self.commands.front()?;
         let durable = self.store.durable_mark();
         let failed = mark > durable;
@@ -443,14 +451,7 @@ impl<S: Store> Server<S> {
                         .map(|f| StoreFailed(f).to_string())
                         .unwrap_or_default();
                 }
-                NatsCommand::Publish {
-                    subject: reply,
-                    reply: None,
-                    payload: Bytes::from(stan_proto::Message::encode_to_vec(&stan_proto::PubAck {
-                        guid,
-                        error,
-                    })),
-                }
+                pub_ack(reply, guid, error)
             }
         })
     }
@@ -463,15 +464,26 @@ impl<S: Store> Server<S> {
     }
 
     /// The IO side carried out a batch from [`Server::poll_store_io`]: the
-    /// outputs waiting for it are released. A failure stops the store's
+    /// outputs waiting for it are released. A failure the IO side undid
+    /// (a full disk) suspends the store's writes: every later publish is
+    /// refused with the error, what was staged waits, and the batch is
+    /// retried after a backoff (1 s, doubling up to 30 s) until it
+    /// succeeds ([`ServerEvent::StoreSuspended`], then
+    /// [`ServerEvent::StoreResumed`]). Any other failure stops the store's
     /// writes: the PubAcks waiting for it, and every later publish, carry
     /// the error.
     pub fn handle_store_done(&mut self, now: Instant, done: IoDone) {
         let now = self.advance(now);
+        let was_suspended = self.store.suspended().is_some();
         if let Some(failure) = self.store.handle_io_done(done) {
-            self.events.push_back(ServerEvent::StoreFailed {
-                error: crate::stan::store::StoreError::Io(failure.to_string()),
+            let error = crate::stan::store::StoreError::Io(failure.to_string());
+            self.events.push_back(if self.store.suspended().is_some() {
+                ServerEvent::StoreSuspended { error }
+            } else {
+                ServerEvent::StoreFailed { error }
             });
+        } else if was_suspended && self.store.suspended().is_none() {
+            self.events.push_back(ServerEvent::StoreResumed);
         }
         while let Some(channel) = self.store.poll_read() {
             self.read_done(now, &channel);
@@ -490,7 +502,9 @@ impl<S: Store> Server<S> {
     /// Whether every change staged so far is durable (nothing for the store
     /// to write): a driver stopping the engine waits for this.
     pub fn store_settled(&self) -> bool {
-        self.store.durable_mark() >= self.store.write_mark() || self.store.failure().is_some()
+        self.store.durable_mark() >= self.store.write_mark()
+            || self.store.failure().is_some()
+            || self.store.suspended().is_some()
     }
 
     /// The next event.
@@ -537,30 +551,41 @@ impl<S: Store> Server<S> {
         }
     }
 
-    fn publish(&mut self, subject: Bytes, reply: Option<Bytes>, payload: Bytes) {
-        self.push(NatsCommand::Publish {
-            subject,
-            reply,
-            payload,
-        });
-    }
-
     /// Sends a protobuf response to `reply` (nothing without a reply subject).
     fn respond<M: stan_proto::Message>(&mut self, reply: Option<&Bytes>, msg: &M) {
-        if let Some(reply) = reply {
-            if !reply.is_empty() {
-                let payload = Bytes::from(msg.encode_to_vec());
-                if self.config.trace {
-                    self.events.push_back(ServerEvent::Trace {
-                        direction: "->",
-                        subject: String::from_utf8_lossy(reply).into_owned(),
-                        reply: String::new(),
-                        size: payload.len(),
-                    });
-                }
-                self.publish(reply.clone(), None, payload);
-            }
+        if let Some(cmd) = self.response(reply, msg) {
+            self.push(cmd);
         }
+    }
+
+    /// Sends a protobuf response that reports nothing the store holds at
+    /// once, ahead of the outputs waiting for the store.
+    fn respond_now<M: stan_proto::Message>(&mut self, reply: Option<&Bytes>, msg: &M) {
+        if let Some(cmd) = self.response(reply, msg) {
+            self.immediate.push_back(cmd);
+        }
+    }
+
+    fn response<M: stan_proto::Message>(
+        &mut self,
+        reply: Option<&Bytes>,
+        msg: &M,
+    ) -> Option<NatsCommand> {
+        let reply = reply.filter(|r| !r.is_empty())?;
+        let payload = Bytes::from(msg.encode_to_vec());
+        if self.config.trace {
+            self.events.push_back(ServerEvent::Trace {
+                direction: "->",
+                subject: String::from_utf8_lossy(reply).into_owned(),
+                reply: String::new(),
+                size: payload.len(),
+            });
+        }
+        Some(NatsCommand::Publish {
+            subject: reply.clone(),
+            reply: None,
+            payload,
+        })
     }
 
     fn refused(&mut self, request: &'static str, error: Refusal) {
@@ -579,7 +604,12 @@ impl<S: Store> Server<S> {
         self.requests.insert(token, req);
         self.timers
             .set(TimerKey::Request(token), deadline_after(now, timeout));
-        self.publish(subject, Some(Bytes::from(reply)), Bytes::new());
+        // A liveness probe: it never waits for the store.
+        self.immediate.push_back(NatsCommand::Publish {
+            subject,
+            reply: Some(Bytes::from(reply)),
+            payload: Bytes::new(),
+        });
         token
     }
 
@@ -729,5 +759,17 @@ impl<S: Store> Server<S> {
                 (who, sub.max_in_flight, first)
             })
             .collect()
+    }
+}
+
+/// A PubAck to `reply`.
+fn pub_ack(reply: Bytes, guid: String, error: String) -> NatsCommand {
+    NatsCommand::Publish {
+        subject: reply,
+        reply: None,
+        payload: Bytes::from(stan_proto::Message::encode_to_vec(&stan_proto::PubAck {
+            guid,
+            error,
+        })),
     }
 }

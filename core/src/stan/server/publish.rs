@@ -125,8 +125,13 @@ impl<S: Store> Server<S> {
                     size: guid.len() + error.len() + 4,
                 });
             }
-            self.commands
-                .push_back((mark, Out::PubAck { reply, guid, error }));
+            if error.is_empty() {
+                self.commands
+                    .push_back((mark, Out::PubAck { reply, guid, error }));
+            } else {
+                // Refused: nothing to wait for.
+                self.immediate.push_back(super::pub_ack(reply, guid, error));
+            }
         }
     }
 

@@ -246,7 +246,8 @@ impl<S: Store> Server<S> {
         EngineSnapshot {
             cluster_id: self.config.cluster_id.clone(),
             server_id: self.server_id.clone(),
-            state: if self.store.failure().is_some() {
+            // Suspended (retrying a write) shows as failed until it resumes.
+            state: if self.store.failure().is_some() || self.store.suspended().is_some() {
                 "FAILED"
             } else {
                 "STANDALONE"

@@ -173,6 +173,10 @@ pub struct FileStore {
     /// whether some were written since.
     synced_at: i64,
     unsynced: bool,
+    /// While the journal is suspended: when (Unix ns) its undone batch is
+    /// retried, and the wait before the retry after that.
+    retry_at: Option<i64>,
+    retry_backoff: i64,
     opts: FileStoreOptions,
     journal: Journal,
     channels: BTreeMap<String, ChannelFiles>,
@@ -183,6 +187,12 @@ pub struct FileStore {
     /// Makes the channels' encryptors, with encryption on.
     crypto: Option<StoreEncryption>,
 }
+
+/// The wait (ns) before a suspended store retries its undone batch the
+/// first time; it doubles after each failed retry, up to [`LAST_RETRY`].
+const FIRST_RETRY: i64 = 1_000_000_000;
+/// The longest wait between two retries (ns).
+const LAST_RETRY: i64 = 30_000_000_000;
 
 fn version_header() -> [u8; VERSION_SIZE] {
     let mut b = BytesMut::with_capacity(VERSION_SIZE);
@@ -230,6 +240,8 @@ impl FileStore {
             sealed: Vec::new(),
             synced_at: now,
             unsynced: false,
+            retry_at: None,
+            retry_backoff: FIRST_RETRY,
             journal: Journal::new(opts.sync),
             channels: BTreeMap::new(),
             clients_log,
@@ -252,6 +264,11 @@ impl FileStore {
 
     fn auto_sync_due(&self) -> bool {
         self.auto_sync_deadline().is_some_and(|at| at <= self.now)
+    }
+
+    /// When the undone batch of a suspended store is retried.
+    fn retry_deadline(&self) -> Option<i64> {
+        self.retry_at.filter(|_| !self.journal.in_flight())
     }
 
     /// The options.
@@ -388,7 +405,7 @@ impl Store for FileStore {
     }
 
     fn append(&mut self, channel: &str, msg: StoredMsg) -> Result<(), StoreError> {
-        if let Some(f) = self.journal.failure() {
+        if let Some(f) = self.journal.failure().or(self.journal.suspended()) {
             return Err(StoreError::Io(f.to_string()));
         }
         let (seq, timestamp) = (msg.sequence, msg.timestamp);
@@ -530,9 +547,18 @@ impl Store for FileStore {
 
     fn set_time(&mut self, unix_ns: i64) {
         self.now = unix_ns;
+        if self.retry_at.is_some_and(|at| at <= unix_ns) {
+            self.retry_at = None;
+            self.journal.release_retry();
+        }
     }
 
     fn poll_io(&mut self) -> Option<IoBatch> {
+        if self.journal.retry_ready() {
+            // The undone batch again: what it seals was set when it first
+            // went out (appends were refused since).
+            return self.journal.poll_batch();
+        }
         if self.auto_sync_due() {
             self.journal.sync_next();
         }
@@ -555,8 +581,13 @@ impl Store for FileStore {
     fn handle_io_done(&mut self, mut done: IoDone) -> Option<IoFailure> {
         let reads = std::mem::take(&mut done.reads);
         if let Some(failure) = self.journal.done(done) {
+            if self.journal.suspended().is_some() {
+                self.retry_at = Some(self.now.saturating_add(self.retry_backoff));
+                self.retry_backoff = self.retry_backoff.saturating_mul(2).min(LAST_RETRY);
+            }
             return Some(failure);
         }
+        self.retry_backoff = FIRST_RETRY;
         for (name, seq) in self.sealed.drain(..) {
             self.mem.written(&name, seq);
         }
@@ -575,7 +606,10 @@ impl Store for FileStore {
     }
 
     fn next_deadline(&self) -> Option<i64> {
-        self.auto_sync_deadline()
+        match (self.auto_sync_deadline(), self.retry_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn durable_mark(&self) -> u64 {
@@ -584,5 +618,9 @@ impl Store for FileStore {
 
     fn failure(&self) -> Option<&IoFailure> {
         self.journal.failure()
+    }
+
+    fn suspended(&self) -> Option<&IoFailure> {
+        self.journal.suspended()
     }
 }

@@ -204,6 +204,98 @@ fn a_failed_write_fails_its_pub_acks_and_every_later_publish() {
     assert!(error.contains("No space left on device"), "{error}");
 }
 
+fn enospc() -> IoFailure {
+    IoFailure {
+        op: "append",
+        path: "foo/msgs.1.dat".into(),
+        error: "No space left on device (os error 28)".into(),
+    }
+}
+
+fn store_events(w: &mut World) -> Vec<&'static str> {
+    std::mem::take(&mut w.events)
+        .into_iter()
+        .filter_map(|e| match e {
+            ServerEvent::StoreSuspended { .. } => Some("suspended"),
+            ServerEvent::StoreResumed => Some("resumed"),
+            ServerEvent::StoreFailed { .. } => Some("failed"),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_full_disk_suspends_the_store_until_a_retry_of_the_undone_write_succeeds() {
+    let mut w = file_world(Duration::ZERO);
+    w.disk.as_mut().unwrap().undo_failures = true;
+    let a = w.connected("a");
+    let b = w.connected("b");
+    let s = sub_from(&mut w, b, "foo", StartPosition::NewOnly);
+    assert_eq!(w.publish_sync(a, "foo", b"m1"), "");
+    assert_eq!(w.take_seqs(b, &s), [1]);
+    let _ = store_events(&mut w);
+
+    // m2's write fails and is undone: its PubAck and its delivery wait.
+    w.disk.as_mut().unwrap().fail_next = Some(enospc());
+    let m2 = w.publish(a, "foo", b"m2");
+    w.pump();
+    assert!(w.take_pub_acks(a).is_empty(), "no PubAck for m2 yet");
+    assert!(w.take_seqs(b, &s).is_empty(), "m2 not delivered yet");
+    assert_eq!(store_events(&mut w), ["suspended"]);
+    // Meanwhile a publish is refused at once, with the error.
+    assert_eq!(
+        w.publish_sync(a, "foo", b"refused"),
+        "append \"foo/msgs.1.dat\": No space left on device (os error 28)"
+    );
+    // An ack staged meanwhile waits with the rest (nothing is dropped).
+    w.ack(b, &s, 1);
+
+    // The retry after 1 s fails again; the next one, 2 s later, succeeds.
+    w.disk.as_mut().unwrap().fail_next = Some(enospc());
+    w.advance(Duration::from_millis(999));
+    assert_eq!(store_events(&mut w), Vec::<&str>::new(), "not before 1 s");
+    w.advance(Duration::from_millis(1));
+    assert_eq!(store_events(&mut w), ["suspended"]);
+    assert!(w.take_pub_acks(a).is_empty());
+    w.advance(Duration::from_secs(2));
+    assert_eq!(store_events(&mut w), ["resumed"]);
+    let acks = w.take_pub_acks(a);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(
+        (acks[0].guid.as_str(), acks[0].error.as_str()),
+        (m2.as_str(), "")
+    );
+    assert_eq!(w.take_seqs(b, &s), [2]);
+    // Publishes are taken again, the sequence without a gap.
+    assert_eq!(w.publish_sync(a, "foo", b"m3"), "");
+    assert_eq!(w.take_seqs(b, &s), [3]);
+
+    // The directory holds exactly what was acknowledged.
+    let repairs = w.restart_engine(0);
+    assert!(repairs.is_empty(), "{repairs:?}");
+    let d = w.subscribe(a, durable_req("foo", "all")).unwrap();
+    let got: Vec<Vec<u8>> = w
+        .take_msgs(a, &d)
+        .into_iter()
+        .map(|m| m.data.to_vec())
+        .collect();
+    assert_eq!(got, [b"m1".to_vec(), b"m2".to_vec(), b"m3".to_vec()]);
+}
+
+#[test]
+fn a_write_that_could_not_be_undone_fails_the_store_for_good() {
+    let mut w = file_world(Duration::ZERO);
+    let a = w.connected("a");
+    assert_eq!(w.publish_sync(a, "foo", b"m1"), "");
+    let _ = store_events(&mut w);
+    w.disk.as_mut().unwrap().fail_next = Some(enospc());
+    assert!(w.publish_sync(a, "foo", b"m2").contains("No space left"));
+    assert_eq!(store_events(&mut w), ["failed"]);
+    w.advance(Duration::from_secs(60));
+    assert_eq!(store_events(&mut w), Vec::<&str>::new(), "no retry");
+    assert!(w.publish_sync(a, "foo", b"m3").contains("No space left"));
+}
+
 #[test]
 fn clients_gone_during_the_restart_are_dropped_with_their_subscriptions() {
     let mut w = file_world(Duration::ZERO);
