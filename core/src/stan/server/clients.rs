@@ -34,6 +34,9 @@ impl<S: Store> Server<S> {
         if self.probing.contains_key(&request.client_id) {
             return self.connect_refused(reply, Refusal::ClientIdRegistered);
         }
+        if let Some(error) = self.store_unavailable() {
+            return self.connect_refused(reply, Refusal::Store(error));
+        }
         if let Some(&old) = self.client_ids.get(&request.client_id) {
             let Some(hb_inbox) = self.clients.get(old).map(|c| c.hb_inbox.clone()) else {
                 return;
@@ -57,7 +60,7 @@ impl<S: Store> Server<S> {
     fn connect_refused(&mut self, reply: Option<&Bytes>, refusal: Refusal) {
         let error = refusal.to_string();
         self.refused("connect", refusal);
-        self.respond(
+        self.respond_now(
             reply,
             &ConnectResponse {
                 error,
@@ -228,7 +231,7 @@ impl<S: Store> Server<S> {
     fn close_refused(&mut self, reply: Option<&Bytes>, refusal: Refusal) {
         let error = refusal.to_string();
         self.refused("close", refusal);
-        self.respond(reply, &CloseResponse { error });
+        self.respond_now(reply, &CloseResponse { error });
     }
 
     /// Unregisters a client: non-durable subscriptions removed, durables

@@ -588,6 +588,13 @@ impl<S: Store> Server<S> {
         })
     }
 
+    /// Why the store takes no new client or subscription now (its writes
+    /// failed, or are suspended until a retry succeeds).
+    fn store_unavailable(&self) -> Option<crate::stan::store::StoreError> {
+        let f = self.store.failure().or(self.store.suspended())?;
+        Some(crate::stan::store::StoreError::Io(f.to_string()))
+    }
+
     fn refused(&mut self, request: &'static str, error: Refusal) {
         self.events
             .push_back(ServerEvent::Refused { request, error });

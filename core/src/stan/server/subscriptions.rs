@@ -28,7 +28,7 @@ impl<S: Store> Server<S> {
     fn sub_refused(&mut self, reply: Option<&Bytes>, request: &'static str, refusal: Refusal) {
         let error = refusal.to_string();
         self.refused(request, refusal);
-        self.respond(
+        self.respond_now(
             reply,
             &SubscriptionResponse {
                 ack_inbox: String::new(),
@@ -46,6 +46,9 @@ impl<S: Store> Server<S> {
         let Some(&client) = self.client_ids.get(&req.client_id) else {
             return self.sub_refused(reply, "subscribe", Refusal::UnknownClient);
         };
+        if let Some(error) = self.store_unavailable() {
+            return self.sub_refused(reply, "subscribe", Refusal::Store(error));
+        }
         let ck = match self.channel(now, &req.subject) {
             Ok(ck) => ck,
             Err(error) => return self.sub_refused(reply, "subscribe", error),

@@ -247,6 +247,16 @@ fn a_full_disk_suspends_the_store_until_a_retry_of_the_undone_write_succeeds() {
         w.publish_sync(a, "foo", b"refused"),
         "append \"foo/msgs.1.dat\": No space left on device (os error 28)"
     );
+    // So are a new client and a new subscription.
+    let late = w.client("late");
+    let refused = w.connect_as(late, "late").error;
+    assert!(refused.contains("No space left on device"), "{refused}");
+    let sub = w.subscribe(b, World::sub_req("bar", StartPosition::NewOnly));
+    assert!(
+        sub.as_ref()
+            .is_err_and(|e| e.contains("No space left on device")),
+        "{sub:?}"
+    );
     // An ack staged meanwhile waits with the rest (nothing is dropped).
     w.ack(b, &s, 1);
 
