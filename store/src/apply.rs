@@ -20,14 +20,17 @@
 //! [`IoFailure::op`] names the step that failed: `open`, `create`,
 //! `append`, `write`, `sync`, `rename`, `remove`, `mkdir` or `rmdir`.
 //!
-//! A failed batch is undone when it can be ([`Applied::undone`]): every
+//! A failed batch is undone when it can be ([`Failed::undone`]): every
 //! file it appended to is cut back to its length before the batch, every
-//! file it created for an append is removed. Its other operations are
-//! idempotent (an atomic replace, a removal, a directory created or
-//! removed, a slice already archived, a read), so the batch can simply be
-//! carried out again: the store retries it once the disk has room. A file
-//! a later operation of the batch replaced or removed is left as that
-//! operation made it (the retry makes it so again).
+//! file it created for an append is removed, and the batch can be carried
+//! out again (the store retries it once the disk has room): what else it
+//! did before failing is idempotent (an atomic replace, a directory
+//! created, a read). It cannot be undone once it removed a file, a
+//! channel directory or archived a slice (carried out again, its earlier
+//! operations would meet a directory that changed), nor when a failed
+//! sync covered bytes written by earlier batches without sync (Linux
+//! reports a failed writeback once: a retried sync would succeed without
+//! them).
 //!
 //! The time a batch spends syncing is counted into its [`SyncLatency`]
 //! (once per batch that synced anything).
@@ -70,6 +73,9 @@ pub struct Applier {
     /// The files the current batch appended to, each with its length
     /// before the batch (`None`: the batch created it), to undo it.
     appended: Vec<(FileId, Option<u64>)>,
+    /// The current batch removed or renamed something: it cannot be
+    /// undone.
+    destroyed: bool,
     /// Where the archive script runs.
     scripts: Arc<ScriptRuns>,
 }
@@ -85,6 +91,7 @@ impl Applier {
             latency: SyncLatency::default(),
             synced: None,
             appended: Vec::new(),
+            destroyed: false,
             scripts,
         }
     }
@@ -100,6 +107,10 @@ impl Applier {
         let mut reads = Vec::new();
         self.synced = None;
         self.appended.clear();
+        self.destroyed = false;
+        // Written by earlier batches without sync: a failed sync of them
+        // cannot be taken back.
+        let earlier_unsynced = self.cache.has_dirty() || !self.dirty_dirs.is_empty();
         let result = self.apply_ops(batch, &mut reads);
         let result = match result {
             Ok(()) if batch.sync => self.sync(),
@@ -119,13 +130,18 @@ impl Applier {
                 Ok(reads)
             }
             Err(e) => {
+                let sync_failed = e.op == "sync";
                 let mut failure = self.failure(e);
-                let undone = match self.undo() {
-                    Ok(()) => true,
-                    Err(e) => {
-                        failure.error =
-                            format!("{} (and it could not be undone: {e})", failure.error);
-                        false
+                let undone = if self.destroyed || (sync_failed && earlier_unsynced) {
+                    false
+                } else {
+                    match self.undo() {
+                        Ok(()) => true,
+                        Err(e) => {
+                            failure.error =
+                                format!("{} (and it could not be undone: {e})", failure.error);
+                            false
+                        }
                     }
                 };
                 Err(Failed { failure, undone })
@@ -183,6 +199,7 @@ impl Applier {
                     write_atomic(&self.path_of(file), data)?;
                 }
                 FileOp::Remove { file } => {
+                    self.destroyed = true;
                     self.cache.remove(file);
                     self.forget_appends(|f| f == file);
                     let path = self.path_of(file);
@@ -204,6 +221,7 @@ impl Applier {
                     slice,
                     script,
                 } => {
+                    self.destroyed = true;
                     for file in [
                         FileId::SliceData {
                             channel: channel.clone(),
@@ -220,10 +238,12 @@ impl Applier {
                     match rename_slice(&self.dir, channel, *slice, script)? {
                         Archived::Renamed(renamed) => self.scripts.start(renamed),
                         Archived::Deleted(outcome) => self.scripts.report(outcome),
-                        Archived::AlreadyGone => {}
                     }
+                    let channel_dir = self.dir.join(channel);
+                    self.dir_changed(&channel_dir);
                 }
                 FileOp::RemoveChannelDir { channel } => {
+                    self.destroyed = true;
                     self.cache.remove_channel(channel);
                     self.forget_appends(|f| f.channel() == Some(channel.as_str()));
                     let path = self.dir.join(channel);

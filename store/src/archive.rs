@@ -1,6 +1,6 @@
 //! `--file_slice_archive_script`, as Go runs it: a slice the limits emptied
 //! has its data and index files renamed with a `.bak` suffix
-//! ([`rename_slice`]), then `script <channel> <data.bak> <index.bak>` runs
+//! ([`rename_slice`]; the channel directory is synced after), then `script <channel> <data.bak> <index.bak>` runs
 //! on its own thread ([`ScriptRuns::start`]) so that the store's writes do
 //! not wait for it. The script is expected to move or delete the files.
 //! Each run's [`ArchiveDone`] is queued for the engine
@@ -16,7 +16,7 @@ use std::thread::{self, JoinHandle};
 use stan_core::stan::filestore::layout::{slice_data_name, slice_index_name, BACKUP_SUFFIX};
 use stan_core::stan::filestore::ArchiveDone;
 
-use crate::fsutil::{remove_file, sync_dir, StepError};
+use crate::fsutil::{remove_file, StepError};
 
 /// A slice whose files were renamed, for its script to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,15 +39,13 @@ pub enum Archived {
     /// A rename failed: both files were deleted instead; the outcome to
     /// report (no script runs).
     Deleted(ArchiveDone),
-    /// Neither file is there (a batch carried out again after it archived
-    /// them): nothing to do.
-    AlreadyGone,
 }
 
 /// Renames slice `slice` of `channel` under the store directory `dir` for
-/// `script`, then syncs the channel's directory. Should a rename fail,
-/// both files are deleted instead (as Go does); a failed deletion is the
-/// [`StepError`] of a failed store step.
+/// `script`. Should a rename fail, both files are deleted instead (as Go
+/// does); a failed deletion is the [`StepError`] of a failed store step.
+/// The caller syncs the channel's directory (after starting the script,
+/// so that a failed sync does not lose the run).
 pub fn rename_slice(
     dir: &Path,
     channel: &str,
@@ -59,9 +57,6 @@ pub fn rename_slice(
     let index = channel_dir.join(slice_index_name(slice));
     let data_bak = with_suffix(&data);
     let index_bak = with_suffix(&index);
-    if !data.exists() && !index.exists() {
-        return Ok(Archived::AlreadyGone);
-    }
     let renamed = std::fs::rename(&data, &data_bak)
         .map_err(|e| StepError::new("rename", &data, e))
         .and_then(|()| {
@@ -88,7 +83,6 @@ pub fn rename_slice(
             })
         }
     };
-    sync_dir(&channel_dir)?;
     Ok(outcome)
 }
 

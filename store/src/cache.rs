@@ -102,6 +102,11 @@ impl FileCache {
         self.files.iter_mut().filter(|(_, e)| e.dirty)
     }
 
+    /// Whether a handle was written since its last sync.
+    pub fn has_dirty(&self) -> bool {
+        self.files.values().any(|e| e.dirty)
+    }
+
     /// Forgets which handles were written.
     pub fn clear_dirty(&mut self) {
         for e in self.files.values_mut() {

@@ -58,10 +58,16 @@ pub fn parent(path: &Path) -> &Path {
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StepError> {
     let tmp = tmp_path(path);
     let mut f = File::create(&tmp).map_err(|e| StepError::new("create", &tmp, e))?;
-    f.write_all(data)
-        .map_err(|e| StepError::new("write", &tmp, e))?;
-    f.sync_data().map_err(|e| StepError::new("sync", &tmp, e))?;
+    let written = f
+        .write_all(data)
+        .map_err(|e| StepError::new("write", &tmp, e))
+        .and_then(|()| f.sync_data().map_err(|e| StepError::new("sync", &tmp, e)));
     drop(f);
+    if let Err(e) = written {
+        // A partial copy would only hold space (a full disk stays full).
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     fs::rename(&tmp, path).map_err(|e| StepError::new("rename", path, e))?;
     sync_dir(parent(path))
 }

@@ -164,11 +164,11 @@ impl Step<'_> {
             }
             Repair::RemoveSlice { channel, slice } => {
                 if let Some(script) = archive_script {
-                    match rename_slice(dir, channel, *slice, script)? {
-                        Archived::Renamed(renamed) => archived.push(Ok(renamed)),
-                        Archived::Deleted(outcome) => archived.push(Err(outcome)),
-                        Archived::AlreadyGone => {}
-                    }
+                    archived.push(match rename_slice(dir, channel, *slice, script)? {
+                        Archived::Renamed(renamed) => Ok(renamed),
+                        Archived::Deleted(outcome) => Err(outcome),
+                    });
+                    sync_dir(&dir.join(channel))?;
                 } else {
                     let channel_dir = dir.join(channel);
                     remove_file(&channel_dir.join(slice_data_name(*slice)))?;

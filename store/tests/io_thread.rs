@@ -260,6 +260,24 @@ fn a_failed_batch_is_undone_and_handed_back() {
     )
     .unwrap();
     assert_eq!(fs::read(dir.join("clients.dat")).unwrap(), b"kept+more");
+
+    // A batch that removed a file before failing cannot be carried out
+    // again as it was: not undone, the store stops.
+    fs::write(dir.join("blocked2"), b"").unwrap();
+    io.submit(IoBatch {
+        id: 4,
+        ops: vec![
+            append(FileId::Clients, b"+x"),
+            FileOp::Remove {
+                file: data("blocked", 1),
+            },
+            append(data("blocked2", 1), b"lost"),
+        ],
+        sync: true,
+    });
+    let done = io.wait_done(Duration::from_secs(10)).unwrap();
+    assert!(done.result.is_err());
+    assert_eq!(done.undone, None);
 }
 
 #[test]

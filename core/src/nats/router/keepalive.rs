@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::flow::stall_duration;
 use super::session::Session;
+use super::verify::PendingConnect;
 use super::{CloseReason, LogLevel, LogMessage, Router, SessionPhase};
 use crate::nats::codec as encode;
 use crate::time::deadline_after;
@@ -44,7 +45,11 @@ impl Router {
         };
         if session.auth_deadline.is_some_and(|at| at <= now) {
             session.auth_deadline = None;
-            if session.phase == SessionPhase::AwaitingConnect {
+            let rechecking = session
+                .pending_connect
+                .as_ref()
+                .is_some_and(PendingConnect::is_reauth);
+            if session.phase == SessionPhase::AwaitingConnect || rechecking {
                 self.close(slot, CloseReason::AuthenticationTimeout);
                 return;
             }

@@ -10,6 +10,7 @@ use super::auth::{Auth, Authenticator, Verdict};
 use super::session::{SessionPhase, Transport};
 use super::{CloseReason, ClusterConfig, Router, RouterConfig};
 use crate::nats::codec::Limits;
+use crate::time::deadline_after;
 
 /// Why a reload was refused (nothing was applied).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -166,14 +167,14 @@ impl Router {
             ..new
         };
         if auth_changed {
-            self.reauthorize_clients();
+            self.reauthorize_clients(now);
         }
         Ok(changes)
     }
 
     /// Checks every open client's credentials against the authorization
     /// just reloaded (see [`Router::reload`]).
-    fn reauthorize_clients(&mut self) {
+    fn reauthorize_clients(&mut self, now: Instant) {
         let clients: Vec<u32> = (0..self.slots.len() as u32)
             .filter(|&slot| {
                 self.slots[slot as usize].session.as_ref().is_some_and(|s| {
@@ -194,6 +195,13 @@ impl Router {
                 Verdict::Rejected => self.close(slot, CloseReason::AuthorizationViolation),
                 Verdict::NeedsHash { secret, hash } => {
                     self.request_reauth_check(slot, credentials, secret, hash);
+                    // Bounded as a CONNECT's check is: closed if no
+                    // verdict comes in time.
+                    let deadline = deadline_after(now, self.config.auth_timeout);
+                    if let Some(s) = self.slot_session(slot) {
+                        s.auth_deadline = Some(deadline);
+                    }
+                    self.rearm(slot);
                 }
             }
         }

@@ -90,6 +90,13 @@ pub(crate) struct PendingConnect {
     reauth: bool,
 }
 
+impl PendingConnect {
+    /// Whether this is an open session's check after a reload.
+    pub(crate) fn is_reauth(&self) -> bool {
+        self.reauth
+    }
+}
+
 impl Router {
     /// The result of a [`CredentialCheck`] the router asked for: the
     /// session's `CONNECT` completes (or it is closed with `Authorization
@@ -157,6 +164,7 @@ impl Router {
         if pending.reauth {
             if let Some(session) = self.slot_session(slot) {
                 session.credentials = Some(pending.opts);
+                session.auth_deadline = None;
             }
         } else {
             self.finish_connect(now, slot, &pending.opts, true);

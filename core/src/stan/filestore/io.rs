@@ -41,9 +41,9 @@ pub enum FileOp {
     },
     /// Hand a slice the limits emptied to `--file_slice_archive_script`,
     /// as Go does: close and rename its data and index files with a `.bak`
-    /// suffix, sync the channel's directory, then start
-    /// `script <channel> <data .bak path> <index .bak path>` without
-    /// waiting for it (the script moves or deletes the files). Its outcome
+    /// suffix, start `script <channel> <data .bak path> <index .bak path>`
+    /// without waiting for it (the script moves or deletes the files), and
+    /// sync the channel's directory with the batch. Its outcome
     /// comes back as an [`ArchiveDone`]. Should a rename fail, both files
     /// are deleted instead and the outcome says so.
     ArchiveSlice {

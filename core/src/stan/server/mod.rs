@@ -164,9 +164,10 @@ pub struct Server<S: Store> {
     nuid: Nuid,
     /// Outputs, each with the store write mark it waits for.
     commands: VecDeque<(u64, Out)>,
-    /// Outputs that report nothing the store holds (heartbeats, ping
-    /// responses, refused publishes): they never wait behind `commands`,
-    /// so a store waiting for its disk keeps its clients alive.
+    /// Outputs that report nothing the store holds (the engine's own
+    /// subscriptions, heartbeats, ping responses, refusals): they never
+    /// wait behind `commands`, so a store waiting for its disk keeps its
+    /// clients alive.
     immediate: VecDeque<NatsCommand>,
     events: VecDeque<ServerEvent>,
     timers: Timers,
@@ -537,7 +538,10 @@ impl<S: Store> Server<S> {
         let sid = self.next_sid;
         self.next_sid += 1;
         self.targets.insert(sid, target);
-        self.push(NatsCommand::Subscribe {
+        // Interest reports nothing the store holds: it goes ahead of what
+        // waits for the store (a heartbeat's reply needs the replies
+        // subscription in place).
+        self.immediate.push_back(NatsCommand::Subscribe {
             sid,
             subject,
             queue: None,
@@ -547,7 +551,7 @@ impl<S: Store> Server<S> {
 
     fn unsubscribe(&mut self, sid: u64) {
         if self.targets.remove(&sid).is_some() {
-            self.push(NatsCommand::Unsubscribe { sid });
+            self.immediate.push_back(NatsCommand::Unsubscribe { sid });
         }
     }
 

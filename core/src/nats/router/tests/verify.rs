@@ -260,4 +260,27 @@ fn a_reload_to_a_bcrypt_hash_checks_open_sessions_off_the_routing_path() {
         "{rest:?}"
     );
     assert_eq!(output(&mut r, good), "-ERR 'Authorization Violation'\r\n");
+
+    // A check that never comes back: closed at the authentication timeout.
+    let back = RouterConfig {
+        auth: Auth::Token("s3cret".into()),
+        ..RouterConfig::default()
+    };
+    r.reload(now, back).unwrap();
+    let (late, _) = (open(&mut r, "s3cret"), events(&mut r));
+    r.reload(now, new).unwrap();
+    let (checks, _) = events(&mut r);
+    assert_eq!(checks.len(), 1);
+    let timeout = r.config().auth_timeout;
+    let at = r.poll_timeout().expect("a deadline");
+    assert!(at <= now + timeout, "{at:?}");
+    r.handle_timeout(now + timeout);
+    let (_, rest) = events(&mut r);
+    assert!(
+        rest.contains(&RouterEvent::SessionClosed {
+            conn: late,
+            reason: CloseReason::AuthenticationTimeout
+        }),
+        "{rest:?}"
+    );
 }

@@ -257,8 +257,12 @@ impl FileStore {
     /// (`--file_auto_sync`), if any wait.
     fn auto_sync_deadline(&self) -> Option<i64> {
         let every = i64::try_from(self.opts.auto_sync.as_nanos()).unwrap_or(i64::MAX);
-        // While a batch is out its completion wakes the engine anyway.
-        (!self.opts.sync && every > 0 && self.unsynced && !self.journal.in_flight())
+        // While a batch is out its completion wakes the engine anyway; a
+        // failed or suspended journal takes no sync.
+        let idle_journal = !self.journal.in_flight()
+            && self.journal.failure().is_none()
+            && self.journal.suspended().is_none();
+        (!self.opts.sync && every > 0 && self.unsynced && idle_journal)
             .then(|| self.synced_at.saturating_add(every))
     }
 

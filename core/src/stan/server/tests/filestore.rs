@@ -293,6 +293,36 @@ fn a_full_disk_suspends_the_store_until_a_retry_of_the_undone_write_succeeds() {
 }
 
 #[test]
+fn clients_stay_alive_while_the_store_is_suspended() {
+    let mut w = file_world(Duration::ZERO);
+    w.disk.as_mut().unwrap().undo_failures = true;
+    let a = w.connected("a");
+    assert_eq!(w.publish_sync(a, "foo", b"m1"), "");
+    w.disk.as_mut().unwrap().fail_next = Some(enospc());
+    let m2 = w.publish(a, "foo", b"m2");
+    w.pump();
+    // Ten minutes of a full disk: every retry fails, heartbeats go on.
+    for _ in 0..600 {
+        let disk = w.disk.as_mut().unwrap();
+        if disk.fail_next.is_none() {
+            disk.fail_next = Some(enospc());
+        }
+        w.advance(Duration::from_secs(1));
+    }
+    assert!(w.engine.has_client("a"), "heartbeats answered meanwhile");
+    assert!(w.take_pub_acks(a).is_empty());
+    let events = store_events(&mut w);
+    // Retries after 1, 2, 4, 8, 16, then every 30 s.
+    assert!((20..=25).contains(&events.len()), "{events:?}");
+    // Room again: the next retry (within 30 s) succeeds.
+    w.disk.as_mut().unwrap().fail_next = None;
+    w.advance(Duration::from_secs(30));
+    assert_eq!(store_events(&mut w), ["resumed"]);
+    let acks = w.take_pub_acks(a);
+    assert_eq!((acks.len(), acks[0].guid.as_str()), (1, m2.as_str()));
+}
+
+#[test]
 fn a_write_that_could_not_be_undone_fails_the_store_for_good() {
     let mut w = file_world(Duration::ZERO);
     let a = w.connected("a");
