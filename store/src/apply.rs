@@ -48,6 +48,16 @@ use crate::archive::{rename_slice, Archived, ScriptRuns};
 use crate::cache::FileCache;
 use crate::fsutil::{parent, remove_file, sync_dir, write_atomic, StepError};
 
+/// A file the current batch appended to, as it was before the batch.
+#[derive(Debug)]
+struct Appended {
+    file: FileId,
+    /// Its length (`None`: the batch created it).
+    len: Option<u64>,
+    /// It held bytes of earlier batches not synced yet.
+    dirty: bool,
+}
+
 /// A batch that failed: why, and whether it was undone (it can be carried
 /// out again).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,9 +80,9 @@ pub struct Applier {
     latency: SyncLatency,
     /// The current batch's time in syncs, if it synced anything.
     synced: Option<Duration>,
-    /// The files the current batch appended to, each with its length
-    /// before the batch (`None`: the batch created it), to undo it.
-    appended: Vec<(FileId, Option<u64>)>,
+    /// The files the current batch appended to, as they were before it,
+    /// to undo it.
+    appended: Vec<Appended>,
     /// The current batch removed or renamed something: it cannot be
     /// undone.
     destroyed: bool,
@@ -110,7 +120,7 @@ impl Applier {
         self.destroyed = false;
         // Written by earlier batches without sync: a failed sync of them
         // cannot be taken back.
-        let earlier_unsynced = self.cache.has_dirty() || !self.dirty_dirs.is_empty();
+        let earlier_unsynced = self.cache.has_dirty();
         let result = self.apply_ops(batch, &mut reads);
         let result = match result {
             Ok(()) if batch.sync => self.sync(),
@@ -152,16 +162,27 @@ impl Applier {
     /// Cuts the files the failed batch appended to back to their length
     /// before it; removes those it created.
     fn undo(&mut self) -> Result<(), StepError> {
-        for (file, before) in std::mem::take(&mut self.appended) {
-            self.cache.remove(&file);
-            let path = self.path_of(&file);
-            match before {
-                None => remove_file(&path)?,
-                Some(len) => OpenOptions::new()
+        for a in std::mem::take(&mut self.appended) {
+            let path = self.path_of(&a.file);
+            let Some(len) = a.len else {
+                self.cache.remove(&a.file);
+                remove_file(&path)?;
+                continue;
+            };
+            let truncate = |e| StepError::new("truncate", &path, e);
+            match self.cache.get(&a.file) {
+                // Through the handle (appending: its next write goes to the
+                // new end), keeping what it owed a sync from before.
+                Some(entry) => {
+                    entry.file.set_len(len).map_err(truncate)?;
+                    entry.len = len;
+                    entry.dirty = a.dirty;
+                }
+                None => OpenOptions::new()
                     .write(true)
                     .open(&path)
                     .and_then(|f| f.set_len(len))
-                    .map_err(|e| StepError::new("truncate", &path, e))?,
+                    .map_err(truncate)?,
             }
         }
         Ok(())
@@ -170,7 +191,7 @@ impl Applier {
     /// Forgets what the batch appended to `file` so far: a later operation
     /// replaced or removed it.
     fn forget_appends(&mut self, matches: impl Fn(&FileId) -> bool) {
-        self.appended.retain(|(f, _)| !matches(f));
+        self.appended.retain(|a| !matches(&a.file));
     }
 
     /// Open handles (tests).
@@ -213,6 +234,12 @@ impl Applier {
                         let started = Instant::now();
                         let synced = sync_dir(&self.dir);
                         self.count_sync(started);
+                        if synced.is_err() {
+                            // A retry finds the directory: the store
+                            // directory is synced with it then.
+                            let root = self.dir.clone();
+                            self.dir_changed(&root);
+                        }
                         synced?;
                     }
                 }
@@ -274,11 +301,15 @@ impl Applier {
     }
 
     fn append(&mut self, file: &FileId, data: &[u8]) -> Result<(), StepError> {
-        let known = self.appended.iter().any(|(f, _)| f == file);
+        let known = self.appended.iter().any(|a| a.file == *file);
         let entry = match self.cache.get(file) {
             Some(entry) => {
                 if !known {
-                    self.appended.push((file.clone(), Some(entry.len)));
+                    self.appended.push(Appended {
+                        file: file.clone(),
+                        len: Some(entry.len),
+                        dirty: entry.dirty,
+                    });
                 }
                 entry
             }
@@ -314,18 +345,22 @@ impl Applier {
                     Err(e) => return Err(StepError::new("open", &path, e)),
                 };
                 if !known {
-                    self.appended.push((file.clone(), len));
+                    // A handle closed earlier was synced first.
+                    self.appended.push(Appended {
+                        file: file.clone(),
+                        len,
+                        dirty: false,
+                    });
                 }
                 let entry = self.cache.insert(file.clone(), handle);
                 entry.len = len.unwrap_or(0);
                 entry
             }
         };
-        entry.dirty = file.needs_sync();
+        entry.dirty |= file.needs_sync();
         if let Err(e) = entry.file.write_all(data) {
-            // The file's end is unknown: never append to this handle again
-            // (the batch's undo cuts it back).
-            self.cache.remove(file);
+            // The file's end is unknown until the batch's undo cuts it back
+            // (not undone, the store writes no more).
             return Err(StepError::new("append", self.path_of(file), e));
         }
         entry.len += data.len() as u64;
@@ -447,6 +482,57 @@ mod tests {
                 [0, 0, 0, 1, 1, 1]
             );
         }
+    }
+
+    #[test]
+    fn an_undone_batch_keeps_what_earlier_batches_owe_a_sync() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = root.path();
+        std::fs::write(dir.join("blocked"), b"").unwrap_or_else(|e| panic!("{e}"));
+        let mut applier = Applier::new(dir.to_path_buf(), 0, no_scripts());
+        let append = |file: FileId, data: &'static [u8]| FileOp::Append {
+            file,
+            data: Bytes::from_static(data),
+        };
+        let batch = |id, ops| IoBatch {
+            id,
+            ops,
+            sync: false,
+        };
+        // Written without sync: owed a sync.
+        assert!(applier
+            .apply(&batch(1, vec![append(FileId::Clients, b"a")]))
+            .is_ok());
+        assert!(applier.cache.has_dirty());
+        let blocked = FileId::SliceData {
+            channel: "blocked".into(),
+            slice: 1,
+        };
+        let failed = applier
+            .apply(&batch(
+                2,
+                vec![append(FileId::Clients, b"b"), append(blocked, b"x")],
+            ))
+            .unwrap_err();
+        assert!(failed.undone, "{failed:?}");
+        assert_eq!(
+            std::fs::read(dir.join("clients.dat")).unwrap_or_default(),
+            b"a"
+        );
+        assert!(applier.cache.has_dirty(), "still owed its sync");
+        // Appending through the kept handle goes to the cut end.
+        assert!(applier
+            .apply(&IoBatch {
+                id: 3,
+                ops: vec![append(FileId::Clients, b"c")],
+                sync: true,
+            })
+            .is_ok());
+        assert!(!applier.cache.has_dirty());
+        assert_eq!(
+            std::fs::read(dir.join("clients.dat")).unwrap_or_default(),
+            b"ac"
+        );
     }
 
     #[test]

@@ -70,6 +70,11 @@ impl<S: Store> Server<S> {
     }
 
     fn register(&mut self, now: Instant, request: ConnectRequest, reply: Option<&Bytes>) {
+        // Checked again: a duplicate probe may have outlasted a store
+        // failure's start.
+        if let Some(error) = self.store_unavailable() {
+            return self.connect_refused(reply, Refusal::Store(error));
+        }
         self.persist_client_added(stan_proto::ClientInfo {
             id: request.client_id.clone(),
             hb_inbox: request.heartbeat_inbox.clone(),
