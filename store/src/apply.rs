@@ -249,16 +249,7 @@ impl Applier {
                     script,
                 } => {
                     self.destroyed = true;
-                    for file in [
-                        FileId::SliceData {
-                            channel: channel.clone(),
-                            slice: *slice,
-                        },
-                        FileId::SliceIndex {
-                            channel: channel.clone(),
-                            slice: *slice,
-                        },
-                    ] {
+                    for file in FileId::slice_files(channel, *slice) {
                         self.cache.remove(&file);
                         self.forget_appends(|f| *f == file);
                     }

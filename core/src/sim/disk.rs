@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::stan::filestore::io::{FileOp, IoBatch, IoDone, IoFailure};
-use crate::stan::filestore::layout::{
-    parse_slice_data_name, slice_data_name, slice_index_name, FileId, BACKUP_SUFFIX,
-};
+use crate::stan::filestore::layout::{parse_slice_data_name, FileId, BACKUP_SUFFIX};
 use crate::stan::filestore::record::put_version;
 use crate::stan::filestore::recover::{ChannelFiles, Repair, SliceFiles, StoreFiles};
 use crate::stan::filestore::{Crc32, Recovery};
@@ -128,8 +126,8 @@ impl Disk {
                 FileOp::ArchiveSlice { channel, slice, .. } => {
                     // The script itself is the IO side's: the renamed
                     // files stay.
-                    for name in [slice_data_name(*slice), slice_index_name(*slice)] {
-                        let from = format!("{channel}/{name}");
+                    for file in FileId::slice_files(channel, *slice) {
+                        let from = file.to_string();
                         if let Some(f) = self.files.remove(&from) {
                             self.files.insert(format!("{from}{BACKUP_SUFFIX}"), f);
                         }
@@ -220,16 +218,7 @@ impl Disk {
                     self.files.insert(id.to_string(), b);
                 }
                 Repair::RemoveSlice { channel, slice } => {
-                    for id in [
-                        FileId::SliceData {
-                            channel: channel.clone(),
-                            slice: *slice,
-                        },
-                        FileId::SliceIndex {
-                            channel: channel.clone(),
-                            slice: *slice,
-                        },
-                    ] {
+                    for id in FileId::slice_files(channel, *slice) {
                         self.files.remove(&id.to_string());
                     }
                 }

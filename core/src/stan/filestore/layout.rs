@@ -101,6 +101,20 @@ pub enum FileId {
 }
 
 impl FileId {
+    /// Slice `slice` of `channel`: its data file, then its index.
+    pub fn slice_files(channel: &str, slice: u64) -> [FileId; 2] {
+        [
+            FileId::SliceData {
+                channel: channel.to_owned(),
+                slice,
+            },
+            FileId::SliceIndex {
+                channel: channel.to_owned(),
+                slice,
+            },
+        ]
+    }
+
     /// The channel the file belongs to, if any.
     pub fn channel(&self) -> Option<&str> {
         match self {

@@ -124,16 +124,11 @@ struct Slice {
 
 impl Slice {
     fn new(channel: &str, number: u64) -> Slice {
+        let [data, index] = FileId::slice_files(channel, number);
         Slice {
             number,
-            data: FileId::SliceData {
-                channel: channel.to_owned(),
-                slice: number,
-            },
-            index: FileId::SliceIndex {
-                channel: channel.to_owned(),
-                slice: number,
-            },
+            data,
+            index,
             msgs: 0,
             last_seq: 0,
             data_len: VERSION_SIZE as u64,
