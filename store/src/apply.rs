@@ -15,7 +15,9 @@
 //!   with its content (missing is fine);
 //! * `ArchiveSlice`: the slice's handles closed, its files renamed `.bak`
 //!   and the channel directory synced, the script started on its own
-//!   thread ([`crate::archive`]).
+//!   thread ([`crate::archive`]);
+//! * `Read`: the bytes there are (a missing file reads empty); a read that
+//!   failed is reported with its token and fails nothing else.
 //!
 //! [`IoFailure::op`] names the step that failed: `open`, `create`,
 //! `append`, `write`, `sync`, `rename`, `remove`, `mkdir` or `rmdir`.
@@ -42,7 +44,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stan_core::stan::filestore::{FileId, FileOp, IoBatch, IoFailure};
+use stan_core::stan::filestore::{FileId, FileOp, IoBatch, IoFailure, ReadOutcome};
 
 use crate::archive::{rename_slice, Archived, ScriptRuns};
 use crate::cache::FileCache;
@@ -111,9 +113,10 @@ impl Applier {
         self.latency.clone()
     }
 
-    /// Carries out `batch`; the bytes of its reads, by token. A failure
-    /// says whether the batch was undone (see the module docs).
-    pub fn apply(&mut self, batch: &IoBatch) -> Result<Vec<(u64, Bytes)>, Failed> {
+    /// Carries out `batch`; the outcome of its reads, by token (a failed
+    /// read fails nothing else). A failure says whether the batch was
+    /// undone (see the module docs).
+    pub fn apply(&mut self, batch: &IoBatch) -> Result<Vec<(u64, ReadOutcome)>, Failed> {
         let mut reads = Vec::new();
         self.synced = None;
         self.appended.clear();
@@ -203,7 +206,7 @@ impl Applier {
     fn apply_ops(
         &mut self,
         batch: &IoBatch,
-        reads: &mut Vec<(u64, Bytes)>,
+        reads: &mut Vec<(u64, ReadOutcome)>,
     ) -> Result<(), StepError> {
         for op in &batch.ops {
             match op {
@@ -212,7 +215,10 @@ impl Applier {
                     offset,
                     len,
                     token,
-                } => reads.push((*token, self.read(file, *offset, *len)?)),
+                } => {
+                    let outcome = self.read(file, *offset, *len).map_err(|e| self.failure(e));
+                    reads.push((*token, outcome));
+                }
                 FileOp::Append { file, data } => self.append(file, data)?,
                 FileOp::Replace { file, data } => {
                     self.cache.remove(file);
@@ -280,14 +286,21 @@ impl Applier {
     }
 
     /// Reads `len` bytes at `offset` (written by earlier operations: the
-    /// appends went through the same handles, so no flush is needed).
+    /// appends went through the same handles, so no flush is needed). What
+    /// is not there is no error: a missing file reads empty, a short one
+    /// as far as it goes (the store finds the records damaged).
     fn read(&mut self, file: &FileId, offset: u64, len: u64) -> Result<Bytes, StepError> {
         let path = self.path_of(file);
         let size = usize::try_from(len)
             .map_err(|_| StepError::new("read", &path, io::Error::other("read too large")))?;
+        let f = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Bytes::new()),
+            Err(e) => return Err(StepError::new("open", &path, e)),
+        };
         let mut buf = vec![0u8; size];
-        let f = fs::File::open(&path).map_err(|e| StepError::new("open", &path, e))?;
-        read_exact_at(&f, &mut buf, offset).map_err(|e| StepError::new("read", &path, e))?;
+        let n = read_at_most(&f, &mut buf, offset).map_err(|e| StepError::new("read", &path, e))?;
+        buf.truncate(n);
         Ok(Bytes::from(buf))
     }
 
@@ -418,17 +431,33 @@ impl Applier {
     }
 }
 
+/// Fills `buf` from `offset` of `f` as far as the file goes: the number of
+/// bytes read.
+fn read_at_most(f: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        let at = offset.saturating_add(done as u64);
+        match read_at(f, &mut buf[done..], at) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 #[cfg(unix)]
-fn read_exact_at(f: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
+fn read_at(f: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(f, buf, offset)
 }
 
 #[cfg(not(unix))]
-fn read_exact_at(f: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+fn read_at(f: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = f;
     f.seek(SeekFrom::Start(offset))?;
-    f.read_exact(buf)
+    f.read(buf)
 }
 
 #[cfg(test)]
@@ -473,6 +502,60 @@ mod tests {
                 [0, 0, 0, 1, 1, 1]
             );
         }
+    }
+
+    #[test]
+    fn a_read_fails_alone_and_what_is_not_there_reads_short() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut applier = Applier::new(root.path().to_path_buf(), 0, no_scripts());
+        let file = |n| FileId::SliceData {
+            channel: "c".into(),
+            slice: n,
+        };
+        let read = |n, offset, len, token| FileOp::Read {
+            file: file(n),
+            offset,
+            len,
+            token,
+        };
+        // Slice 2's data file is a directory: reading it fails (EISDIR).
+        std::fs::create_dir_all(root.path().join(file(2).to_string()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let batch = IoBatch {
+            id: 1,
+            ops: vec![
+                FileOp::Append {
+                    file: file(1),
+                    data: Bytes::from_static(b"0123456789"),
+                },
+                read(1, 2, 4, 1),
+                read(2, 0, 4, 2),
+                read(1, 8, 10, 3),
+                read(3, 0, 4, 4),
+                FileOp::Append {
+                    file: file(1),
+                    data: Bytes::from_static(b"ab"),
+                },
+            ],
+            sync: true,
+        };
+        let reads = applier.apply(&batch).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(reads.len(), 4);
+        assert_eq!(reads[0], (1, Ok(Bytes::from_static(b"2345"))));
+        match &reads[1] {
+            (2, Err(f)) => {
+                assert_eq!(f.op, "read");
+                assert_eq!(f.path, "c/msgs.2.dat");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(reads[2], (3, Ok(Bytes::from_static(b"89"))), "a short file");
+        assert_eq!(reads[3], (4, Ok(Bytes::new())), "a missing file");
+        assert_eq!(
+            fs::read(root.path().join(file(1).to_string())).unwrap_or_else(|e| panic!("{e}")),
+            b"0123456789ab",
+            "the batch went on"
+        );
     }
 
     #[test]

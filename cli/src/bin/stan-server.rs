@@ -527,6 +527,7 @@ fn log_event(event: ServerEvent) {
             "STREAM: Store write failed and was undone, retrying (publishes are refused until it succeeds): {error}"
         ),
         ServerEvent::StoreResumed => log!(Info, "STREAM: Store writes resumed"),
+        ServerEvent::StoreReadTrouble(trouble) => log!(Error, "STREAM: {trouble}"),
         ServerEvent::SliceArchived(done) if done.result.is_ok() => log!(Info, "STREAM: {done}"),
         ServerEvent::SliceArchived(done) => log!(Error, "STREAM: {done}"),
         ServerEvent::NatsDisconnected { reason } => log!(

@@ -422,7 +422,7 @@ fn serve(store: &mut FileStore, files: &StoreFiles) {
                         s.data.slice(start..end)
                     })
                     .unwrap_or_default();
-                reads.push((*token, data));
+                reads.push((*token, Ok(data)));
             }
         }
         let done = IoDone::with_reads(batch.id, reads);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::stan::filestore::io::{FileOp, IoBatch, IoDone, IoFailure};
+use crate::stan::filestore::io::{FileOp, IoBatch, IoDone, IoFailure, ReadOutcome};
 use crate::stan::filestore::layout::{parse_slice_data_name, FileId, BACKUP_SUFFIX};
 use crate::stan::filestore::record::put_version;
 use crate::stan::filestore::recover::{ChannelFiles, Repair, SliceFiles, StoreFiles};
@@ -34,6 +34,9 @@ pub struct Disk {
     pub batches: u64,
     /// Reads carried out.
     pub reads: u64,
+    /// While set, every read fails with this (a disk that cannot be read:
+    /// the batch itself goes on).
+    pub read_failure: Option<IoFailure>,
 }
 
 impl Disk {
@@ -85,7 +88,7 @@ impl Disk {
         }
     }
 
-    fn apply(&mut self, ops: &[FileOp], mut budget: usize) -> Vec<(u64, Bytes)> {
+    fn apply(&mut self, ops: &[FileOp], mut budget: usize) -> Vec<(u64, ReadOutcome)> {
         let mut reads = Vec::new();
         for op in ops {
             match op {
@@ -103,7 +106,11 @@ impl Disk {
                         Bytes::copy_from_slice(&f[start..end])
                     });
                     self.reads += 1;
-                    reads.push((*token, data));
+                    let outcome = match &self.read_failure {
+                        Some(failure) => Err(failure.clone()),
+                        None => Ok(data),
+                    };
+                    reads.push((*token, outcome));
                 }
                 FileOp::CreateChannelDir { channel } => {
                     self.dirs.insert(channel.clone());

@@ -4,8 +4,8 @@
 use super::filestore::io::{IoBatch, IoDone, IoFailure};
 use super::filestore::FileStore;
 use super::store::{
-    ChannelLimits, ChannelStats, ClientRecord, Fetch, MemStore, Store, StoreError, StoredMsg,
-    SubRecord,
+    ChannelLimits, ChannelStats, ClientRecord, Fetch, MemStore, ReadTrouble, Store, StoreError,
+    StoredMsg, SubRecord,
 };
 
 /// The memory store or the file store.
@@ -88,6 +88,9 @@ impl Store for AnyStore {
     }
     fn poll_read(&mut self) -> Option<String> {
         each!(self, s => s.poll_read())
+    }
+    fn poll_read_trouble(&mut self) -> Option<ReadTrouble> {
+        each!(self, s => s.poll_read_trouble())
     }
     fn timestamp_of(&self, channel: &str, seq: u64) -> Option<i64> {
         each!(self, s => s.timestamp_of(channel, seq))

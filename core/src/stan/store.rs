@@ -163,6 +163,70 @@ pub enum Fetch {
     Gone,
 }
 
+/// Trouble reading stored messages back ([`Store::poll_read_trouble`]),
+/// for the operator: the engine reports it as an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadTrouble {
+    /// Reading failed (an error of the system, not of the data): the
+    /// deliveries of these messages wait, and the store reads them again
+    /// after `retry_in`.
+    Failed {
+        /// The channel.
+        channel: String,
+        /// The first sequence the read covered.
+        first: u64,
+        /// The last sequence the read covered.
+        last: u64,
+        /// What failed (the operation, the file, the error).
+        error: String,
+        /// When the store reads again.
+        retry_in: std::time::Duration,
+    },
+    /// Records found damaged or missing on disk (a CRC or length mismatch,
+    /// a missing file, a payload that does not decrypt): these messages
+    /// are skipped (never served wrong), as if the limits had removed them.
+    Damaged {
+        /// The channel.
+        channel: String,
+        /// The file they were read from (relative to the store directory).
+        file: String,
+        /// The first damaged sequence.
+        first: u64,
+        /// The last damaged sequence.
+        last: u64,
+        /// How many of the sequences from `first` to `last` are damaged.
+        count: u64,
+    },
+}
+
+impl std::fmt::Display for ReadTrouble {
+    /// The log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadTrouble::Failed {
+                channel,
+                first,
+                last,
+                error,
+                retry_in,
+            } => write!(
+                f,
+                "Unable to read messages {first} to {last} of channel {channel:?} back from the store: {error} (their deliveries wait; reading again in {retry_in:?})"
+            ),
+            ReadTrouble::Damaged {
+                channel,
+                file,
+                first,
+                last,
+                count,
+            } => write!(
+                f,
+                "{count} message(s) of channel {channel:?} between sequences {first} and {last} are damaged or missing in {file}: skipped, never delivered"
+            ),
+        }
+    }
+}
+
 /// A message store, as the engine needs it. Its operations are synchronous
 /// and do no IO: a store backed by files stages the writes and hands them
 /// out as [`IoBatch`]es ([`Store::poll_io`]); the engine holds every output
@@ -206,6 +270,12 @@ pub trait Store {
     /// A channel with messages read in since the last call: the engine
     /// resumes the deliveries that waited for them.
     fn poll_read(&mut self) -> Option<String> {
+        None
+    }
+
+    /// Trouble reading messages back since the last call (a store that
+    /// reads from disk), for the engine to report.
+    fn poll_read_trouble(&mut self) -> Option<ReadTrouble> {
         None
     }
 

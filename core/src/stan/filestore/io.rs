@@ -60,7 +60,11 @@ pub enum FileOp {
         channel: String,
     },
     /// Read `len` bytes at `offset` of the file; the bytes come back in
-    /// [`IoDone::reads`] with `token`.
+    /// [`IoDone::reads`] with `token`. A read changes nothing on disk, so
+    /// its failure is its own (reported with its token), never the
+    /// batch's. What is not there (a missing file, a file shorter than
+    /// asked) is no failure: the bytes that are there come back (none
+    /// for a missing file), and the store finds the records damaged.
     Read {
         /// The file.
         file: FileId,
@@ -120,8 +124,9 @@ pub struct IoDone {
     pub id: u64,
     /// `Err` if any operation or the sync failed.
     pub result: Result<(), IoFailure>,
-    /// The bytes of the batch's reads, by token.
-    pub reads: Vec<(u64, Bytes)>,
+    /// The outcome of the batch's reads, by token: the bytes read, or why
+    /// the read failed (a failed read fails nothing else).
+    pub reads: Vec<(u64, ReadOutcome)>,
     /// A failed batch whose effects the IO side undid (its appends cut back
     /// to where they started, the files it created removed), handed back:
     /// the store submits it again later, once the cause (a full disk) may
@@ -141,8 +146,8 @@ impl IoDone {
         }
     }
 
-    /// A batch carried out, with the bytes of its reads.
-    pub fn with_reads(id: u64, reads: Vec<(u64, Bytes)>) -> IoDone {
+    /// A batch carried out, with the outcome of its reads.
+    pub fn with_reads(id: u64, reads: Vec<(u64, ReadOutcome)>) -> IoDone {
         IoDone {
             reads,
             ..IoDone::ok(id)
@@ -170,6 +175,10 @@ impl IoDone {
         }
     }
 }
+
+/// What a [`FileOp::Read`] brought back: the bytes, or why the read
+/// failed (an OS error other than a missing file).
+pub type ReadOutcome = Result<Bytes, IoFailure>;
 
 /// Why a batch failed: the operation, the file, and the OS error's text.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]

@@ -84,7 +84,7 @@ pub use crypto::{
 };
 pub use fold::FoldError;
 pub use index::{scan_index, IndexEntry, IndexError, IndexScan, INDEX_RECORD_SIZE};
-pub use io::{ArchiveDone, FileOp, IoBatch, IoDone, IoFailure};
+pub use io::{ArchiveDone, FileOp, IoBatch, IoDone, IoFailure, ReadOutcome};
 pub use journal::Journal;
 pub use layout::FileId;
 pub use msgs::{

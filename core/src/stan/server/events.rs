@@ -112,6 +112,10 @@ pub enum ServerEvent {
     },
     /// A retried store write succeeded: the store takes publishes again.
     StoreResumed,
+    /// Reading messages back from the store failed (they are read again
+    /// later), or found them damaged (they are skipped). Its `Display` is
+    /// the log line.
+    StoreReadTrouble(crate::stan::store::ReadTrouble),
     /// A run of `--file_slice_archive_script` ended (its `Display` is Go's
     /// log line).
     SliceArchived(crate::stan::filestore::ArchiveDone),

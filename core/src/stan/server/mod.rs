@@ -404,6 +404,7 @@ impl<S: Store> Server<S> {
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
         self.commit(now);
+        self.take_store_reads(now);
         while let Some(key) = self.timers.pop_due(now) {
             match key {
                 TimerKey::Heartbeat(client) => self.send_heartbeat(now, client),
@@ -485,6 +486,17 @@ impl<S: Store> Server<S> {
             });
         } else if was_suspended && self.store.suspended().is_none() {
             self.events.push_back(ServerEvent::StoreResumed);
+        }
+        self.take_store_reads(now);
+    }
+
+    /// Reports the store's trouble reading back, and resumes the deliveries
+    /// of the channels it read in (or whose failed read may be tried
+    /// again).
+    fn take_store_reads(&mut self, now: Instant) {
+        while let Some(trouble) = self.store.poll_read_trouble() {
+            self.events
+                .push_back(ServerEvent::StoreReadTrouble(trouble));
         }
         while let Some(channel) = self.store.poll_read() {
             self.read_done(now, &channel);

@@ -30,7 +30,8 @@ mod recovered;
 use super::record::{encode_message, put_version, RecordTag, RECORD_HEADER_SIZE, VERSION_SIZE};
 use super::subs::RecoveredSub;
 use crate::stan::store::{
-    ChannelLimits, ChannelStats, ClientRecord, Fetch, Store, StoreError, StoredMsg, SubRecord,
+    ChannelLimits, ChannelStats, ClientRecord, Fetch, ReadTrouble, Store, StoreError, StoredMsg,
+    SubRecord,
 };
 use logs::LogFile;
 pub use recovered::{Restored, RestoredChannel};
@@ -153,11 +154,16 @@ struct ChannelFiles {
 #[derive(Debug)]
 pub struct FileStore {
     mem: MsgLog,
-    /// Reads in flight: token -> (channel, first sequence, last sequence).
-    reads: BTreeMap<u64, (String, u64, u64)>,
+    /// Reads in flight, by token.
+    reads: BTreeMap<u64, reads::PendingRead>,
     next_read: u64,
-    /// Channels with messages read in, for [`Store::poll_read`].
+    /// Channels with messages read in (or reads to try again), for
+    /// [`Store::poll_read`].
     read_in: Vec<String>,
+    /// Channels whose last read failed, by name.
+    read_retry: BTreeMap<String, reads::ReadRetry>,
+    /// What went wrong reading back, for [`Store::poll_read_trouble`].
+    read_trouble: VecDeque<ReadTrouble>,
     /// Messages whose record read back is damaged: not served (skipped as
     /// if removed), counted in [`FileStore::unreadable`].
     unreadable: std::collections::BTreeSet<(String, u64)>,
@@ -231,6 +237,8 @@ impl FileStore {
             reads: BTreeMap::new(),
             next_read: 1,
             read_in: Vec::new(),
+            read_retry: BTreeMap::new(),
+            read_trouble: VecDeque::new(),
             unreadable: Default::default(),
             sealed: Vec::new(),
             synced_at: now,
@@ -397,6 +405,7 @@ impl Store for FileStore {
     fn delete_channel(&mut self, channel: &str) -> Result<(), StoreError> {
         self.mem.delete_channel(channel)?;
         self.channels.remove(channel);
+        self.read_retry.remove(channel);
         self.journal.op(FileOp::RemoveChannelDir {
             channel: channel.to_owned(),
         });
@@ -511,6 +520,10 @@ impl Store for FileStore {
         self.read_in.pop()
     }
 
+    fn poll_read_trouble(&mut self) -> Option<ReadTrouble> {
+        self.read_trouble.pop_front()
+    }
+
     fn timestamp_of(&self, channel: &str, seq: u64) -> Option<i64> {
         self.mem.timestamp_of(channel, seq)
     }
@@ -550,6 +563,7 @@ impl Store for FileStore {
             self.retry_at = None;
             self.journal.release_retry();
         }
+        self.release_reads();
     }
 
     fn poll_io(&mut self) -> Option<IoBatch> {
@@ -594,8 +608,11 @@ impl Store for FileStore {
         // stays until the engine has taken it (it does so before the next
         // completion).
         self.mem.evict();
-        for (token, bytes) in reads {
-            self.read_done(token, bytes);
+        for (token, outcome) in reads {
+            match outcome {
+                Ok(bytes) => self.read_done(token, bytes),
+                Err(failure) => self.read_failed(token, failure),
+            }
         }
         None
     }
@@ -605,10 +622,14 @@ impl Store for FileStore {
     }
 
     fn next_deadline(&self) -> Option<i64> {
-        match (self.auto_sync_deadline(), self.retry_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.auto_sync_deadline(),
+            self.retry_deadline(),
+            self.read_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn durable_mark(&self) -> u64 {

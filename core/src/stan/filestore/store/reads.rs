@@ -2,13 +2,39 @@
 //! slice (with what follows it, up to the read-ahead), checked (CRC, the
 //! sequence it must hold) and decrypted, then cached for the waiting
 //! deliveries.
+//!
+//! A record found damaged (or missing) is skipped, never served wrong, and
+//! reported. A read that failed (an error of the system: EIO, too many
+//! open files) is the read's alone: the store keeps writing, the channel's
+//! deliveries that need the disk wait, and the read is tried again after
+//! a backoff (1 s, doubling up to 30 s), each failure reported.
 
 use bytes::Bytes;
 
-use super::FileStore;
-use crate::stan::filestore::io::FileOp;
+use super::{FileStore, FIRST_RETRY, LAST_RETRY};
+use crate::stan::filestore::io::{FileOp, IoFailure};
 use crate::stan::filestore::layout::FileId;
 use crate::stan::filestore::record::{read_record, Framing, RECORD_HEADER_SIZE};
+use crate::stan::store::ReadTrouble;
+
+/// A read in flight: the messages of `channel` from `first` to `last`, in
+/// slice `slice`.
+#[derive(Debug)]
+pub(super) struct PendingRead {
+    channel: String,
+    slice: u64,
+    first: u64,
+    last: u64,
+}
+
+/// A channel whose last read failed: read again once `at` (Unix ns) has
+/// passed (`None`: the channel's reads may go out), the wait doubling with
+/// each failure in a row.
+#[derive(Debug)]
+pub(super) struct ReadRetry {
+    at: Option<i64>,
+    backoff: i64,
+}
 
 /// The `sequence` (field 1) of an encoded `MsgProto`, when it comes first
 /// (as every encoder writes it): what a record read back must hold.
@@ -37,8 +63,9 @@ impl FileStore {
         let in_flight = self
             .reads
             .values()
-            .any(|(c, first, last)| c == channel && (*first..=*last).contains(&seq));
-        if in_flight {
+            .any(|r| r.channel == channel && (r.first..=r.last).contains(&seq));
+        let held = self.read_retry.get(channel).is_some_and(|r| r.at.is_some());
+        if in_flight || held {
             return;
         }
         let mut range: Option<(u64, u64, u64, u64)> = None; // slice, offset, end, last seq
@@ -64,7 +91,15 @@ impl FileStore {
         };
         let token = self.next_read;
         self.next_read += 1;
-        self.reads.insert(token, (channel.to_owned(), seq, last));
+        self.reads.insert(
+            token,
+            PendingRead {
+                channel: channel.to_owned(),
+                slice,
+                first: seq,
+                last,
+            },
+        );
         self.journal.read(FileOp::Read {
             file: FileId::SliceData {
                 channel: channel.to_owned(),
@@ -79,9 +114,16 @@ impl FileStore {
     /// Caches what a read brought back: the records of its range, CRC
     /// checked, decrypted if need be.
     pub(super) fn read_done(&mut self, token: u64, bytes: Bytes) {
-        let Some((channel, first, last)) = self.reads.remove(&token) else {
+        let Some(PendingRead {
+            channel,
+            slice,
+            first,
+            last,
+        }) = self.reads.remove(&token)
+        else {
             return;
         };
+        self.read_retry.remove(&channel);
         let crc = self.opts.verify_reads.then(|| self.opts.crc.clone());
         let mut offsets = Vec::with_capacity(usize::try_from(last - first + 1).unwrap_or(0));
         if let Some((_, start)) = self.mem.entries_from(&channel, first).next() {
@@ -93,6 +135,7 @@ impl FileStore {
                 offsets.push((s, e.offset.saturating_sub(base), e.size));
             }
         }
+        let mut damaged: Option<(u64, u64, u64)> = None; // first, last, count
         for (seq, at, size) in offsets {
             let at = usize::try_from(at).unwrap_or(usize::MAX);
             let record = read_record(&bytes, at, Framing::Untyped, crc.as_ref());
@@ -114,9 +157,82 @@ impl FileStore {
                 // wrong.
                 None => {
                     self.unreadable.insert((channel.clone(), seq));
+                    let (_, to, count) = damaged.get_or_insert((seq, seq, 0));
+                    *to = seq;
+                    *count += 1;
                 }
             }
         }
+        if let Some((first, last, count)) = damaged {
+            self.read_trouble.push_back(ReadTrouble::Damaged {
+                channel: channel.clone(),
+                file: FileId::SliceData {
+                    channel: channel.clone(),
+                    slice,
+                }
+                .to_string(),
+                first,
+                last,
+                count,
+            });
+        }
+        self.note_read_in(channel);
+    }
+
+    /// A read failed: reported, and the channel's reads held until the
+    /// backoff has passed ([`FileStore::release_reads`]).
+    pub(super) fn read_failed(&mut self, token: u64, failure: IoFailure) {
+        let Some(read) = self.reads.remove(&token) else {
+            return;
+        };
+        let backoff = match self.read_retry.get(&read.channel) {
+            Some(r) => r.backoff.saturating_mul(2).min(LAST_RETRY),
+            None => FIRST_RETRY,
+        };
+        self.read_retry.insert(
+            read.channel.clone(),
+            ReadRetry {
+                at: Some(self.now.saturating_add(backoff)),
+                backoff,
+            },
+        );
+        self.read_trouble.push_back(ReadTrouble::Failed {
+            channel: read.channel,
+            first: read.first,
+            last: read.last,
+            error: failure.to_string(),
+            retry_in: std::time::Duration::from_nanos(u64::try_from(backoff).unwrap_or(0)),
+        });
+    }
+
+    /// Lets the reads of the channels whose backoff has passed go out
+    /// again: the engine's waiting deliveries fetch once more.
+    pub(super) fn release_reads(&mut self) {
+        let now = self.now;
+        let due: Vec<String> = self
+            .read_retry
+            .iter_mut()
+            .filter(|(_, r)| r.at.is_some_and(|at| at <= now))
+            .map(|(channel, r)| {
+                r.at = None;
+                channel.clone()
+            })
+            .collect();
+        for channel in due {
+            self.note_read_in(channel);
+        }
+    }
+
+    /// When the next held channel's reads may go out again; now if the
+    /// engine has channels to resume.
+    pub(super) fn read_deadline(&self) -> Option<i64> {
+        if !self.read_in.is_empty() {
+            return Some(self.now);
+        }
+        self.read_retry.values().filter_map(|r| r.at).min()
+    }
+
+    fn note_read_in(&mut self, channel: String) {
         if !self.read_in.contains(&channel) {
             self.read_in.push(channel);
         }

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::stan::filestore::io::IoFailure;
+use crate::stan::store::ReadTrouble;
 
 fn file_world(latency: Duration) -> World {
     World::with_file_store(ServerConfig::default(), latency)
@@ -437,4 +438,121 @@ fn a_durable_resumed_after_a_restart_gets_its_pending_read_back_first() {
         .chain((11..=30).map(|s| (s, false)))
         .collect();
     assert_eq!(got, want);
+}
+
+fn eio() -> IoFailure {
+    IoFailure {
+        op: "read",
+        path: "foo/msgs.1.dat".into(),
+        error: "Input/output error (os error 5)".into(),
+    }
+}
+
+fn read_troubles(w: &mut World) -> Vec<ReadTrouble> {
+    let (troubles, rest) = std::mem::take(&mut w.events)
+        .into_iter()
+        .partition::<Vec<_>, _>(|e| matches!(e, ServerEvent::StoreReadTrouble(_)));
+    w.events = rest;
+    troubles
+        .into_iter()
+        .filter_map(|e| match e {
+            ServerEvent::StoreReadTrouble(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_failed_read_holds_its_deliveries_not_the_store_and_is_tried_again() {
+    let mut w = small_cache_world();
+    let a = w.connected("a");
+    for i in 1..=200 {
+        assert_eq!(w.publish_sync(a, "foo", &payload(i)), "");
+    }
+    w.disk.as_mut().unwrap().read_failure = Some(eio());
+    let mut req = World::sub_req("foo", StartPosition::First);
+    req.max_in_flight = 1000;
+    let s = w.subscribe(a, req).unwrap();
+    w.advance(Duration::from_millis(1));
+    assert!(
+        w.take_seqs(a, &s).is_empty(),
+        "nothing skipped, nothing out of order"
+    );
+    let troubles = read_troubles(&mut w);
+    match &troubles[..] {
+        [ReadTrouble::Failed {
+            channel,
+            first: 1,
+            last,
+            error,
+            retry_in,
+        }] => {
+            assert_eq!(channel, "foo");
+            assert!(*last > 1, "the read-ahead's range: {last}");
+            assert!(error.contains("Input/output error"), "{error}");
+            assert_eq!(*retry_in, secs(1));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The store writes on: publishes are acknowledged.
+    assert_eq!(w.publish_sync(a, "foo", &payload(201)), "");
+    assert!(
+        store_events(&mut w).is_empty(),
+        "the store is neither suspended nor failed"
+    );
+    // Still failing a second later: the wait doubles.
+    w.advance(secs(1));
+    let troubles = read_troubles(&mut w);
+    assert!(
+        matches!(&troubles[..], [ReadTrouble::Failed { retry_in, .. }] if *retry_in == secs(2)),
+        "{troubles:?}"
+    );
+    assert!(w.take_seqs(a, &s).is_empty());
+    // Readable again: everything comes, in order, whole.
+    w.disk.as_mut().unwrap().read_failure = None;
+    w.advance(secs(2));
+    let msgs = w.take_msgs(a, &s);
+    assert_eq!(
+        msgs.iter().map(|m| m.sequence).collect::<Vec<_>>(),
+        (1..=201).collect::<Vec<_>>()
+    );
+    for m in &msgs {
+        assert_eq!(&m.data[..], &payload(m.sequence)[..]);
+    }
+    assert!(read_troubles(&mut w).is_empty());
+}
+
+#[test]
+fn damaged_records_read_back_are_skipped_and_reported() {
+    let mut w = small_cache_world();
+    let a = w.connected("a");
+    for i in 1..=200 {
+        assert_eq!(w.publish_sync(a, "foo", &payload(i)), "");
+    }
+    // A bit flipped in message 3's payload on disk.
+    let disk = w.disk.as_mut().unwrap();
+    let file = disk.files.get_mut("foo/msgs.1.dat").expect("the slice");
+    let at = file
+        .windows(5)
+        .position(|b| b == b"0003-")
+        .expect("message 3's payload");
+    file[at + 10] ^= 0x01;
+    let mut req = World::sub_req("foo", StartPosition::First);
+    req.max_in_flight = 1000;
+    let s = w.subscribe(a, req).unwrap();
+    w.advance(Duration::from_millis(1));
+    let seqs = w.take_seqs(a, &s);
+    let expected: Vec<u64> = (1..=200).filter(|&s| s != 3).collect();
+    assert_eq!(seqs, expected, "message 3 skipped, never served wrong");
+    assert_eq!(
+        read_troubles(&mut w),
+        [ReadTrouble::Damaged {
+            channel: "foo".into(),
+            file: "foo/msgs.1.dat".into(),
+            first: 3,
+            last: 3,
+            count: 1,
+        }]
+    );
+    assert!(store_events(&mut w).is_empty());
 }
