@@ -252,8 +252,11 @@ impl<S: Store> Server<S> {
         if sub.offline || sub.pending.is_empty() || sub.reading {
             return; // a sub waiting for a read goes on from `read_done`
         }
-        if sub.group.is_none() && self.client_failing(&sub.client_id) {
-            // Its client may be gone: do not pile up redeliveries.
+        // Its client may be gone, or a suspended store holds every output
+        // (the deliveries themselves wait for it): do not pile up
+        // redeliveries, which would all go out at once.
+        let held = self.store.suspended().is_some();
+        if held || (sub.group.is_none() && self.client_failing(&sub.client_id)) {
             let at = deadline_after(now, sub.ack_wait);
             self.timers.set(TimerKey::Redelivery(sk), at);
             return;

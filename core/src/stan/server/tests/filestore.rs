@@ -324,6 +324,48 @@ fn clients_stay_alive_while_the_store_is_suspended() {
 }
 
 #[test]
+fn redeliveries_do_not_pile_up_while_the_store_is_suspended() {
+    let mut w = file_world(Duration::ZERO);
+    w.disk.as_mut().unwrap().undo_failures = true;
+    let a = w.connected("a");
+    let mut req = World::sub_req("foo", StartPosition::NewOnly);
+    req.ack_wait_in_secs = 1;
+    let s = w.subscribe(a, req).unwrap();
+    assert_eq!(w.publish_sync(a, "foo", b"m1"), "");
+    assert_eq!(w.take_seqs(a, &s), [1]);
+    // m1 is not acked; m2's write fails and is undone.
+    w.disk.as_mut().unwrap().fail_next = Some(enospc());
+    w.publish(a, "foo", b"m2");
+    w.pump();
+    // A minute of a full disk: sixty ack waits.
+    for _ in 0..60 {
+        let disk = w.disk.as_mut().unwrap();
+        if disk.fail_next.is_none() {
+            disk.fail_next = Some(enospc());
+        }
+        w.advance(Duration::from_secs(1));
+    }
+    let _ = w.take_msgs(a, &s);
+    let _ = store_events(&mut w);
+    // Room again: what comes out when the store resumes.
+    w.disk.as_mut().unwrap().fail_next = None;
+    for _ in 0..30 {
+        w.advance(Duration::from_millis(500));
+        if store_events(&mut w) == ["resumed"] {
+            break;
+        }
+    }
+    let got = w.take_msgs(a, &s);
+    let count = |seq| got.iter().filter(|m| m.sequence == seq).count();
+    assert_eq!(count(2), 1, "m2 delivered once the store resumed");
+    assert!(
+        count(1) <= 1,
+        "no burst of redeliveries held during the suspension: m1 {} times",
+        count(1)
+    );
+}
+
+#[test]
 fn a_write_that_could_not_be_undone_fails_the_store_for_good() {
     let mut w = file_world(Duration::ZERO);
     let a = w.connected("a");
