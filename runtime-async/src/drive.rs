@@ -426,6 +426,7 @@ async fn settle<R: Runtime, S, F>(
     F: FnMut(ServerEvent) + Send + 'static,
 {
     let until = Instant::now() + SETTLE_TIME;
+    lock(cell).stack.app.begin_settle();
     loop {
         {
             let mut c = lock(cell);

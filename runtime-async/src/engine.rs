@@ -203,7 +203,10 @@ async fn run<R: Runtime, S: Store, F: FnMut(ServerEvent)>(
         if at.signal.is_closing() || stop.is_set() {
             // The writes staged so far are finished before the store is
             // let go (what they wait for is delivered meanwhile).
-            let until = *settle_until.get_or_insert_with(|| Instant::now() + SETTLE_TIME);
+            let until = *settle_until.get_or_insert_with(|| {
+                engine.begin_settle();
+                Instant::now() + SETTLE_TIME
+            });
             if file.is_none() || engine.store_settled() || Instant::now() >= until {
                 break;
             }

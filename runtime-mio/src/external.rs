@@ -635,6 +635,7 @@ impl ExternalEngine {
                 drop(event_loop);
                 // The writes staged before the stop are finished (bounded).
                 let until = Instant::now() + SETTLE_TIME;
+                stack.app.begin_settle();
                 while io.is_some() && !stack.app.store_settled() && Instant::now() < until {
                     std::thread::sleep(Duration::from_millis(1));
                     after_input(&mut stack);

@@ -165,6 +165,9 @@ trait LocalEngine: Send {
     /// Fires due timers, then moves messages both ways until quiet.
     fn step(&mut self, router: &mut Router, now: Instant);
     fn poll_timeout(&self) -> Option<Instant>;
+    /// The engine stops: its store finishes what it can
+    /// ([`stan_core::stan::server::Server::begin_settle`]).
+    fn begin_settle(&mut self);
     /// Whether the store has nothing left to write.
     fn settled(&self) -> bool;
     /// Answers a monitoring request (a snapshot, the sync latency).
@@ -203,6 +206,10 @@ where
 
     fn poll_timeout(&self) -> Option<Instant> {
         self.engine.poll_timeout()
+    }
+
+    fn begin_settle(&mut self) {
+        self.engine.begin_settle();
     }
 
     fn settled(&self) -> bool {
@@ -1097,6 +1104,7 @@ impl Server {
             engine.step(&mut self.router, now);
             // A file store's last writes finish first (bounded).
             let until = now + SETTLE_TIME;
+            engine.begin_settle();
             while !engine.settled() && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(1));
                 engine.step(&mut self.router, Instant::now());

@@ -132,4 +132,12 @@ impl Store for AnyStore {
     fn suspended(&self) -> Option<&IoFailure> {
         each!(self, s => s.suspended())
     }
+
+    fn retry_now(&mut self) {
+        each!(self, s => s.retry_now())
+    }
+
+    fn retrying(&self) -> bool {
+        each!(self, s => s.retrying())
+    }
 }

@@ -344,6 +344,15 @@ pub trait Store {
     fn suspended(&self) -> Option<&IoFailure> {
         None
     }
+
+    /// The engine stops: a suspended store retries its undone write at
+    /// once (the disk may have room by now) rather than after its backoff.
+    fn retry_now(&mut self) {}
+
+    /// Whether a suspended store's retry is due or in flight.
+    fn retrying(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug)]

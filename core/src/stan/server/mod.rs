@@ -512,12 +512,22 @@ impl<S: Store> Server<S> {
         self.events.push_back(ServerEvent::SliceArchived(done));
     }
 
-    /// Whether every change staged so far is durable (nothing for the store
-    /// to write): a driver stopping the engine waits for this.
+    /// The driver stops the engine and is about to wait for
+    /// [`Server::store_settled`] (call it once): a store suspended by a
+    /// failed write (a full disk) retries it at once instead of after its
+    /// backoff, so that what was staged is written if the disk has room by
+    /// now.
+    pub fn begin_settle(&mut self) {
+        self.store.retry_now();
+    }
+
+    /// Whether every change staged so far is durable, or cannot be for now
+    /// (the store failed, or is suspended with no retry due or in flight):
+    /// a driver stopping the engine waits for this (bounded).
     pub fn store_settled(&self) -> bool {
         self.store.durable_mark() >= self.store.write_mark()
             || self.store.failure().is_some()
-            || self.store.suspended().is_some()
+            || (self.store.suspended().is_some() && !self.store.retrying())
     }
 
     /// The next event.

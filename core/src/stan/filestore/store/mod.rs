@@ -643,4 +643,16 @@ impl Store for FileStore {
     fn suspended(&self) -> Option<&IoFailure> {
         self.journal.suspended()
     }
+
+    fn retry_now(&mut self) {
+        if self.journal.suspended().is_some() && !self.journal.in_flight() {
+            self.retry_at = None;
+            self.journal.release_retry();
+        }
+    }
+
+    fn retrying(&self) -> bool {
+        self.journal.suspended().is_some()
+            && (self.journal.retry_ready() || self.journal.in_flight())
+    }
 }

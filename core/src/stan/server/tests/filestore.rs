@@ -366,6 +366,41 @@ fn redeliveries_do_not_pile_up_while_the_store_is_suspended() {
 }
 
 #[test]
+fn a_stop_retries_the_suspended_write_at_once() {
+    let mut w = file_world(Duration::ZERO);
+    w.disk.as_mut().unwrap().undo_failures = true;
+    let a = w.connected("a");
+    assert_eq!(w.publish_sync(a, "foo", b"m1"), "");
+    w.disk.as_mut().unwrap().fail_next = Some(enospc());
+    let m2 = w.publish(a, "foo", b"m2");
+    w.pump();
+    assert_eq!(store_events(&mut w), ["suspended"]);
+    assert!(
+        w.engine.store_settled(),
+        "suspended, no retry due: a stop has nothing to wait for"
+    );
+    // Stopping with the disk still full: one retry, then nothing to wait for.
+    w.disk.as_mut().unwrap().fail_next = Some(enospc());
+    w.engine.begin_settle();
+    assert!(!w.engine.store_settled(), "the retry is due at once");
+    w.pump();
+    assert_eq!(store_events(&mut w), ["suspended"]);
+    assert!(w.engine.store_settled());
+    // Stopping once the disk has room: the write is done before the stop,
+    // well ahead of the retry's backoff.
+    w.engine.begin_settle();
+    assert!(!w.engine.store_settled());
+    w.pump();
+    assert_eq!(store_events(&mut w), ["resumed"]);
+    assert!(w.engine.store_settled());
+    let acks = w.take_pub_acks(a);
+    assert_eq!((acks.len(), acks[0].guid.as_str()), (1, m2.as_str()));
+    w.restart_engine(0);
+    let d = w.subscribe(a, durable_req("foo", "all")).unwrap();
+    assert_eq!(w.take_seqs(a, &d), [1, 2]);
+}
+
+#[test]
 fn a_write_that_could_not_be_undone_fails_the_store_for_good() {
     let mut w = file_world(Duration::ZERO);
     let a = w.connected("a");
