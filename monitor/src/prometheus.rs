@@ -19,6 +19,8 @@
 //! | `stan_sent_messages_total` | counter (deliveries, redeliveries included) | |
 //! | `stan_sent_bytes_total` | counter | |
 //! | `stan_store_flushes_total` | counter | |
+//! | `stan_store_read_failures_total` | counter (reads tried again later) | |
+//! | `stan_store_damaged_messages_total` | counter (skipped when read back) | |
 //! | `stan_channel_messages` | gauge | `channel` |
 //! | `stan_channel_bytes` | gauge | `channel` |
 //! | `stan_channel_first_sequence` | gauge | `channel` |
@@ -311,6 +313,18 @@ fn streaming(out: &mut Exposition, inputs: &Inputs<'_>) {
         Counter,
         "Store flushes (one per batch of publishes).",
         st.flushes,
+    );
+    out.single(
+        "stan_store_read_failures_total",
+        Counter,
+        "Reads of messages from the store that failed (each is tried again later).",
+        st.store_read_failures,
+    );
+    out.single(
+        "stan_store_damaged_messages_total",
+        Counter,
+        "Messages found damaged or missing on disk when read back (skipped, never delivered).",
+        st.damaged_msgs,
     );
     channels(out, s);
     subscriptions(out, s);

@@ -197,6 +197,8 @@ fn exposition_is_well_formed_and_complete() {
     assert_eq!(v("stan_received_bytes_total", &[]), Some(281.0));
     assert_eq!(v("stan_sent_messages_total", &[]), Some(6.0));
     assert_eq!(v("stan_sent_bytes_total", &[]), Some(174.0));
+    assert_eq!(v("stan_store_read_failures_total", &[]), Some(2.0));
+    assert_eq!(v("stan_store_damaged_messages_total", &[]), Some(3.0));
     let orders = [("channel", "orders")];
     assert_eq!(v("stan_channel_messages", &orders), Some(3.0));
     assert_eq!(v("stan_channel_bytes", &orders), Some(87.0));

@@ -397,6 +397,8 @@ pub fn engine_snapshot(now: &str) -> EngineSnapshot {
             out_msgs: 6,
             out_bytes: 174,
             flushes: 4,
+            store_read_failures: 2,
+            damaged_msgs: 3,
         },
         subscription_count: 2,
         clients: vec![

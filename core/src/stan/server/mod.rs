@@ -114,7 +114,7 @@ use crate::nats::{InboundMessage, NatsCommand};
 use crate::nuid::Nuid;
 use crate::rand::{derive_key, domain};
 use crate::stan::filestore::io::{IoBatch, IoDone};
-use crate::stan::store::Store;
+use crate::stan::store::{ReadTrouble, Store};
 use crate::time::deadline_after;
 use slab::{Key, Slab};
 use state::{Channel, Client, Group, Names, Request, Sub, Target};
@@ -133,6 +133,10 @@ pub struct ServerStats {
     pub out_bytes: u64,
     /// Store flushes (one per batch of publishes).
     pub flushes: u64,
+    /// Reads from the store that failed (each tried again later).
+    pub store_read_failures: u64,
+    /// Messages found damaged or missing on disk when read back (skipped).
+    pub damaged_msgs: u64,
 }
 
 /// Subjects the engine serves.
@@ -495,6 +499,10 @@ impl<S: Store> Server<S> {
     /// again).
     fn take_store_reads(&mut self, now: Instant) {
         while let Some(trouble) = self.store.poll_read_trouble() {
+            match &trouble {
+                ReadTrouble::Failed { .. } => self.stats.store_read_failures += 1,
+                ReadTrouble::Damaged { count, .. } => self.stats.damaged_msgs += count,
+            }
             self.events
                 .push_back(ServerEvent::StoreReadTrouble(trouble));
         }

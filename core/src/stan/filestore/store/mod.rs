@@ -406,6 +406,7 @@ impl Store for FileStore {
         self.mem.delete_channel(channel)?;
         self.channels.remove(channel);
         self.read_retry.remove(channel);
+        self.unreadable.retain(|(c, _)| c != channel);
         self.journal.op(FileOp::RemoveChannelDir {
             channel: channel.to_owned(),
         });

@@ -597,6 +597,8 @@ fn a_failed_read_holds_its_deliveries_not_the_store_and_is_tried_again() {
         assert_eq!(&m.data[..], &payload(m.sequence)[..]);
     }
     assert!(read_troubles(&mut w).is_empty());
+    assert_eq!(w.engine.stats().store_read_failures, 2);
+    assert_eq!(w.engine.stats().damaged_msgs, 0);
 }
 
 #[test]
@@ -632,4 +634,5 @@ fn damaged_records_read_back_are_skipped_and_reported() {
         }]
     );
     assert!(store_events(&mut w).is_empty());
+    assert_eq!(w.engine.stats().damaged_msgs, 1);
 }
