@@ -806,6 +806,9 @@ pub fn fetch_msg(
         Fetch::Reading => {
             Pump { in_flight: false }.drain(store, io)?;
             while store.poll_read().is_some() {}
+            if let Some(trouble) = store.poll_read_trouble() {
+                return Err(GenError::Check(format!("{channel:?} {seq}: {trouble}")));
+            }
             store.lookup(channel, seq).map(Some).ok_or_else(|| {
                 GenError::Check(format!("{channel:?} {seq}: read back, yet not in memory"))
             })

@@ -34,9 +34,9 @@ pub struct Disk {
     pub batches: u64,
     /// Reads carried out.
     pub reads: u64,
-    /// While set, every read fails with this (a disk that cannot be read:
-    /// the batch itself goes on).
-    pub read_failure: Option<IoFailure>,
+    /// Reads of these files (by path) fail with their failure (a disk
+    /// that cannot be read there: the batch itself goes on).
+    pub read_failures: BTreeMap<String, IoFailure>,
 }
 
 impl Disk {
@@ -106,7 +106,7 @@ impl Disk {
                         Bytes::copy_from_slice(&f[start..end])
                     });
                     self.reads += 1;
-                    let outcome = match &self.read_failure {
+                    let outcome = match self.read_failures.get(&file.to_string()) {
                         Some(failure) => Err(failure.clone()),
                         None => Ok(data),
                     };

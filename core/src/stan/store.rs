@@ -267,8 +267,9 @@ pub trait Store {
         self.lookup(channel, seq).map_or(Fetch::Gone, Fetch::Found)
     }
 
-    /// A channel with messages read in since the last call: the engine
-    /// resumes the deliveries that waited for them.
+    /// A channel with messages read in since the last call (or whose held
+    /// reads may be tried again): the engine resumes the deliveries that
+    /// waited for them, which fetch again.
     fn poll_read(&mut self) -> Option<String> {
         None
     }
@@ -325,8 +326,10 @@ pub trait Store {
         0
     }
 
-    /// When (Unix ns) the store next has something to hand out from
-    /// [`Store::poll_io`] on its own (a periodic sync): the engine wakes then.
+    /// When (Unix ns) the store next has something to do on its own (a
+    /// periodic sync or a retry to hand out from [`Store::poll_io`], held
+    /// reads to release; now when [`Store::poll_read`] has channels): the
+    /// engine wakes then.
     fn next_deadline(&self) -> Option<i64> {
         None
     }
@@ -349,7 +352,8 @@ pub trait Store {
     /// once (the disk may have room by now) rather than after its backoff.
     fn retry_now(&mut self) {}
 
-    /// Whether a suspended store's retry is due or in flight.
+    /// Whether a suspended store's retry was released (by its backoff or
+    /// [`Store::retry_now`]) or is in flight.
     fn retrying(&self) -> bool {
         false
     }

@@ -160,8 +160,8 @@ pub struct FileStore {
     /// Channels with messages read in (or reads to try again), for
     /// [`Store::poll_read`].
     read_in: Vec<String>,
-    /// Channels whose last read failed, by name.
-    read_retry: BTreeMap<String, reads::ReadRetry>,
+    /// Slices whose last read failed, by (channel, slice number).
+    read_retry: BTreeMap<(String, u64), reads::ReadRetry>,
     /// What went wrong reading back, for [`Store::poll_read_trouble`].
     read_trouble: VecDeque<ReadTrouble>,
     /// Messages whose record read back is damaged: not served (skipped as
@@ -405,7 +405,7 @@ impl Store for FileStore {
     fn delete_channel(&mut self, channel: &str) -> Result<(), StoreError> {
         self.mem.delete_channel(channel)?;
         self.channels.remove(channel);
-        self.read_retry.remove(channel);
+        self.read_retry.retain(|(c, _), _| c != channel);
         self.unreadable.retain(|(c, _)| c != channel);
         self.journal.op(FileOp::RemoveChannelDir {
             channel: channel.to_owned(),

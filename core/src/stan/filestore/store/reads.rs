@@ -5,9 +5,11 @@
 //!
 //! A record found damaged (or missing) is skipped, never served wrong, and
 //! reported. A read that failed (an error of the system: EIO, too many
-//! open files) is the read's alone: the store keeps writing, the channel's
-//! deliveries that need the disk wait, and the read is tried again after
-//! a backoff (1 s, doubling up to 30 s), each failure reported.
+//! open files) is the read's alone: the store keeps writing, reads of that
+//! slice are held (the deliveries that need them wait; other slices are
+//! read as usual) and tried again after a backoff (1 s, doubling with each
+//! failure in a row up to 30 s), each failure reported. Once the journal
+//! has failed for good, nothing is read any more.
 
 use bytes::Bytes;
 
@@ -27,9 +29,9 @@ pub(super) struct PendingRead {
     last: u64,
 }
 
-/// A channel whose last read failed: read again once `at` (Unix ns) has
-/// passed (`None`: the channel's reads may go out), the wait doubling with
-/// each failure in a row.
+/// A slice whose last read failed: read again once `at` (Unix ns) has
+/// passed (`None`: its reads may go out), the wait doubling with each
+/// failure in a row.
 #[derive(Debug)]
 pub(super) struct ReadRetry {
     at: Option<i64>,
@@ -64,8 +66,7 @@ impl FileStore {
             .reads
             .values()
             .any(|r| r.channel == channel && (r.first..=r.last).contains(&seq));
-        let held = self.read_retry.get(channel).is_some_and(|r| r.at.is_some());
-        if in_flight || held {
+        if in_flight || self.journal.failure().is_some() {
             return;
         }
         let mut range: Option<(u64, u64, u64, u64)> = None; // slice, offset, end, last seq
@@ -89,6 +90,13 @@ impl FileStore {
         let Some((slice, offset, end, last)) = range else {
             return;
         };
+        let held = self
+            .read_retry
+            .get(&(channel.to_owned(), slice))
+            .is_some_and(|r| r.at.is_some());
+        if held {
+            return;
+        }
         let token = self.next_read;
         self.next_read += 1;
         self.reads.insert(
@@ -123,7 +131,7 @@ impl FileStore {
         else {
             return;
         };
-        self.read_retry.remove(&channel);
+        self.read_retry.remove(&(channel.clone(), slice));
         let crc = self.opts.verify_reads.then(|| self.opts.crc.clone());
         let mut offsets = Vec::with_capacity(usize::try_from(last - first + 1).unwrap_or(0));
         if let Some((_, start)) = self.mem.entries_from(&channel, first).next() {
@@ -179,18 +187,25 @@ impl FileStore {
         self.note_read_in(channel);
     }
 
-    /// A read failed: reported, and the channel's reads held until the
+    /// A read failed: reported, and the reads of its slice held until the
     /// backoff has passed ([`FileStore::release_reads`]).
     pub(super) fn read_failed(&mut self, token: u64, failure: IoFailure) {
         let Some(read) = self.reads.remove(&token) else {
             return;
         };
-        let backoff = match self.read_retry.get(&read.channel) {
-            Some(r) => r.backoff.saturating_mul(2).min(LAST_RETRY),
+        let key = (read.channel.clone(), read.slice);
+        let backoff = match self.read_retry.get(&key) {
+            // A failure of the retry: the wait doubles.
+            Some(ReadRetry { at: None, backoff }) => backoff.saturating_mul(2).min(LAST_RETRY),
+            // Another read of the same round: the same wait.
+            Some(ReadRetry {
+                at: Some(_),
+                backoff,
+            }) => *backoff,
             None => FIRST_RETRY,
         };
         self.read_retry.insert(
-            read.channel.clone(),
+            key,
             ReadRetry {
                 at: Some(self.now.saturating_add(backoff)),
                 backoff,
@@ -205,15 +220,15 @@ impl FileStore {
         });
     }
 
-    /// Lets the reads of the channels whose backoff has passed go out
-    /// again: the engine's waiting deliveries fetch once more.
+    /// Lets the reads of the slices whose backoff has passed go out again:
+    /// the engine's waiting deliveries on their channels fetch once more.
     pub(super) fn release_reads(&mut self) {
         let now = self.now;
         let due: Vec<String> = self
             .read_retry
             .iter_mut()
             .filter(|(_, r)| r.at.is_some_and(|at| at <= now))
-            .map(|(channel, r)| {
+            .map(|((channel, _), r)| {
                 r.at = None;
                 channel.clone()
             })

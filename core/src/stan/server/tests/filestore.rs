@@ -546,7 +546,11 @@ fn a_failed_read_holds_its_deliveries_not_the_store_and_is_tried_again() {
     for i in 1..=200 {
         assert_eq!(w.publish_sync(a, "foo", &payload(i)), "");
     }
-    w.disk.as_mut().unwrap().read_failure = Some(eio());
+    w.disk
+        .as_mut()
+        .unwrap()
+        .read_failures
+        .insert("foo/msgs.1.dat".into(), eio());
     let mut req = World::sub_req("foo", StartPosition::First);
     req.max_in_flight = 1000;
     let s = w.subscribe(a, req).unwrap();
@@ -586,7 +590,7 @@ fn a_failed_read_holds_its_deliveries_not_the_store_and_is_tried_again() {
     );
     assert!(w.take_seqs(a, &s).is_empty());
     // Readable again: everything comes, in order, whole.
-    w.disk.as_mut().unwrap().read_failure = None;
+    w.disk.as_mut().unwrap().read_failures.clear();
     w.advance(secs(2));
     let msgs = w.take_msgs(a, &s);
     assert_eq!(
@@ -599,6 +603,61 @@ fn a_failed_read_holds_its_deliveries_not_the_store_and_is_tried_again() {
     assert!(read_troubles(&mut w).is_empty());
     assert_eq!(w.engine.stats().store_read_failures, 2);
     assert_eq!(w.engine.stats().damaged_msgs, 0);
+}
+
+#[test]
+fn a_failed_read_holds_only_its_slice() {
+    let opts = crate::stan::filestore::FileStoreOptions {
+        cache_bytes: 2_000,
+        read_ahead: 1_500,
+        slice_max_msgs: 100,
+        ..Default::default()
+    };
+    let mut w = World::with_file_store_options(ServerConfig::default(), Duration::ZERO, opts);
+    let a = w.connected("a");
+    for i in 1..=300 {
+        assert_eq!(w.publish_sync(a, "foo", &payload(i)), "");
+    }
+    w.disk
+        .as_mut()
+        .unwrap()
+        .read_failures
+        .insert("foo/msgs.1.dat".into(), eio());
+    let mut req = World::sub_req("foo", StartPosition::First);
+    req.max_in_flight = 1000;
+    let stuck = w.subscribe(a, req.clone()).unwrap();
+    req.start_position = StartPosition::SequenceStart as i32;
+    req.start_sequence = 101;
+    let healthy = w.subscribe(a, req).unwrap();
+    w.advance(Duration::from_millis(1));
+    assert!(w.take_seqs(a, &stuck).is_empty());
+    assert_eq!(
+        w.take_seqs(a, &healthy),
+        (101..=300).collect::<Vec<_>>(),
+        "slices 2 and 3 are read as usual"
+    );
+    let retry_ins = |w: &mut World| {
+        read_troubles(w)
+            .into_iter()
+            .map(|t| match t {
+                ReadTrouble::Failed { retry_in, .. } => retry_in,
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(retry_ins(&mut w), [secs(1)]);
+    // The other slices' reads went well meanwhile; the wait still doubles.
+    w.advance(secs(1));
+    assert_eq!(retry_ins(&mut w), [secs(2)]);
+    w.advance(secs(2));
+    assert_eq!(retry_ins(&mut w), [secs(4)]);
+    w.disk.as_mut().unwrap().read_failures.clear();
+    w.advance(secs(4));
+    assert_eq!(
+        w.take_seqs(a, &stuck),
+        (1..=300).collect::<Vec<_>>(),
+        "in order once slice 1 reads again"
+    );
 }
 
 #[test]
