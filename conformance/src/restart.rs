@@ -133,6 +133,66 @@ pub fn publish_stop_start_resume_durable<C: ClientRuntime>(start: StartFile) {
     server.stop();
 }
 
+/// A stop while the store is suspended by a failed write (a file in the
+/// way of a new channel's directory, then removed, as an operator frees a
+/// full disk) retries the write at once: it is stored and acknowledged
+/// before the engine lets the store go, and the restart has it. `external`:
+/// the server is from [`ServerRuntime::external_file`](crate::ServerRuntime),
+/// whose engine is stopped first, the NATS server staying up (as an
+/// external one does) until the PubAck has gone through it.
+pub fn a_stop_retries_the_suspended_write<C: ClientRuntime>(start: StartFile, external: bool) {
+    let dir = TempDir::new("suspended");
+    let mut server = start(dir.path());
+    let blocker = dir.path().join("blocked");
+    std::fs::write(&blocker, b"in the way").expect("the blocking file");
+    let c = connect_synced::<C>(&server.url());
+    c.publish("ok", "m1").unwrap();
+    let mut held = c.publish_async("blocked", "m2").unwrap();
+    assert!(
+        held.wait(std::time::Duration::from_millis(300)).is_none(),
+        "no PubAck while the write is suspended"
+    );
+    // Suspended: a publish is refused at once, with the error.
+    let mut refused = c.publish_async("ok", "m3").unwrap();
+    match refused.wait(T) {
+        Some(Err(e)) => assert!(e.to_string().contains("blocked"), "{e}"),
+        other => panic!("m3 should be refused: {other:?}"),
+    }
+    std::fs::remove_file(&blocker).expect("the blocking file removed");
+    let external_nats = if external {
+        server.stop_engine();
+        Some(server)
+    } else {
+        server.stop();
+        None
+    };
+    match held.wait(T) {
+        Some(Ok(())) => {}
+        other => panic!("m2 stored and acknowledged during the stop: {other:?}"),
+    }
+    drop(c);
+    if let Some(nats) = external_nats {
+        nats.stop();
+    }
+
+    let server = start(dir.path());
+    let c = connect_synced::<C>(&server.url());
+    let mut all = c
+        .subscribe(
+            "blocked",
+            SubscriptionOptions {
+                start: StartAt::First,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let m = all.next(T).expect("m2 after the restart");
+    assert_eq!((m.sequence, m.data.as_ref()), (1, &b"m2"[..]));
+    all.end(false).unwrap();
+    c.close().unwrap();
+    server.stop();
+}
+
 /// Expands the restart scenarios into tests for one server runtime (its
 /// file-store starters) and one client runtime.
 #[macro_export]
@@ -153,6 +213,26 @@ macro_rules! restart_suite {
             fn publish_stop_start_resume_durable_external() {
                 $crate::bounded($crate::LIMIT, || {
                     $crate::restart::publish_stop_start_resume_durable::<$c>(<$s>::external_file)
+                });
+            }
+
+            #[test]
+            fn a_stop_retries_the_suspended_write_embedded() {
+                $crate::bounded($crate::LIMIT, || {
+                    $crate::restart::a_stop_retries_the_suspended_write::<$c>(
+                        <$s>::embedded_file,
+                        false,
+                    )
+                });
+            }
+
+            #[test]
+            fn a_stop_retries_the_suspended_write_external() {
+                $crate::bounded($crate::LIMIT, || {
+                    $crate::restart::a_stop_retries_the_suspended_write::<$c>(
+                        <$s>::external_file,
+                        true,
+                    )
                 });
             }
         }

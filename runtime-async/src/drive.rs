@@ -356,6 +356,19 @@ struct EngineCell<S: Store, F> {
     stack: Stack<Server<S>>,
     on_event: F,
     io: Option<EngineIo>,
+    settling: Arc<Settling>,
+    settle_begun: bool,
+}
+
+/// A stop's first step for an engine on an external NATS server: the
+/// engine finishes its store's writes while still connected, so that the
+/// PubAcks and deliveries they release go out; then the connection closes.
+#[derive(Debug, Default)]
+struct Settling {
+    /// The stop asked for it.
+    asked: std::sync::atomic::AtomicBool,
+    /// The store is settled (or cannot settle for now).
+    done: Latch<()>,
 }
 
 impl<S, F> Driven for EngineCell<S, F>
@@ -370,6 +383,14 @@ where
     }
 
     fn after_input(&mut self) {
+        let asked = self
+            .settling
+            .asked
+            .load(std::sync::atomic::Ordering::Acquire);
+        if asked && !self.settle_begun {
+            self.settle_begun = true;
+            self.stack.app.begin_settle();
+        }
         if let Some(io) = &self.io {
             let now = Instant::now();
             if io.pump(&mut self.stack.app, now) > 0 {
@@ -380,6 +401,9 @@ where
         }
         while let Some(e) = self.stack.app.poll_event() {
             (self.on_event)(e);
+        }
+        if self.settle_begun && (self.io.is_none() || self.stack.app.store_settled()) {
+            self.settling.done.set(());
         }
     }
 }
@@ -449,7 +473,9 @@ pub struct ExternalEngine<R: Runtime> {
     stop: Arc<Latch<()>>,
     closed: Arc<Latch<Option<CloseReason>>>,
     monitor: EngineMonitor,
-    _rt: std::marker::PhantomData<R>,
+    settling: Arc<Settling>,
+    wake: Arc<Notify>,
+    rt: R,
 }
 
 impl<R: Runtime + Default> ExternalEngine<R> {
@@ -611,11 +637,15 @@ impl<R: Runtime> ExternalEngine<R> {
         let closed = Arc::new(Latch::default());
         let (task_stop, task_closed) = (Arc::clone(&stop), Arc::clone(&closed));
         let task_rt = rt.clone();
+        let settling = Arc::new(Settling::default());
         let cell = Arc::new(Mutex::new(EngineCell {
             stack: Stack::new(conn, engine, now),
             on_event,
             io,
+            settling: Arc::clone(&settling),
+            settle_begun: false,
         }));
+        let task_wake = Arc::clone(&wake);
         let (published, monitor) = Published::new(Arc::clone(&cell) as _);
         rt.spawn(Box::pin(async move {
             // A panicking engine still wakes `closed` and `stop`'s waiter,
@@ -624,13 +654,15 @@ impl<R: Runtime> ExternalEngine<R> {
             let reason = drive_with_bell(
                 &task_rt,
                 &cell,
-                &wake,
+                &task_wake,
                 &task_stop,
                 tls.as_ref(),
                 bell.as_mut(),
             )
             .await;
-            settle(&task_rt, &cell, &wake, bell.as_mut()).await;
+            // Closed on its own (or the stop's settling ran out of time):
+            // what is left is written (bounded).
+            settle(&task_rt, &cell, &task_wake, bell.as_mut()).await;
             // The store (its IO thread and directory lock) is let go before
             // `stop` returns: no monitor holds the cell once it is
             // withdrawn, so this is its last owner.
@@ -642,7 +674,9 @@ impl<R: Runtime> ExternalEngine<R> {
             stop,
             closed,
             monitor,
-            _rt: std::marker::PhantomData,
+            settling,
+            wake,
+            rt,
         }
     }
 
@@ -658,8 +692,22 @@ impl<R: Runtime> ExternalEngine<R> {
         self.monitor.clone()
     }
 
-    /// Closes the NATS connection and waits for the task.
+    /// Lets the engine finish its store's writes while it is still
+    /// connected (their PubAcks go out; bounded by 5 s), then closes the
+    /// NATS connection and waits for the task.
     pub async fn stop(self) {
+        self.settling
+            .asked
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.wake.notify();
+        let until = Instant::now() + SETTLE_TIME;
+        future::or(
+            future::or(self.settling.done.wait(), async {
+                self.closed.wait().await;
+            }),
+            sleep_opt(&self.rt, Some(until)),
+        )
+        .await;
         self.stop.set(());
         self.closed.wait().await;
     }

@@ -203,10 +203,15 @@ async fn run<R: Runtime, S: Store, F: FnMut(ServerEvent)>(
         if at.signal.is_closing() || stop.is_set() {
             // The writes staged so far are finished before the store is
             // let go (what they wait for is delivered meanwhile).
-            let until = *settle_until.get_or_insert_with(|| {
-                engine.begin_settle();
-                Instant::now() + SETTLE_TIME
-            });
+            let until = match settle_until {
+                Some(until) => until,
+                None => {
+                    // A suspended store's retry goes out at the next turn.
+                    engine.begin_settle();
+                    settle_until = Some(Instant::now() + SETTLE_TIME);
+                    continue;
+                }
+            };
             if file.is_none() || engine.store_settled() || Instant::now() >= until {
                 break;
             }

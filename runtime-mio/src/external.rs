@@ -466,6 +466,30 @@ struct Closed {
     cv: Condvar,
 }
 
+/// Set once the engine's store is settled after a stop asked for it
+/// ([`Command::Settle`]), or once the engine's thread ended.
+#[derive(Debug, Default)]
+struct Settled {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Settled {
+    fn set(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits up to `timeout` for [`Settled::set`].
+    fn wait(&self, timeout: Duration) {
+        let guard = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self
+            .cv
+            .wait_timeout_while(guard, timeout, |done| !*done)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+}
+
 /// How long a stopped engine waits for its store's last writes.
 const SETTLE_TIME: Duration = Duration::from_secs(5);
 
@@ -492,6 +516,7 @@ const SETTLE_TIME: Duration = Duration::from_secs(5);
 pub struct ExternalEngine {
     handle: LoopHandle<Command>,
     closed: Arc<Closed>,
+    settled: Arc<Settled>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -606,12 +631,15 @@ impl ExternalEngine {
         event_loop.set_tls(tls);
         let closed = Arc::new(Closed::default());
         let done = Arc::clone(&closed);
+        let settled = Arc::new(Settled::default());
+        let on_settled = Arc::clone(&settled);
         let thread = std::thread::Builder::new()
             .name("stan-mio-engine".into())
             .spawn(move || {
                 let now = Instant::now();
                 let conn = Connection::new(options, now);
                 let mut stack = Stack::new(conn, engine, now);
+                let settling = std::cell::Cell::new(false);
                 let mut after_input = |s: &mut Stack<Engine<S>>| {
                     if let Some(io) = &io {
                         let now = Instant::now();
@@ -623,17 +651,25 @@ impl ExternalEngine {
                     while let Some(e) = s.app.poll_event() {
                         on_event(e);
                     }
-                };
-                // Monitoring requests are answered between two turns.
-                let on_command = |s: &mut Stack<Engine<S>>, command| {
-                    if let Command::Inspect(request) = command {
-                        request(&Parts(&s.app, io.as_ref()));
+                    if settling.get() && (io.is_none() || s.app.store_settled()) {
+                        on_settled.set();
                     }
+                };
+                // Monitoring requests are answered between two turns; a
+                // stop first lets the store settle while connected.
+                let on_command = |s: &mut Stack<Engine<S>>, command| match command {
+                    Command::Inspect(request) => request(&Parts(&s.app, io.as_ref())),
+                    Command::Settle if !settling.get() => {
+                        settling.set(true);
+                        s.app.begin_settle();
+                    }
+                    Command::Settle | Command::Wake => {}
                 };
                 let reason = event_loop.drive(&mut stack, on_command, &mut after_input);
                 // Requests still queued, and later ones, get `None`.
                 drop(event_loop);
-                // The writes staged before the stop are finished (bounded).
+                // Closed on its own (or the stop's settling ran out of
+                // time): what is left is written (bounded).
                 let until = Instant::now() + SETTLE_TIME;
                 stack.app.begin_settle();
                 while io.is_some() && !stack.app.store_settled() && Instant::now() < until {
@@ -642,10 +678,12 @@ impl ExternalEngine {
                 }
                 *done.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_string());
                 done.cv.notify_all();
+                on_settled.set();
             })?;
         Ok(ExternalEngine {
             handle,
             closed,
+            settled,
             thread: Some(thread),
         })
     }
@@ -679,8 +717,13 @@ impl ExternalEngine {
         }
     }
 
-    /// Closes the NATS connection and waits for the engine's thread.
+    /// Lets the engine finish its store's writes while it is still
+    /// connected (their PubAcks go out; bounded by 5 s), then closes the
+    /// NATS connection and waits for the engine's thread.
     pub fn stop(mut self) {
+        if self.handle.send(Command::Settle).is_ok() {
+            self.settled.wait(SETTLE_TIME);
+        }
         self.handle.stop();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

@@ -63,6 +63,8 @@ pub(crate) enum Command {
     Wake,
     /// A monitoring request.
     Inspect(EngineRequest),
+    /// A stop's first step: finish the store's writes while connected.
+    Settle,
 }
 
 /// Snapshots of a running [`ExternalEngine`](crate::ExternalEngine)
