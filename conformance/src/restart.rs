@@ -159,6 +159,8 @@ pub fn a_stop_retries_the_suspended_write<C: ClientRuntime>(start: StartFile, ex
         other => panic!("m3 should be refused: {other:?}"),
     }
     std::fs::remove_file(&blocker).expect("the blocking file removed");
+    // The store's own retry is a second away: the stop is what writes m2.
+    assert!(held.wait(std::time::Duration::ZERO).is_none());
     let external_nats = if external {
         server.stop_engine();
         Some(server)

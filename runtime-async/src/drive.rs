@@ -450,7 +450,14 @@ async fn settle<R: Runtime, S, F>(
     F: FnMut(ServerEvent) + Send + 'static,
 {
     let until = Instant::now() + SETTLE_TIME;
-    lock(cell).stack.app.begin_settle();
+    {
+        let mut c = lock(cell);
+        if c.settle_begun {
+            // The stop settled the store while connected (or gave up).
+            return;
+        }
+        c.stack.app.begin_settle();
+    }
     loop {
         {
             let mut c = lock(cell);
@@ -660,8 +667,8 @@ impl<R: Runtime> ExternalEngine<R> {
                 bell.as_mut(),
             )
             .await;
-            // Closed on its own (or the stop's settling ran out of time):
-            // what is left is written (bounded).
+            // Closed on its own, without a stop (which settled the
+            // store while connected): what is left is written (bounded).
             settle(&task_rt, &cell, &task_wake, bell.as_mut()).await;
             // The store (its IO thread and directory lock) is let go before
             // `stop` returns: no monitor holds the cell once it is

@@ -668,11 +668,19 @@ impl ExternalEngine {
                 let reason = event_loop.drive(&mut stack, on_command, &mut after_input);
                 // Requests still queued, and later ones, get `None`.
                 drop(event_loop);
-                // Closed on its own (or the stop's settling ran out of
-                // time): what is left is written (bounded).
+                // Closed on its own, without a stop (which settled the
+                // store while connected): what is left is written
+                // (bounded).
                 let until = Instant::now() + SETTLE_TIME;
-                stack.app.begin_settle();
-                while io.is_some() && !stack.app.store_settled() && Instant::now() < until {
+                let stopped = settling.get();
+                if !stopped {
+                    stack.app.begin_settle();
+                }
+                while !stopped
+                    && io.is_some()
+                    && !stack.app.store_settled()
+                    && Instant::now() < until
+                {
                     std::thread::sleep(Duration::from_millis(1));
                     after_input(&mut stack);
                 }

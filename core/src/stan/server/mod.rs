@@ -173,6 +173,9 @@ pub struct Server<S: Store> {
     /// wait behind `commands`, so a store waiting for its disk keeps its
     /// clients alive.
     immediate: VecDeque<NatsCommand>,
+    /// The write mark when the driver began to stop
+    /// ([`Server::begin_settle`]): what [`Server::store_settled`] waits for.
+    settle_mark: Option<u64>,
     events: VecDeque<ServerEvent>,
     timers: Timers,
     next_sid: u64,
@@ -238,6 +241,7 @@ impl<S: Store> Server<S> {
             nuid,
             commands: VecDeque::new(),
             immediate: VecDeque::new(),
+            settle_mark: None,
             events: VecDeque::new(),
             timers: Timers::new(),
             next_sid: 1,
@@ -521,19 +525,25 @@ impl<S: Store> Server<S> {
     }
 
     /// The driver stops the engine and is about to wait for
-    /// [`Server::store_settled`] (call it once): a store suspended by a
-    /// failed write (a full disk) retries it at once instead of after its
-    /// backoff, so that what was staged is written if the disk has room by
-    /// now.
+    /// [`Server::store_settled`] (call it once): what is staged now is what
+    /// the stop waits for (an engine still connected may take more
+    /// publishes meanwhile: they do not hold the stop up), and a store
+    /// suspended by a failed write (a full disk) retries it at once instead
+    /// of after its backoff, so that what was staged is written if the disk
+    /// has room by now.
     pub fn begin_settle(&mut self) {
+        self.settle_mark = Some(self.store.write_mark());
         self.store.retry_now();
     }
 
-    /// Whether every change staged so far is durable, or cannot be for now
-    /// (the store failed, or is suspended with no retry due or in flight):
-    /// a driver stopping the engine waits for this (bounded).
+    /// Whether every change staged so far (or, once
+    /// [`Server::begin_settle`] was called, when it was) is durable, or
+    /// cannot be for now (the store failed, or is suspended with no retry
+    /// released or in flight): a driver stopping the engine waits for this
+    /// (bounded).
     pub fn store_settled(&self) -> bool {
-        self.store.durable_mark() >= self.store.write_mark()
+        let mark = self.settle_mark.unwrap_or_else(|| self.store.write_mark());
+        self.store.durable_mark() >= mark
             || self.store.failure().is_some()
             || (self.store.suspended().is_some() && !self.store.retrying())
     }

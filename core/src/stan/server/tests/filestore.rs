@@ -401,6 +401,31 @@ fn a_stop_retries_the_suspended_write_at_once() {
 }
 
 #[test]
+fn a_stop_waits_for_what_was_staged_when_it_began_not_for_later_publishes() {
+    let mut w = file_world(Duration::ZERO);
+    let a = w.connected("a");
+    assert_eq!(w.publish_sync(a, "foo", b"m0"), "");
+    w.disk.as_mut().unwrap().latency = Duration::from_millis(10);
+    w.publish(a, "foo", b"m1");
+    w.pump();
+    w.engine.begin_settle();
+    assert!(!w.engine.store_settled(), "m1's write is under way");
+    // Still connected (with -ns), the engine takes more publishes.
+    w.publish(a, "foo", b"m2");
+    w.pump();
+    w.advance(Duration::from_millis(10));
+    assert_eq!(
+        w.take_pub_acks(a).len(),
+        1,
+        "m1 stored, m2's write under way"
+    );
+    assert!(
+        w.engine.store_settled(),
+        "what came after the stop began does not hold it up"
+    );
+}
+
+#[test]
 fn a_write_that_could_not_be_undone_fails_the_store_for_good() {
     let mut w = file_world(Duration::ZERO);
     let a = w.connected("a");
