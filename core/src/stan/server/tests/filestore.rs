@@ -477,17 +477,27 @@ fn payload(i: u64) -> Vec<u8> {
     format!("{i:04}-{}", "x".repeat(95)).into_bytes()
 }
 
+/// Publishes `payload(1)` to `payload(n)` on `foo`, each acknowledged.
+fn publish_payloads(w: &mut World, a: C, n: u64) {
+    for i in 1..=n {
+        assert_eq!(w.publish_sync(a, "foo", &payload(i)), "");
+    }
+}
+
+/// A subscription to `foo` from the first message, 1000 in flight.
+fn all_of_foo() -> SubscriptionRequest {
+    let mut req = World::sub_req("foo", StartPosition::First);
+    req.max_in_flight = 1000;
+    req
+}
+
 #[test]
 fn payloads_beyond_the_cache_are_read_back_in_order() {
     let mut w = small_cache_world();
     let a = w.connected("a");
-    for i in 1..=200 {
-        assert_eq!(w.publish_sync(a, "foo", &payload(i)), "");
-    }
+    publish_payloads(&mut w, a, 200);
     let reads_before = w.disk.as_ref().unwrap().reads;
-    let mut req = World::sub_req("foo", StartPosition::First);
-    req.max_in_flight = 1000;
-    let s = w.subscribe(a, req).unwrap();
+    let s = w.subscribe(a, all_of_foo()).unwrap();
     w.advance(Duration::from_millis(1));
     let msgs = w.take_msgs(a, &s);
     assert_eq!(
@@ -509,9 +519,7 @@ fn a_durable_resumed_after_a_restart_gets_its_pending_read_back_first() {
     let mut req = durable_req("foo", "dur");
     req.max_in_flight = 5;
     let d = w.subscribe(a, req.clone()).unwrap();
-    for i in 1..=30 {
-        assert_eq!(w.publish_sync(a, "foo", &payload(i)), "");
-    }
+    publish_payloads(&mut w, a, 30);
     let got = w.take_seqs(a, &d);
     assert_eq!(got, [1, 2, 3, 4, 5]);
     for seq in 1..=5 {
@@ -550,6 +558,15 @@ fn eio() -> IoFailure {
     }
 }
 
+/// Every read of `foo`'s first slice fails (EIO).
+fn fail_reads_of_slice_1(w: &mut World) {
+    w.disk
+        .as_mut()
+        .unwrap()
+        .read_failures
+        .insert("foo/msgs.1.dat".into(), eio());
+}
+
 fn read_troubles(w: &mut World) -> Vec<ReadTrouble> {
     let (troubles, rest) = std::mem::take(&mut w.events)
         .into_iter()
@@ -568,17 +585,9 @@ fn read_troubles(w: &mut World) -> Vec<ReadTrouble> {
 fn a_failed_read_holds_its_deliveries_not_the_store_and_is_tried_again() {
     let mut w = small_cache_world();
     let a = w.connected("a");
-    for i in 1..=200 {
-        assert_eq!(w.publish_sync(a, "foo", &payload(i)), "");
-    }
-    w.disk
-        .as_mut()
-        .unwrap()
-        .read_failures
-        .insert("foo/msgs.1.dat".into(), eio());
-    let mut req = World::sub_req("foo", StartPosition::First);
-    req.max_in_flight = 1000;
-    let s = w.subscribe(a, req).unwrap();
+    publish_payloads(&mut w, a, 200);
+    fail_reads_of_slice_1(&mut w);
+    let s = w.subscribe(a, all_of_foo()).unwrap();
     w.advance(Duration::from_millis(1));
     assert!(
         w.take_seqs(a, &s).is_empty(),
@@ -640,17 +649,10 @@ fn a_failed_read_holds_only_its_slice() {
     };
     let mut w = World::with_file_store_options(ServerConfig::default(), Duration::ZERO, opts);
     let a = w.connected("a");
-    for i in 1..=300 {
-        assert_eq!(w.publish_sync(a, "foo", &payload(i)), "");
-    }
-    w.disk
-        .as_mut()
-        .unwrap()
-        .read_failures
-        .insert("foo/msgs.1.dat".into(), eio());
-    let mut req = World::sub_req("foo", StartPosition::First);
-    req.max_in_flight = 1000;
-    let stuck = w.subscribe(a, req.clone()).unwrap();
+    publish_payloads(&mut w, a, 300);
+    fail_reads_of_slice_1(&mut w);
+    let stuck = w.subscribe(a, all_of_foo()).unwrap();
+    let mut req = all_of_foo();
     req.start_position = StartPosition::SequenceStart as i32;
     req.start_sequence = 101;
     let healthy = w.subscribe(a, req).unwrap();
@@ -689,9 +691,7 @@ fn a_failed_read_holds_only_its_slice() {
 fn damaged_records_read_back_are_skipped_and_reported() {
     let mut w = small_cache_world();
     let a = w.connected("a");
-    for i in 1..=200 {
-        assert_eq!(w.publish_sync(a, "foo", &payload(i)), "");
-    }
+    publish_payloads(&mut w, a, 200);
     // A bit flipped in message 3's payload on disk.
     let disk = w.disk.as_mut().unwrap();
     let file = disk.files.get_mut("foo/msgs.1.dat").expect("the slice");
@@ -700,9 +700,7 @@ fn damaged_records_read_back_are_skipped_and_reported() {
         .position(|b| b == b"0003-")
         .expect("message 3's payload");
     file[at + 10] ^= 0x01;
-    let mut req = World::sub_req("foo", StartPosition::First);
-    req.max_in_flight = 1000;
-    let s = w.subscribe(a, req).unwrap();
+    let s = w.subscribe(a, all_of_foo()).unwrap();
     w.advance(Duration::from_millis(1));
     let seqs = w.take_seqs(a, &s);
     let expected: Vec<u64> = (1..=200).filter(|&s| s != 3).collect();
