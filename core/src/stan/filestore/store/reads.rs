@@ -238,7 +238,7 @@ impl FileStore {
         }
     }
 
-    /// When the next held channel's reads may go out again; now if the
+    /// When the next held slice's reads may go out again; now if the
     /// engine has channels to resume.
     pub(super) fn read_deadline(&self) -> Option<i64> {
         if !self.read_in.is_empty() {
