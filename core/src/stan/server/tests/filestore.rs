@@ -225,6 +225,31 @@ fn store_events(w: &mut World) -> Vec<&'static str> {
         .collect()
 }
 
+/// `seconds` of a full disk, one second at a time: every write (and
+/// every retry) fails and is undone.
+fn full_disk_for(w: &mut World, seconds: u32) {
+    for _ in 0..seconds {
+        let disk = w.disk.as_mut().unwrap();
+        if disk.fail_next.is_none() {
+            disk.fail_next = Some(enospc());
+        }
+        w.advance(Duration::from_secs(1));
+    }
+}
+
+/// Client `a` stored `m1` on `foo`; the write of `m2` then failed and was
+/// undone: the store is suspended. The world, `a`, and `m2`'s guid.
+fn m2_suspended() -> (World, C, String) {
+    let mut w = file_world(Duration::ZERO);
+    w.disk.as_mut().unwrap().undo_failures = true;
+    let a = w.connected("a");
+    assert_eq!(w.publish_sync(a, "foo", b"m1"), "");
+    w.disk.as_mut().unwrap().fail_next = Some(enospc());
+    let m2 = w.publish(a, "foo", b"m2");
+    w.pump();
+    (w, a, m2)
+}
+
 #[test]
 fn a_full_disk_suspends_the_store_until_a_retry_of_the_undone_write_succeeds() {
     let mut w = file_world(Duration::ZERO);
@@ -295,21 +320,9 @@ fn a_full_disk_suspends_the_store_until_a_retry_of_the_undone_write_succeeds() {
 
 #[test]
 fn clients_stay_alive_while_the_store_is_suspended() {
-    let mut w = file_world(Duration::ZERO);
-    w.disk.as_mut().unwrap().undo_failures = true;
-    let a = w.connected("a");
-    assert_eq!(w.publish_sync(a, "foo", b"m1"), "");
-    w.disk.as_mut().unwrap().fail_next = Some(enospc());
-    let m2 = w.publish(a, "foo", b"m2");
-    w.pump();
+    let (mut w, a, m2) = m2_suspended();
     // Ten minutes of a full disk: every retry fails, heartbeats go on.
-    for _ in 0..600 {
-        let disk = w.disk.as_mut().unwrap();
-        if disk.fail_next.is_none() {
-            disk.fail_next = Some(enospc());
-        }
-        w.advance(Duration::from_secs(1));
-    }
+    full_disk_for(&mut w, 600);
     assert!(w.engine.has_client("a"), "heartbeats answered meanwhile");
     assert!(w.take_pub_acks(a).is_empty());
     let events = store_events(&mut w);
@@ -338,13 +351,7 @@ fn redeliveries_do_not_pile_up_while_the_store_is_suspended() {
     w.publish(a, "foo", b"m2");
     w.pump();
     // A minute of a full disk: sixty ack waits.
-    for _ in 0..60 {
-        let disk = w.disk.as_mut().unwrap();
-        if disk.fail_next.is_none() {
-            disk.fail_next = Some(enospc());
-        }
-        w.advance(Duration::from_secs(1));
-    }
+    full_disk_for(&mut w, 60);
     let _ = w.take_msgs(a, &s);
     let _ = store_events(&mut w);
     // Room again: what comes out when the store resumes.
@@ -367,13 +374,7 @@ fn redeliveries_do_not_pile_up_while_the_store_is_suspended() {
 
 #[test]
 fn a_stop_retries_the_suspended_write_at_once() {
-    let mut w = file_world(Duration::ZERO);
-    w.disk.as_mut().unwrap().undo_failures = true;
-    let a = w.connected("a");
-    assert_eq!(w.publish_sync(a, "foo", b"m1"), "");
-    w.disk.as_mut().unwrap().fail_next = Some(enospc());
-    let m2 = w.publish(a, "foo", b"m2");
-    w.pump();
+    let (mut w, a, m2) = m2_suspended();
     assert_eq!(store_events(&mut w), ["suspended"]);
     assert!(
         w.engine.store_settled(),
